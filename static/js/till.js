@@ -1,0 +1,39 @@
+// Till basket: add and remove lines, show line amounts and the total as the cashier types.
+// Money is handled in integer fen here too; the server prices the basket again.
+(function () {
+  const lines = document.getElementById("lines");
+  if (!lines) return;
+  const toFen = (text) => {
+    const m = /^\s*(\d+)(?:\.(\d{0,2}))?\s*$/.exec(text || "");
+    return m ? parseInt(m[1], 10) * 100 + parseInt(((m[2] || "") + "00").slice(0, 2), 10) : null;
+  };
+  const yuan = (fen) => (fen / 100 | 0) + "." + String(fen % 100).padStart(2, "0");
+  function recalc() {
+    let total = 0;
+    lines.querySelectorAll("tr.line").forEach((tr) => {
+      const qty = parseInt(tr.querySelector("[name=qty]").value, 10);
+      const price = toFen(tr.querySelector("[name=price]").value);
+      const cell = tr.querySelector(".amount");
+      if (qty > 0 && price !== null) { cell.textContent = "¥" + yuan(qty * price); total += qty * price; }
+      else cell.textContent = "—";
+    });
+    document.getElementById("basket-total").textContent = "¥" + yuan(total);
+  }
+  document.getElementById("add-line").addEventListener("click", () => {
+    const row = lines.querySelector("tr.line").cloneNode(true);
+    row.querySelectorAll("input").forEach((i) => { i.value = i.name === "qty" ? "1" : ""; });
+    lines.appendChild(row);
+    row.querySelector("[name=sku]").focus();
+    recalc();
+  });
+  lines.addEventListener("click", (e) => {
+    if (!e.target.classList.contains("remove")) return;
+    if (lines.querySelectorAll("tr.line").length > 1) e.target.closest("tr").remove();
+    recalc();
+  });
+  lines.addEventListener("input", recalc);
+  document.getElementById("sale-form").addEventListener("submit", () => {
+    document.getElementById("ring-up").disabled = true;  // one sale per click; the key makes repeats harmless
+  });
+  recalc();
+})();

@@ -1,0 +1,19 @@
+"""The JSON API (v1) and its OpenAPI document."""
+from __future__ import annotations
+
+from flask import Flask
+
+from wxcrm.extensions import api, csrf
+
+
+def init_api(app: Flask) -> None:
+    from wxcrm.api import errors, members, stores, transactions
+    from wxcrm.api.auth import BEARER_SCHEME
+
+    api.init_app(app, spec_kwargs={"servers": [{"url": "/"}]})
+    api.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
+    for module in (members, stores, transactions):
+        csrf.exempt(module.blp)  # bearer-token API: no cookies, no CSRF
+        api.register_blueprint(module.blp, url_prefix="/api/v1")
+    errors.init_app(app)
+    app.add_url_rule("/api/v1/openapi.json", "openapi_json", lambda: api.spec.to_dict())

@@ -1,0 +1,89 @@
+"""Errors as application/problem+json (RFC 9457) with a stable ``code``.
+
+API paths always answer problem+json; other paths keep Flask's HTML error pages.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from wxcrm.errors import DomainError
+from wxcrm.idempotency import IdempotencyConflict
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+              422: "validation_failed", 429: "rate_limited", 500: "internal_error"}
+
+
+def problem(status: int, code: str, title: str, detail: str = "", errors: list | None = None):
+    body = {"type": f"https://wxcrm.example/problems/{code}", "status": status, "code": code,
+            "title": title, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    resp = jsonify(body)
+    resp.status_code = status
+    resp.content_type = "application/problem+json"
+    return resp
+
+
+def flatten_messages(messages, prefix: str = "") -> list[dict]:
+    """webargs' nested {'json': {'items': {0: {'qty': ['...']}}}} -> [{'path': 'items.0.qty', ...}]."""
+    out: list[dict] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if key in ("json", "query", "headers", "form", "view_args") and not prefix:
+                out += flatten_messages(value, "")
+                continue
+            path = f"{prefix}.{key}" if prefix else str(key)
+            out += flatten_messages(value, path)
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        out += [{"path": prefix or "$", "message": m} for m in messages]
+    elif isinstance(messages, list):
+        for i, value in enumerate(messages):
+            out += flatten_messages(value, f"{prefix}.{i}" if prefix else str(i))
+    else:
+        out.append({"path": prefix or "$", "message": str(messages)})
+    return out
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        errors = [{"path": p, "message": m} for p, m in exc.fields.items()] or None
+        if _is_api():
+            return problem(exc.status, exc.code, exc.title, exc.detail, errors)
+        return exc.detail, exc.status
+
+    @app.errorhandler(IdempotencyConflict)
+    def idempotency_conflict(exc):
+        return problem(409, "idempotency_key_reused", "Idempotency-Key already used",
+                       "this Idempotency-Key was used with a different request body")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if not _is_api():
+            return exc
+        data = getattr(exc, "data", None) or {}
+        errors = flatten_messages(data.get("messages", {})) if data.get("messages") else None
+        code = HTTP_CODES.get(exc.code, "error")
+        detail = data.get("message") or exc.description or ""
+        if exc.code == 422 and errors:
+            detail = "; ".join(f"{e['path']}: {e['message']}" for e in errors)
+        return problem(exc.code or 500, code, exc.name, detail, errors)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return http_error(exc)
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if not _is_api():
+            return InternalServerError()
+        return problem(500, "internal_error", "Internal Server Error", "an unexpected error; it has been logged")

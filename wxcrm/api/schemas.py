@@ -1,0 +1,186 @@
+"""Request and response schemas: they validate requests and generate the OpenAPI document."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from wxcrm.checkout.service import MAX_LINES, MAX_QTY, MAX_UNIT_PRICE_FEN, PAYMENT_METHODS
+from wxcrm.members.models import GENDERS, MEMBER_STATUSES, STORE_KINDS
+
+
+class StrictSchema(Schema):
+    class Meta:
+        ordered = True
+
+
+class StoreIn(StrictSchema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{2,32}$"))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    kind = fields.String(load_default="direct", validate=validate.OneOf(STORE_KINDS))
+    address = fields.String(load_default="", validate=validate.Length(max=255))
+    city = fields.String(load_default="", validate=validate.Length(max=64))
+
+
+class StoreOut(StrictSchema):
+    id = fields.Integer()
+    code = fields.String()
+    name = fields.String()
+    kind = fields.String()
+    address = fields.String()
+    city = fields.String()
+    active = fields.Boolean()
+
+
+class MemberIn(StrictSchema):
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^1[3-9]\d{9}$"))
+    openid = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+    unionid = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    name = fields.String(load_default="", validate=validate.Length(max=64))
+    gender = fields.String(load_default="unknown", validate=validate.OneOf(GENDERS))
+    birthday = fields.Date(load_default=None, allow_none=True)
+    district = fields.String(load_default="", validate=validate.Length(max=64))
+    occupation = fields.String(load_default="", validate=validate.Length(max=64))
+    education = fields.String(load_default="", validate=validate.Length(max=32))
+    income_band = fields.String(load_default="", validate=validate.Length(max=32))
+    home_store_code = fields.String(load_default=None, allow_none=True)
+    referrer_id = fields.Integer(load_default=None, allow_none=True)
+    group_code = fields.String(load_default=None, allow_none=True)
+
+    @validates_schema
+    def needs_identity(self, data, **kwargs):
+        if not data.get("phone") and not data.get("openid"):
+            raise ValidationError("a member needs a phone or a WeChat openid", field_name="phone")
+
+
+class MemberOut(StrictSchema):
+    id = fields.Integer()
+    card_no = fields.String()
+    phone = fields.String(allow_none=True)
+    openid = fields.String(allow_none=True)
+    name = fields.String()
+    gender = fields.String()
+    birthday = fields.Date(allow_none=True)
+    district = fields.String()
+    occupation = fields.String()
+    education = fields.String()
+    income_band = fields.String()
+    home_store_code = fields.Function(lambda m: m.home_store.code if m.home_store else None)
+    referrer_id = fields.Integer(allow_none=True)
+    group_code = fields.Function(lambda m: m.group.code if m.group else None)
+    tier = fields.Function(lambda m: m.tier.code if m.tier else None)
+    status = fields.String(validate=validate.OneOf(MEMBER_STATUSES))
+    followed = fields.Boolean()
+    joined_on = fields.Date()
+    expires_on = fields.Date(allow_none=True)
+    points_balance = fields.Integer()
+    stored_value_fen = fields.Integer()
+
+
+class MemberQuery(StrictSchema):
+    phone = fields.String()
+    openid = fields.String()
+    card_no = fields.String()
+
+
+class MemberRef(StrictSchema):
+    card_no = fields.String()
+    member_id = fields.Integer()
+
+    @validates_schema
+    def one_of(self, data, **kwargs):
+        if not data.get("card_no") and data.get("member_id") is None:
+            raise ValidationError("give card_no or member_id")
+
+
+class ItemIn(StrictSchema):
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    category = fields.String(load_default="", validate=validate.Length(max=64))
+    qty = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_QTY))
+    unit_price_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_UNIT_PRICE_FEN))
+
+
+class TransactionIn(StrictSchema):
+    store_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    member = fields.Nested(MemberRef, load_default=None, allow_none=True)
+    items = fields.List(fields.Nested(ItemIn), required=True, validate=validate.Length(min=1, max=MAX_LINES))
+    points_to_use = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**9))
+    payment_method = fields.String(load_default="cash", validate=validate.OneOf(PAYMENT_METHODS))
+
+
+class RefundItemIn(StrictSchema):
+    line_no = fields.Integer(strict=True, validate=validate.Range(min=1))
+    sku = fields.String(validate=validate.Length(min=1, max=64))
+    qty = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_QTY))
+
+    @validates_schema
+    def names_a_line(self, data, **kwargs):
+        if data.get("line_no") is None and not data.get("sku"):
+            raise ValidationError("give line_no or sku")
+
+
+class RefundIn(StrictSchema):
+    items = fields.List(fields.Nested(RefundItemIn), load_default=None, allow_none=True,
+                        validate=validate.Length(min=1, max=MAX_LINES))
+
+
+class ReceiptLineOut(StrictSchema):
+    kind = fields.String()
+    text = fields.String()
+    text_en = fields.String()
+    points = fields.Integer()
+    amount_fen = fields.Integer()
+    sku = fields.String()
+    qty = fields.Integer()
+    unit_price_fen = fields.Integer()
+    rule = fields.String()
+    rule_id = fields.Integer(allow_none=True)
+    rule_version = fields.Integer(allow_none=True)
+
+
+class TransactionOut(StrictSchema):
+    id = fields.Integer()
+    kind = fields.String()
+    store_code = fields.String()
+    store_name = fields.String()
+    member_id = fields.Integer(allow_none=True)
+    card_no = fields.String(allow_none=True)
+    original_id = fields.Integer()
+    payment_method = fields.String()
+    total_fen = fields.Integer()
+    discount_fen = fields.Integer()
+    points_redeemed_fen = fields.Integer()
+    payable_fen = fields.Integer()
+    refund_fen = fields.Integer()
+    points_earned = fields.Integer()
+    points_redeemed = fields.Integer()
+    points_shortfall = fields.Integer()
+    points_balance = fields.Integer(allow_none=True)
+    business_date = fields.String()
+    created_at = fields.String()
+    receipt_lines = fields.List(fields.Nested(ReceiptLineOut))
+
+
+class LedgerQuery(StrictSchema):
+    kind = fields.String(load_default="points", validate=validate.OneOf(("points", "stored_value")))
+    before_id = fields.Integer(load_default=None)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class LedgerEntryOut(StrictSchema):
+    id = fields.Integer()
+    amount = fields.Integer()
+    balance_after = fields.Integer()
+    cause = fields.String()
+    cause_id = fields.String()
+    transaction_id = fields.Integer(allow_none=True)
+    rule_id = fields.Integer(allow_none=True)
+    rule_version = fields.Integer(allow_none=True)
+    text_zh = fields.String()
+    text_en = fields.String()
+    created_at = fields.DateTime()
+
+
+class LedgerPageOut(StrictSchema):
+    kind = fields.String()
+    balance = fields.Integer()
+    entries = fields.List(fields.Nested(LedgerEntryOut))
+    next_before_id = fields.Integer(allow_none=True)

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from flask import current_app, request
+from flask_smorest import Blueprint
+
+from wxcrm.api.auth import current_staff, roles_required
+from wxcrm.api.schemas import RefundIn, TransactionIn, TransactionOut
+from wxcrm.checkout import service as checkout
+from wxcrm.errors import DomainError
+from wxcrm.extensions import db
+from wxcrm.idempotency import run_once
+
+blp = Blueprint("api_transactions", __name__, description="The till: purchases and refunds")
+
+IDEMPOTENCY_DOC = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": True,
+                                   "schema": {"type": "string", "minLength": 8, "maxLength": 128},
+                                   "description": "One key per sale: a repeat returns the first answer."}],
+                   "responses": {"409": {"description": "Key already used with another body"}}}
+
+
+def idempotency_key() -> str:
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not 8 <= len(key) <= 128:
+        raise DomainError("send an Idempotency-Key header (8-128 characters), one per sale",
+                          code="idempotency_key_required", status=400, fields={"Idempotency-Key": "required"})
+    return key
+
+
+@blp.route("/transactions", methods=["POST"])
+@roles_required(blp, "cashier", "admin")
+@blp.arguments(TransactionIn)
+@blp.response(201, TransactionOut)
+@blp.doc(**IDEMPOTENCY_DOC)
+def create_transaction(data):
+    """Ring up a purchase: price the basket, apply the rules, write the ledger, answer the receipt."""
+    key = idempotency_key()
+    staff = current_staff()
+
+    def write():
+        txn = checkout.ring_up_purchase(db.session, staff=staff, clock=checkout.clock_now(current_app.config),
+                                        settings=checkout.settings_from(current_app.config),
+                                        store_code=data["store_code"], items=data["items"],
+                                        member_ref=data["member"], points_to_use=data["points_to_use"],
+                                        payment_method=data["payment_method"])
+        return 201, txn.receipt
+
+    status, body, _ = run_once(db.session, "transactions", key, request.get_json(), write)
+    return body, status
+
+
+@blp.route("/transactions/<int:transaction_id>/refund", methods=["POST"])
+@roles_required(blp, "cashier", "admin")
+@blp.arguments(RefundIn)
+@blp.response(201, TransactionOut)
+@blp.doc(**IDEMPOTENCY_DOC)
+def refund_transaction(data, transaction_id):
+    """Refund a whole purchase, or some of its items by line_no or sku."""
+    key = idempotency_key()
+    staff = current_staff()
+
+    def write():
+        refund = checkout.refund_purchase(db.session, transaction_id=transaction_id, staff=staff, clock=checkout.clock_now(current_app.config),
+                                          settings=checkout.settings_from(current_app.config), items=data["items"])
+        return 201, refund.receipt
+
+    status, body, _ = run_once(db.session, f"refund:{transaction_id}", key, request.get_json(silent=True) or {},
+                               write)
+    return body, status

@@ -1,0 +1,1 @@
+"""The till: one purchase or refund, from basket to receipt."""

@@ -1,0 +1,424 @@
+"""One purchase or refund, from basket to receipt. Reads top to bottom like the receipt.
+
+Flushes, never commits: the caller (API or till page) owns the transaction and the
+idempotency key (see wxcrm.idempotency.run_once).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from wxcrm.checkout.models import Transaction, TransactionBenefit, TransactionItem
+from wxcrm.errors import DomainError, NotFound
+from wxcrm.ledger import service as ledger
+from wxcrm.ledger.models import LedgerEntry
+from wxcrm.members import service as members
+from wxcrm.members.models import Member, Staff, Store
+from wxcrm.money import fen_to_yuan_str, pro_rata_down
+from wxcrm.rules import service as rules
+from wxcrm.rules.effects import Effect
+from wxcrm.rules.service import BasketLine, PurchaseFacts
+from wxcrm.timeutil import to_local, utcnow
+
+MAX_LINES = 500
+MAX_QTY = 100_000
+MAX_UNIT_PRICE_FEN = 100_000_000  # one million yuan
+PAYMENT_METHODS = ("cash", "card", "wechat_pay", "alipay", "stored_value", "other")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The till's settings, taken from the app config by the caller."""
+    points_per_yuan: int
+    point_value_fen: int
+    points_expiry_months: int
+
+
+    @classmethod
+    def from_config(cls, config) -> "Settings":
+        return cls(points_per_yuan=config["WXCRM_POINTS_PER_YUAN"], point_value_fen=config["WXCRM_POINT_VALUE_FEN"],
+                   points_expiry_months=config["WXCRM_POINTS_EXPIRY_MONTHS"])
+
+
+@dataclass(frozen=True)
+class Clock:
+    utc: datetime        # naive UTC, stored
+    local: datetime      # merchant time zone, for rules and business dates
+
+    @property
+    def today(self) -> date:
+        return self.local.date()
+
+    @classmethod
+    def at(cls, utc_naive: datetime, tz_name: str) -> "Clock":
+        return cls(utc=utc_naive, local=to_local(utc_naive, ZoneInfo(tz_name)))
+
+
+def settings_from(config) -> Settings:
+    return Settings.from_config(config)
+
+
+def clock_now(config) -> Clock:
+    return Clock.at(utcnow(), config["WXCRM_TIMEZONE"])
+
+
+# ---------------------------------------------------------------- purchase
+
+def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], clock: Clock, settings: Settings,
+                     member_ref: dict | None = None, points_to_use: int = 0, payment_method: str = "cash",
+                     staff: Staff | None = None) -> Transaction:
+    store = _open_store(session, store_code, staff)
+    member = _member_for_till(session, member_ref) if member_ref else None
+    lines = _price_basket(items)
+    total = sum(line.amount_fen for line in lines)
+    if payment_method not in PAYMENT_METHODS:
+        raise DomainError(f"payment_method must be one of {', '.join(PAYMENT_METHODS)}",
+                          code="invalid_payment_method", fields={"payment_method": "invalid"})
+
+    member_active = member is not None and member.status == "active"
+    if points_to_use and not member_active:
+        raise DomainError("points can only be used by an active member", code="points_need_member",
+                          fields={"points_to_use": "no active member"})
+
+    # The rules see the part paid with points (it earns nothing) and give discounts
+    # first, then points on what is left to pay.
+    points_value = points_to_use * settings.point_value_fen
+    facts = PurchaseFacts(store_code=store.code, store_kind=store.kind, payment_method=payment_method, lines=lines,
+                          local_time=clock.local, member_id=member.id if member_active else None,
+                          points_payment_fen=points_value)
+    effects = rules.purchase_effects(session, facts, points_per_yuan=settings.points_per_yuan)
+    line_discounts = _allocate_discounts(lines, [e for e in effects if e.kind == "discount"])
+    discount = sum(line_discounts.values())
+    if points_value > total - discount:
+        raise DomainError(f"{points_to_use} points are worth more than the {fen_to_yuan_str(total - discount)} "
+                          "yuan left to pay", code="points_exceed_payable", fields={"points_to_use": "too many"})
+
+    txn = Transaction(kind="purchase", store_id=store.id, member_id=member.id if member else None,
+                      staff_id=staff.id if staff else None, payment_method=payment_method, total_fen=total,
+                      discount_fen=discount, points_redeemed_fen=points_value,
+                      payable_fen=total - discount - points_value, business_date=clock.today, created_at=clock.utc,
+                      receipt={})
+    session.add(txn)
+    session.flush()
+    for line in lines:
+        session.add(TransactionItem(transaction_id=txn.id, line_no=line.line_no, sku=line.sku,
+                                    category=line.category, qty=line.qty, unit_price_fen=line.unit_price_fen,
+                                    amount_fen=line.amount_fen, discount_fen=line_discounts.get(line.line_no, 0)))
+
+    if points_to_use:
+        entry = ledger.spend_points(session, member.id, points_to_use, ledger.Cause(
+            "redeem", ref=str(txn.id), transaction_id=txn.id, staff_id=txn.staff_id,
+            text_zh=f"积分抵扣 {fen_to_yuan_str(points_value)} 元", text_en=f"Points paid {fen_to_yuan_str(points_value)} yuan"),
+            today=clock.today)
+        txn.points_redeemed = points_to_use
+        txn.receipt = {"redeem_entry_id": entry.id}
+
+    earned = 0
+    for effect in effects:
+        earned += _apply_effect(session, txn, member, effect, clock, settings)
+    txn.points_earned = earned
+    session.flush()
+    txn.receipt = purchase_receipt(session, txn, member, clock, settings,
+                                   redeem_entry_id=(txn.receipt or {}).get("redeem_entry_id"))
+    return txn
+
+
+def _open_store(session: Session, store_code: str, staff: Staff | None) -> Store:
+    store = members.store_by_code(session, store_code)
+    if not store.active:
+        raise DomainError(f"store {store.code} is closed", code="store_inactive")
+    if staff is not None and staff.role == "cashier" and staff.store_id != store.id:
+        raise DomainError(f"cashier {staff.username} does not work at {store.code}", code="wrong_store",
+                          status=403, fields={"store_code": "not your store"})
+    return store
+
+
+def _member_for_till(session: Session, ref: dict) -> Member:
+    if ref.get("member_id") is not None:
+        member = members.find_member(session, member_id=ref["member_id"])
+    elif ref.get("card_no"):
+        member = members.find_member(session, card_no=str(ref["card_no"]))
+    else:
+        raise DomainError("member needs card_no or member_id", code="invalid_member_ref",
+                          fields={"member": "card_no or member_id required"})
+    if member is None:
+        raise NotFound("no member with that card", code="member_not_found")
+    return member
+
+
+def _price_basket(items: list[dict]) -> list[BasketLine]:
+    if not items:
+        raise DomainError("the basket is empty", code="empty_basket", fields={"items": "at least one item"})
+    if len(items) > MAX_LINES:
+        raise DomainError(f"at most {MAX_LINES} lines", code="too_many_lines", fields={"items": "too many"})
+    lines = []
+    for i, item in enumerate(items):
+        qty, price = item["qty"], item["unit_price_fen"]
+        if not (0 < qty <= MAX_QTY):
+            raise DomainError(f"qty must be 1..{MAX_QTY}", code="invalid_qty", fields={f"items.{i}.qty": "out of range"})
+        if not (0 <= price <= MAX_UNIT_PRICE_FEN):
+            raise DomainError("unit_price_fen out of range", code="invalid_price",
+                              fields={f"items.{i}.unit_price_fen": "out of range"})
+        lines.append(BasketLine(line_no=i + 1, sku=item["sku"], category=item.get("category") or "",
+                                qty=qty, unit_price_fen=price))
+    return lines
+
+
+def _allocate_discounts(lines: list[BasketLine], discounts: list[Effect]) -> dict[int, int]:
+    """Spread each discount over its lines in proportion to their amounts (largest
+    remainder to the largest line), never more than a line is worth. Knowing each
+    line's share is what makes refunds by item exact."""
+    left = {line.line_no: line.amount_fen for line in lines}
+    out: dict[int, int] = {}
+    for effect in discounts:
+        targets = [line for line in lines if not effect.item_lines or line.line_no in effect.item_lines]
+        base = sum(left[line.line_no] for line in targets)
+        amount = min(effect.amount_fen, base)
+        if amount <= 0:
+            continue
+        shares = {line.line_no: pro_rata_down(amount, left[line.line_no], base) for line in targets}
+        rest = amount - sum(shares.values())
+        for line in sorted(targets, key=lambda ln: (-left[ln.line_no], ln.line_no)):
+            if rest == 0:
+                break
+            extra = min(rest, left[line.line_no] - shares[line.line_no])
+            shares[line.line_no] += extra
+            rest -= extra
+        for line_no, share in shares.items():
+            left[line_no] -= share
+            out[line_no] = out.get(line_no, 0) + share
+    return out
+
+
+def _apply_effect(session: Session, txn: Transaction, member: Member | None, effect: Effect, clock: Clock,
+                  settings: Settings) -> int:
+    """Write one effect and its receipt line. Returns points earned."""
+    session.add(TransactionBenefit(transaction_id=txn.id, kind=effect.kind, rule_id=effect.rule_id,
+                                   rule_version=effect.rule_version, rule_name=effect.rule_name,
+                                   points=effect.points, amount_fen=effect.amount_fen,
+                                   text_zh=effect.text_zh[:255], text_en=effect.text_en[:255]))
+    if effect.kind == "points" and member is not None and effect.points > 0:
+        ledger.earn_points(session, member.id, effect.points, ledger.Cause(
+            "purchase", ref=str(txn.id), transaction_id=txn.id, rule_id=effect.rule_id,
+            rule_version=effect.rule_version, staff_id=txn.staff_id, text_zh=effect.text_zh, text_en=effect.text_en),
+            today=clock.today, expires_on=ledger.expiry_date(clock.today, settings.points_expiry_months),
+            pending_days=effect.pending_days)
+        return effect.points
+    return 0
+
+
+def purchase_receipt(session: Session, txn: Transaction, member: Member | None, clock: Clock, settings: Settings,
+                     redeem_entry_id: int | None = None) -> dict:
+    """The answer the till prints and the API returns (also replayed for a repeated key)."""
+    store = session.get(Store, txn.store_id)
+    lines: list[dict] = []
+    for item in session.scalars(select(TransactionItem).where(TransactionItem.transaction_id == txn.id)
+                                .order_by(TransactionItem.line_no)):
+        lines.append({"kind": "item", "text": f"{item.sku} × {item.qty}", "text_en": f"{item.sku} x {item.qty}",
+                      "sku": item.sku, "qty": item.qty, "unit_price_fen": item.unit_price_fen,
+                      "amount_fen": item.amount_fen})
+    lines.append({"kind": "total", "text": "合计", "text_en": "Total", "amount_fen": txn.total_fen})
+    benefits = list(session.scalars(select(TransactionBenefit).where(TransactionBenefit.transaction_id == txn.id)
+                                    .order_by(TransactionBenefit.id)))
+    for b in benefits:
+        if b.kind == "discount":
+            lines.append({"kind": "discount", "text": b.text_zh, "text_en": b.text_en, "amount_fen": -b.amount_fen,
+                          "rule": b.rule_name, "rule_id": b.rule_id, "rule_version": b.rule_version})
+    if txn.points_redeemed:
+        lines.append({"kind": "points_redeemed", "text": f"积分抵扣 {txn.points_redeemed} 分",
+                      "text_en": f"{txn.points_redeemed} points used", "points": -txn.points_redeemed,
+                      "amount_fen": -txn.points_redeemed_fen})
+    lines.append({"kind": "payable", "text": "应付", "text_en": "To pay", "amount_fen": txn.payable_fen})
+    for b in benefits:
+        if b.kind == "points":
+            lines.append({"kind": "points", "text": b.text_zh, "text_en": b.text_en, "points": b.points,
+                          "rule": b.rule_name, "rule_id": b.rule_id, "rule_version": b.rule_version})
+        elif b.kind not in ("discount",):
+            lines.append({"kind": b.kind, "text": b.text_zh, "text_en": b.text_en, "points": b.points,
+                          "amount_fen": b.amount_fen, "rule": b.rule_name, "rule_id": b.rule_id,
+                          "rule_version": b.rule_version})
+    balance = None
+    if member is not None:
+        summary = ledger.points_summary(session, member.id, clock.today)
+        balance = summary.balance
+        lines.append({"kind": "points_balance", "text": "积分余额", "text_en": "Points balance", "points": summary.balance})
+        if summary.pending:
+            lines.append({"kind": "points_pending", "text": "待生效积分", "text_en": "Points pending",
+                          "points": summary.pending})
+        if member.status != "active":
+            lines.append({"kind": "notice", "text": "会员卡未激活，本单不积分", "text_en": "Card not active: no points earned"})
+    body = {
+        "id": txn.id, "kind": txn.kind, "store_code": store.code, "store_name": store.name,
+        "member_id": txn.member_id, "card_no": member.card_no if member else None,
+        "payment_method": txn.payment_method, "total_fen": txn.total_fen, "discount_fen": txn.discount_fen,
+        "points_redeemed_fen": txn.points_redeemed_fen, "payable_fen": txn.payable_fen,
+        "points_earned": txn.points_earned, "points_redeemed": txn.points_redeemed, "points_balance": balance,
+        "business_date": txn.business_date.isoformat(), "created_at": txn.created_at.isoformat() + "Z",
+        "receipt_lines": lines,
+    }
+    if redeem_entry_id:
+        body["redeem_entry_id"] = redeem_entry_id
+    return body
+
+
+# ---------------------------------------------------------------- refund
+
+def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, settings: Settings,
+                    items: list[dict] | None = None, staff: Staff | None = None) -> Transaction:
+    """Refund a whole purchase or some of its items.
+
+    Earned points come back pro rata to the money refunded; points used as payment are
+    restored pro rata. If the member already spent the earned points, what cannot be
+    taken back is charged against the refund at the till's point value (see README,
+    "Refund policy"): no balance ever goes negative.
+    """
+    original = session.scalar(select(Transaction).where(Transaction.id == transaction_id).with_for_update())
+    if original is None or original.kind != "purchase":
+        raise NotFound(f"no purchase {transaction_id}", code="transaction_not_found")
+    if staff is not None and staff.role == "cashier" and staff.store_id != original.store_id:
+        raise DomainError("a cashier refunds only purchases of their own store", code="wrong_store", status=403)
+    originals = {it.line_no: it for it in session.scalars(
+        select(TransactionItem).where(TransactionItem.transaction_id == original.id).with_for_update())}
+
+    wanted = _refund_quantities(originals, items)
+    if not wanted:
+        raise DomainError("nothing left to refund on this purchase", code="already_refunded")
+
+    net = {n: it.amount_fen - it.discount_fen for n, it in originals.items()}
+    purchase_net = sum(net.values())  # what the basket cost after discounts
+    before = sum(_net_refunded(it, net[n]) for n, it in originals.items())
+    for line_no, qty in wanted.items():
+        originals[line_no].refunded_qty += qty
+    after = sum(_net_refunded(it, net[n]) for n, it in originals.items())
+    fully = all(it.refunded_qty == it.qty for it in originals.values())
+
+    def share(total: int) -> int:
+        """This refund's part of `total`: cumulative pro rata, so the parts add up exactly."""
+        if fully:
+            return total - _cum(total, before, purchase_net)
+        return _cum(total, after, purchase_net) - _cum(total, before, purchase_net)
+
+    points_back = share(original.points_earned)
+    redeemed_back = share(original.points_redeemed)
+    redeemed_fen_back = share(original.points_redeemed_fen)
+    money_back = share(original.payable_fen)
+    gross = sum(originals[n].unit_price_fen * q for n, q in wanted.items())
+    discount_back = share(original.discount_fen)
+
+    refund = Transaction(kind="refund", store_id=original.store_id, member_id=original.member_id,
+                         staff_id=staff.id if staff else None, original_id=original.id,
+                         payment_method=original.payment_method, total_fen=gross, discount_fen=discount_back,
+                         points_redeemed_fen=redeemed_fen_back, payable_fen=money_back, points_earned=0,
+                         points_redeemed=0, business_date=clock.today, created_at=clock.utc, receipt={})
+    session.add(refund)
+    session.flush()
+    for line_no, qty in sorted(wanted.items()):
+        it = originals[line_no]
+        session.add(TransactionItem(transaction_id=refund.id, line_no=line_no, sku=it.sku, category=it.category,
+                                    qty=qty, unit_price_fen=it.unit_price_fen, amount_fen=it.unit_price_fen * qty,
+                                    discount_fen=0))
+
+    shortfall = 0
+    if original.member_id is not None and points_back:
+        _, shortfall = ledger.claw_back_points(session, original.member_id, points_back, ledger.Cause(
+            "refund", ref=str(refund.id), transaction_id=refund.id, staff_id=refund.staff_id,
+            text_zh=f"退货扣回积分（原单 {original.id}）", text_en=f"Points taken back for refund of #{original.id}"),
+            prefer_transaction_id=original.id)
+    if original.member_id is not None and redeemed_back:
+        spend_id = session.scalar(select(LedgerEntry.id).where(LedgerEntry.transaction_id == original.id,
+                                                              LedgerEntry.cause == "redeem"))
+        ledger.restore_spent_points(session, spend_id, redeemed_back, ledger.Cause(
+            "redeem_reversal", transaction_id=refund.id, staff_id=refund.staff_id,
+            text_zh=f"退货退回抵扣积分（原单 {original.id}）", text_en=f"Points returned for refund of #{original.id}"))
+    # Points the member already spent are paid for out of the refund, never below zero.
+    charge = min(shortfall * settings.point_value_fen, refund.payable_fen)
+    refund.points_earned = -(points_back - shortfall)
+    refund.points_redeemed = -redeemed_back
+    refund.points_shortfall = shortfall
+    refund.payable_fen -= charge
+    session.flush()
+    refund.receipt = refund_receipt(session, refund, original, clock, shortfall_charge_fen=charge)
+    return refund
+
+
+def _refund_quantities(originals: dict[int, TransactionItem], items: list[dict] | None) -> dict[int, int]:
+    if items is None:  # the whole purchase, or what is left of it
+        return {n: it.qty - it.refunded_qty for n, it in originals.items() if it.qty > it.refunded_qty}
+    if not items:
+        raise DomainError("items is empty", code="empty_refund", fields={"items": "at least one item"})
+    wanted: dict[int, int] = {}
+    for i, spec in enumerate(items):
+        line_no = spec.get("line_no")
+        if line_no is None:
+            matches = [n for n, it in originals.items() if it.sku == spec.get("sku")
+                       and it.qty - it.refunded_qty - wanted.get(n, 0) > 0]
+            if not matches:
+                raise DomainError(f"no refundable line for sku {spec.get('sku')}", code="invalid_refund_item",
+                                  fields={f"items.{i}": "not on the purchase"})
+            line_no = matches[0]
+        it = originals.get(line_no)
+        if it is None:
+            raise DomainError(f"no line {line_no} on the purchase", code="invalid_refund_item",
+                              fields={f"items.{i}.line_no": "not on the purchase"})
+        qty = spec.get("qty") or (it.qty - it.refunded_qty - wanted.get(line_no, 0))
+        if qty <= 0 or it.refunded_qty + wanted.get(line_no, 0) + qty > it.qty:
+            raise DomainError(f"line {line_no}: only {it.qty - it.refunded_qty - wanted.get(line_no, 0)} left to refund",
+                              code="refund_exceeds_purchase", fields={f"items.{i}.qty": "more than was bought"})
+        wanted[line_no] = wanted.get(line_no, 0) + qty
+    return wanted
+
+
+def _net_refunded(item: TransactionItem, line_net: int) -> int:
+    """The net (after discount) value of what has been refunded of a line so far."""
+    if item.refunded_qty == item.qty:
+        return line_net
+    return pro_rata_down(line_net, item.refunded_qty, item.qty)
+
+
+def _cum(total: int, part: int, whole: int) -> int:
+    return pro_rata_down(total, part, whole) if whole else 0
+
+
+def refund_receipt(session: Session, refund: Transaction, original: Transaction, clock: Clock, *,
+                   shortfall_charge_fen: int) -> dict:
+    lines = []
+    for item in session.scalars(select(TransactionItem).where(TransactionItem.transaction_id == refund.id)
+                                .order_by(TransactionItem.line_no)):
+        lines.append({"kind": "item", "text": f"退 {item.sku} × {item.qty}", "text_en": f"Return {item.sku} x {item.qty}",
+                      "sku": item.sku, "qty": item.qty, "amount_fen": -item.amount_fen})
+    if refund.discount_fen:
+        lines.append({"kind": "discount", "text": "原单折扣", "text_en": "Original discount", "amount_fen": refund.discount_fen})
+    if refund.points_earned:
+        lines.append({"kind": "points", "text": "扣回所得积分", "text_en": "Earned points taken back",
+                      "points": refund.points_earned})
+    if refund.points_redeemed:
+        lines.append({"kind": "points_redeemed", "text": "退回抵扣积分", "text_en": "Points used returned",
+                      "points": -refund.points_redeemed, "amount_fen": -refund.points_redeemed_fen})
+    if refund.points_shortfall:
+        lines.append({"kind": "points_shortfall",
+                      "text": f"{refund.points_shortfall} 积分已使用，从退款中扣除",
+                      "text_en": f"{refund.points_shortfall} earned points already used: charged against the refund",
+                      "points": -refund.points_shortfall, "amount_fen": shortfall_charge_fen})
+    lines.append({"kind": "refund", "text": "应退", "text_en": "To refund", "amount_fen": -refund.payable_fen})
+    balance = None
+    if refund.member_id is not None:
+        balance = ledger.balance(session, refund.member_id, "points")
+        lines.append({"kind": "points_balance", "text": "积分余额", "text_en": "Points balance", "points": balance})
+    return {
+        "id": refund.id, "kind": "refund", "original_id": original.id, "member_id": refund.member_id,
+        "total_fen": refund.total_fen, "discount_fen": refund.discount_fen, "refund_fen": refund.payable_fen,
+        "payable_fen": -refund.payable_fen, "points_earned": refund.points_earned,
+        "points_redeemed": refund.points_redeemed, "points_shortfall": refund.points_shortfall,
+        "points_balance": balance, "business_date": refund.business_date.isoformat(),
+        "created_at": refund.created_at.isoformat() + "Z", "receipt_lines": lines,
+    }
+
+
+def member_stats(session: Session, member_id: int) -> dict:
+    row = session.execute(select(func.count(Transaction.id), func.coalesce(func.sum(Transaction.payable_fen), 0))
+                          .where(Transaction.member_id == member_id, Transaction.kind == "purchase")).one()
+    return {"purchase_count": row[0], "spend_fen": int(row[1])}

@@ -1,0 +1,124 @@
+"""`flask --app wsgi wxcrm ...` commands. Each is a thin wrapper over a service."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from wxcrm.errors import DomainError
+from wxcrm.extensions import db
+
+wxcrm_cli = AppGroup("wxcrm", help="wxcrm administration.")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(wxcrm_cli)
+
+
+def _fail(exc: DomainError) -> None:
+    db.session.rollback()
+    click.echo(f"error: {exc.detail}", err=True)
+    sys.exit(2)
+
+
+@wxcrm_cli.command("init-db")
+def init_db() -> None:
+    """Migrate the database to the newest schema (Alembic head)."""
+    from flask_migrate import upgrade
+    upgrade()
+    click.echo(f"database at head: {current_app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
+
+
+@wxcrm_cli.command("seed-demo")
+@click.option("--members", "member_count", default=300, show_default=True)
+@click.option("--days", default=120, show_default=True, help="Days of purchase history to make.")
+@click.option("--seed", default=7, show_default=True)
+def seed_demo(member_count: int, days: int, seed: int) -> None:
+    """Load demo stores, staff, tiers, members and purchases (once)."""
+    from wxcrm import demo
+    logins = demo.seed(db.session, current_app.config, members=member_count, days=days, seed=seed)
+    for role, username, password in logins:
+        click.echo(f"  {role:<9} {username} / {password}")
+
+
+@wxcrm_cli.command("store-create")
+@click.argument("code")
+@click.option("--name", required=True)
+@click.option("--kind", type=click.Choice(["direct", "franchise"]), default="direct", show_default=True)
+@click.option("--address", default="")
+@click.option("--city", default="")
+def store_create(code: str, name: str, kind: str, address: str, city: str) -> None:
+    from wxcrm.members import service
+    try:
+        store = service.create_store(db.session, code=code, name=name, kind=kind, address=address, city=city)
+        db.session.commit()
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(f"store {store.code} ({store.kind}) created")
+
+
+@wxcrm_cli.command("staff-create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "marketer", "cashier"]), required=True)
+@click.option("--store", "store_code", default=None, help="Store code (required for cashiers).")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def staff_create(username: str, role: str, store_code: str | None, password: str) -> None:
+    from wxcrm.members import service
+    try:
+        staff = service.create_staff(db.session, username=username, password=password, role=role,
+                                     store_code=store_code)
+        db.session.commit()
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(f"staff {staff.username} ({staff.role}) created")
+
+
+@wxcrm_cli.command("token-create")
+@click.argument("username")
+@click.option("--name", default="", help="What the token is for, e.g. 'POS S001 till 2'.")
+def token_create(username: str, name: str) -> None:
+    """Print a new bearer token for a staff member (shown once; only its hash is kept)."""
+    from sqlalchemy import select
+
+    from wxcrm.members import service
+    from wxcrm.members.models import Staff
+    staff = db.session.scalar(select(Staff).where(Staff.username == username.lower()))
+    if staff is None:
+        click.echo(f"error: no staff {username}", err=True)
+        sys.exit(2)
+    token = service.create_token(db.session, staff, name)
+    db.session.commit()
+    click.echo(token)
+
+
+@wxcrm_cli.command("audit")
+def audit() -> None:
+    """Recompute every balance from its entries; exit 1 naming any account that differs."""
+    from wxcrm.ledger import service
+    bad = service.audit(db.session)
+    if bad:
+        for d in bad:
+            click.echo(f"account {d.account_id} member {d.member_id} {d.kind}: cached {d.cached}, "
+                       f"entries {d.entries_sum}, lots {d.lots_sum}: {d.problem}", err=True)
+        click.echo(f"audit: {len(bad)} account(s) differ", err=True)
+        sys.exit(1)
+    from sqlalchemy import func, select
+
+    from wxcrm.ledger.models import LedgerAccount
+    click.echo(f"audit: {db.session.scalar(select(func.count(LedgerAccount.id)))} accounts, all balances match")
+
+
+@wxcrm_cli.command("expire-points")
+@click.option("--date", "on", default=None, help="Business date (YYYY-MM-DD); default today.")
+def expire_points(on: str | None) -> None:
+    """Expire points lots whose last day has passed."""
+    from datetime import date
+
+    from wxcrm.ledger import service
+    from wxcrm.timeutil import business_date
+    today = date.fromisoformat(on) if on else business_date()
+    points = service.expire_points(db.session, today, job_run=f"cli:{today.isoformat()}")
+    db.session.commit()
+    click.echo(f"expired {points} points before {today.isoformat()}")

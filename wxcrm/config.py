@@ -1,0 +1,100 @@
+"""Settings from WXCRM_* environment variables, with safe defaults.
+
+Read when an app is created (never at import time), so tests and the CLI can
+override any of them with the ``config`` mapping given to ``create_app``.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+# name -> (type, default). A default of None means "computed in load_config".
+SETTINGS: dict[str, tuple[type, object]] = {
+    "SECRET_KEY": (str, None),
+    "DATABASE_URL": (str, None),
+    "TIMEZONE": (str, "Asia/Shanghai"),
+    "PORT": (int, 5000),
+    "POINTS_PER_YUAN": (int, 1),
+    # What one point is worth when used as payment at the till, in fen.
+    "POINT_VALUE_FEN": (int, 1),
+    # Earned points expire at the end of the month this many months after earning.
+    "POINTS_EXPIRY_MONTHS": (int, 24),
+    "DEFAULT_LOCALE": (str, "zh_CN"),
+    "CARD_PREFIX": (str, "8800"),
+    "BRAND_NAME": (str, "wxcrm"),
+    "LOG_LEVEL": (str, "WARNING"),
+    "SCHEDULER_ENABLED": (bool, False),
+    "WECHAT_APP_ID": (str, "wx_demo_appid"),
+    "WECHAT_APP_SECRET": (str, "demo_secret"),
+    "WECHAT_TOKEN": (str, "wxcrm_demo_token"),
+    "WECHAT_AES_KEY": (str, ""),
+    "WECHAT_API_BASE": (str, ""),
+    "WECHAT_MCH_ID": (str, ""),
+    "WECHAT_PAY_API_KEY": (str, ""),
+    "PUBLIC_URL": (str, "http://localhost:5000"),
+}
+
+
+def _coerce(kind: type, raw: str):
+    if kind is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return kind(raw)
+
+
+def load_config(instance_path: str, overrides: dict | None = None) -> dict:
+    """Return the Flask config: defaults, then WXCRM_* environment, then overrides.
+
+    Keys are stored both as ``WXCRM_NAME`` (our own lookups) and, for the few that
+    Flask and its extensions read, under their own names.
+    """
+    cfg: dict = {}
+    for name, (kind, default) in SETTINGS.items():
+        raw = os.environ.get(f"WXCRM_{name}")
+        cfg[f"WXCRM_{name}"] = _coerce(kind, raw) if raw is not None else default
+    for key, value in (overrides or {}).items():
+        # "POINTS_PER_YUAN" and "WXCRM_POINTS_PER_YUAN" mean the same; other keys
+        # (TESTING, SQLALCHEMY_*, ...) go to Flask as they are.
+        cfg[f"WXCRM_{key}" if key in SETTINGS else key] = value
+
+    if not cfg["WXCRM_DATABASE_URL"]:
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        cfg["WXCRM_DATABASE_URL"] = "sqlite:///" + str(Path(instance_path) / "wxcrm.sqlite3")
+    if not cfg["WXCRM_SECRET_KEY"]:
+        cfg["WXCRM_SECRET_KEY"] = _instance_secret(instance_path)
+
+    cfg.setdefault("SECRET_KEY", cfg["WXCRM_SECRET_KEY"])
+    cfg.setdefault("SQLALCHEMY_DATABASE_URI", cfg["WXCRM_DATABASE_URL"])
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(cfg["WXCRM_DATABASE_URL"]))
+    cfg.setdefault("BABEL_DEFAULT_LOCALE", cfg["WXCRM_DEFAULT_LOCALE"])
+    cfg.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
+    cfg.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).parent / "translations"))
+    cfg.setdefault("API_TITLE", "wxcrm till and console API")
+    cfg.setdefault("API_VERSION", "v1")
+    cfg.setdefault("OPENAPI_VERSION", "3.0.3")
+    cfg.setdefault("OPENAPI_URL_PREFIX", None)  # we serve /api/v1/openapi.json ourselves
+    cfg.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    cfg.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    cfg.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    cfg.setdefault("JSON_AS_ASCII", False)
+    return cfg
+
+
+def _engine_options(url: str) -> dict:
+    if url.startswith("mysql"):
+        # Recycle before MariaDB's wait_timeout; ping so a restarted server is survived.
+        return {"pool_pre_ping": True, "pool_recycle": 1800, "pool_size": 10, "max_overflow": 20,
+                "isolation_level": "READ COMMITTED"}
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"pool_pre_ping": True}
+
+
+def _instance_secret(instance_path: str) -> str:
+    """A random key kept in the instance folder, so sessions survive restarts."""
+    path = Path(instance_path) / "secret_key"
+    Path(instance_path).mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,106 @@
+"""Demo data: stores, staff, tiers, group accounts, members and their purchase history.
+
+Purchases go through the real till service, so every point in the demo has a ledger
+entry and `flask wxcrm audit` passes on a fresh demo.
+"""
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from wxcrm.checkout import service as checkout
+from wxcrm.members import service as member_service
+from wxcrm.members.models import Store
+from wxcrm.timeutil import merchant_tz
+
+STORES = [
+    ("S001", "静安旗舰店", "direct", "上海", "上海市静安区南京西路 1266 号"),
+    ("S002", "徐汇店", "direct", "上海", "上海市徐汇区淮海中路 999 号"),
+    ("S003", "浦东店", "direct", "上海", "上海市浦东新区世纪大道 8 号"),
+    ("S004", "杭州西湖店", "franchise", "杭州", "杭州市西湖区延安路 258 号"),
+    ("S005", "苏州观前店", "franchise", "苏州", "苏州市姑苏区观前街 88 号"),
+    ("S006", "南京新街口店", "direct", "南京", "南京市秦淮区中山南路 1 号"),
+]
+TIERS = [("normal", "普卡", "Classic", 1, 0), ("silver", "银卡", "Silver", 2, 200_000),
+         ("gold", "金卡", "Gold", 3, 800_000), ("diamond", "钻石卡", "Diamond", 4, 2_000_000)]
+GROUPS = [("G-ACME", "艾克美科技有限公司"), ("G-RUN", "城市跑团")]
+CATALOGUE = [  # sku, category, unit price fen
+    ("TEA-001", "tea", 1800), ("TEA-002", "tea", 2600), ("COF-001", "coffee", 2800), ("COF-002", "coffee", 3200),
+    ("BAK-001", "bakery", 1200), ("BAK-002", "bakery", 1600), ("SNK-001", "snacks", 900), ("GFT-001", "gifts", 16800),
+    ("GFT-002", "gifts", 28800), ("BEA-001", "beans", 8800), ("MUG-001", "merch", 6800),
+]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = "伟芳娜敏静丽强磊洋艳勇军杰娟涛明超秀霞平刚桂英华"
+DISTRICTS = ["静安区", "徐汇区", "浦东新区", "黄浦区", "长宁区", "西湖区", "姑苏区", "秦淮区", "闵行区"]
+OCCUPATIONS = ["白领", "学生", "教师", "自由职业", "医生", "工程师", "退休"]
+EDUCATION = ["高中", "大专", "本科", "硕士", "博士"]
+INCOME = ["<5k", "5k-10k", "10k-20k", "20k-50k", ">50k"]
+LOGINS = [("admin", "admin", "admin-demo-2026", None), ("marketer", "marketer", "marketer-demo-2026", None),
+          ("cashier", "cashier1", "cashier-demo-2026", "S001"), ("cashier", "cashier4", "cashier-demo-2026", "S004")]
+
+
+def seed(session: Session, config, *, members: int = 300, days: int = 120, seed: int = 7) -> list[tuple[str, str, str]]:
+    logins = [(role, user, pw) for role, user, pw, _ in LOGINS]
+    if session.scalar(select(Store.id).limit(1)) is not None:
+        return logins  # already seeded
+    rng = random.Random(seed)
+    prefix = config["WXCRM_CARD_PREFIX"]
+    tz = merchant_tz(config["WXCRM_TIMEZONE"])
+    today = datetime.now(tz).date()
+
+    for code, name, kind, city, address in STORES:
+        member_service.create_store(session, code=code, name=name, kind=kind, city=city, address=address)
+    for code, name, name_en, rank, threshold in TIERS:
+        member_service.create_tier(session, code=code, name=name, name_en=name_en, rank=rank, upgrade_threshold_fen=threshold)
+    for code, name in GROUPS:
+        member_service.create_group(session, code=code, name=name)
+    for role, username, password, store in LOGINS:
+        member_service.create_staff(session, username=username, password=password, role=role, store_code=store,
+                             display_name={"admin": "管理员", "marketer": "市场部", "cashier": "收银员"}[role])
+
+    people = []
+    for i in range(members):
+        joined = today - timedelta(days=rng.randint(0, 720))
+        birthday = date(rng.randint(1960, 2006), rng.randint(1, 12), rng.randint(1, 28))
+        if i < 3:  # a few birthdays this month, so the birthday rules have someone to greet
+            birthday = birthday.replace(month=today.month, day=min(today.day, 28))
+        m = member_service.create_member(
+            session, card_prefix=prefix, today=joined, phone=f"13{rng.randint(0, 9)}{i:08d}",
+            openid=f"demo-openid-{i:04d}", name=rng.choice(SURNAMES) + rng.choice(GIVEN) + (rng.choice(GIVEN) if rng.random() < .5 else ""),
+            gender=rng.choice(["male", "female", "female", "unknown"]), birthday=birthday,
+            district=rng.choice(DISTRICTS), occupation=rng.choice(OCCUPATIONS), education=rng.choice(EDUCATION),
+            income_band=rng.choice(INCOME), home_store_code=rng.choice(STORES)[0],
+            group_code=GROUPS[i % 2][0] if i % 25 == 0 else None, tier_code=rng.choice(TIERS[:3])[0],
+            expires_on=joined.replace(year=joined.year + 2) if not (joined.month == 2 and joined.day == 29) else joined + timedelta(days=730))
+        m.followed = rng.random() < 0.85
+        people.append(m)
+    session.flush()
+
+    settings = checkout.settings_from(config)
+    store_codes = [s[0] for s in STORES]
+    # Purchase history, oldest first, through the real till.
+    sales = []
+    for m in people:
+        for _ in range(rng.choice([0, 1, 2, 3, 5, 8, 12])):
+            day = today - timedelta(days=rng.randint(0, days - 1))
+            if day < m.joined_on:
+                day = m.joined_on if m.joined_on <= today else today
+            sales.append((day, rng.randint(8, 21), rng.randint(0, 59), m))
+    for _ in range(members // 3):  # walk-in sales without a member
+        sales.append((today - timedelta(days=rng.randint(0, days - 1)), rng.randint(8, 21), rng.randint(0, 59), None))
+    sales.sort(key=lambda s: (s[0], s[1], s[2]))
+    for day, hour, minute, m in sales:
+        local = datetime.combine(day, time(hour, minute), tz)
+        clock = checkout.Clock(utc=local.astimezone(timezone.utc).replace(tzinfo=None), local=local)
+        basket = [{"sku": sku, "category": cat, "qty": rng.choice([1, 1, 1, 2, 3]), "unit_price_fen": price}
+                  for sku, cat, price in rng.sample(CATALOGUE, rng.randint(1, 4))]
+        home = m.home_store.code if m and m.home_store else rng.choice(store_codes)
+        store = home if rng.random() < 0.7 else rng.choice(store_codes)
+        checkout.ring_up_purchase(session, store_code=store, items=basket, clock=clock, settings=settings,
+                                  member_ref={"member_id": m.id} if m else None,
+                                  payment_method=rng.choice(["wechat_pay", "wechat_pay", "alipay", "card", "cash"]))
+    session.commit()
+    return logins

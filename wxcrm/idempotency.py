@@ -1,0 +1,91 @@
+"""Idempotency keys for every write that comes from outside (invariant 3).
+
+The key row is inserted in the same transaction as the write it guards. A second
+request with the same key either waits on the unique index until the first commits
+(then replays its stored answer) or, if the first rolled back, proceeds itself.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, Integer, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from wxcrm.extensions import db
+from wxcrm.timeutil import utcnow
+
+
+class IdempotencyKey(db.Model):
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64))  # e.g. "transactions" or "refund:123"
+    key: Mapped[str] = mapped_column(String(128))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+
+class IdempotencyConflict(Exception):
+    """The key was used before with a different request body."""
+
+
+@dataclass
+class Replay:
+    status_code: int
+    response: dict
+
+
+def request_fingerprint(payload: object) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False,
+                                     separators=(",", ":")).encode()).hexdigest()
+
+
+def find_replay(session: Session, scope: str, key: str, fingerprint: str) -> Replay | None:
+    row = session.scalar(select(IdempotencyKey).where(IdempotencyKey.scope == scope,
+                                                      IdempotencyKey.key == key))
+    if row is None:
+        return None
+    if row.request_hash != fingerprint:
+        raise IdempotencyConflict(key)
+    return Replay(row.status_code, row.response)
+
+
+def run_once(session: Session, scope: str, key: str, payload: object, write) -> tuple[int, dict, bool]:
+    """Run ``write() -> (status, body)`` once per (scope, key) and commit it.
+
+    Returns (status, body, replayed). The key row is claimed first, so a concurrent
+    request with the same key waits on the unique index and then replays the
+    first answer instead of doing the work twice. If ``write`` raises, everything
+    is rolled back, the key included, so a corrected request may use it again.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    fingerprint = request_fingerprint(payload)
+    replay = find_replay(session, scope, key, fingerprint)
+    if replay is not None:
+        return replay.status_code, replay.response, True
+    row = IdempotencyKey(scope=scope, key=key, request_hash=fingerprint, status_code=0, response={})
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        replay = find_replay(session, scope, key, fingerprint)
+        if replay is None:  # the other request rolled back between our insert and our read
+            raise
+        return replay.status_code, replay.response, True
+    try:
+        status, body = write()
+        row.status_code, row.response = status, body
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return status, body, False

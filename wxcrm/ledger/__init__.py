@@ -1,0 +1,1 @@
+"""Points and stored-value ledgers, points lots and expiry, the audit."""

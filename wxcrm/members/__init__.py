@@ -1,0 +1,1 @@
+"""Members, group accounts, tiers, stores, staff and roles."""

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask_login import UserMixin
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Integer,
+                        String, UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from wxcrm.extensions import db
+from wxcrm.timeutil import utcnow
+
+STORE_KINDS = ("direct", "franchise")
+ROLES = ("admin", "marketer", "cashier")
+MEMBER_STATUSES = ("active", "expired", "cancelled")
+GENDERS = ("male", "female", "unknown")
+
+
+class Store(db.Model):
+    __tablename__ = "stores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16), default="direct")
+    address: Mapped[str] = mapped_column(String(255), default="")
+    city: Mapped[str] = mapped_column(String(64), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (CheckConstraint("kind in ('direct', 'franchise')", name="kind"),)
+
+
+class Staff(UserMixin, db.Model):
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    store: Mapped[Store | None] = relationship()
+
+    __table_args__ = (CheckConstraint("role in ('admin', 'marketer', 'cashier')", name="role"),)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return self.active
+
+
+class ApiToken(db.Model):
+    """A staff bearer token. Only its SHA-256 is kept; the token is shown once."""
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))  # first characters, to tell tokens apart
+    name: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    staff: Mapped[Staff] = relationship()
+
+
+class Tier(db.Model):
+    __tablename__ = "tiers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(64), default="")
+    rank: Mapped[int] = mapped_column(Integer, unique=True)
+    # Rolling 12-month spend (fen) that qualifies a member for this tier.
+    upgrade_threshold_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class GroupAccount(db.Model):
+    """A company or club that holds several member cards."""
+    __tablename__ = "group_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    contact_name: Mapped[str] = mapped_column(String(64), default="")
+    contact_phone: Mapped[str] = mapped_column(String(20), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Member(db.Model):
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_no: Mapped[str] = mapped_column(String(32), unique=True)
+    openid: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    unionid: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True, nullable=True)
+    name: Mapped[str] = mapped_column(String(64), default="")
+    gender: Mapped[str] = mapped_column(String(8), default="unknown")
+    birthday: Mapped[date | None] = mapped_column(Date, nullable=True)
+    district: Mapped[str] = mapped_column(String(64), default="")
+    occupation: Mapped[str] = mapped_column(String(64), default="")
+    education: Mapped[str] = mapped_column(String(32), default="")
+    income_band: Mapped[str] = mapped_column(String(32), default="")
+    home_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True, index=True)
+    referrer_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True, index=True)
+    tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"), nullable=True)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("group_accounts.id"), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    followed: Mapped[bool] = mapped_column(Boolean, default=False)
+    joined_on: Mapped[date] = mapped_column(Date)
+    expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    home_store: Mapped[Store | None] = relationship()
+    tier: Mapped[Tier | None] = relationship()
+    group: Mapped[GroupAccount | None] = relationship()
+    referrer: Mapped["Member | None"] = relationship(remote_side=[id])
+
+    __table_args__ = (
+        CheckConstraint("status in ('active', 'expired', 'cancelled')", name="status"),
+        CheckConstraint("gender in ('male', 'female', 'unknown')", name="gender"),
+    )
+
+
+class CardNumberSequence(db.Model):
+    """One row per prefix; card numbers come from a locked counter, never from max(id)+1."""
+    __tablename__ = "card_number_sequences"
+
+    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
+    next_value: Mapped[int] = mapped_column(BigInteger, default=1)

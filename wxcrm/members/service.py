@@ -1,0 +1,204 @@
+"""Members, stores, staff and tokens. Functions take a session, flush, never commit."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from wxcrm.errors import Conflict, DomainError, NotFound
+from wxcrm.ledger import service as ledger
+from wxcrm.members.models import (ROLES, STORE_KINDS, ApiToken, CardNumberSequence, GroupAccount, Member,
+                                  Staff, Store, Tier)
+from wxcrm.timeutil import utcnow
+
+PHONE_RE = re.compile(r"^1[3-9]\d{9}$")  # mainland China mobile
+
+
+# ---------------------------------------------------------------- stores
+
+def create_store(session: Session, *, code: str, name: str, kind: str = "direct", address: str = "",
+                 city: str = "") -> Store:
+    code = code.strip().upper()
+    if not re.fullmatch(r"[A-Z0-9_-]{2,32}", code):
+        raise DomainError("store code must be 2-32 letters, digits, '-' or '_'", code="invalid_store_code",
+                          fields={"code": "invalid"})
+    if kind not in STORE_KINDS:
+        raise DomainError(f"kind must be one of {', '.join(STORE_KINDS)}", code="invalid_store_kind",
+                          fields={"kind": "invalid"})
+    if session.scalar(select(Store.id).where(Store.code == code)):
+        raise Conflict(f"store {code} already exists", code="store_exists")
+    store = Store(code=code, name=name.strip(), kind=kind, address=address.strip(), city=city.strip())
+    session.add(store)
+    session.flush()
+    return store
+
+
+def store_by_code(session: Session, code: str) -> Store:
+    store = session.scalar(select(Store).where(Store.code == code.strip().upper()))
+    if store is None:
+        raise NotFound(f"no store {code}", code="store_not_found")
+    return store
+
+
+# ---------------------------------------------------------------- staff and tokens
+
+def create_staff(session: Session, *, username: str, password: str, role: str, store_code: str | None = None,
+                 display_name: str = "") -> Staff:
+    username = username.strip().lower()
+    if not re.fullmatch(r"[a-z0-9_.-]{2,64}", username):
+        raise DomainError("username must be 2-64 letters, digits, '.', '-' or '_'", code="invalid_username",
+                          fields={"username": "invalid"})
+    if role not in ROLES:
+        raise DomainError(f"role must be one of {', '.join(ROLES)}", code="invalid_role", fields={"role": "invalid"})
+    if len(password) < 8:
+        raise DomainError("password must have at least 8 characters", code="weak_password",
+                          fields={"password": "too short"})
+    store = store_by_code(session, store_code) if store_code else None
+    if role == "cashier" and store is None:
+        raise DomainError("a cashier belongs to a store", code="store_required", fields={"store": "required"})
+    if session.scalar(select(Staff.id).where(Staff.username == username)):
+        raise Conflict(f"staff {username} already exists", code="staff_exists")
+    staff = Staff(username=username, display_name=display_name or username, role=role,
+                  password_hash=generate_password_hash(password), store=store)
+    session.add(staff)
+    session.flush()
+    return staff
+
+
+def check_login(session: Session, username: str, password: str) -> Staff | None:
+    staff = session.scalar(select(Staff).where(Staff.username == username.strip().lower()))
+    if staff is None or not staff.active or not check_password_hash(staff.password_hash, password):
+        return None
+    staff.last_login_at = utcnow()
+    return staff
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, staff: Staff, name: str = "") -> str:
+    """Return a new bearer token; only its hash is stored."""
+    token = "wxc_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(staff_id=staff.id, token_hash=_token_hash(token), prefix=token[:10], name=name))
+    session.flush()
+    return token
+
+
+def staff_for_token(session: Session, token: str) -> Staff | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token),
+                                                ApiToken.revoked_at.is_(None)))
+    if row is None or not row.staff.active:
+        return None
+    return row.staff
+
+
+# ---------------------------------------------------------------- members
+
+def _luhn_digit(digits: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            d -= 9 if d > 9 else 0
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def next_card_no(session: Session, prefix: str) -> str:
+    """prefix + 9-digit sequence + Luhn check digit, from a locked counter row."""
+    seq = session.scalar(select(CardNumberSequence).where(CardNumberSequence.prefix == prefix).with_for_update())
+    if seq is None:
+        try:
+            with session.begin_nested():
+                session.add(CardNumberSequence(prefix=prefix, next_value=1))
+        except IntegrityError:
+            pass
+        seq = session.scalar(select(CardNumberSequence).where(CardNumberSequence.prefix == prefix).with_for_update())
+    value = seq.next_value
+    seq.next_value = value + 1
+    body = f"{prefix}{value:09d}"
+    return body + _luhn_digit(body)
+
+
+def valid_card_no(card_no: str) -> bool:
+    return card_no.isdigit() and len(card_no) > 1 and _luhn_digit(card_no[:-1]) == card_no[-1]
+
+
+def create_member(session: Session, *, card_prefix: str, today: date, phone: str | None = None,
+                  openid: str | None = None, unionid: str | None = None, name: str = "", gender: str = "unknown",
+                  birthday: date | None = None, district: str = "", occupation: str = "", education: str = "",
+                  income_band: str = "", home_store_code: str | None = None, referrer_id: int | None = None,
+                  group_code: str | None = None, tier_code: str | None = None,
+                  expires_on: date | None = None) -> Member:
+    if phone is not None:
+        phone = phone.strip()
+        if not PHONE_RE.fullmatch(phone):
+            raise DomainError("phone must be an 11-digit mainland mobile number", code="invalid_phone",
+                              fields={"phone": "invalid"})
+        if session.scalar(select(Member.id).where(Member.phone == phone)):
+            raise Conflict("a member with this phone already exists", code="phone_taken")
+    if openid and session.scalar(select(Member.id).where(Member.openid == openid)):
+        raise Conflict("a member with this openid already exists", code="openid_taken")
+    if birthday and birthday > today:
+        raise DomainError("birthday is in the future", code="invalid_birthday", fields={"birthday": "in the future"})
+    home_store = store_by_code(session, home_store_code) if home_store_code else None
+    if referrer_id is not None and session.get(Member, referrer_id) is None:
+        raise NotFound(f"no referrer {referrer_id}", code="referrer_not_found")
+    group = None
+    if group_code:
+        group = session.scalar(select(GroupAccount).where(GroupAccount.code == group_code))
+        if group is None:
+            raise NotFound(f"no group account {group_code}", code="group_not_found")
+    tier = (session.scalar(select(Tier).where(Tier.code == tier_code)) if tier_code
+            else session.scalar(select(Tier).order_by(Tier.rank).limit(1)))
+    if tier_code and tier is None:
+        raise NotFound(f"no tier {tier_code}", code="tier_not_found")
+    member = Member(card_no=next_card_no(session, card_prefix), phone=phone, openid=openid or None,
+                    unionid=unionid or None, name=name.strip(), gender=gender, birthday=birthday, district=district,
+                    occupation=occupation, education=education, income_band=income_band, home_store=home_store,
+                    referrer_id=referrer_id, group=group, tier=tier, status="active", joined_on=today,
+                    expires_on=expires_on)
+    session.add(member)
+    session.flush()
+    ledger.open_accounts(session, member.id)
+    return member
+
+
+def find_member(session: Session, *, member_id: int | None = None, card_no: str | None = None,
+                phone: str | None = None, openid: str | None = None) -> Member | None:
+    if member_id is not None:
+        return session.get(Member, member_id)
+    for column, value in ((Member.card_no, card_no), (Member.phone, phone), (Member.openid, openid)):
+        if value:
+            return session.scalar(select(Member).where(column == value.strip()))
+    return None
+
+
+def get_member(session: Session, member_id: int) -> Member:
+    member = session.get(Member, member_id)
+    if member is None:
+        raise NotFound(f"no member {member_id}", code="member_not_found")
+    return member
+
+
+def create_tier(session: Session, *, code: str, name: str, rank: int, upgrade_threshold_fen: int = 0,
+                name_en: str = "") -> Tier:
+    tier = Tier(code=code, name=name, name_en=name_en or name, rank=rank, upgrade_threshold_fen=upgrade_threshold_fen)
+    session.add(tier)
+    session.flush()
+    return tier
+
+
+def create_group(session: Session, *, code: str, name: str, contact_name: str = "", contact_phone: str = "") -> GroupAccount:
+    group = GroupAccount(code=code, name=name, contact_name=contact_name, contact_phone=contact_phone)
+    session.add(group)
+    session.flush()
+    return group

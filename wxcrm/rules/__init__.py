@@ -1,0 +1,1 @@
+"""Rule schema, compiler, engine, fact and action catalogues, simulation."""

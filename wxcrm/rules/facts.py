@@ -1,0 +1,303 @@
+"""The facts a rule condition can test: one allow-listed catalogue, and one snapshot per event.
+
+The catalogue drives everything that reads conditions: the schema's semantic checks (which
+operators and values suit a fact, which events provide it), the compiler's code
+generation, the trace's explanations and the console's rule form (``export_facts``).
+
+``FactSnapshot`` is built once per evaluation from the context. Cheap facts are copied in
+at once; derived ones (age, tenure, birthday this week, basket total) are worked out on
+first use and then remembered, so a hundred rules asking "is it their birthday month?"
+cost one date computation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import cached_property
+
+from wxcrm.rules.context import EVENTS, EvaluationContext
+
+BASKET_EVENTS = frozenset({"purchase", "refund"})
+STORE_EVENTS = frozenset({"purchase", "refund", "topup", "signup"})
+ALL_EVENTS = frozenset(EVENTS)
+
+# (code, youngest, oldest): the age bands the marketing reports use.
+AGE_GROUPS = (
+    ("under_18", 0, 17), ("18_24", 18, 24), ("25_34", 25, 34), ("35_44", 35, 44),
+    ("45_54", 45, 54), ("55_64", 55, 64), ("65_plus", 65, 200),
+)
+GENDERS = ("male", "female", "unknown")
+MEMBER_STATUSES = ("active", "expired", "cancelled")
+STORE_KINDS = ("direct", "franchise")
+
+COMPARISONS = ("==", "!=", ">", ">=", "<", "<=")
+# value type -> operators it supports
+OPERATORS = {
+    "money": COMPARISONS + ("between",),
+    "count": COMPARISONS + ("between",),
+    "int": COMPARISONS + ("between", "in", "not_in"),
+    "date": COMPARISONS + ("between",),
+    "text": ("==", "!=", "in", "not_in"),
+    "choice": ("==", "!=", "in", "not_in"),
+    "bool": ("==",),
+    "lines": ("in", "not_in"),  # some line's sku/category is in the list / no line's is
+}
+
+
+class MissingFact(LookupError):
+    """The caller did not load a fact the compiled rule set needs (a spend or purchase window)."""
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    name: str
+    type: str                       # a key of OPERATORS
+    events: frozenset[str]          # events whose context provides the fact
+    label_zh: str
+    label_en: str
+    attr: str = ""                  # FactSnapshot attribute the compiled predicate reads
+    minimum: int | None = None      # for numeric types
+    maximum: int | None = None
+    choices: tuple[str, ...] = ()   # for "choice"
+    window: str = ""                # "required" / "optional": takes window_days (last N days)
+    takes_items: bool = False       # takes an "items" line selector
+    nullable: bool = False          # may be unknown (no birthday given): then no comparison holds
+
+    @property
+    def operators(self) -> tuple[str, ...]:
+        return OPERATORS[self.type]
+
+
+_FACTS = (
+    FactSpec("basket.total_fen", "money", BASKET_EVENTS, "购物篮总额（分）", "basket total (fen)",
+             attr="total_fen", minimum=0),
+    FactSpec("item.sku", "lines", BASKET_EVENTS, "商品编码", "item SKU"),
+    FactSpec("item.category", "lines", BASKET_EVENTS, "商品品类", "item category"),
+    FactSpec("item.qty", "count", BASKET_EVENTS, "所选商品件数", "quantity of the chosen items",
+             minimum=0, takes_items=True),
+    FactSpec("item.amount_fen", "money", BASKET_EVENTS, "所选商品金额（分）",
+             "amount of the chosen items (fen)", minimum=0, takes_items=True),
+    FactSpec("store.code", "text", STORE_EVENTS, "门店", "store", attr="store_code"),
+    FactSpec("store.kind", "choice", STORE_EVENTS, "门店类型", "store kind", attr="store_kind",
+             choices=STORE_KINDS),
+    FactSpec("payment.method", "text", BASKET_EVENTS | {"topup"}, "支付方式", "payment method",
+             attr="payment_method"),
+    FactSpec("member.tier", "text", ALL_EVENTS, "会员等级", "member tier", attr="tier"),
+    FactSpec("member.age", "int", ALL_EVENTS, "年龄", "age", attr="age", minimum=0, maximum=150,
+             nullable=True),
+    FactSpec("member.age_group", "choice", ALL_EVENTS, "年龄段", "age group", attr="age_group",
+             choices=tuple(code for code, _, _ in AGE_GROUPS)),
+    FactSpec("member.gender", "choice", ALL_EVENTS, "性别", "gender", attr="gender", choices=GENDERS),
+    FactSpec("member.district", "text", ALL_EVENTS, "居住区域", "residence district", attr="district"),
+    FactSpec("member.tenure_days", "count", ALL_EVENTS, "入会天数", "days since joining",
+             attr="tenure_days", minimum=0),
+    FactSpec("member.tenure_months", "count", ALL_EVENTS, "入会整月数", "full months since joining",
+             attr="tenure_months", minimum=0),
+    FactSpec("member.first_purchase", "bool", BASKET_EVENTS | {"referral"}, "首次消费",
+             "first purchase", attr="first_purchase"),
+    FactSpec("member.purchase_count", "count", ALL_EVENTS, "消费次数", "number of purchases",
+             attr="purchase_count", minimum=0, window="optional"),
+    FactSpec("member.spend_fen", "money", ALL_EVENTS, "累计消费（分）", "spend (fen)", minimum=0,
+             window="required"),
+    FactSpec("member.birthday_today", "bool", ALL_EVENTS, "今天生日", "birthday today",
+             attr="birthday_today"),
+    FactSpec("member.birthday_this_week", "bool", ALL_EVENTS, "本周生日", "birthday this week",
+             attr="birthday_this_week"),
+    FactSpec("member.birthday_this_month", "bool", ALL_EVENTS, "本月生日", "birthday this month",
+             attr="birthday_this_month"),
+    FactSpec("member.referral_count", "count", ALL_EVENTS, "推荐人数", "members referred",
+             attr="referral_count", minimum=0),
+    FactSpec("member.status", "choice", ALL_EVENTS, "会员状态", "membership status", attr="status",
+             choices=MEMBER_STATUSES),
+    FactSpec("member.group", "text", ALL_EVENTS, "集团账户", "group account", attr="group"),
+    FactSpec("member.points_balance", "count", ALL_EVENTS, "积分余额", "points balance",
+             attr="points_balance", minimum=0),
+    FactSpec("time.date", "date", ALL_EVENTS, "日期", "date", attr="today"),
+    FactSpec("time.weekday", "int", ALL_EVENTS, "星期（1=周一）", "weekday (1 = Monday)",
+             attr="weekday", minimum=1, maximum=7),
+    FactSpec("time.hour", "int", ALL_EVENTS, "小时", "hour", attr="hour", minimum=0, maximum=23),
+    FactSpec("topup.amount_fen", "money", frozenset({"topup"}), "充值金额（分）", "top-up amount (fen)",
+             attr="topup_amount_fen", minimum=0),
+)
+FACTS: dict[str, FactSpec] = {spec.name: spec for spec in _FACTS}
+
+
+def export_facts() -> list[dict]:
+    """The catalogue as plain data, for the console's rule form."""
+    return [{
+        "name": s.name, "type": s.type, "operators": list(s.operators), "events": sorted(s.events),
+        "label_zh": s.label_zh, "label_en": s.label_en, "minimum": s.minimum, "maximum": s.maximum,
+        "choices": list(s.choices), "window": s.window, "takes_items": s.takes_items,
+    } for s in _FACTS]
+
+
+# ---------------------------------------------------------------- basket lines
+
+@dataclass(frozen=True)
+class LineSelector:
+    """Which basket lines a condition counts or an action discounts.
+
+    A line is chosen when it matches one of the listed SKUs or categories (or none are
+    listed: every line) and is not excluded. Exclusions are how a shop keeps tobacco or
+    gift cards out of a promotion.
+    """
+    skus: frozenset[str] = frozenset()
+    categories: frozenset[str] = frozenset()
+    exclude_skus: frozenset[str] = frozenset()
+    exclude_categories: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> LineSelector:
+        data = data or {}
+        return cls(*(frozenset(data.get(key, ())) for key in
+                     ("skus", "categories", "exclude_skus", "exclude_categories")))
+
+    @property
+    def chooses_every_line(self) -> bool:
+        return not (self.skus or self.categories or self.exclude_skus or self.exclude_categories)
+
+    def chooses(self, line) -> bool:
+        if line.sku in self.exclude_skus or line.category in self.exclude_categories:
+            return False
+        if not (self.skus or self.categories):
+            return True
+        return line.sku in self.skus or line.category in self.categories
+
+    def describe(self) -> str:
+        parts = []
+        if self.skus:
+            parts.append("sku in " + ",".join(sorted(self.skus)))
+        if self.categories:
+            parts.append("category in " + ",".join(sorted(self.categories)))
+        if self.exclude_skus:
+            parts.append("except sku " + ",".join(sorted(self.exclude_skus)))
+        if self.exclude_categories:
+            parts.append("except category " + ",".join(sorted(self.exclude_categories)))
+        return "; ".join(parts) or "all items"
+
+
+# ---------------------------------------------------------------- dates
+
+def birthday_in_year(birthday: date, year: int) -> date:
+    """This year's birthday; 29 February is kept on the 28th in common years."""
+    if birthday.month == 2 and birthday.day == 29 and not _is_leap(year):
+        return date(year, 2, 28)
+    return birthday.replace(year=year)
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def age_on(birthday: date, today: date) -> int:
+    """Completed years."""
+    return today.year - birthday.year - ((today.month, today.day) < (birthday.month, birthday.day))
+
+
+def full_months_between(start: date, end: date) -> int:
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if end.day < start.day:
+        months -= 1
+    return max(months, 0)
+
+
+# ---------------------------------------------------------------- snapshot
+
+class FactSnapshot:
+    """The facts of one evaluation. Attribute names are what compiled predicates read."""
+
+    def __init__(self, ctx: EvaluationContext):
+        member = ctx.member
+        moment = ctx.local_time
+        self.ctx = ctx
+        self.member = member
+        self.lines = ctx.lines
+        self.today = moment.date()
+        self.weekday = moment.isoweekday()
+        self.hour = moment.hour
+        self.minute_of_day = moment.hour * 60 + moment.minute
+        self.store_code = ctx.store_code
+        self.store_kind = ctx.store_kind
+        self.payment_method = ctx.payment_method
+        self.topup_amount_fen = ctx.topup_amount_fen
+        self.tier = member.tier
+        self.gender = member.gender
+        self.district = member.district
+        self.status = member.status
+        self.group = member.group
+        self.purchase_count = member.purchase_count
+        self.referral_count = member.referral_count
+        self.points_balance = member.points_balance
+
+    @cached_property
+    def total_fen(self) -> int:
+        return sum(line.qty * line.unit_price_fen for line in self.lines)
+
+    @cached_property
+    def first_purchase(self) -> bool:
+        flag = self.member.first_purchase
+        return self.member.purchase_count == 0 if flag is None else flag
+
+    @cached_property
+    def age(self) -> int | None:
+        birthday = self.member.birthday
+        return None if birthday is None else age_on(birthday, self.today)
+
+    @cached_property
+    def age_group(self) -> str | None:
+        age = self.age
+        if age is None:
+            return None
+        for code, youngest, oldest in AGE_GROUPS:
+            if youngest <= age <= oldest:
+                return code
+        return None
+
+    @cached_property
+    def tenure_days(self) -> int:
+        return max((self.today - self.member.joined_on).days, 0)
+
+    @cached_property
+    def tenure_months(self) -> int:
+        return full_months_between(self.member.joined_on, self.today)
+
+    @cached_property
+    def birthday_today(self) -> bool:
+        birthday = self.member.birthday
+        return birthday is not None and birthday_in_year(birthday, self.today.year) == self.today
+
+    @cached_property
+    def birthday_this_week(self) -> bool:
+        """In the ISO week (Monday to Sunday) of today, also across New Year."""
+        birthday = self.member.birthday
+        if birthday is None:
+            return False
+        monday = self.today - timedelta(days=self.weekday - 1)
+        sunday = monday + timedelta(days=6)
+        return any(monday <= birthday_in_year(birthday, year) <= sunday
+                   for year in {monday.year, sunday.year})
+
+    @cached_property
+    def birthday_this_month(self) -> bool:
+        birthday = self.member.birthday
+        return birthday is not None and birthday.month == self.today.month
+
+    def spend_in(self, days: int) -> int:
+        try:
+            return self.member.spend_in_window_fen[days]
+        except KeyError:
+            raise MissingFact(f"member {self.member.id}: spend over the last {days} days "
+                              "was not loaded") from None
+
+    def purchases_in(self, days: int) -> int:
+        try:
+            return self.member.purchases_in_window[days]
+        except KeyError:
+            raise MissingFact(f"member {self.member.id}: purchases over the last {days} days "
+                              "were not loaded") from None
+
+    def chosen_qty(self, selector: LineSelector) -> int:
+        return sum(line.qty for line in self.lines if selector.chooses(line))
+
+    def chosen_amount_fen(self, selector: LineSelector) -> int:
+        return sum(line.qty * line.unit_price_fen for line in self.lines if selector.chooses(line))

@@ -1,0 +1,48 @@
+"""Server-rendered pages: console/, cashier/, h5/, and staff login."""
+from __future__ import annotations
+
+from flask import Flask, redirect, url_for
+from flask_babel import get_locale
+from flask_login import current_user
+
+from wxcrm.extensions import db, login
+from wxcrm.money import fen_to_yuan_str
+
+
+def init_web(app: Flask) -> None:
+    from wxcrm.members.models import Staff
+    from wxcrm.web import auth
+    from wxcrm.web.cashier import views as cashier
+    from wxcrm.web.console import views as console
+    from wxcrm.web.h5 import views as h5
+
+    login.login_view = "auth.login"
+    login.login_message_category = "warning"
+
+    @login.user_loader
+    def load_staff(staff_id: str):
+        return db.session.get(Staff, int(staff_id))
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(console.bp, url_prefix="/console")
+    app.register_blueprint(cashier.bp, url_prefix="/cashier")
+    app.register_blueprint(h5.bp, url_prefix="/h5")
+
+    app.jinja_env.filters["yuan"] = fen_to_yuan_str
+
+    @app.context_processor
+    def page_globals():
+        return {"brand": app.config["WXCRM_BRAND_NAME"], "locale": str(get_locale())}
+
+    @app.route("/")
+    def index():
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login"))
+        if current_user.role == "cashier":
+            return redirect(url_for("cashier.till"))
+        return redirect(url_for("console.home"))
+
+    @app.route("/healthz")
+    def healthz():
+        db.session.execute(db.text("SELECT 1"))
+        return {"status": "ok"}

@@ -1,0 +1,128 @@
+"""The till page: ring up a purchase for a member by card number, print the receipt."""
+from __future__ import annotations
+
+import json
+import uuid
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from wxcrm.checkout import service as checkout
+from wxcrm.checkout.models import Transaction
+from wxcrm.errors import DomainError
+from wxcrm.extensions import db
+from wxcrm.idempotency import IdempotencyConflict, run_once
+from wxcrm.ledger import service as ledger
+from wxcrm.members import service as members
+from wxcrm.members.models import Store
+from wxcrm.money import yuan_str_to_fen
+from wxcrm.web.auth import role_required
+
+bp = Blueprint("cashier", __name__)
+
+
+def _stores_for(user) -> list[Store]:
+    if user.role == "cashier":
+        return [user.store] if user.store else []
+    return list(db.session.scalars(select(Store).where(Store.active.is_(True)).order_by(Store.code)))
+
+
+def _basket_from_form(form) -> tuple[list[dict], list[str]]:
+    """Rows of sku / category / qty / price (yuan) -> items in fen; errors name the row."""
+    items, errors = [], []
+    for i, (sku, category, qty, price) in enumerate(zip(form.getlist("sku"), form.getlist("category"),
+                                                       form.getlist("qty"), form.getlist("price"))):
+        if not sku.strip() and not price.strip():
+            continue
+        try:
+            qty_n = int(qty)
+            price_fen = yuan_str_to_fen(price)
+            if qty_n <= 0 or price_fen < 0:
+                raise ValueError
+        except ValueError:
+            errors.append(_("Row %(n)d: quantity and price must be positive numbers.", n=i + 1))
+            continue
+        items.append({"sku": sku.strip() or "ITEM", "category": category.strip(), "qty": qty_n,
+                      "unit_price_fen": price_fen})
+    return items, errors
+
+
+@bp.route("/", methods=["GET", "POST"])
+@role_required("cashier", "admin")
+def till():
+    stores = _stores_for(current_user)
+    member = None
+    summary = None
+    card_no = (request.values.get("card_no") or "").strip()
+    if card_no:
+        member = members.find_member(db.session, card_no=card_no) or members.find_member(db.session, phone=card_no)
+        if member is None:
+            flash(_("No member with card or phone %(c)s.", c=card_no), "warning")
+        else:
+            summary = ledger.points_summary(db.session, member.id, checkout.clock_now(current_app.config).today)
+
+    if request.method == "POST" and request.form.get("action") == "ring_up":
+        items, errors = _basket_from_form(request.form)
+        if not items and not errors:
+            errors.append(_("Add at least one item."))
+        try:
+            points = int(request.form.get("points_to_use") or 0)
+            if points < 0:
+                raise ValueError
+        except ValueError:
+            errors.append(_("Points to use must be a whole number."))
+            points = 0
+        if not errors:
+            payload = {"store_code": request.form.get("store_code", ""),
+                       "member": {"card_no": member.card_no} if member else None,
+                       "items": items, "points_to_use": points,
+                       "payment_method": request.form.get("payment_method") or "cash"}
+
+            def write():
+                txn = checkout.ring_up_purchase(db.session, staff=current_user, clock=checkout.clock_now(current_app.config),
+                                                settings=checkout.settings_from(current_app.config),
+                                                store_code=payload["store_code"], items=items,
+                                                member_ref=payload["member"], points_to_use=points,
+                                                payment_method=payload["payment_method"])
+                return 201, txn.receipt
+
+            try:
+                _status, body, _replayed = run_once(db.session, "transactions", request.form["idempotency_key"],
+                                                    payload, write)
+                return redirect(url_for("cashier.receipt", transaction_id=body["id"]))
+            except (DomainError, IdempotencyConflict) as exc:
+                db.session.rollback()
+                errors.append(getattr(exc, "detail", None) or _("This sale was already rung up."))
+        for e in errors:
+            flash(e, "danger")
+
+    return render_template("cashier/till.html", stores=stores, member=member, summary=summary, card_no=card_no,
+                           idempotency_key=str(uuid.uuid4()),
+                           rows=_rows_for_redisplay(request.form) if request.method == "POST" else None)
+
+
+def _rows_for_redisplay(form) -> list[dict]:
+    return [{"sku": s, "category": c, "qty": q, "price": p} for s, c, q, p in
+            zip(form.getlist("sku"), form.getlist("category"), form.getlist("qty"), form.getlist("price"))]
+
+
+@bp.route("/receipt/<int:transaction_id>")
+@role_required("cashier", "admin", "marketer")
+def receipt(transaction_id: int):
+    txn = db.get_or_404(Transaction, transaction_id)
+    if current_user.role == "cashier" and txn.store_id != current_user.store_id:
+        abort(403)
+    store = db.session.get(Store, txn.store_id)
+    return render_template("cashier/receipt.html", txn=txn, r=txn.receipt, store=store,
+                           cashier=current_user)
+
+
+@bp.route("/history")
+@role_required("cashier", "admin")
+def history():
+    stmt = select(Transaction).order_by(Transaction.id.desc()).limit(50)
+    if current_user.role == "cashier":
+        stmt = stmt.where(Transaction.store_id == current_user.store_id)
+    return render_template("cashier/history.html", txns=list(db.session.scalars(stmt)))
