@@ -12,6 +12,7 @@ from datetime import date
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
+from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from wxcrm import create_app
@@ -44,6 +45,15 @@ def _drop_everything(url: str) -> None:
     engine.dispose()
 
 
+class IsolatedClient(FlaskClient):
+    """Each request runs in its own app context (own `g`, own db session), as in
+    production, even though the test itself holds an app context open."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
     root = tmp_path_factory.mktemp("wxcrm")
@@ -54,10 +64,24 @@ def app(tmp_path_factory):
         "TESTING": True, "DATABASE_URL": url, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False, "PUBLIC_URL": "http://localhost",
     })
+    application.test_client_class = IsolatedClient
     with application.app_context():
         from flask_migrate import upgrade
         upgrade()  # the real migrations build the test schema
     return application
+
+
+def clear_tables(keep: tuple[str, ...] = ()) -> None:
+    """Delete every row (but those of `keep` tables), children first."""
+    db.session.remove()
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "mysql":
+            conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+        for table in reversed(db.metadata.sorted_tables):
+            if table.name not in keep:
+                conn.execute(table.delete())
+        if conn.dialect.name == "mysql":
+            conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
 
 
 @pytest.fixture(autouse=True)
@@ -65,15 +89,7 @@ def _clean_tables(request, app):
     ctx = app.app_context()
     ctx.push()
     yield
-    db.session.remove()
-    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-    with db.engine.begin() as conn:
-        if conn.dialect.name == "mysql":
-            conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
-        for name in tables:
-            conn.execute(db.metadata.tables[name].delete())
-        if conn.dialect.name == "mysql":
-            conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+    clear_tables()
     ctx.pop()
 
 

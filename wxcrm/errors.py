@@ -35,3 +35,9 @@ class InsufficientBalance(DomainError):
     status = 422
     code = "insufficient_balance"
     title = "Insufficient balance"
+
+
+def N_(message: str) -> str:
+    """Mark a message for translation without translating it here (services know no
+    locale). Pages show ``gettext(exc.detail)``; the API keeps the English text."""
+    return message

@@ -184,3 +184,18 @@ class LedgerPageOut(StrictSchema):
     balance = fields.Integer()
     entries = fields.List(fields.Nested(LedgerEntryOut))
     next_before_id = fields.Integer(allow_none=True)
+
+
+class ProblemError(StrictSchema):
+    path = fields.String()
+    message = fields.String()
+
+
+class Problem(StrictSchema):
+    """application/problem+json (RFC 9457), with our stable `code`."""
+    type = fields.String()
+    status = fields.Integer()
+    code = fields.String()
+    title = fields.String()
+    detail = fields.String()
+    errors = fields.List(fields.Nested(ProblemError))

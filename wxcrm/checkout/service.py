@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wxcrm.checkout.models import Transaction, TransactionBenefit, TransactionItem
-from wxcrm.errors import DomainError, NotFound
+from wxcrm.errors import N_, DomainError, NotFound
 from wxcrm.ledger import service as ledger
 from wxcrm.ledger.models import LedgerEntry
 from wxcrm.members import service as members
@@ -81,7 +81,7 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
 
     member_active = member is not None and member.status == "active"
     if points_to_use and not member_active:
-        raise DomainError("points can only be used by an active member", code="points_need_member",
+        raise DomainError(N_("points can only be used by an active member"), code="points_need_member",
                           fields={"points_to_use": "no active member"})
 
     # The rules see the part paid with points (it earns nothing) and give discounts
@@ -143,16 +143,16 @@ def _member_for_till(session: Session, ref: dict) -> Member:
     elif ref.get("card_no"):
         member = members.find_member(session, card_no=str(ref["card_no"]))
     else:
-        raise DomainError("member needs card_no or member_id", code="invalid_member_ref",
+        raise DomainError(N_("member needs card_no or member_id"), code="invalid_member_ref",
                           fields={"member": "card_no or member_id required"})
     if member is None:
-        raise NotFound("no member with that card", code="member_not_found")
+        raise NotFound(N_("no member with that card"), code="member_not_found")
     return member
 
 
 def _price_basket(items: list[dict]) -> list[BasketLine]:
     if not items:
-        raise DomainError("the basket is empty", code="empty_basket", fields={"items": "at least one item"})
+        raise DomainError(N_("the basket is empty"), code="empty_basket", fields={"items": "at least one item"})
     if len(items) > MAX_LINES:
         raise DomainError(f"at most {MAX_LINES} lines", code="too_many_lines", fields={"items": "too many"})
     lines = []
@@ -286,7 +286,7 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
 
     wanted = _refund_quantities(originals, items)
     if not wanted:
-        raise DomainError("nothing left to refund on this purchase", code="already_refunded")
+        raise DomainError(N_("nothing left to refund on this purchase"), code="already_refunded")
 
     net = {n: it.amount_fen - it.discount_fen for n, it in originals.items()}
     purchase_net = sum(net.values())  # what the basket cost after discounts

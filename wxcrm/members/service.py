@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from wxcrm.errors import Conflict, DomainError, NotFound
+from wxcrm.errors import N_, Conflict, DomainError, NotFound
 from wxcrm.ledger import service as ledger
 from wxcrm.members.models import (ROLES, STORE_KINDS, ApiToken, CardNumberSequence, GroupAccount, Member,
                                   Staff, Store, Tier)
@@ -26,7 +26,7 @@ def create_store(session: Session, *, code: str, name: str, kind: str = "direct"
                  city: str = "") -> Store:
     code = code.strip().upper()
     if not re.fullmatch(r"[A-Z0-9_-]{2,32}", code):
-        raise DomainError("store code must be 2-32 letters, digits, '-' or '_'", code="invalid_store_code",
+        raise DomainError(N_("store code must be 2-32 letters, digits, '-' or '_'"), code="invalid_store_code",
                           fields={"code": "invalid"})
     if kind not in STORE_KINDS:
         raise DomainError(f"kind must be one of {', '.join(STORE_KINDS)}", code="invalid_store_kind",
@@ -52,16 +52,16 @@ def create_staff(session: Session, *, username: str, password: str, role: str, s
                  display_name: str = "") -> Staff:
     username = username.strip().lower()
     if not re.fullmatch(r"[a-z0-9_.-]{2,64}", username):
-        raise DomainError("username must be 2-64 letters, digits, '.', '-' or '_'", code="invalid_username",
+        raise DomainError(N_("username must be 2-64 letters, digits, '.', '-' or '_'"), code="invalid_username",
                           fields={"username": "invalid"})
     if role not in ROLES:
         raise DomainError(f"role must be one of {', '.join(ROLES)}", code="invalid_role", fields={"role": "invalid"})
     if len(password) < 8:
-        raise DomainError("password must have at least 8 characters", code="weak_password",
+        raise DomainError(N_("password must have at least 8 characters"), code="weak_password",
                           fields={"password": "too short"})
     store = store_by_code(session, store_code) if store_code else None
     if role == "cashier" and store is None:
-        raise DomainError("a cashier belongs to a store", code="store_required", fields={"store": "required"})
+        raise DomainError(N_("a cashier belongs to a store"), code="store_required", fields={"store": "required"})
     if session.scalar(select(Staff.id).where(Staff.username == username)):
         raise Conflict(f"staff {username} already exists", code="staff_exists")
     staff = Staff(username=username, display_name=display_name or username, role=role,
@@ -141,14 +141,14 @@ def create_member(session: Session, *, card_prefix: str, today: date, phone: str
     if phone is not None:
         phone = phone.strip()
         if not PHONE_RE.fullmatch(phone):
-            raise DomainError("phone must be an 11-digit mainland mobile number", code="invalid_phone",
+            raise DomainError(N_("phone must be an 11-digit mainland mobile number"), code="invalid_phone",
                               fields={"phone": "invalid"})
         if session.scalar(select(Member.id).where(Member.phone == phone)):
-            raise Conflict("a member with this phone already exists", code="phone_taken")
+            raise Conflict(N_("a member with this phone already exists"), code="phone_taken")
     if openid and session.scalar(select(Member.id).where(Member.openid == openid)):
-        raise Conflict("a member with this openid already exists", code="openid_taken")
+        raise Conflict(N_("a member with this openid already exists"), code="openid_taken")
     if birthday and birthday > today:
-        raise DomainError("birthday is in the future", code="invalid_birthday", fields={"birthday": "in the future"})
+        raise DomainError(N_("birthday is in the future"), code="invalid_birthday", fields={"birthday": "in the future"})
     home_store = store_by_code(session, home_store_code) if home_store_code else None
     if referrer_id is not None and session.get(Member, referrer_id) is None:
         raise NotFound(f"no referrer {referrer_id}", code="referrer_not_found")

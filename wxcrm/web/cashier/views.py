@@ -94,7 +94,8 @@ def till():
                 return redirect(url_for("cashier.receipt", transaction_id=body["id"]))
             except (DomainError, IdempotencyConflict) as exc:
                 db.session.rollback()
-                errors.append(getattr(exc, "detail", None) or _("This sale was already rung up."))
+                errors.append(_(exc.detail) if isinstance(exc, DomainError)
+                              else _("This sale was already rung up with a different basket."))
         for e in errors:
             flash(e, "danger")
 

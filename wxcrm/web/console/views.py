@@ -40,14 +40,16 @@ class StaffForm(FlaskForm):
 
 
 def _apply_domain_error(form: FlaskForm, exc: DomainError) -> None:
+    """Show a service's refusal beside the field it names, in the page's language."""
+    message = _(exc.detail)
     placed = False
     for field_name in exc.fields:
         field = getattr(form, field_name, None)
         if field is not None:
-            field.errors = list(field.errors) + [exc.detail]
+            field.errors = list(field.errors) + [message]
             placed = True
     if not placed:
-        flash(exc.detail, "danger")
+        flash(message, "danger")
 
 
 @bp.route("/")

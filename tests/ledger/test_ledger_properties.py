@@ -1,0 +1,68 @@
+"""Property: any sequence of earn / redeem / refund / expire keeps every balance equal to
+the sum of its entries (and of its lots) and never negative."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+from sqlalchemy import text
+
+from tests.conftest import clear_tables
+from wxcrm.checkout import service as checkout
+from wxcrm.errors import DomainError
+from wxcrm.extensions import db
+from wxcrm.ledger import service as ledger
+
+START = date(2026, 1, 1)
+SETTINGS = checkout.Settings(points_per_yuan=1, point_value_fen=1, points_expiry_months=1)
+
+step = st.one_of(
+    st.tuples(st.just("buy"), st.integers(0, 2), st.integers(1, 30000), st.integers(0, 400)),
+    st.tuples(st.just("refund"), st.integers(0, 2), st.integers(0, 50), st.booleans()),
+    st.tuples(st.just("expire"), st.integers(0, 2), st.integers(1, 40), st.booleans()),
+    st.tuples(st.just("adjust"), st.integers(0, 2), st.integers(-50, 200), st.integers(0, 5)),
+)
+
+
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(step, min_size=1, max_size=25))
+def test_any_sequence_keeps_balances_true_and_never_negative(make, steps):
+    clear_tables(keep=("stores",))
+    from wxcrm.members import service
+    if not db.session.scalar(text("SELECT count(*) FROM stores")):
+        service.create_store(db.session, code="S001", name="S", kind="direct")
+    members = [service.create_member(db.session, card_prefix="8800", today=START, phone=f"1380000000{i}")
+               for i in range(3)]
+    db.session.commit()
+    today = START
+    purchases: list[int] = []
+    for kind, who, a, b in steps:
+        member = members[who]
+        clock = checkout.Clock(utc=datetime.combine(today, datetime.min.time()),
+                               local=datetime.combine(today, datetime.min.time()))
+        try:
+            if kind == "buy":
+                txn = checkout.ring_up_purchase(db.session, store_code="S001", clock=clock, settings=SETTINGS,
+                                                items=[{"sku": "A", "qty": 1, "unit_price_fen": a},
+                                                       {"sku": "B", "qty": 2, "unit_price_fen": a // 3}],
+                                                member_ref={"member_id": member.id}, points_to_use=b)
+                purchases.append(txn.id)
+            elif kind == "refund" and purchases:
+                original = purchases[a % len(purchases)]
+                items = None if b else [{"line_no": 2, "qty": 1}]
+                checkout.refund_purchase(db.session, transaction_id=original, clock=clock, settings=SETTINGS,
+                                         items=items)
+            elif kind == "expire":
+                today += timedelta(days=a)
+                ledger.expire_points(db.session, today)
+            elif kind == "adjust" and a:
+                ledger.adjust_points(db.session, member.id, a, ledger.Cause("adjustment"), today=today,
+                                     expires_on=today + timedelta(days=30), )
+            db.session.commit()
+        except DomainError:
+            db.session.rollback()  # refused operations must leave nothing behind
+        assert ledger.audit(db.session) == []
+        for m in members:
+            assert ledger.balance(db.session, m.id, "points") >= 0
