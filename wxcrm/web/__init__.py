@@ -1,12 +1,22 @@
 """Server-rendered pages: console/, cashier/, h5/, and staff login."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Flask, redirect, url_for
 from flask_babel import get_locale
 from flask_login import current_user
 
 from wxcrm.extensions import db, login
 from wxcrm.money import fen_to_yuan_str
+from wxcrm.timeutil import to_local
+
+
+def _local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC time (datetime or ISO text) in the merchant's time zone."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.rstrip("Z"))
+    return to_local(value).strftime(fmt)
 
 
 def init_web(app: Flask) -> None:
@@ -29,6 +39,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(h5.bp, url_prefix="/h5")
 
     app.jinja_env.filters["yuan"] = fen_to_yuan_str
+    app.jinja_env.filters["local_time"] = _local_time
 
     @app.context_processor
     def page_globals():

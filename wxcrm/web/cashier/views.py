@@ -16,7 +16,7 @@ from wxcrm.extensions import db
 from wxcrm.idempotency import IdempotencyConflict, run_once
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
-from wxcrm.members.models import Store
+from wxcrm.members.models import Staff, Store
 from wxcrm.money import yuan_str_to_fen
 from wxcrm.web.auth import role_required
 
@@ -116,8 +116,8 @@ def receipt(transaction_id: int):
     if current_user.role == "cashier" and txn.store_id != current_user.store_id:
         abort(403)
     store = db.session.get(Store, txn.store_id)
-    return render_template("cashier/receipt.html", txn=txn, r=txn.receipt, store=store,
-                           cashier=current_user)
+    txn_staff = db.session.get(Staff, txn.staff_id) if txn.staff_id else None
+    return render_template("cashier/receipt.html", txn=txn, r=txn.receipt, store=store, txn_staff=txn_staff)
 
 
 @bp.route("/history")
