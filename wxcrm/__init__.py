@@ -42,8 +42,12 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from wxcrm import wechat
     from wxcrm.api import init_api
+    from wxcrm.jobs import scheduler
     from wxcrm.web import init_web
 
     init_api(app)
     init_web(app)
+    wechat.init_app(app)      # callback, OAuth, JS-SDK
+    scheduler.init_app(app)   # jobs: only when WXCRM_SCHEDULER_ENABLED, one leader at a time

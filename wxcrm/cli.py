@@ -14,6 +14,8 @@ wxcrm_cli = AppGroup("wxcrm", help="wxcrm administration.")
 
 
 def init_app(app: Flask) -> None:
+    from wxcrm.wechat.cli import register as register_wechat
+    register_wechat(wxcrm_cli)
     app.cli.add_command(wxcrm_cli)
 
 

@@ -33,6 +33,24 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "WECHAT_MCH_ID": (str, ""),
     "WECHAT_PAY_API_KEY": (str, ""),
     "PUBLIC_URL": (str, "http://localhost:5000"),
+    # WeChat (wxcrm/wechat): template ids per message purpose ("purpose=id,..."), the menu as
+    # JSON (empty: card, points, coupons, top-up), the HTTP timeout to WeChat in seconds.
+    "WECHAT_TEMPLATE_IDS": (str, "points_changed=TPL_POINTS_CHANGED,topup_done=TPL_TOPUP_DONE,"
+                                 "coupon_received=TPL_COUPON_RECEIVED,coupon_expiring=TPL_COUPON_EXPIRING,"
+                                 "membership_expiring=TPL_MEMBERSHIP_EXPIRING"),
+    "WECHAT_MENU": (str, ""),
+    "WECHAT_HTTP_TIMEOUT": (int, 5),
+    # The outbox dispatcher: attempts before a message is parked, sends per second, rows per
+    # pass, first retry delay (doubles each time), seconds between scheduled passes.
+    "OUTBOX_MAX_ATTEMPTS": (int, 6),
+    "OUTBOX_RATE_PER_SECOND": (int, 20),
+    "OUTBOX_BATCH_SIZE": (int, 50),
+    "OUTBOX_RETRY_SECONDS": (int, 30),
+    "OUTBOX_INTERVAL_SECONDS": (int, 5),
+    "SMS_PROVIDER": (str, "log"),  # log | standin
+    "SCHEDULER_LEASE_SECONDS": (int, 60),
+    # The local WeChat stand-in (`flask wxcrm wechat-standin`); callbacks go to PUBLIC_URL.
+    "STANDIN_PORT": (int, 5001),
 }
 
 

@@ -125,6 +125,29 @@ def test_console_pages_render_for_a_seeded_shop(app, client, auth):
 
 
 def test_customer_pages_never_show_a_member_without_their_session(client, make):
-    make.member()
-    page = client.get("/h5/").get_data(as_text=True)
-    assert "关注" in page
+    member = make.member(name="某会员")
+    r = client.get("/h5/")
+    assert r.status_code == 302 and "/wechat/oauth/" in r.headers["Location"]  # identify by WeChat first
+    assert member.card_no not in r.get_data(as_text=True)
+
+
+def test_group_accounts_report_their_cards_and_spend(client, auth, make):
+    import uuid as _uuid
+
+    from wxcrm.members import service
+    store = make.store("S001")
+    service.create_group(db.session, code="G-ACME", name="艾克美")
+    db.session.commit()
+    m = make.member(group_code="G-ACME")
+    token = make.token("cashier", store)
+    client.post("/api/v1/transactions", json={"store_code": "S001", "member": {"member_id": m.id},
+                                              "items": [{"sku": "A", "qty": 1, "unit_price_fen": 12345}]},
+                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(_uuid.uuid4())})
+    auth.login(make.staff("marketer").username)
+    page = client.get("/console/groups").get_data(as_text=True)
+    assert "G-ACME" in page and "¥123.45" in page and "123" in page
+    assert client.post("/console/groups", data={"code": "G-NEW", "name": "x"}).status_code == 200  # marketers read only
+    client.post("/logout")
+    auth.login(make.staff("admin").username)
+    assert client.post("/console/groups", data={"code": "G-NEW", "name": "新集团"}).status_code == 302
+    assert "G-NEW" in client.get("/console/groups").get_data(as_text=True)

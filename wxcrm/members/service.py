@@ -7,7 +7,6 @@ import secrets
 from datetime import date
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -15,6 +14,7 @@ from wxcrm.errors import N_, Conflict, DomainError, NotFound
 from wxcrm.ledger import service as ledger
 from wxcrm.members.models import (ROLES, STORE_KINDS, ApiToken, CardNumberSequence, GroupAccount, Member,
                                   Staff, Store, Tier)
+from wxcrm.sqlutil import insert_missing
 from wxcrm.timeutil import utcnow
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")  # mainland China mobile
@@ -114,14 +114,10 @@ def _luhn_digit(digits: str) -> str:
 
 def next_card_no(session: Session, prefix: str) -> str:
     """prefix + 9-digit sequence + Luhn check digit, from a locked counter row."""
-    seq = session.scalar(select(CardNumberSequence).where(CardNumberSequence.prefix == prefix).with_for_update())
-    if seq is None:
-        try:
-            with session.begin_nested():
-                session.add(CardNumberSequence(prefix=prefix, next_value=1))
-        except IntegrityError:
-            pass
-        seq = session.scalar(select(CardNumberSequence).where(CardNumberSequence.prefix == prefix).with_for_update())
+    # No savepoint here: on SQLite a first savepoint would commit the caller's work.
+    insert_missing(session, CardNumberSequence, "prefix", prefix=prefix, next_value=1)
+    seq = session.scalar(select(CardNumberSequence).where(CardNumberSequence.prefix == prefix).with_for_update()
+                         .execution_options(populate_existing=True))
     value = seq.next_value
     seq.next_value = value + 1
     body = f"{prefix}{value:09d}"
@@ -198,6 +194,9 @@ def create_tier(session: Session, *, code: str, name: str, rank: int, upgrade_th
 
 
 def create_group(session: Session, *, code: str, name: str, contact_name: str = "", contact_phone: str = "") -> GroupAccount:
+    if session.scalar(select(GroupAccount.id).where(GroupAccount.code == code)):
+        raise Conflict(N_("a group account with this code already exists"), code="group_exists",
+                       fields={"code": "taken"})
     group = GroupAccount(code=code, name=name, contact_name=contact_name, contact_phone=contact_phone)
     session.add(group)
     session.flush()

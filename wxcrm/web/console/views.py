@@ -178,3 +178,31 @@ def member_detail(member_id: int):
                                    .order_by(Transaction.id.desc()).limit(20)))
     return render_template("console/member.html", member=member, summary=summary, stored=stored, entries=entries,
                            txns=txns)
+
+
+class GroupForm(FlaskForm):
+    code = StringField("code", validators=[DataRequired(), Length(2, 32)])
+    name = StringField("name", validators=[DataRequired(), Length(1, 120)])
+    contact_name = StringField("contact_name", validators=[Optional(), Length(max=64)])
+    contact_phone = StringField("contact_phone", validators=[Optional(), Length(max=20)])
+
+
+@bp.route("/groups", methods=["GET", "POST"])
+@role_required("admin", "marketer")
+def groups():
+    from flask_login import current_user
+
+    from wxcrm.members import reports
+    form = GroupForm()
+    if current_user.role == "admin" and form.validate_on_submit():
+        try:
+            members.create_group(db.session, code=form.code.data.strip().upper(), name=form.name.data.strip(),
+                                 contact_name=form.contact_name.data or "", contact_phone=form.contact_phone.data or "")
+            db.session.commit()
+            flash(_("Group account %(code)s created.", code=form.code.data.strip().upper()), "success")
+            return redirect(url_for("console.groups"))
+        except DomainError as exc:
+            db.session.rollback()
+            _apply_domain_error(form, exc)
+    return render_template("console/groups.html", form=form, rows=reports.group_figures(db.session, business_date()),
+                           tiers=reports.tier_counts(db.session))

@@ -1,0 +1,1 @@
+"""Scheduled jobs: APScheduler under a database leader lease (see scheduler.py)."""

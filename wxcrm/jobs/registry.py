@@ -1,0 +1,26 @@
+"""Every scheduled job, declared once with a stable id. The scheduler adds them with
+``replace_existing``, so a restart never duplicates a job. Each job takes the app and
+must be idempotent: the leader may change between two runs."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    func: str                  # "module:function", called with the Flask app
+    every_setting: str         # config key holding the interval in seconds
+    description: str
+
+    def resolve(self) -> Callable:
+        module, name = self.func.split(":")
+        return getattr(importlib.import_module(module), name)
+
+
+JOBS: tuple[Job, ...] = (
+    Job("outbox-dispatch", "wxcrm.jobs.tasks:dispatch_outbox", "WXCRM_OUTBOX_INTERVAL_SECONDS",
+        "Send due outbox messages (WeChat and SMS)."),
+)

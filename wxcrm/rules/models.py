@@ -1,0 +1,79 @@
+"""Stored rules, their versions, and what they have already given (limits and budgets).
+
+The engine never reads these tables: ``wxcrm.rules.service`` loads the live rule set,
+compiles it once per revision, and gives the engine plain data.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from wxcrm.extensions import db
+from wxcrm.timeutil import utcnow
+
+RULE_STATUSES = ("draft", "active", "paused", "archived")
+
+
+class Rule(db.Model):
+    __tablename__ = "rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    event: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    versions: Mapped[list["RuleVersion"]] = relationship(order_by="RuleVersion.version", back_populates="rule")
+
+
+class RuleVersion(db.Model):
+    """An immutable definition. Every edit adds one; transactions name the version they used."""
+    __tablename__ = "rule_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict] = mapped_column(JSON)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    rule: Mapped[Rule] = relationship(back_populates="versions")
+
+    __table_args__ = (UniqueConstraint("rule_id", "version"),)
+
+
+class RuleSetState(db.Model):
+    """One row: bumped with every change to any rule, so workers know to recompile."""
+    __tablename__ = "rule_set_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RuleUsage(db.Model):
+    """How often a rule gave a member something: per business day, month and lifetime."""
+    __tablename__ = "rule_usage"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    period: Mapped[str] = mapped_column(String(8))       # day | month | life
+    period_key: Mapped[str] = mapped_column(String(10))  # 2026-11-23 | 2026-11 | -
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (UniqueConstraint("rule_id", "member_id", "period", "period_key"),)
+
+
+class RuleBudget(db.Model):
+    """What a rule with a total budget has given to all members together."""
+    __tablename__ = "rule_budgets"
+
+    rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id"), primary_key=True, autoincrement=False)
+    points_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    fen_used: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,0 +1,24 @@
+"""Insert-if-missing without savepoints.
+
+A savepoint opened before any write in the transaction is the outermost one on pysqlite,
+and releasing it commits: a nested ``begin_nested`` would commit the caller's work on
+SQLite. ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite, PostgreSQL) or ``ON DUPLICATE KEY
+UPDATE`` a key to itself (MySQL) stays inside the caller's transaction everywhere, and
+on MySQL waits for a concurrent insert of the same key instead of failing.
+"""
+from __future__ import annotations
+
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.orm import Session
+
+
+def insert_missing(session: Session, model, key_column: str, **values) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect in ("mysql", "mariadb"):
+        stmt = mysql.insert(model).values(**values)
+        stmt = stmt.on_duplicate_key_update({key_column: stmt.inserted[key_column]})
+    elif dialect == "postgresql":
+        stmt = postgresql.insert(model).values(**values).on_conflict_do_nothing()
+    else:
+        stmt = sqlite.insert(model).values(**values).on_conflict_do_nothing()
+    session.execute(stmt)
