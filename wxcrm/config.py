@@ -49,6 +49,8 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "OUTBOX_INTERVAL_SECONDS": (int, 5),
     "SMS_PROVIDER": (str, "log"),  # log | standin
     "SCHEDULER_LEASE_SECONDS": (int, 60),
+    # How often the daily rule events (birthday, membership expiry) look for due members.
+    "RULES_DAILY_INTERVAL_SECONDS": (int, 900),
     # The local WeChat stand-in (`flask wxcrm wechat-standin`); callbacks go to PUBLIC_URL.
     "STANDIN_PORT": (int, 5001),
 }

@@ -42,6 +42,33 @@ LOGINS = [("admin", "admin", "admin-demo-2026", None), ("marketer", "marketer", 
           ("cashier", "cashier1", "cashier-demo-2026", "S001"), ("cashier", "cashier4", "cashier-demo-2026", "S004")]
 
 
+DEMO_RULES = [  # (template, parameters, status)
+    ("points_per_tier_and_store", {"tier_rates": {"gold": 2, "diamond": 3}, "store_rates": {},
+                                   "franchise_per_yuan": 2}, "active"),
+    ("birthday_extra_points", {}, "active"),
+    ("birthday_month_discount", {"pct_off": 10}, "active"),
+    ("double_points_time_window", {"weekdays": (3,), "start": "10:00", "end": "14:00"}, "active"),
+    ("referral_bonus_points", {"points": 500}, "active"),
+    ("free_renewal_on_spend", {"threshold_fen": 100_000}, "draft"),
+    ("renew_by_points", {"cost_points": 1000}, "draft"),
+    ("cancel_on_low_spend", {"threshold_fen": 100_000}, "draft"),
+    ("reset_points_on_expiry", {}, "draft"),
+]
+BIRTHDAY_GIFT = {"name": "生日礼遇", "name_en": "Birthday gift", "event": "birthday", "status": "active",
+                 "priority": 0, "actions": [{"type": "bonus_points", "points": 188},
+                                            {"type": "send_message", "template": "birthday"}]}
+
+
+def _seed_rules(session: Session) -> None:
+    """The brand's programme from the catalogue; the membership-expiry ones as drafts to review."""
+    from wxcrm.rules import service as rules
+    from wxcrm.rules.catalogue import TEMPLATES
+    for key, params, status in DEMO_RULES:
+        for rule in TEMPLATES[key].rules(**params):
+            rules.create_rule(session, {**rule, "status": status})
+    rules.create_rule(session, BIRTHDAY_GIFT)
+
+
 def seed(session: Session, config, *, members: int = 300, days: int = 120, seed: int = 7) -> list[tuple[str, str, str]]:
     logins = [(role, user, pw) for role, user, pw, _ in LOGINS]
     if session.scalar(select(Store.id).limit(1)) is not None:
@@ -60,6 +87,8 @@ def seed(session: Session, config, *, members: int = 300, days: int = 120, seed:
     for role, username, password, store in LOGINS:
         member_service.create_staff(session, username=username, password=password, role=role, store_code=store,
                              display_name={"admin": "管理员", "marketer": "市场部", "cashier": "收银员"}[role])
+
+    _seed_rules(session)
 
     people = []
     for i in range(members):

@@ -46,6 +46,7 @@ def upgrade():
         "rule_set_state",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("revision", sa.BigInteger(), nullable=False),
+        sa.Column("token", sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rule_set_state")),
     )
     op.create_table(
@@ -72,9 +73,32 @@ def upgrade():
         sa.ForeignKeyConstraint(["rule_id"], ["rules.id"], name=op.f("fk_rule_budgets_rule_id_rules")),
         sa.PrimaryKeyConstraint("rule_id", name=op.f("pk_rule_budgets")),
     )
+    op.create_table(
+        "rule_event_runs",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("event", sa.String(length=32), nullable=False),
+        sa.Column("business_date", sa.Date(), nullable=False),
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("effects", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["member_id"], ["members.id"], name=op.f("fk_rule_event_runs_member_id_members")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rule_event_runs")),
+        sa.UniqueConstraint("event", "business_date", "member_id",
+                            name=op.f("uq_rule_event_runs_event_business_date_member_id")),
+    )
+    op.create_table(
+        "rule_days_done",
+        sa.Column("event", sa.String(length=32), nullable=False),
+        sa.Column("business_date", sa.Date(), nullable=False),
+        sa.Column("members", sa.Integer(), nullable=False),
+        sa.Column("finished_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("event", "business_date", name=op.f("pk_rule_days_done")),
+    )
 
 
 def downgrade():
+    op.drop_table("rule_days_done")
+    op.drop_table("rule_event_runs")
     op.drop_table("rule_budgets")
     with op.batch_alter_table("rule_usage", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_rule_usage_member_id"))

@@ -21,7 +21,9 @@ from wxcrm.members.models import Member, Staff, Store
 from wxcrm.money import fen_to_yuan_str, pro_rata_down
 from wxcrm.rules import service as rules
 from wxcrm.rules.effects import Effect
-from wxcrm.rules.service import BasketLine, PurchaseFacts
+from wxcrm.rules.apply import Occasion, apply_member_effect
+from wxcrm.rules.context import BasketLine
+from wxcrm.rules.service import PurchaseFacts
 from wxcrm.timeutil import to_local, utcnow
 
 MAX_LINES = 500
@@ -83,15 +85,19 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     if points_to_use and not member_active:
         raise DomainError(N_("points can only be used by an active member"), code="points_need_member",
                           fields={"points_to_use": "no active member"})
+    if member_active:
+        # One purchase per member at a time: the rules' limit counters read below stay true.
+        session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
 
     # The rules see the part paid with points (it earns nothing) and give discounts
     # first, then points on what is left to pay.
     points_value = points_to_use * settings.point_value_fen
     facts = PurchaseFacts(store_code=store.code, store_kind=store.kind, payment_method=payment_method, lines=lines,
-                          local_time=clock.local, member_id=member.id if member_active else None,
+                          local_time=clock.local, member=member if member_active else None,
                           points_payment_fen=points_value)
-    effects = rules.purchase_effects(session, facts, points_per_yuan=settings.points_per_yuan)
-    line_discounts = _allocate_discounts(lines, [e for e in effects if e.kind == "discount"])
+    decision = rules.purchase_effects(session, facts, points_per_yuan=settings.points_per_yuan,
+                                      point_value_fen=settings.point_value_fen)
+    line_discounts, given = _allocate_discounts(lines, [e for e in decision.effects if e.kind == "discount"])
     discount = sum(line_discounts.values())
     if points_value > total - discount:
         raise DomainError(f"{points_to_use} points are worth more than the {fen_to_yuan_str(total - discount)} "
@@ -109,22 +115,54 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
                                     category=line.category, qty=line.qty, unit_price_fen=line.unit_price_fen,
                                     amount_fen=line.amount_fen, discount_fen=line_discounts.get(line.line_no, 0)))
 
+    redeem_entry_id = None
     if points_to_use:
-        entry = ledger.spend_points(session, member.id, points_to_use, ledger.Cause(
+        redeem_entry_id = ledger.spend_points(session, member.id, points_to_use, ledger.Cause(
             "redeem", ref=str(txn.id), transaction_id=txn.id, staff_id=txn.staff_id,
             text_zh=f"积分抵扣 {fen_to_yuan_str(points_value)} 元", text_en=f"Points paid {fen_to_yuan_str(points_value)} yuan"),
-            today=clock.today)
+            today=clock.today).id
         txn.points_redeemed = points_to_use
-        txn.receipt = {"redeem_entry_id": entry.id}
 
+    occasion = Occasion("purchase", ref=str(txn.id), today=clock.today, transaction_id=txn.id,
+                        staff_id=txn.staff_id, points_expiry_months=settings.points_expiry_months)
     earned = 0
-    for effect in effects:
-        earned += _apply_effect(session, txn, member, effect, clock, settings)
+    for effect in decision.effects:
+        amount = given.get(id(effect), 0) if effect.kind == "discount" else effect.amount_fen
+        session.add(TransactionBenefit(transaction_id=txn.id, kind=effect.kind, rule_id=effect.rule_id,
+                                       rule_version=effect.rule_version, rule_name=effect.rule_name,
+                                       points=effect.points, amount_fen=amount,
+                                       text_zh=effect.text_zh[:255], text_en=effect.text_en[:255]))
+        if effect.kind != "discount":
+            earned += apply_member_effect(session, member, effect, occasion)
+    if decision.result is not None:
+        rules.record_usage(session, member.id, decision.result, decision.compiled, clock.today)
+    if member_active and member.referrer_id is not None and _first_purchase(session, member.id, txn.id):
+        rules.reward_referral(session, member, local_time=clock.local, point_value_fen=settings.point_value_fen,
+                              occasion=Occasion("referral", ref=f"first_purchase:{txn.id}", today=clock.today,
+                                                points_expiry_months=settings.points_expiry_months))
     txn.points_earned = earned
     session.flush()
-    txn.receipt = purchase_receipt(session, txn, member, clock, settings,
-                                   redeem_entry_id=(txn.receipt or {}).get("redeem_entry_id"))
+    txn.receipt = purchase_receipt(session, txn, member, clock, settings, redeem_entry_id=redeem_entry_id)
+    if member is not None and (earned or points_to_use) and member.openid:
+        _notify_points_changed(session, member, txn)
     return txn
+
+
+def _first_purchase(session: Session, member_id: int, txn_id: int) -> bool:
+    return session.scalar(select(func.count(Transaction.id)).where(
+        Transaction.member_id == member_id, Transaction.kind == "purchase", Transaction.id != txn_id)) == 0
+
+
+def _notify_points_changed(session: Session, member: Member, txn: Transaction) -> None:
+    """A points-changed notice through the outbox, in this transaction (sent after commit)."""
+    from wxcrm.wechat import outbox
+    change = txn.points_earned - txn.points_redeemed
+    balance = txn.receipt.get("points_balance")
+    outbox.enqueue(session, purpose="points_changed", member=member,
+                   text=f"您在{txn.receipt.get('store_name', '')}消费，积分变动 {change:+d}，当前积分 {balance}",
+                   fields={"thing1": txn.receipt.get("store_name", ""), "number2": f"{change:+d}",
+                           "number3": str(balance)},
+                   dedup_key=f"purchase:{txn.id}:points")
 
 
 def _open_store(session: Session, store_code: str, staff: Staff | None) -> Store:
@@ -168,16 +206,18 @@ def _price_basket(items: list[dict]) -> list[BasketLine]:
     return lines
 
 
-def _allocate_discounts(lines: list[BasketLine], discounts: list[Effect]) -> dict[int, int]:
+def _allocate_discounts(lines: list[BasketLine], discounts: list[Effect]) -> tuple[dict[int, int], dict[int, int]]:
     """Spread each discount over its lines in proportion to their amounts (largest
     remainder to the largest line), never more than a line is worth. Knowing each
     line's share is what makes refunds by item exact."""
     left = {line.line_no: line.amount_fen for line in lines}
     out: dict[int, int] = {}
+    given: dict[int, int] = {}  # id(effect) -> fen it actually took off
     for effect in discounts:
         targets = [line for line in lines if not effect.item_lines or line.line_no in effect.item_lines]
         base = sum(left[line.line_no] for line in targets)
         amount = min(effect.amount_fen, base)
+        given[id(effect)] = max(amount, 0)
         if amount <= 0:
             continue
         shares = {line.line_no: pro_rata_down(amount, left[line.line_no], base) for line in targets}
@@ -191,24 +231,7 @@ def _allocate_discounts(lines: list[BasketLine], discounts: list[Effect]) -> dic
         for line_no, share in shares.items():
             left[line_no] -= share
             out[line_no] = out.get(line_no, 0) + share
-    return out
-
-
-def _apply_effect(session: Session, txn: Transaction, member: Member | None, effect: Effect, clock: Clock,
-                  settings: Settings) -> int:
-    """Write one effect and its receipt line. Returns points earned."""
-    session.add(TransactionBenefit(transaction_id=txn.id, kind=effect.kind, rule_id=effect.rule_id,
-                                   rule_version=effect.rule_version, rule_name=effect.rule_name,
-                                   points=effect.points, amount_fen=effect.amount_fen,
-                                   text_zh=effect.text_zh[:255], text_en=effect.text_en[:255]))
-    if effect.kind == "points" and member is not None and effect.points > 0:
-        ledger.earn_points(session, member.id, effect.points, ledger.Cause(
-            "purchase", ref=str(txn.id), transaction_id=txn.id, rule_id=effect.rule_id,
-            rule_version=effect.rule_version, staff_id=txn.staff_id, text_zh=effect.text_zh, text_en=effect.text_en),
-            today=clock.today, expires_on=ledger.expiry_date(clock.today, settings.points_expiry_months),
-            pending_days=effect.pending_days)
-        return effect.points
-    return 0
+    return out, given
 
 
 def purchase_receipt(session: Session, txn: Transaction, member: Member | None, clock: Clock, settings: Settings,

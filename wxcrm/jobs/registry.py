@@ -23,4 +23,6 @@ class Job:
 JOBS: tuple[Job, ...] = (
     Job("outbox-dispatch", "wxcrm.jobs.tasks:dispatch_outbox", "WXCRM_OUTBOX_INTERVAL_SECONDS",
         "Send due outbox messages (WeChat and SMS)."),
+    Job("rules-daily", "wxcrm.jobs.tasks:run_daily_rule_events", "WXCRM_RULES_DAILY_INTERVAL_SECONDS",
+        "Birthday and membership-expiry rules for each business day, catching up after downtime."),
 )

@@ -17,3 +17,20 @@ def dispatch_outbox(app: Flask) -> None:
             log.info("outbox: %s", report)
     finally:
         db.session.remove()
+
+
+def run_daily_rule_events(app: Flask) -> None:
+    """Birthdays and membership expiry for every business day since the last finished one."""
+    from wxcrm.extensions import db
+    from wxcrm.rules import runs
+    from wxcrm.timeutil import business_date
+    settings = runs.RunSettings.from_config(app.config)
+    try:
+        today = business_date()
+        for event in runs.DAILY_EVENTS:
+            for day in runs.days_to_run(db.session, event, today):
+                done = runs.run_day(db.session, event, day, settings, today=today)
+                if done:
+                    log.info("rules: %s for %s: %d member(s)", event, day, done)
+    finally:
+        db.session.remove()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import cached_property
 
 from wxcrm.rules.context import EVENTS, EvaluationContext
 
@@ -55,7 +54,7 @@ class FactSpec:
     events: frozenset[str]          # events whose context provides the fact
     label_zh: str
     label_en: str
-    attr: str = ""                  # FactSnapshot attribute the compiled predicate reads
+    attr: str = ""                  # what the compiled predicate reads: s.<attr> (may be dotted)
     minimum: int | None = None      # for numeric types
     maximum: int | None = None
     choices: tuple[str, ...] = ()   # for "choice"
@@ -81,14 +80,14 @@ _FACTS = (
     FactSpec("store.kind", "choice", STORE_EVENTS, "门店类型", "store kind", attr="store_kind",
              choices=STORE_KINDS),
     FactSpec("payment.method", "text", BASKET_EVENTS | {"topup"}, "支付方式", "payment method",
-             attr="payment_method"),
+             attr="ctx.payment_method"),
     FactSpec("member.tier", "text", ALL_EVENTS, "会员等级", "member tier", attr="tier"),
     FactSpec("member.age", "int", ALL_EVENTS, "年龄", "age", attr="age", minimum=0, maximum=150,
              nullable=True),
     FactSpec("member.age_group", "choice", ALL_EVENTS, "年龄段", "age group", attr="age_group",
              choices=tuple(code for code, _, _ in AGE_GROUPS)),
-    FactSpec("member.gender", "choice", ALL_EVENTS, "性别", "gender", attr="gender", choices=GENDERS),
-    FactSpec("member.district", "text", ALL_EVENTS, "居住区域", "residence district", attr="district"),
+    FactSpec("member.gender", "choice", ALL_EVENTS, "性别", "gender", attr="member.gender", choices=GENDERS),
+    FactSpec("member.district", "text", ALL_EVENTS, "居住区域", "residence district", attr="member.district"),
     FactSpec("member.tenure_days", "count", ALL_EVENTS, "入会天数", "days since joining",
              attr="tenure_days", minimum=0),
     FactSpec("member.tenure_months", "count", ALL_EVENTS, "入会整月数", "full months since joining",
@@ -96,7 +95,7 @@ _FACTS = (
     FactSpec("member.first_purchase", "bool", BASKET_EVENTS | {"referral"}, "首次消费",
              "first purchase", attr="first_purchase"),
     FactSpec("member.purchase_count", "count", ALL_EVENTS, "消费次数", "number of purchases",
-             attr="purchase_count", minimum=0, window="optional"),
+             attr="member.purchase_count", minimum=0, window="optional"),
     FactSpec("member.spend_fen", "money", ALL_EVENTS, "累计消费（分）", "spend (fen)", minimum=0,
              window="required"),
     FactSpec("member.birthday_today", "bool", ALL_EVENTS, "今天生日", "birthday today",
@@ -106,18 +105,18 @@ _FACTS = (
     FactSpec("member.birthday_this_month", "bool", ALL_EVENTS, "本月生日", "birthday this month",
              attr="birthday_this_month"),
     FactSpec("member.referral_count", "count", ALL_EVENTS, "推荐人数", "members referred",
-             attr="referral_count", minimum=0),
-    FactSpec("member.status", "choice", ALL_EVENTS, "会员状态", "membership status", attr="status",
+             attr="member.referral_count", minimum=0),
+    FactSpec("member.status", "choice", ALL_EVENTS, "会员状态", "membership status", attr="member.status",
              choices=MEMBER_STATUSES),
     FactSpec("member.group", "text", ALL_EVENTS, "集团账户", "group account", attr="group"),
     FactSpec("member.points_balance", "count", ALL_EVENTS, "积分余额", "points balance",
-             attr="points_balance", minimum=0),
+             attr="member.points_balance", minimum=0),
     FactSpec("time.date", "date", ALL_EVENTS, "日期", "date", attr="today"),
     FactSpec("time.weekday", "int", ALL_EVENTS, "星期（1=周一）", "weekday (1 = Monday)",
              attr="weekday", minimum=1, maximum=7),
-    FactSpec("time.hour", "int", ALL_EVENTS, "小时", "hour", attr="hour", minimum=0, maximum=23),
+    FactSpec("time.hour", "int", ALL_EVENTS, "小时", "hour", attr="ctx.local_time.hour", minimum=0, maximum=23),
     FactSpec("topup.amount_fen", "money", frozenset({"topup"}), "充值金额（分）", "top-up amount (fen)",
-             attr="topup_amount_fen", minimum=0),
+             attr="ctx.topup_amount_fen", minimum=0),
 )
 FACTS: dict[str, FactSpec] = {spec.name: spec for spec in _FACTS}
 
@@ -156,12 +155,34 @@ class LineSelector:
     def chooses_every_line(self) -> bool:
         return not (self.skus or self.categories or self.exclude_skus or self.exclude_categories)
 
+    def __post_init__(self):
+        # A selector is asked about every basket line of every evaluation: give the
+        # instance a test specialised to the lists it actually has.
+        object.__setattr__(self, "chooses", self._specialised_test())
+
     def chooses(self, line) -> bool:
         if line.sku in self.exclude_skus or line.category in self.exclude_categories:
             return False
         if not (self.skus or self.categories):
             return True
         return line.sku in self.skus or line.category in self.categories
+
+    def _specialised_test(self):
+        skus, categories = self.skus, self.categories
+        if self.exclude_skus:
+            return self.chooses           # rare: the general test
+        excluded = self.exclude_categories
+        if excluded:
+            if skus or categories:
+                return self.chooses
+            return lambda line: line.category not in excluded
+        if skus and categories:
+            return lambda line: line.sku in skus or line.category in categories
+        if skus:
+            return lambda line: line.sku in skus
+        if categories:
+            return lambda line: line.category in categories
+        return lambda line: True
 
     def describe(self) -> str:
         parts = []
@@ -203,6 +224,25 @@ def full_months_between(start: date, end: date) -> int:
 
 # ---------------------------------------------------------------- snapshot
 
+class cached_fact:
+    """Work a fact out on first use and keep it on the snapshot.
+
+    Like functools.cached_property, without its lock: a snapshot lives in one thread for
+    one evaluation, and a rule set asks for a derived fact within a microsecond budget.
+    """
+
+    def __init__(self, compute):
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __get__(self, snapshot, owner=None):
+        if snapshot is None:
+            return self
+        value = snapshot.__dict__[self.name] = self.compute(snapshot)
+        return value
+
+
 class FactSnapshot:
     """The facts of one evaluation. Attribute names are what compiled predicates read."""
 
@@ -212,38 +252,36 @@ class FactSnapshot:
         self.ctx = ctx
         self.member = member
         self.lines = ctx.lines
+        # What the index reads for every event. Facts few rules read (gender, payment
+        # method, ...) are not copied: predicates read them as s.member.gender, s.ctx....
         self.today = moment.date()
         self.weekday = moment.isoweekday()
-        self.hour = moment.hour
         self.minute_of_day = moment.hour * 60 + moment.minute
         self.store_code = ctx.store_code
         self.store_kind = ctx.store_kind
-        self.payment_method = ctx.payment_method
-        self.topup_amount_fen = ctx.topup_amount_fen
         self.tier = member.tier
-        self.gender = member.gender
-        self.district = member.district
-        self.status = member.status
         self.group = member.group
-        self.purchase_count = member.purchase_count
-        self.referral_count = member.referral_count
-        self.points_balance = member.points_balance
+        # The basket facts nearly every purchase rule reads, in one pass over the lines.
+        total, skus, categories = 0, set(), set()
+        for line in ctx.lines:
+            total += line.qty * line.unit_price_fen
+            skus.add(line.sku)
+            categories.add(line.category)
+        self.total_fen = total
+        self.skus = skus
+        self.categories = categories
 
-    @cached_property
-    def total_fen(self) -> int:
-        return sum(line.qty * line.unit_price_fen for line in self.lines)
-
-    @cached_property
+    @cached_fact
     def first_purchase(self) -> bool:
         flag = self.member.first_purchase
         return self.member.purchase_count == 0 if flag is None else flag
 
-    @cached_property
+    @cached_fact
     def age(self) -> int | None:
         birthday = self.member.birthday
         return None if birthday is None else age_on(birthday, self.today)
 
-    @cached_property
+    @cached_fact
     def age_group(self) -> str | None:
         age = self.age
         if age is None:
@@ -253,20 +291,20 @@ class FactSnapshot:
                 return code
         return None
 
-    @cached_property
+    @cached_fact
     def tenure_days(self) -> int:
         return max((self.today - self.member.joined_on).days, 0)
 
-    @cached_property
+    @cached_fact
     def tenure_months(self) -> int:
         return full_months_between(self.member.joined_on, self.today)
 
-    @cached_property
+    @cached_fact
     def birthday_today(self) -> bool:
         birthday = self.member.birthday
         return birthday is not None and birthday_in_year(birthday, self.today.year) == self.today
 
-    @cached_property
+    @cached_fact
     def birthday_this_week(self) -> bool:
         """In the ISO week (Monday to Sunday) of today, also across New Year."""
         birthday = self.member.birthday
@@ -277,7 +315,7 @@ class FactSnapshot:
         return any(monday <= birthday_in_year(birthday, year) <= sunday
                    for year in {monday.year, sunday.year})
 
-    @cached_property
+    @cached_fact
     def birthday_this_month(self) -> bool:
         birthday = self.member.birthday
         return birthday is not None and birthday.month == self.today.month
@@ -300,4 +338,16 @@ class FactSnapshot:
         return sum(line.qty for line in self.lines if selector.chooses(line))
 
     def chosen_amount_fen(self, selector: LineSelector) -> int:
-        return sum(line.qty * line.unit_price_fen for line in self.lines if selector.chooses(line))
+        """Full-price amount of the chosen lines; remembered, as conditions and earn
+        actions (and each rival of an exclusive group) ask the same question."""
+        amounts = self._chosen_amounts            # by id: the selector outlives the snapshot
+        amount = amounts.get(id(selector))
+        if amount is None:
+            chooses = selector.chooses
+            amount = amounts[id(selector)] = sum([line.qty * line.unit_price_fen for line in self.lines
+                                              if chooses(line)])
+        return amount
+
+    @cached_fact
+    def _chosen_amounts(self) -> dict:
+        return {}

@@ -5,9 +5,9 @@ compiles it once per revision, and gives the engine plain data.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wxcrm.extensions import db
@@ -49,11 +49,14 @@ class RuleVersion(db.Model):
 
 
 class RuleSetState(db.Model):
-    """One row: bumped with every change to any rule, so workers know to recompile."""
+    """One row: bumped with every change to any rule, so workers know to recompile.
+    ``token`` is new at every bump, so a restored or rebuilt database never matches a
+    stale compiled set by revision number alone."""
     __tablename__ = "rule_set_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    token: Mapped[str] = mapped_column(String(32), default="")
 
 
 class RuleUsage(db.Model):
@@ -77,3 +80,28 @@ class RuleBudget(db.Model):
     rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id"), primary_key=True, autoincrement=False)
     points_used: Mapped[int] = mapped_column(BigInteger, default=0)
     fen_used: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RuleEventRun(db.Model):
+    """A daily member event (birthday, membership expiry) handled for one member on one
+    business date: the key that makes a rerun, or a second leader, change nothing."""
+    __tablename__ = "rule_event_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event: Mapped[str] = mapped_column(String(32))
+    business_date: Mapped[date] = mapped_column(Date)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    effects: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("event", "business_date", "member_id"),)
+
+
+class RuleDayDone(db.Model):
+    """A daily event finished for a business date; the job catches up from the last one."""
+    __tablename__ = "rule_days_done"
+
+    event: Mapped[str] = mapped_column(String(32), primary_key=True)
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    members: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

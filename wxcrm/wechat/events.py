@@ -132,6 +132,7 @@ def follow(session: Session, openid: str, *, scene: str, ctx: Context) -> str:
                                        home_store_code=store.code if store else None)
         member.followed = True
         session.flush()
+        referrals.welcome_new_member(session, member, ctx.today)
         if referrer is not None:
             referrals.record_referral(session, member, referrer, ctx.today)
         log.info("wechat follow: new member %s (scene %r)", member.id, scene)

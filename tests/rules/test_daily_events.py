@@ -1,0 +1,58 @@
+"""Daily member events run by the scheduler or by hand: birthdays, once per member and day."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from wxcrm.extensions import db
+from wxcrm.jobs.tasks import run_daily_rule_events
+from wxcrm.ledger import service as ledger
+from wxcrm.rules import runs
+from wxcrm.rules import service as rules
+from wxcrm.rules.models import RuleDayDone
+from wxcrm.wechat.models import OutboxMessage
+
+BIRTHDAY_GIFT = {"name": "生日礼", "event": "birthday", "status": "active", "priority": 0,
+                 "actions": [{"type": "bonus_points", "points": 188},
+                             {"type": "send_message", "template": "birthday"}]}
+
+
+def run(app, day: date):
+    r = app.test_cli_runner().invoke(args=["wxcrm", "rules-run", "--event", "birthday", "--date", day.isoformat()])
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def test_a_member_gets_the_birthday_gift_once_on_the_day(app, make):
+    rules.create_rule(db.session, BIRTHDAY_GIFT)
+    db.session.commit()
+    today_member = make.member(birthday=date(1990, 3, 14), openid="o-bday", name="寿星")
+    other = make.member(birthday=date(1990, 3, 15))
+    assert "1 member(s)" in run(app, date(2026, 3, 14))
+    assert "0 member(s)" in run(app, date(2026, 3, 14))  # a rerun changes nothing
+    assert ledger.balance(db.session, today_member.id, "points") == 188
+    assert ledger.balance(db.session, other.id, "points") == 0
+    [message] = db.session.scalars(select(OutboxMessage)).all()
+    assert message.member_id == today_member.id and message.purpose == "birthday"
+
+
+def test_leap_day_birthdays_are_greeted_on_the_28th_in_other_years(app, make):
+    rules.create_rule(db.session, BIRTHDAY_GIFT)
+    db.session.commit()
+    leap = make.member(birthday=date(2000, 2, 29))
+    run(app, date(2027, 2, 28))
+    assert ledger.balance(db.session, leap.id, "points") == 188
+
+
+def test_the_scheduled_job_catches_up_on_missed_days(app, make, monkeypatch):
+    rules.create_rule(db.session, BIRTHDAY_GIFT)
+    db.session.add(RuleDayDone(event="birthday", business_date=date(2026, 5, 1), members=0))
+    db.session.commit()
+    member_id = make.member(birthday=date(1985, 5, 3)).id
+    monkeypatch.setattr("wxcrm.timeutil.business_date", lambda *a, **k: date(2026, 5, 4))
+    run_daily_rule_events(app)  # the server was down on the 2nd and 3rd
+    assert ledger.balance(db.session, member_id, "points") == 188
+    done = set(db.session.scalars(select(RuleDayDone.business_date).where(RuleDayDone.event == "birthday")))
+    assert {date(2026, 5, 2), date(2026, 5, 3)} <= done and date(2026, 5, 4) not in done
+    assert runs.days_to_run(db.session, "birthday", date(2026, 5, 4)) == [date(2026, 5, 4)]

@@ -1,0 +1,85 @@
+"""Apply a rule's effect to a member: one place for every caller (till, referral,
+scheduled jobs). Basket discounts are the till's own business and are not here.
+
+Flushes, never commits; messages go to the outbox in the caller's transaction.
+"""
+from __future__ import annotations
+
+import calendar
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from wxcrm.ledger import service as ledger
+from wxcrm.members.models import Member, Tier
+from wxcrm.rules.effects import Effect
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Occasion:
+    """Where an effect comes from: the cause every ledger entry and message names."""
+    cause: str                   # purchase | referral | job | topup ...
+    ref: str                     # the transaction id, job run, ...
+    today: date
+    points_expiry_months: int
+    transaction_id: int | None = None
+    staff_id: int | None = None
+
+
+def add_months(day: date, months: int) -> date:
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def apply_member_effect(session: Session, member: Member, effect: Effect, occasion: Occasion) -> int:
+    """Apply one effect to `member`. Returns the points it credited (for the receipt)."""
+    cause = ledger.Cause(occasion.cause, ref=occasion.ref, transaction_id=occasion.transaction_id,
+                         rule_id=effect.rule_id, rule_version=effect.rule_version, staff_id=occasion.staff_id,
+                         text_zh=effect.text_zh, text_en=effect.text_en)
+    kind = effect.kind
+    if kind == "points" and effect.points > 0:
+        ledger.earn_points(session, member.id, effect.points, cause, today=occasion.today,
+                           expires_on=ledger.expiry_date(occasion.today, occasion.points_expiry_months),
+                           pending_days=effect.pending_days)
+        return effect.points
+    if kind == "stored_value_bonus" and effect.amount_fen > 0:
+        ledger.credit_value(session, member.id, effect.amount_fen, cause)
+    elif kind == "renew":
+        months = int(effect.params.get("months", 12))
+        start = max(member.expires_on or occasion.today, occasion.today)
+        member.expires_on = add_months(start, months)
+        member.status = "active"
+        cost = int(effect.params.get("cost_points", 0) or 0)
+        if cost:
+            ledger.spend_points(session, member.id, cost, cause, today=occasion.today)
+    elif kind == "cancel":
+        member.status = "cancelled"
+    elif kind == "set_tier":
+        tier = session.scalar(select(Tier).where(Tier.code == effect.params.get("tier")))
+        if tier is None:
+            log.warning("rule %s sets unknown tier %r", effect.rule_name, effect.params.get("tier"))
+        else:
+            member.tier_id = tier.id
+    elif kind == "reset_points":
+        ledger.reset_points(session, member.id, cause)
+    elif kind == "message":
+        from wxcrm.wechat import outbox
+        # A rule names a message template; a known purpose keeps its channel rules, any
+        # other goes as marketing (never as a template message; mass-send limits apply).
+        template = str(effect.params.get("template", ""))
+        purpose = template if template in outbox.PURPOSES else "campaign"
+        outbox.enqueue(session, purpose=purpose, member=member, text=effect.text_zh,
+                       fields=dict(effect.params.get("data") or {}) or None,
+                       dedup_key=f"{occasion.cause}:{occasion.ref}:rule{effect.rule_id}:m{member.id}")
+    elif kind == "coupon":
+        # Coupons arrive with the coupons package; until then the receipt names the coupon.
+        log.info("coupon %s from rule %s noted for member %s", effect.params.get("template"), effect.rule_name,
+                 member.id)
+    session.flush()
+    return 0

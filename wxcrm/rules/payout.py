@@ -1,0 +1,415 @@
+"""Turn the rules that won into amounts and receipt lines.
+
+The order is the receipt's, and it is fixed so that no rule's result depends on where a
+marketer happened to store it:
+
+1. **Discounts**, rule by rule in evaluation order. Each is worked out on what is still
+   left to pay on its lines after the discounts before it, rounds down (a 10 % discount
+   on 0.99 yuan is 0.09) and is never more than that. A discount is spread over its
+   lines in proportion to what is left on each, so later item discounts and refunds
+   see true line amounts.
+2. **The points base**: what is left of the basket after discounts, less the part paid
+   with points (that part earns nothing). For a top-up it is the top-up amount.
+3. **Earned points** (``earn_points``): rate points per ``per_yuan`` yuan of the base,
+   rounded down once (``wxcrm.money.points_for_amount``).
+4. **Multipliers** (``multiply_points``) act on the earned points of step 3 only, never
+   on bonus points or on each other: each adds (pct - 100) % of the earned points,
+   rounded down. Two multipliers of 200 and 150 give 1 + 1 + 0.5 = 2.5 times, whatever
+   their order; put competing multipliers in one exclusive group to give only the best.
+5. **Bonus points** (``bonus_points``), fixed.
+6. **Hold** (``hold_points``): every points line of this event stays pending for at least
+   that many days (the return window).
+7. **Stored-value bonus**, coupons, membership, tier, points reset and messages.
+
+A rule's budget caps what it gives in this event to what is left of the budget.
+"""
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+from types import MappingProxyType
+from typing import Mapping, NamedTuple
+
+from wxcrm.money import points_for_amount
+from wxcrm.rules.compiler import (BONUS, DISCOUNT, EARN, HOLD, MULTIPLY, OTHER, STORED_VALUE,
+                                   Action, CompiledRule)
+from wxcrm.rules.effects import Effect
+from wxcrm.rules.facts import FactSnapshot
+from wxcrm.rules.wording import yuan
+
+
+class AppliedRule(NamedTuple):
+    """A rule that gave this member something: what checkout records (and counts for limits)."""
+    rule_id: int
+    rule_version: int
+    rule_name: str
+    points: int = 0           # points it gave (counts against budget_points)
+    fen: int = 0              # discount and stored value it gave (counts against budget_fen)
+
+
+class Payout(NamedTuple):
+    effects: tuple[Effect, ...]
+    held_by: tuple[CompiledRule, ...]   # hold_points rules that held this event's points
+
+
+class Grant(NamedTuple):
+    """One thing one action gives, in numbers; worded into an Effect afterwards."""
+    stage: int
+    rule: CompiledRule
+    action: Action
+    points: int
+    fen: int
+    pending_days: int
+    base_fen: int                       # earn_points: the amount the points were earned on
+    item_lines: tuple[int, ...]         # item discounts: the lines it came off
+
+
+def _grant(stage: int, rule: CompiledRule, action: Action, points: int = 0, fen: int = 0,
+           pending_days: int = 0, base_fen: int = 0, item_lines: tuple[int, ...] = ()) -> Grant:
+    # tuple.__new__ skips NamedTuple's Python-level __new__: a pay-out makes several.
+    return _new_tuple(Grant, (stage, rule, action, points, fen, pending_days, base_fen, item_lines))
+
+
+_new_tuple = tuple.__new__
+
+
+def _plain_frozen_dataclass(cls) -> bool:
+    return (is_dataclass(cls) and not hasattr(cls, "__post_init__")
+            and not hasattr(cls, "__slots__") and cls.__setattr__ is not object.__setattr__)
+
+
+_EFFECT_FIELDS = {f.name for f in fields(Effect)}
+_FAST_EFFECTS = _plain_frozen_dataclass(Effect) and _EFFECT_FIELDS == {
+    "kind", "rule_name", "text_zh", "text_en", "rule_id", "rule_version", "points",
+    "pending_days", "amount_fen", "item_lines", "params"}
+
+
+def new_effect(kind: str, rule: CompiledRule, text_zh: str, text_en: str, points: int = 0,
+               pending_days: int = 0, amount_fen: int = 0, item_lines: tuple[int, ...] = (),
+               params: Mapping | None = None) -> Effect:
+    """Effect(...) for a rule, built directly.
+
+    Effect is a frozen dataclass, so its generated __init__ sets each of its eleven
+    fields through object.__setattr__: about 2 µs an effect on this hardware, and a busy
+    purchase makes several. Filling the new instance's __dict__ gives the same object
+    (same fields, same equality, still frozen) in a third of the time. Should Effect
+    ever gain __post_init__, slots or other fields, the ordinary constructor is used.
+    """
+    if params is None:
+        params = _NO_PARAMS
+    if not _FAST_EFFECTS:
+        return Effect(kind, rule.name, text_zh, text_en, rule.id, rule.version, points,
+                      pending_days, amount_fen, item_lines, params)
+    effect = _new_object(Effect)
+    effect.__dict__.update(kind=kind, rule_name=rule.name, text_zh=text_zh, text_en=text_en,
+                           rule_id=rule.id, rule_version=rule.version, points=points,
+                           pending_days=pending_days, amount_fen=amount_fen,
+                           item_lines=item_lines, params=params)
+    return effect
+
+
+_new_object = object.__new__
+_NO_PARAMS: Mapping = MappingProxyType({})
+
+
+def pay_out(rules: list[CompiledRule], s: FactSnapshot) -> Payout:
+    """The effects of ``rules`` (already in evaluation order) for one event."""
+    grants, _, held_by = grant(rules, s)
+    return Payout(tuple([_word(g) for g in grants]), held_by)
+
+
+def applied_rules(rules: list[CompiledRule], effects: tuple[Effect, ...],
+                  held_by: tuple[CompiledRule, ...] = ()) -> tuple[AppliedRule, ...]:
+    """Each rule that gave something, in evaluation order, with its points and fen."""
+    given: dict[int, list[int]] = {rule.id: [0, 0] for rule in held_by}
+    for effect in effects:
+        totals = given.get(effect.rule_id)
+        if totals is None:
+            totals = given[effect.rule_id] = [0, 0]
+        if effect.kind == "points":
+            totals[0] += effect.points
+        else:
+            totals[1] += effect.amount_fen
+    return tuple(AppliedRule(rule.id, rule.version, rule.name, *given[rule.id])
+                 for rule in rules if rule.id in given)
+
+
+def worth_alone(rule: CompiledRule, s: FactSnapshot, *, earned_elsewhere: int = 0,
+                point_value_fen: int = 1) -> int:
+    """What ``rule`` would give on its own, in fen: money plus points at their value.
+
+    ``earned_elsewhere``: the points other rules earn, which a multiplier acts on.
+    """
+    if len(rule.actions) == 1:
+        points, fen = _one_action_alone(rule, rule.actions[0], s, earned_elsewhere)
+    else:
+        grants = grant([rule], s, earned_elsewhere=earned_elsewhere)[0]
+        points, fen = sum(g.points for g in grants), sum(g.fen for g in grants)
+    return fen + points * point_value_fen
+
+
+def _one_action_alone(rule: CompiledRule, action: Action, s: FactSnapshot,
+                      earned_elsewhere: int) -> tuple[int, int]:
+    """(points, fen) of a one-action rule on its own: the same numbers as grant([rule]),
+    without building grants. Most rivals in an exclusive group are such rules."""
+    stage, params, ctx = action.stage, action.params, s.ctx
+    points = fen = 0
+    if stage == DISCOUNT:
+        chooses = None if action.selector is None else action.selector.chooses
+        chosen = [line for line in s.lines if chooses is None or chooses(line)]
+        room = sum([line.qty * line.unit_price_fen for line in chosen])
+        if action.type == "discount_percent":
+            fen = room * params["pct"] // 100
+        elif params.get("per_item"):
+            fen = params["amount_fen"] * sum([line.qty for line in chosen])
+        else:
+            fen = params["amount_fen"]
+        fen = min(fen, room)
+    elif stage == EARN:
+        base = ctx.topup_amount_fen if ctx.event == "topup" else \
+            max(s.total_fen - ctx.points_payment_fen, 0)
+        points = _earned(action, s, None, base)[0]
+    elif stage == MULTIPLY:
+        points = earned_elsewhere * (params["pct"] - 100) // 100
+    elif stage == BONUS:
+        points = params["points"]
+    elif stage == STORED_VALUE:
+        fen = ctx.topup_amount_fen * params["pct"] // 100 if "pct" in params else params["amount_fen"]
+    if points and rule.budget_points is not None:
+        points = _capped(rule, points, {}, s, "points")
+    if fen and rule.budget_fen is not None:
+        fen = _capped(rule, fen, {}, s, "fen")
+    return max(points, 0), max(fen, 0)
+
+
+def earned_points(rules: list[CompiledRule], s: FactSnapshot) -> int:
+    return grant(rules, s)[1]
+
+
+def grant(rules: list[CompiledRule], s: FactSnapshot, *,
+          earned_elsewhere: int = 0) -> tuple[list[Grant], int, tuple[CompiledRule, ...]]:
+    """What each action of ``rules`` gives, in pay-out order; the earned points; and the
+    hold_points rules that held some of them (they have no line of their own)."""
+    grants: list[Grant] = []
+    fen_so_far: dict[int, int] = {}                        # budgeted rules only
+    left: list[int] | None = None                          # per line, what is left to pay
+    # Discounts now, in evaluation order; every other stage waits for them, in its own list.
+    earns, multipliers, bonuses, rest, holds = [], [], [], [], []
+    hold = 0
+    for rule in rules:
+        for action in rule.actions:
+            stage = action.stage
+            if stage == DISCOUNT:
+                if left is None:
+                    left = [line.qty * line.unit_price_fen for line in s.lines]
+                amount, item_lines = _take_discount(rule, action, s, left, fen_so_far)
+                if amount > 0:
+                    grants.append(_grant(DISCOUNT, rule, action, 0, amount, 0, 0, item_lines))
+            elif stage == EARN:
+                earns.append((rule, action))
+            elif stage == MULTIPLY:
+                multipliers.append((rule, action))
+            elif stage == BONUS:
+                bonuses.append((rule, action))
+            elif stage == HOLD:
+                holds.append((rule, action))
+                hold = max(hold, action.params["days"])
+            else:
+                rest.append((rule, action))
+
+    ctx = s.ctx
+    points_so_far: dict[int, int] = {}
+    earned = 0
+    if earns:
+        if ctx.event == "topup":
+            base = ctx.topup_amount_fen
+        else:
+            base = max((s.total_fen if left is None else sum(left)) - ctx.points_payment_fen, 0)
+        for rule, action in earns:
+            points, amount = _earned(action, s, left, base)
+            if rule.budget_points is not None:
+                points = _capped(rule, points, points_so_far, s, "points")
+            if points > 0:
+                earned += points
+                grants.append(_grant(EARN, rule, action, points, 0, max(action.pending_days, hold),
+                                    amount))
+    for rule, action in multipliers:                     # on the earned points only
+        points = (earned + earned_elsewhere) * (action.params["pct"] - 100) // 100
+        if rule.budget_points is not None:
+            points = _capped(rule, points, points_so_far, s, "points")
+        if points > 0:
+            grants.append(_grant(MULTIPLY, rule, action, points, 0, max(action.pending_days, hold)))
+    for rule, action in bonuses:
+        points = action.params["points"]
+        if rule.budget_points is not None:
+            points = _capped(rule, points, points_so_far, s, "points")
+        if points > 0:
+            grants.append(_grant(BONUS, rule, action, points, 0, max(action.pending_days, hold)))
+    held_by = ()
+    if holds and (earns or multipliers or bonuses) and any(g.points for g in grants):
+        held_by = tuple(rule for rule, _ in holds)     # it changed what was given
+    for rule, action in rest:
+        if action.stage == STORED_VALUE:
+            params = action.params
+            amount = (ctx.topup_amount_fen * params["pct"] // 100 if "pct" in params
+                      else params["amount_fen"])
+            if rule.budget_fen is not None:
+                amount = _capped(rule, amount, fen_so_far, s, "fen")
+            if amount > 0:
+                grants.append(_grant(STORED_VALUE, rule, action, 0, amount))
+        elif action.type == "renew_membership" and \
+                action.params.get("cost_points", 0) > s.member.points_balance:
+            continue                                     # cannot pay for the renewal with points
+        else:
+            grants.append(_grant(OTHER, rule, action))
+    return grants, earned, held_by
+
+
+def _capped(rule: CompiledRule, amount: int, so_far: dict[int, int], s: FactSnapshot,
+            kind: str) -> int:
+    """``amount`` cut to what is left of the rule's points or fen budget."""
+    budget = rule.limits.budget_points if kind == "points" else rule.limits.budget_fen
+    used = s.ctx.budget_used.get(rule.id)
+    left = budget - (getattr(used, kind) if used else 0) - so_far.get(rule.id, 0)
+    amount = max(min(amount, left), 0)
+    so_far[rule.id] = so_far.get(rule.id, 0) + amount
+    return amount
+
+
+# ---------------------------------------------------------------- numbers
+
+def _take_discount(rule: CompiledRule, action: Action, s: FactSnapshot, left: list[int],
+                   fen_so_far: dict[int, int]) -> tuple[int, tuple[int, ...]]:
+    """(fen off, lines it came off) for one discount; takes it off ``left``."""
+    lines = s.lines
+    selector = action.selector
+    chooses = None if selector is None else selector.chooses
+    chosen = [i for i, line in enumerate(lines) if left[i] > 0 and (chooses is None or chooses(line))]
+    room = sum(left[i] for i in chosen)
+    if room <= 0:
+        return 0, ()
+    params = action.params
+    if action.type == "discount_percent":
+        amount = room * params["pct"] // 100
+    elif params.get("per_item"):
+        amount = params["amount_fen"] * sum(lines[i].qty for i in chosen)
+    else:
+        amount = params["amount_fen"]
+    amount = min(amount, room)
+    if rule.budget_fen is not None:
+        amount = _capped(rule, amount, fen_so_far, s, "fen")
+    if amount <= 0:
+        return 0, ()
+    shares = _spread(amount, [left[i] for i in chosen])
+    for i, share in zip(chosen, shares):
+        left[i] -= share
+    if selector is None:
+        return amount, ()
+    return amount, tuple(lines[i].line_no for i, share in zip(chosen, shares) if share)
+
+
+def _spread(amount: int, room: list[int]) -> list[int]:
+    """Split ``amount`` (at most sum(room)) in proportion to ``room``, rounding down, and
+    give the remaining fen to the first lines with room left: receipt order, so repeatable."""
+    whole = sum(room)
+    shares = [r * amount // whole for r in room]
+    rest = amount - sum(shares)
+    for i, r in enumerate(room):
+        if not rest:
+            break
+        extra = min(rest, r - shares[i])
+        shares[i] += extra
+        rest -= extra
+    return shares
+
+
+def _earned(action: Action, s: FactSnapshot, left: list[int] | None, base: int) -> tuple[int, int]:
+    """(points, amount they were earned on) for one earn_points action."""
+    amount = base
+    if action.selector is not None:
+        if left is None:                  # no discount: every line is still at full price
+            net = s.total_fen
+            chosen = s.chosen_amount_fen(action.selector)
+        else:
+            net = sum(left)
+            chooses = action.selector.chooses
+            chosen = sum([left[i] for i, line in enumerate(s.lines) if chooses(line)])
+        # The chosen lines' share of the points payment, rounded up: points never come
+        # from value that was itself paid with points.
+        paid_with_points = -(-s.ctx.points_payment_fen * chosen // net) if net else 0
+        amount = max(min(chosen - paid_with_points, base), 0)
+    return points_for_amount(amount, action.params["rate"]) // action.per_yuan, amount
+
+
+# ---------------------------------------------------------------- words
+
+def _word(g: Grant) -> Effect:
+    """The receipt line for one grant, in zh-CN and English."""
+    stage, rule, action = g.stage, g.rule, g.action
+    zh, en = action.zh, action.en
+    if stage == EARN:
+        amount, points = yuan(g.base_fen), g.points
+        return _points_effect(g, f"{zh[0]}{amount}{zh[1]}{points}{zh[2]}",
+                              f"{en[0]}{amount}{en[1]}{points}{en[2]}")
+    if stage == MULTIPLY:
+        return _points_effect(g, f"{zh[0]}{g.points}{zh[1]}", f"{en[0]}{g.points}{en[1]}")
+    if stage == BONUS:
+        effect = action.constant_effect      # the same line every time unless a budget cut it
+        if effect is None or effect.points != g.points or effect.pending_days != g.pending_days:
+            effect = _points_effect(g, f"{zh[0]}{g.points}{zh[1]}", f"{en[0]}{g.points}{en[1]}")
+            if g.points == action.params["points"] and g.pending_days == action.pending_days:
+                action.constant_effect = effect
+        return effect
+    if stage == DISCOUNT:
+        amount = yuan(g.fen)
+        return new_effect("discount", rule, f"{zh[0]}{amount}{zh[1]}", f"{en[0]}{amount}{en[1]}",
+                          0, 0, g.fen, g.item_lines)
+    if stage == STORED_VALUE:
+        amount = yuan(g.fen)
+        return new_effect("stored_value_bonus", rule, f"{zh[0]}{amount}{zh[1]}",
+                          f"{en[0]}{amount}{en[1]}", 0, 0, g.fen)
+    effect = action.constant_effect          # coupons, membership, tier, reset, messages
+    if effect is None:
+        effect = action.constant_effect = _fixed_effect(rule, action)
+    return effect
+
+
+def _points_effect(g: Grant, text_zh: str, text_en: str) -> Effect:
+    if g.pending_days:
+        text_zh += f"（{g.pending_days} 天后可用）"
+        text_en += f" (usable after {g.pending_days} days)"
+    return new_effect("points", g.rule, text_zh, text_en, g.points, g.pending_days)
+
+
+def _fixed_effect(rule: CompiledRule, action: Action) -> Effect:
+    p = action.params
+    kind = action.type
+    if kind == "issue_coupon":
+        count = p.get("count", 1)
+        zh, en = f"赠送优惠券 {p['template']} × {count}", f"coupon {p['template']} x{count}"
+        params = {"template": p["template"], "count": count}
+        effect_kind = "coupon"
+    elif kind == "renew_membership":
+        cost = p.get("cost_points", 0)
+        zh, en = f"会员续期 {p['months']} 个月", f"membership renewed for {p['months']} months"
+        if cost:
+            zh += f"（使用 {cost} 积分）"
+            en += f" (for {cost} points)"
+        params = {"months": p["months"], "cost_points": cost}
+        effect_kind = "renew"
+    elif kind == "cancel_membership":
+        zh, en, params, effect_kind = "会员资格取消", "membership cancelled", {}, "cancel"
+    elif kind == "set_tier":
+        zh, en = f"会员等级调整为 {p['tier']}", f"tier set to {p['tier']}"
+        params, effect_kind = {"tier": p["tier"]}, "set_tier"
+    elif kind == "reset_points":
+        zh, en, params, effect_kind = "积分清零", "points reset to zero", {}, "reset_points"
+    elif kind == "send_message":
+        zh, en = f"微信消息 {p['template']}", f"WeChat message {p['template']}"
+        params = {"template": p["template"], "data": dict(p.get("data", {}))}
+        effect_kind = "message"
+    else:  # pragma: no cover - the schema allows no other action
+        raise ValueError(f"unknown action {kind!r}")
+    # Shared by every evaluation of the rule set: its params stay read-only (a message's
+    # data stays a plain dict, so that json.dumps(dict(effect.params)) works).
+    return new_effect(effect_kind, rule, f"{rule.name}：{zh}", f"{rule.name_en}: {en}",
+                      params=MappingProxyType(params))

@@ -1,0 +1,449 @@
+"""Rules are JSON data. This module says which JSON is a rule, with messages that name the path.
+
+Two passes. The JSON Schema (checked by ``jsonschema``) fixes the shape: known fields,
+types, ranges. The semantic pass then checks what a schema cannot say well: a fact or
+an action suits the rule's event, an operator suits the fact, ``from`` is not after
+``to``, a budget caps something the rule gives. Messages read
+``actions[0].rate: must be >= 1`` so the console can put them next to the field.
+
+A rule (every field but name, event and actions is optional)::
+
+    {
+      "id": 12, "version": 3,                 # given by storage; compile needs them
+      "name": "生日当月双倍积分", "name_en": "Birthday-month double points",
+      "event": "purchase",                    # see context.EVENTS
+      "status": "active",                     # draft / active / paused / archived
+      "priority": 100,                        # higher runs first; ties: lower id first
+      "conditions": {"all": [
+          {"fact": "member.birthday_this_month", "op": "==", "value": true},
+          {"fact": "basket.total_fen", "op": ">=", "value": 10000}]},
+      "actions": [{"type": "multiply_points", "pct": 200}],
+      "validity": {"from": "2025-01-01", "to": "2025-12-31", "weekdays": [1, 2, 3, 4, 5],
+                   "hours": [{"from": "10:00", "to": "14:00"}]},
+      "scope": {"stores": ["SH001"], "store_kinds": ["direct"], "tiers": ["gold"],
+                "groups": ["ACME"]},
+      "stop": false,                          # matched: no lower rule runs
+      "exclusive_group": "birthday",          # only the best matched rule of the group applies
+      "limits": {"per_day": 1, "per_month": 1, "lifetime": 12,
+                 "budget_points": 1000000, "budget_fen": 0}
+    }
+
+Conditions nest ``{"all": [...]}``, ``{"any": [...]}``, ``{"not": {...}}`` around leaves
+``{"fact": ..., "op": ..., "value": ...}``; a leaf may add ``window_days`` (spend and
+purchase counts over the last N days) or ``items`` (which basket lines ``item.qty`` and
+``item.amount_fen`` count). See facts.FACTS for the facts and their operators.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+from jsonschema import Draft202012Validator
+
+from wxcrm.errors import DomainError
+from wxcrm.rules.actions import ACTIONS, CODE_LIST, LINE_SELECTOR
+from wxcrm.rules.context import EVENTS
+from wxcrm.rules.facts import FACTS, OPERATORS, STORE_EVENTS, FactSpec
+
+RULE_STATUSES = ("draft", "active", "paused", "archived")
+MAX_CONDITION_DEPTH = 8
+MAX_CONDITION_LEAVES = 100
+
+_DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$", "x-hint": "must be a date YYYY-MM-DD"}
+_CLOCK = {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$",
+          "x-hint": "must be a time HH:MM (00:00 to 24:00)"}
+_COUNT_LIMIT = {"type": "integer", "minimum": 1, "maximum": 1_000_000}
+_ALL_OPERATORS = sorted({op for ops in OPERATORS.values() for op in ops})
+
+
+def _condition_schema() -> dict:
+    def branch(key: str, body: dict) -> dict:
+        return {"required": [key], "properties": {key: body}, "additionalProperties": False}
+
+    leaf = {
+        "required": ["fact", "op", "value"], "additionalProperties": False,
+        "properties": {
+            "fact": {"type": "string", "enum": sorted(FACTS),
+                     "x-hint": "is not a known fact (see the fact catalogue)"},
+            "op": {"type": "string", "enum": _ALL_OPERATORS},
+            "value": {},  # typed by the fact, in the semantic pass
+            "window_days": {"type": "integer", "minimum": 1, "maximum": 3660},
+            "items": LINE_SELECTOR,
+        },
+    }
+    group = {"type": "array", "maxItems": 50, "items": {"$ref": "#/$defs/condition"}}
+    return {
+        "type": "object", "minProperties": 1,
+        "if": {"required": ["all"]}, "then": branch("all", group),
+        "else": {"if": {"required": ["any"]}, "then": branch("any", group),
+                 "else": {"if": {"required": ["not"]},
+                          "then": branch("not", {"$ref": "#/$defs/condition"}),
+                          "else": leaf}},
+    }
+
+
+def _action_schema() -> dict:
+    cases = []
+    for spec in ACTIONS.values():
+        cases.append({
+            "if": {"properties": {"type": {"const": spec.type}}, "required": ["type"]},
+            "then": {"properties": {"type": True, **spec.params}, "required": list(spec.required),
+                     "additionalProperties": False},
+        })
+    return {"type": "object", "required": ["type"],
+            "properties": {"type": {"type": "string", "enum": sorted(ACTIONS)}},
+            "allOf": cases}
+
+
+RULE_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "wxcrm rule",
+    "type": "object",
+    "required": ["name", "event", "actions"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "integer", "minimum": 1},
+        "version": {"type": "integer", "minimum": 1},
+        "name": {"type": "string", "minLength": 1, "maxLength": 120},
+        "name_en": {"type": "string", "minLength": 1, "maxLength": 120},
+        "description": {"type": "string", "maxLength": 2000},
+        "event": {"type": "string", "enum": list(EVENTS)},
+        "status": {"type": "string", "enum": list(RULE_STATUSES)},
+        "priority": {"type": "integer", "minimum": -1_000_000, "maximum": 1_000_000},
+        "conditions": {"$ref": "#/$defs/condition"},
+        "actions": {"type": "array", "minItems": 1, "maxItems": 10,
+                    "items": {"$ref": "#/$defs/action"}},
+        "validity": {
+            "type": "object", "additionalProperties": False, "minProperties": 1,
+            "properties": {
+                "from": _DATE, "to": _DATE,
+                "weekdays": {"type": "array", "minItems": 1, "maxItems": 7, "uniqueItems": True,
+                             "items": {"type": "integer", "minimum": 1, "maximum": 7}},
+                "hours": {"type": "array", "minItems": 1, "maxItems": 12,
+                          "items": {"type": "object", "required": ["from", "to"],
+                                    "additionalProperties": False,
+                                    "properties": {"from": _CLOCK, "to": _CLOCK}}},
+            },
+        },
+        "scope": {
+            "type": "object", "additionalProperties": False, "minProperties": 1,
+            "properties": {"stores": CODE_LIST,
+                           "store_kinds": {**CODE_LIST, "items": {"enum": ["direct", "franchise"]}},
+                           "tiers": CODE_LIST, "groups": CODE_LIST},
+        },
+        "stop": {"type": "boolean"},
+        "exclusive_group": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]{1,40}$",
+                            "x-hint": "must be 1 to 40 letters, digits, '_', '-' or '.'"},
+        "limits": {
+            "type": "object", "additionalProperties": False, "minProperties": 1,
+            "properties": {"per_day": _COUNT_LIMIT, "per_month": _COUNT_LIMIT,
+                           "lifetime": _COUNT_LIMIT,
+                           "budget_points": {"type": "integer", "minimum": 1},
+                           "budget_fen": {"type": "integer", "minimum": 1}},
+        },
+    },
+    "$defs": {"condition": _condition_schema(), "action": _action_schema()},
+}
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class InvalidRule(DomainError):
+    code = "invalid_rule"
+    title = "Invalid rule"
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("; ".join(map(str, problems)),
+                         fields={p.path: p.message for p in problems})
+
+
+def validate_rule(rule: dict, *, require_identity: bool = False) -> None:
+    """Raise InvalidRule listing every problem, or return quietly.
+
+    ``require_identity``: the rule must carry ``id`` and ``version`` (stored rules do;
+    a rule being drafted in the console does not yet).
+    """
+    problems = rule_problems(rule, require_identity=require_identity)
+    if problems:
+        raise InvalidRule(problems)
+
+
+def validate_rule_set(rules: list[dict], *, require_identity: bool = True) -> None:
+    """Every rule valid, ids unique. Paths are prefixed with the rule's position: ``[3].event``."""
+    problems: list[Problem] = []
+    seen: dict[object, int] = {}
+    for position, rule in enumerate(rules):
+        for p in rule_problems(rule, require_identity=require_identity):
+            problems.append(Problem(_join(f"[{position}]", p.path), p.message))
+        if isinstance(rule, dict) and "id" in rule:
+            if rule["id"] in seen:
+                problems.append(Problem(f"[{position}].id",
+                                        f"repeats the id of [{seen[rule['id']]}]"))
+            seen.setdefault(rule["id"], position)
+    if problems:
+        raise InvalidRule(problems)
+
+
+def rule_problems(rule: object, *, require_identity: bool = False) -> list[Problem]:
+    """Every problem with a rule, sorted by path; empty when the rule is valid."""
+    problems = sorted(set(_shape_problems(rule)))
+    if not problems:  # the semantic pass may rely on the shape
+        problems = _SemanticCheck(rule).problems()
+        if require_identity:
+            problems += [Problem(key, "is required") for key in ("id", "version") if key not in rule]
+    return sorted(set(problems))
+
+
+# ---------------------------------------------------------------- shape (JSON Schema)
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    Draft202012Validator.check_schema(RULE_SCHEMA)
+    return Draft202012Validator(RULE_SCHEMA)
+
+
+def _shape_problems(rule: object):
+    for error in _validator().iter_errors(rule):
+        yield from _explain_schema_error(error)
+
+
+_TYPE_NAMES = {"string": "a string", "integer": "an integer", "boolean": "true or false",
+               "object": "an object", "array": "a list", "number": "a number"}
+
+
+def _explain_schema_error(error) -> list[Problem]:
+    path = _format_path(error.absolute_path)
+    kind, expected, instance = error.validator, error.validator_value, error.instance
+    hint = error.schema.get("x-hint") if isinstance(error.schema, dict) else None
+    if kind == "required":
+        return [Problem(_join(path, name), "is required")
+                for name in expected if isinstance(instance, dict) and name not in instance]
+    if kind == "additionalProperties":
+        known = error.schema.get("properties", {})
+        return [Problem(_join(path, name), "is not a known field")
+                for name in instance if name not in known]
+    if hint and kind in ("pattern", "enum", "minimum", "maximum"):
+        return [Problem(path, hint)]
+    if kind == "type":
+        names = expected if isinstance(expected, list) else [expected]
+        return [Problem(path, "must be " + " or ".join(_TYPE_NAMES.get(n, n) for n in names))]
+    if kind == "enum":
+        shown = ", ".join(map(str, expected)) if len(expected) <= 12 else "a known value"
+        return [Problem(path, f"must be one of {shown}")]
+    messages = {
+        "minimum": lambda: f"must be >= {expected}",
+        "maximum": lambda: f"must be <= {expected}",
+        "exclusiveMinimum": lambda: f"must be > {expected}",
+        "exclusiveMaximum": lambda: f"must be < {expected}",
+        "minLength": lambda: ("must not be empty" if expected == 1
+                              else f"must have at least {expected} characters"),
+        "maxLength": lambda: f"must have at most {expected} characters",
+        "minItems": lambda: "must not be empty" if expected == 1 else f"must have at least {expected} items",
+        "maxItems": lambda: f"must have at most {expected} items",
+        "uniqueItems": lambda: "must not repeat an item",
+        "minProperties": lambda: "must not be empty",
+        "maxProperties": lambda: f"must have at most {expected} entries",
+        "pattern": lambda: "has an invalid format",
+    }
+    return [Problem(path, messages[kind]() if kind in messages else error.message)]
+
+
+def _format_path(parts) -> str:
+    text = ""
+    for part in parts:
+        text = f"{text}[{part}]" if isinstance(part, int) else _join(text, str(part))
+    return text
+
+
+def _join(path: str, name: str) -> str:
+    if not path:
+        return name
+    if not name:
+        return path
+    return f"{path}{name}" if name.startswith("[") else f"{path}.{name}"
+
+
+# ---------------------------------------------------------------- meaning
+
+_CLOCK_RE = re.compile(r"^(\d\d):(\d\d)$")
+
+
+def parse_date(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def parse_clock(text: str) -> int:
+    """'10:30' -> minutes since midnight (24:00 -> 1440)."""
+    hours, minutes = _CLOCK_RE.match(text).groups()
+    return int(hours) * 60 + int(minutes)
+
+
+class _SemanticCheck:
+    """The checks a schema cannot express, run on a rule whose shape is already right."""
+
+    def __init__(self, rule: dict):
+        self.rule = rule
+        self.event = rule["event"]
+        self.found: list[Problem] = []
+
+    def problems(self) -> list[Problem]:
+        if "conditions" in self.rule:
+            self._check_condition_tree(self.rule["conditions"])
+        self._check_actions()
+        self._check_validity()
+        self._check_limits()
+        scope = self.rule.get("scope", {})
+        if ("stores" in scope or "store_kinds" in scope) and self.event not in STORE_EVENTS:
+            self._add("scope", f"a {self.event!r} event happens outside any store")
+        return self.found
+
+    def _add(self, path: str, message: str) -> None:
+        self.found.append(Problem(path, message))
+
+    # -- conditions
+
+    def _check_condition_tree(self, root: dict) -> None:
+        leaves = 0
+        stack = [(root, "conditions", 1)]
+        while stack:
+            node, path, depth = stack.pop()
+            if depth > MAX_CONDITION_DEPTH:
+                self._add(path, f"nests deeper than {MAX_CONDITION_DEPTH} levels")
+                continue
+            if "all" in node or "any" in node:
+                key = "all" if "all" in node else "any"
+                stack.extend((child, f"{path}.{key}[{i}]", depth + 1)
+                             for i, child in enumerate(node[key]))
+            elif "not" in node:
+                stack.append((node["not"], f"{path}.not", depth + 1))
+            else:
+                leaves += 1
+                self._check_leaf(node, path)
+        if leaves > MAX_CONDITION_LEAVES:
+            self._add("conditions", f"has {leaves} tests; at most {MAX_CONDITION_LEAVES} are allowed")
+
+    def _check_leaf(self, leaf: dict, path: str) -> None:
+        spec = FACTS[leaf["fact"]]
+        op = leaf["op"]
+        if self.event not in spec.events:
+            self._add(f"{path}.fact", f"{spec.name!r} is not known at a {self.event!r} event")
+        if op not in spec.operators:
+            self._add(f"{path}.op", f"{spec.name!r} allows {', '.join(spec.operators)}")
+            return
+        if spec.window == "required" and "window_days" not in leaf:
+            self._add(f"{path}.window_days", f"is required for {spec.name!r} (the last N days)")
+        if spec.window == "" and "window_days" in leaf:
+            self._add(f"{path}.window_days", f"does not apply to {spec.name!r}")
+        if "items" in leaf and not spec.takes_items:
+            self._add(f"{path}.items", f"does not apply to {spec.name!r}")
+        self._check_value(spec, op, leaf["value"], f"{path}.value")
+
+    def _check_value(self, spec: FactSpec, op: str, value: object, path: str) -> None:
+        if op in ("in", "not_in"):
+            if not isinstance(value, list) or not value:
+                self._add(path, "must be a non-empty list")
+                return
+            for i, item in enumerate(value):
+                self._check_scalar(spec, item, f"{path}[{i}]")
+        elif op == "between":
+            if not isinstance(value, list) or len(value) != 2:
+                self._add(path, "must be a list [lowest, highest]")
+                return
+            low_ok = self._check_scalar(spec, value[0], f"{path}[0]")
+            high_ok = self._check_scalar(spec, value[1], f"{path}[1]")
+            if low_ok and high_ok and _comparable(spec, value[0]) > _comparable(spec, value[1]):
+                self._add(path, "lowest must not be above highest")
+        else:
+            self._check_scalar(spec, value, path)
+
+    def _check_scalar(self, spec: FactSpec, value: object, path: str) -> bool:
+        kind = spec.type
+        if kind in ("money", "count", "int"):
+            if not isinstance(value, int) or isinstance(value, bool):
+                unit = " in fen" if kind == "money" else ""
+                self._add(path, f"must be a whole number{unit}")
+                return False
+            if spec.minimum is not None and value < spec.minimum:
+                self._add(path, f"must be >= {spec.minimum}")
+                return False
+            if spec.maximum is not None and value > spec.maximum:
+                self._add(path, f"must be <= {spec.maximum}")
+                return False
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                self._add(path, "must be true or false")
+                return False
+        elif kind == "date":
+            try:
+                parse_date(value)
+            except (TypeError, ValueError):
+                self._add(path, "must be a date YYYY-MM-DD")
+                return False
+        elif kind == "choice":
+            if value not in spec.choices:
+                self._add(path, f"must be one of {', '.join(spec.choices)}")
+                return False
+        elif not isinstance(value, str) or not value.strip():
+            self._add(path, "must be a non-empty code")
+            return False
+        return True
+
+    # -- actions
+
+    def _check_actions(self) -> None:
+        for i, action in enumerate(self.rule["actions"]):
+            spec = ACTIONS[action["type"]]
+            path = f"actions[{i}]"
+            if self.event not in spec.events:
+                self._add(f"{path}.type", f"{spec.type!r} cannot run at a {self.event!r} event "
+                                          f"(only {', '.join(sorted(spec.events))})")
+            if spec.type == "bonus_stored_value" and ("pct" in action) == ("amount_fen" in action):
+                self._add(path, "needs exactly one of pct or amount_fen")
+            if "on" in action and spec.type == "earn_points" and self.event != "purchase":
+                self._add(f"{path}.on", "chooses basket lines, which only a purchase has")
+            if action.get("per_item") and "on" not in action:
+                self._add(f"{path}.per_item", "needs 'on' to say which items")
+
+    # -- validity and limits
+
+    def _check_validity(self) -> None:
+        validity = self.rule.get("validity", {})
+        dates = {}
+        for key in ("from", "to"):
+            if key in validity:
+                try:
+                    dates[key] = parse_date(validity[key])
+                except ValueError:
+                    self._add(f"validity.{key}", "is not a calendar date")
+        if len(dates) == 2 and dates["from"] > dates["to"]:
+            self._add("validity.to", "must not be before validity.from")
+        for i, window in enumerate(validity.get("hours", ())):
+            if parse_clock(window["from"]) >= parse_clock(window["to"]):
+                self._add(f"validity.hours[{i}].to", "must be after from (use 24:00 for midnight)")
+
+    def _check_limits(self) -> None:
+        limits = self.rule.get("limits", {})
+        gives = {ACTIONS[a["type"]].gives for a in self.rule["actions"]}
+        if "budget_points" in limits and "points" not in gives:
+            self._add("limits.budget_points", "the rule gives no points")
+        if "budget_fen" in limits and "fen" not in gives:
+            self._add("limits.budget_fen", "the rule gives no money (discount or stored value)")
+        day, month, life = (limits.get(k) for k in ("per_day", "per_month", "lifetime"))
+        if day and month and day > month:
+            self._add("limits.per_day", "must not exceed per_month")
+        if month and life and month > life:
+            self._add("limits.per_month", "must not exceed lifetime")
+
+
+def _comparable(spec: FactSpec, value: object):
+    return parse_date(value) if spec.type == "date" else value

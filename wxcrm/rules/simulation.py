@@ -1,0 +1,100 @@
+"""Simulation: what a basket would earn under the live or a draft rule set, and why
+each rule did or did not apply. Reads; never writes."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Mapping
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from wxcrm.errors import DomainError, NotFound
+from wxcrm.members.models import Member, Store
+from wxcrm.rules import service as rules
+from wxcrm.rules.conflicts import find_conflicts
+from wxcrm.rules.context import BasketLine, BudgetUsage, EvaluationContext, MemberFacts
+from wxcrm.rules.engine import evaluate
+from wxcrm.rules.models import RuleBudget
+from wxcrm.timeutil import to_local, utcnow
+
+
+def _described_member(data: Mapping, today: date) -> MemberFacts:
+    """A member described by a marketer ("a gold member whose birthday is today")."""
+    def day(key):
+        value = data.get(key)
+        return date.fromisoformat(value) if isinstance(value, str) and value else None
+
+    def windows(key):
+        return {int(k): int(v) for k, v in (data.get(key) or {}).items()}
+
+    return MemberFacts(
+        id=0, joined_on=day("joined_on") or today, tier=data.get("tier"), status=data.get("status", "active"),
+        birthday=day("birthday"), gender=data.get("gender", "unknown"), district=data.get("district", ""),
+        group=data.get("group"), expires_on=day("expires_on"), purchase_count=int(data.get("purchase_count", 0)),
+        purchases_in_window=windows("purchases_in_window"), spend_in_window_fen=windows("spend_in_window_fen"),
+        referral_count=int(data.get("referral_count", 0)), points_balance=int(data.get("points_balance", 0)))
+
+
+def _lines(items: list[Mapping]) -> tuple[BasketLine, ...]:
+    out = []
+    for i, item in enumerate(items):
+        try:
+            qty, price = int(item["qty"]), int(item["unit_price_fen"])
+        except (KeyError, TypeError, ValueError):
+            raise DomainError(f"items.{i} needs whole-number qty and unit_price_fen", code="invalid_item",
+                              fields={f"items.{i}": "qty and unit_price_fen required"}) from None
+        if qty <= 0 or price < 0:
+            raise DomainError(f"items.{i}: qty must be positive and price not negative", code="invalid_item",
+                              fields={f"items.{i}": "out of range"})
+        out.append(BasketLine(i + 1, str(item.get("sku", "")), str(item.get("category", "")), qty, price))
+    return tuple(out)
+
+
+def simulate(session: Session, data: Mapping, *, config: Mapping) -> dict:
+    tz = ZoneInfo(config["WXCRM_TIMEZONE"])
+    point_value = config["WXCRM_POINT_VALUE_FEN"]
+    at = data.get("at")
+    local = (at.replace(tzinfo=tz) if at and at.tzinfo is None else at.astimezone(tz)) if at else to_local(utcnow(), tz)
+    today = local.date()
+    draft = data.get("rules")
+    compiled = (rules.draft_rule_set(draft, point_value_fen=point_value) if draft is not None
+                else rules.live_rule_set(session, point_value_fen=point_value))
+
+    store = session.scalar(select(Store).where(Store.code == str(data.get("store_code", "")).upper()))
+    store_kind = store.kind if store else data.get("store_kind")
+    usage, budgets = {}, {}
+    if data.get("member_id") is not None:
+        member = session.get(Member, data["member_id"])
+        if member is None:
+            raise NotFound(f"no member {data['member_id']}", code="member_not_found")
+        facts = rules.member_facts(session, member, today=today, compiled=compiled)
+        usage = rules.usage_for(session, member.id, [r.id for r in compiled.rules if r.limits], today)
+    else:
+        facts = _described_member(data.get("member") or {}, today)
+    for b in session.scalars(select(RuleBudget)):
+        budgets[b.rule_id] = BudgetUsage(points=b.points_used, fen=b.fen_used)
+
+    lines = _lines(data.get("items") or [])
+    points_payment = int(data.get("points_to_use", 0)) * point_value
+    ctx = EvaluationContext(event=data.get("event", "purchase"), member=facts, local_time=local,
+                            store_code=store.code if store else data.get("store_code"), store_kind=store_kind,
+                            payment_method=data.get("payment_method"), lines=lines,
+                            points_payment_fen=points_payment, topup_amount_fen=int(data.get("topup_amount_fen", 0)),
+                            usage=usage, budget_used=budgets)
+    result = evaluate(compiled, ctx, trace=True)
+    total = sum(line.amount_fen for line in lines)
+    discount = min(result.discount_fen, total)
+    return {
+        "at": local.isoformat(),
+        "totals": {"total_fen": total, "discount_fen": discount,
+                   "payable_fen": max(total - discount - points_payment, 0), "points": result.points},
+        "effects": [{"kind": e.kind, "rule_id": e.rule_id, "rule_version": e.rule_version, "rule": e.rule_name,
+                     "points": e.points, "pending_days": e.pending_days, "amount_fen": e.amount_fen,
+                     "item_lines": list(e.item_lines), "params": dict(e.params), "text": e.text_zh,
+                     "text_en": e.text_en} for e in result.effects],
+        "rules": [{"rule_id": t.rule_id, "rule_version": t.rule_version, "rule": t.rule_name,
+                   "outcome": t.outcome, "matched": t.matched, "reason": t.reason} for t in result.trace],
+        "conflicts": [{"kind": c.kind, "rule_ids": list(c.rule_ids), "message": c.message}
+                      for c in find_conflicts(compiled)],
+    }
