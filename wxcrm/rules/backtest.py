@@ -2,9 +2,10 @@
 the live one, and report what each would have given. Reads in batches; writes nothing.
 
 Each purchase is evaluated as it was: the member's facts are rebuilt as of that
-moment from a running history kept in memory (one query per batch for members first
-seen, then nothing per purchase), and each rule set keeps its own limit counters and
-budgets, starting from zero at the window's start.
+moment from a running history kept in memory (a few queries per batch for members
+first seen, then nothing per purchase). Each rule set keeps its own limit counters,
+starting from what stored rules had already given each member before the window (so
+a once-a-month rule binds as it did at the till); budgets start from zero.
 """
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from wxcrm.checkout.models import Transaction, TransactionItem
+from wxcrm.checkout.models import Transaction, TransactionBenefit, TransactionItem
 from wxcrm.members.models import GroupAccount, Member, Store, Tier
 from wxcrm.rules.compiler import CompiledRuleSet
 from wxcrm.rules.context import BasketLine, BudgetUsage, EvaluationContext, MemberFacts, RuleUsage
@@ -91,7 +92,9 @@ def backtest(session: Session, *, live: CompiledRuleSet, draft: CompiledRuleSet,
         for it in session.scalars(select(TransactionItem).where(
                 TransactionItem.transaction_id.in_([t.id for t in batch])).order_by(TransactionItem.line_no)):
             items[it.transaction_id].append(it)
-        _load_new_members(session, {t.member_id for t in batch} - set(members), members, histories, start, longest)
+        new = {t.member_id for t in batch} - set(members)
+        _load_new_members(session, new, members, histories, start, longest)
+        _load_prior_usage(session, new, start, sets.values())
         for txn in batch:
             history = histories[txn.member_id]
             if txn.kind == "purchase":
@@ -130,6 +133,27 @@ def _load_new_members(session, ids, members, histories, start: date, longest: in
                 Transaction.member_id.in_(ids), Transaction.business_date < start,
                 Transaction.business_date > start - timedelta(days=longest + 1)).order_by(Transaction.id)):
             histories[txn.member_id].recent.append(_row(txn))  # already in count_before
+
+
+def _load_prior_usage(session, ids, start: date, sets) -> None:
+    """What stored rules already gave these members before the window, so limits
+    (per month, lifetime) bind in the replay as they did at the till."""
+    if not ids:
+        return
+    month_start, month_key = start.replace(day=1), start.strftime("%Y-%m")
+    rows = session.execute(
+        select(Transaction.member_id, TransactionBenefit.rule_id,
+               func.count(func.distinct(Transaction.id)),
+               func.count(func.distinct(case((Transaction.business_date >= month_start, Transaction.id)))))
+        .join(TransactionBenefit, TransactionBenefit.transaction_id == Transaction.id)
+        .where(Transaction.member_id.in_(ids), Transaction.kind == "purchase", Transaction.business_date < start,
+               TransactionBenefit.rule_id.is_not(None))
+        .group_by(Transaction.member_id, TransactionBenefit.rule_id)).all()
+    for member_id, rule_id, lifetime, this_month in rows:
+        for totals in sets:
+            counts = totals.usage[member_id].setdefault(rule_id, defaultdict(int))
+            counts["-"] += lifetime
+            counts[month_key] += this_month
 
 
 def _row(txn: Transaction) -> tuple[date, int, bool]:
