@@ -6,7 +6,6 @@ import os
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask_migrate import upgrade
 
 from wxcrm import create_app
 from wxcrm.extensions import db

@@ -52,6 +52,7 @@ def seed_demo(member_count: int, days: int, seed: int) -> None:
 @click.option("--address", default="")
 @click.option("--city", default="")
 def store_create(code: str, name: str, kind: str, address: str, city: str) -> None:
+    """Add a store (direct or franchise)."""
     from wxcrm.members import service
     try:
         store = service.create_store(db.session, code=code, name=name, kind=kind, address=address, city=city)
@@ -67,6 +68,7 @@ def store_create(code: str, name: str, kind: str, address: str, city: str) -> No
 @click.option("--store", "store_code", default=None, help="Store code (required for cashiers).")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def staff_create(username: str, role: str, store_code: str | None, password: str) -> None:
+    """Add a staff member who can sign in to the console or the till."""
     from wxcrm.members import service
     try:
         staff = service.create_staff(db.session, username=username, password=password, role=role,

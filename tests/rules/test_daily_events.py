@@ -56,3 +56,14 @@ def test_the_scheduled_job_catches_up_on_missed_days(app, make, monkeypatch):
     done = set(db.session.scalars(select(RuleDayDone.business_date).where(RuleDayDone.event == "birthday")))
     assert {date(2026, 5, 2), date(2026, 5, 3)} <= done and date(2026, 5, 4) not in done
     assert runs.days_to_run(db.session, "birthday", date(2026, 5, 4)) == [date(2026, 5, 4)]
+
+
+def test_members_are_reminded_once_thirty_days_before_their_card_expires(app, make):
+    from wxcrm.members.notices import remind_expiring_memberships
+    soon = make.member(openid="o-soon", expires_on=date(2026, 12, 23))
+    make.member(openid="o-later", expires_on=date(2027, 1, 30))
+    assert remind_expiring_memberships(db.session, date(2026, 11, 23)) == 1
+    remind_expiring_memberships(db.session, date(2026, 11, 23))  # the job runs again
+    db.session.commit()
+    [message] = db.session.scalars(select(OutboxMessage)).all()
+    assert message.member_id == soon.id and message.purpose == "membership_expiring"

@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 
 from wxcrm.api.auth import roles_required
 from wxcrm.api.schemas import LedgerPageOut, LedgerQuery, MemberIn, MemberOut, MemberQuery
-from wxcrm.errors import DomainError, NotFound
+from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members

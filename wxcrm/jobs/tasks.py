@@ -34,3 +34,30 @@ def run_daily_rule_events(app: Flask) -> None:
                     log.info("rules: %s for %s: %d member(s)", event, day, done)
     finally:
         db.session.remove()
+
+
+def expire_points(app: Flask) -> None:
+    from wxcrm.extensions import db
+    from wxcrm.ledger import service as ledger
+    from wxcrm.timeutil import business_date
+    try:
+        today = business_date()
+        points = ledger.expire_points(db.session, today, job_run=f"points-expiry:{today.isoformat()}")
+        db.session.commit()
+        if points:
+            log.info("points expiry: %d points expired before %s", points, today)
+    finally:
+        db.session.remove()
+
+
+def remind_expiring_memberships(app: Flask) -> None:
+    from wxcrm.extensions import db
+    from wxcrm.members.notices import remind_expiring_memberships as remind
+    from wxcrm.timeutil import business_date
+    try:
+        queued = remind(db.session, business_date())
+        db.session.commit()
+        if queued:
+            log.info("membership reminders: %d queued", queued)
+    finally:
+        db.session.remove()

@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 from flask_login import UserMixin
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Integer,
-                        String, UniqueConstraint)
+                        String)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wxcrm.extensions import db

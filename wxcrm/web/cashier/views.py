@@ -1,7 +1,6 @@
 """The till page: ring up a purchase for a member by card number, print the receipt."""
 from __future__ import annotations
 
-import json
 import uuid
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
