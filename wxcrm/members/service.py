@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from wxcrm.errors import N_, Conflict, DomainError, NotFound
 from wxcrm.ledger import service as ledger
-from wxcrm.members.models import (ROLES, STORE_KINDS, ApiToken, CardNumberSequence, GroupAccount, Member,
+from wxcrm.members.models import (GENDERS, ROLES, STORE_KINDS, ApiToken, CardNumberSequence, GroupAccount, Member,
                                   Staff, Store, Tier)
 from wxcrm.sqlutil import insert_missing
 from wxcrm.timeutil import utcnow
@@ -201,3 +201,23 @@ def create_group(session: Session, *, code: str, name: str, contact_name: str = 
     session.add(group)
     session.flush()
     return group
+
+
+def update_own_profile(session: Session, member: Member, *, name: str, gender: str, birthday: date | None,
+                 today: date) -> Member:
+    """The member's own profile form (WeChat no longer gives nickname, gender or region)."""
+    name = name.strip()
+    if len(name) > 64:
+        raise DomainError("name is too long", code="invalid_name", fields={"name": "too long"})
+    if gender not in GENDERS:
+        raise DomainError("unknown gender", code="invalid_gender", fields={"gender": "invalid"})
+    if birthday is not None and (birthday > today or birthday.year < 1900):
+        raise DomainError("birthday is not a real date of birth", code="invalid_birthday",
+                          fields={"birthday": "invalid"})
+    if member.birthday is not None and birthday != member.birthday:
+        # Birthdays earn greetings and birthday rules: members set it once; the till staff correct it.
+        raise DomainError("your birthday is already set; ask at the till to change it", code="birthday_locked",
+                          fields={"birthday": "locked"})
+    member.name, member.gender, member.birthday = name, gender, birthday
+    session.flush()
+    return member

@@ -11,9 +11,9 @@ from flask_babel import gettext as _
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
+from wxcrm.members import service as members
 from wxcrm.members.models import GENDERS, Member
 from wxcrm.timeutil import business_date
-from wxcrm.wechat.identity import save_profile
 
 bp = Blueprint("h5", __name__)
 
@@ -65,9 +65,9 @@ def profile(member: Member):
         raw_birthday = (request.form.get("birthday") or "").strip()
         try:
             birthday = date.fromisoformat(raw_birthday) if raw_birthday else None
-            save_profile(db.session, member, name=request.form.get("name", ""),
-                         gender=request.form.get("gender", "unknown"), birthday=birthday,
-                         today=business_date())
+            members.update_own_profile(db.session, member, name=request.form.get("name", ""),
+                                       gender=request.form.get("gender", "unknown"), birthday=birthday,
+                                       today=business_date())
             db.session.commit()
             flash(_("Saved."), "success")
             return redirect(url_for("h5.card"))
