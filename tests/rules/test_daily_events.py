@@ -67,3 +67,20 @@ def test_members_are_reminded_once_thirty_days_before_their_card_expires(app, ma
     db.session.commit()
     [message] = db.session.scalars(select(OutboxMessage)).all()
     assert message.member_id == soon.id and message.purpose == "membership_expiring"
+
+
+def test_a_live_schedule_rule_runs_daily_for_every_active_member(app, make, monkeypatch):
+    make.tier("normal", 1)
+    make.tier("gold", 2)
+    rules.create_rule(db.session, {"name": "年消费升金卡", "event": "schedule", "status": "active",
+                                   "conditions": {"fact": "member.spend_fen", "window_days": 365, "op": ">=",
+                                                  "value": 0},
+                                   "actions": [{"type": "set_tier", "tier": "gold"}]})
+    db.session.commit()
+    assert "schedule" in runs.daily_events(db.session)
+    ids = [make.member(tier_code="normal").id for _ in range(3)]
+    monkeypatch.setattr("wxcrm.timeutil.business_date", lambda *a, **k: date(2026, 6, 1))
+    run_daily_rule_events(app)
+    from wxcrm.members.models import Member, Tier
+    gold = db.session.scalar(select(Tier.id).where(Tier.code == "gold"))
+    assert [db.session.get(Member, i).tier_id for i in ids] == [gold] * 3

@@ -20,14 +20,15 @@ def dispatch_outbox(app: Flask) -> None:
 
 
 def run_daily_rule_events(app: Flask) -> None:
-    """Birthdays and membership expiry for every business day since the last finished one."""
+    """Birthdays, membership expiry and (when any such rule is live) the daily `schedule`
+    recalculation, for every business day since the last finished one."""
     from wxcrm.extensions import db
     from wxcrm.rules import runs
     from wxcrm.timeutil import business_date
     settings = runs.RunSettings.from_config(app.config)
     try:
         today = business_date()
-        for event in runs.DAILY_EVENTS:
+        for event in runs.daily_events(db.session, point_value_fen=settings.point_value_fen):
             for day in runs.days_to_run(db.session, event, today):
                 done = runs.run_day(db.session, event, day, settings, today=today)
                 if done:

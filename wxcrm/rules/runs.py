@@ -23,6 +23,13 @@ DAILY_EVENTS = ("birthday", "membership_expiry")
 CATCH_UP_DAYS = 31
 
 
+def daily_events(session: Session, *, point_value_fen: int = 1) -> tuple[str, ...]:
+    """The daily events to run: birthdays and expiry always; `schedule` (a recalculation
+    over every active member) only while a live rule listens for it."""
+    live = rules.live_rule_set(session, point_value_fen=point_value_fen)
+    return DAILY_EVENTS + (("schedule",) if "schedule" in live.by_event else ())
+
+
 def members_due(session: Session, event: str, day: date, *, after_id: int = 0, limit: int = 500) -> list[Member]:
     already = select(RuleEventRun.id).where(RuleEventRun.event == event, RuleEventRun.business_date == day,
                                             RuleEventRun.member_id == Member.id).exists()
