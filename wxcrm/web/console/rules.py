@@ -11,8 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request,
-                   url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -42,17 +51,8 @@ THIS_RULE_ID = rules.UNSAVED_ID_BASE  # a new rule's id while it is simulated
 PAYMENT_METHODS = ("wechat_pay", "cash", "card", "stored_value", "alipay", "other")
 MAX_BACKTEST_DAYS = 366
 
-# Codes shown translated (``_(code)`` in templates); listed for `pybabel extract`.
-VOCABULARY = (
-    N_("draft"), N_("active"), N_("paused"), N_("archived"),
-    N_("purchase"), N_("refund"), N_("topup"), N_("signup"), N_("referral"), N_("birthday"),
-    N_("membership_expiry"), N_("schedule"),
-    N_("applied"), N_("no_effect"), N_("lost_exclusive"), N_("not_matched"), N_("out_of_scope"),
-    N_("outside_validity"), N_("limit_reached"), N_("after_stop"), N_("other_event"), N_("not_live"),
-    N_("exclusive_overlap"), N_("unreachable"), N_("never_matches"),
-    N_("points"), N_("discount"), N_("coupon"), N_("stored_value_bonus"), N_("renew"), N_("cancel"),
-    N_("set_tier"), N_("reset_points"), N_("message"),
-)
+# Status codes are shown as ``_(status)``; listed for `pybabel extract`.
+VOCABULARY = (N_("draft"), N_("active"), N_("paused"), N_("archived"))
 OUTCOME_BADGE = {"applied": "green", "no_effect": "amber", "lost_exclusive": "amber", "not_matched": "",
                  "out_of_scope": "", "outside_validity": "", "limit_reached": "red", "after_stop": "red",
                  "other_event": "", "not_live": ""}
@@ -151,8 +151,79 @@ def weekday_name(day: int) -> str:
             else ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))[day - 1]
 
 
-def _problem_text(problem: Problem) -> str:
-    return str(problem)
+def event_label(event: str) -> str:
+    return {"purchase": _("Purchase"), "refund": _("Refund"), "topup": _("Top-up"), "signup": _("Sign-up"),
+            "referral": _("Referral"), "birthday": _("Birthday (daily)"),
+            "membership_expiry": _("Membership expiry"), "schedule": _("Schedule")}.get(event, event)
+
+
+def outcome_label(outcome: str) -> str:
+    return {"applied": _("Applied"), "no_effect": _("Matched, nothing to give"),
+            "lost_exclusive": _("Lost to a better rule"), "not_matched": _("Conditions not met"),
+            "out_of_scope": _("Out of scope"), "outside_validity": _("Outside its dates or hours"),
+            "limit_reached": _("Limit reached"), "after_stop": _("Stopped by a higher rule"),
+            "other_event": _("Another event"), "not_live": _("Not live")}.get(outcome, outcome)
+
+
+def conflict_label(kind: str) -> str:
+    return {"exclusive_overlap": _("Exclusive overlap"), "unreachable": _("Never reached"),
+            "never_matches": _("Can never match")}.get(kind, kind)
+
+
+def effect_label(kind: str) -> str:
+    return {"points": _("Points"), "discount": _("Discount"), "coupon": _("Coupon"),
+            "stored_value_bonus": _("Stored value"), "renew": _("Renewal"), "cancel": _("Cancellation"),
+            "set_tier": _("Tier"), "reset_points": _("Points reset"), "message": _("Message")}.get(kind, kind)
+
+
+def payment_label(method: str) -> str:
+    return {"wechat_pay": _("WeChat Pay"), "cash": _("Cash"), "card": _("Bank card"),
+            "stored_value": _("Stored value"), "alipay": _("Alipay"), "other": _("Other")}.get(method, method)
+
+
+def fact_label(fact: dict | str) -> str:
+    """A fact as a marketer reads it; money facts are typed in yuan here, not fen."""
+    spec = FACTS.get(fact if isinstance(fact, str) else fact["name"])
+    if spec is None:
+        return str(fact)
+    if _zh():
+        return spec.label_zh.replace("（分）", "（元）")
+    return spec.label_en.replace("(fen)", "(yuan)")
+
+
+def action_label(kind: str) -> str:
+    spec = ACTIONS.get(kind)
+    return (spec.label_zh if _zh() else spec.label_en) if spec else kind
+
+
+def op_label(op: str) -> str:
+    return {"==": _("is"), "!=": _("is not"), ">": _("more than"), ">=": _("at least"), "<": _("less than"),
+            "<=": _("at most"), "between": _("between"), "in": _("is one of"),
+            "not_in": _("is none of")}.get(op, op)
+
+
+def param_label(kind: str, name: str) -> str:
+    labels = {
+        ("earn_points", "rate"): _("Points"), ("earn_points", "per_yuan"): _("for every … yuan"),
+        ("bonus_points", "points"): _("Bonus points"),
+        ("multiply_points", "pct"): _("Multiplier in percent (200 = double)"),
+        ("hold_points", "days"): _("Hold for (days)"),
+        ("discount_percent", "pct"): _("Discount in percent (10 = 10 percent off)"),
+        ("discount_fixed", "amount_fen"): _("Amount off (yuan)"), ("discount_fixed", "per_item"): _("Per item"),
+        ("issue_coupon", "template"): _("Coupon template"), ("issue_coupon", "count"): _("How many"),
+        ("bonus_stored_value", "pct"): _("Bonus in percent of the top-up"),
+        ("bonus_stored_value", "amount_fen"): _("or a fixed bonus (yuan)"),
+        ("renew_membership", "months"): _("Months"), ("renew_membership", "cost_points"): _("Costs points"),
+        ("set_tier", "tier"): _("Tier"), ("send_message", "template"): _("Message template"),
+    }
+    generic = {"on": _("Only on"), "pending_days": _("Usable after (days)")}
+    return labels.get((kind, name)) or generic.get(name, name)
+
+
+def bool_word(value: str) -> str:
+    if not _zh():
+        return value
+    return {"true": "是", "false": "否"}.get(value, value)
 
 
 # ---------------------------------------------------------------- the list
@@ -168,9 +239,7 @@ def rule_list():
     everything = rules.list_rules(db.session, include_archived=True)
     counts = {s: sum(1 for r in everything if r.status == s) for s in RULE_STATUSES}
     event_counts = {e: sum(1 for r in everything if r.event == e and r.status != "archived") for e in EVENTS}
-    by_event: dict[str, list] = {}
-    for r in rows:
-        by_event.setdefault(r.event, []).append(rules.rule_json(r))
+    by_event = _by_event(rows)
     conflicts = []
     try:
         conflicts = find_conflicts(rules.proposed_rule_set(db.session, point_value_fen=_point_value()))
@@ -203,6 +272,14 @@ def change_status(rule_id: int):
                 "archived": _("Rule “%(name)s” is archived."), "draft": _("Rule “%(name)s” is a draft again.")}
     flash(messages[rule.status] % {"name": rule_title(rules.rule_json(rule))}, "success")
     return redirect(_back())
+
+
+def _by_event(rows: list[Rule]) -> dict[str, list[dict]]:
+    """Rules grouped by event (in the order events are listed), each group by priority."""
+    groups: dict[str, list[dict]] = {event: [] for event in EVENTS}
+    for r in rows:
+        groups.setdefault(r.event, []).append(rules.rule_json(r))
+    return {event: group for event, group in groups.items() if group}
 
 
 def _back() -> str:
@@ -270,9 +347,7 @@ def import_rule_set():
             problems = [Problem("", _(exc.detail))]
     flash(_("Nothing was imported: fix the rules below and try again."), "danger")
     rows = rules.list_rules(db.session)
-    by_event: dict[str, list] = {}
-    for r in rows:
-        by_event.setdefault(r.event, []).append(rules.rule_json(r))
+    by_event = _by_event(rows)
     templates = [{"key": t.key, "title": t.title_zh if _zh() else t.title_en, "rules": t.rules()}
                  for t in TEMPLATES.values()]
     everything = rules.list_rules(db.session, include_archived=True)
@@ -355,7 +430,7 @@ def new_rule():
 @bp.route("/<int:rule_id>", methods=["GET", "POST"])
 @role_required(*EDITORS)
 def edit_rule(rule_id: int):
-    stored = rules.get_rule(db.session, rule_id) if db.session.get(Rule, rule_id) else abort(404)
+    stored = db.session.get(Rule, rule_id) or abort(404)
     if request.method == "POST":
         return _handle_post(stored)
     version = request.args.get("version", type=int)
@@ -406,8 +481,9 @@ def _handle_post(stored: Rule | None):
     if action == "simulate":
         return _simulate_into(stored, rule, state)
     if action == "backtest":
-        return _backtest_page(_draft_set_with(stored.id if stored else None, rule), draft_label=rule_title(rule),
-                              days=request.form.get("days", 30, type=int), this_rule=rule)
+        return _backtest_page(_draft_rules_with(stored.id if stored else None, rule),
+                              draft_label=_("the live rules with “%(name)s” as edited", name=rule_title(rule)),
+                              days=request.form.get("days", 30, type=int))
     return _save(stored, rule, state)
 
 
@@ -517,6 +593,7 @@ def _run_simulation(sim: SimulationForm, event: str, draft_rules: list[dict] | N
     finally:
         db.session.rollback()  # simulation reads only
     names = {r.id: rules.rule_json(r) for r in db.session.scalars(select(Rule))}
+    names.update({r["id"]: r for r in draft_rules or [] if "id" in r})  # the edited version's own name
     for result in results.values():
         for row in result["rules"]:
             stored = names.get(row["rule_id"])
@@ -527,7 +604,7 @@ def _run_simulation(sim: SimulationForm, event: str, draft_rules: list[dict] | N
 def _render_editor(stored: Rule | None, state: EditorState, *, template=None, part: int = 0):
     tiers = list(db.session.scalars(select(Tier).order_by(Tier.rank)))
     stores = list(db.session.scalars(select(Store).order_by(Store.code)))
-    groups = sorted({r.exclusive_group for r in _stored_definitions() if r.exclusive_group})
+    groups = sorted({g for g in (rules.rule_json(r).get("exclusive_group") for r in rules.list_rules(db.session)) if g})
     history = []
     if stored is not None:
         staff = {s.id: s.username for s in db.session.scalars(select(Staff))}
@@ -539,21 +616,13 @@ def _render_editor(stored: Rule | None, state: EditorState, *, template=None, pa
     return render_template(
         "console/rules/edit.html", stored=stored, state=state, form=state.form, problems=problems,
         errors_at=lambda prefix: [p.message for p in rule_form.problems_under(problems, prefix)],
+        errors_exact=lambda *paths: [p.message for p in problems if p.path in paths],
         events=EVENTS, statuses=RULE_STATUSES, facts=export_facts(), fact_specs=FACTS, actions=export_actions(),
         action_fields=ACTION_FIELDS, tiers=tiers, stores=stores, exclusive_groups=groups,
         history=history, template=template, part=part, payment_methods=PAYMENT_METHODS,
         this_rule_id=stored.id if stored else THIS_RULE_ID, weekday_name=weekday_name,
         sim_errors_at=lambda prefix: [p.message for p in rule_form.problems_under(state.sim_problems or [], prefix)],
         rule_title=rule_title, categories=_known_categories())
-
-
-@dataclass
-class _Definition:
-    exclusive_group: str | None
-
-
-def _stored_definitions() -> list[_Definition]:
-    return [_Definition(rules.rule_json(r).get("exclusive_group")) for r in rules.list_rules(db.session)]
 
 
 def _known_categories() -> list[str]:
@@ -598,25 +667,21 @@ def backtest():
     if rule_id:
         stored = db.session.get(Rule, rule_id) or abort(404)
         rule = rules.rule_json(stored)
-        return _backtest_page(_draft_set_with(stored.id, rule), draft_label=rule_title(rule), days=days,
-                              chosen=rule_id, candidates=candidates)
+        return _backtest_page(_draft_rules_with(stored.id, rule), days=days, chosen=rule_id, candidates=candidates,
+                              draft_label=_("the live rules with “%(name)s”", name=rule_title(rule)))
     return _backtest_page(None, draft_label=_("the live rules plus every draft"), days=days,
                           candidates=candidates)
 
 
-def _backtest_page(draft_set, *, draft_label: str, days: int, chosen: int | None = None, candidates=None,
-                   this_rule: dict | None = None):
-    from wxcrm.rules.backtest import backtest as replay
+def _backtest_page(draft_rules: list[dict] | None, *, draft_label: str, days: int, chosen: int | None = None,
+                   candidates=None):
+    """Run the backtest: `draft_rules` beside the live set (None: the live rules plus every draft)."""
     days = min(max(days or 30, 1), MAX_BACKTEST_DAYS)
     point_value = _point_value()
     started = datetime.now()
     try:
-        if draft_set is None:
-            report = rules.run_backtest(db.session, days=days, today=business_date(), tz=_tz(),
-                                        point_value_fen=point_value)
-        else:
-            live = rules.live_rule_set(db.session, point_value_fen=point_value)
-            report = replay(db.session, live=live, draft=draft_set, days=days, today=business_date(), tz=_tz())
+        report = rules.run_backtest(db.session, days=days, today=business_date(), tz=_tz(),
+                                    point_value_fen=point_value, draft_rules=draft_rules)
     except DomainError as exc:
         db.session.rollback()
         flash(_(exc.detail), "danger")
@@ -628,8 +693,7 @@ def _backtest_page(draft_set, *, draft_label: str, days: int, chosen: int | None
         candidates = [r for r in rules.list_rules(db.session) if r.status != "active"]
     return render_template("console/rules/backtest.html", report=report, days=days, candidates=candidates,
                            chosen=chosen, draft_label=draft_label, rows=_backtest_rows(report),
-                           seconds=seconds, max_days=MAX_BACKTEST_DAYS, point_value=point_value,
-                           this_rule=this_rule)
+                           seconds=seconds, max_days=MAX_BACKTEST_DAYS, point_value=point_value)
 
 
 def _backtest_rows(report: dict) -> list[dict]:
@@ -659,7 +723,11 @@ def outcome_badge_class(outcome: str) -> str:
 
 @bp.app_context_processor
 def rule_words():
-    if not (request.blueprint == "console_rules"):
+    if request.blueprint != "console_rules":
         return {}
     return {"action_summary": action_summary, "limits_summary": limits_summary, "scope_summary": scope_summary,
-            "rule_title": rule_title, "outcomes": OUTCOMES}
+            "rule_title": rule_title, "outcomes": OUTCOMES, "fact_label": fact_label, "action_label": action_label,
+            "op_label": op_label, "param_label": param_label, "bool_word": bool_word,
+            "weekday_name": weekday_name, "is_zh": _zh(), "event_label": event_label,
+            "outcome_label": outcome_label, "conflict_label": conflict_label, "effect_label": effect_label,
+            "payment_label": payment_label}
