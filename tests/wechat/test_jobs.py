@@ -42,3 +42,12 @@ def test_only_the_leader_runs_a_job(app, monkeypatch):
     leader.step_down()
     follower.run(job)
     assert len(ran) == 2
+
+
+def test_cli_commands_never_start_the_scheduler_even_when_enabled(app, monkeypatch):
+    import click
+
+    from wxcrm.jobs import scheduler
+    monkeypatch.setitem(app.config, "WXCRM_SCHEDULER_ENABLED", True)
+    with click.Context(click.Command("seed-demo"), info_name="seed-demo"):
+        assert scheduler.init_app(app) is None

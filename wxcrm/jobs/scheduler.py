@@ -47,8 +47,15 @@ class Leader:
             lease.release(db.engine, self.holder)
 
 
+def _in_a_cli_command() -> bool:
+    """`flask wxcrm seed-demo` and friends load the app too: they must not run jobs."""
+    import click
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.info_name != "run"
+
+
 def init_app(app: Flask):
-    if not app.config["WXCRM_SCHEDULER_ENABLED"]:
+    if not app.config["WXCRM_SCHEDULER_ENABLED"] or _in_a_cli_command():
         return None
     from apscheduler.schedulers.background import BackgroundScheduler
 
