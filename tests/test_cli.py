@@ -54,3 +54,9 @@ def test_audit_exits_1_and_names_the_account_that_differs(app, make):
     r = app.test_cli_runner().invoke(args=["wxcrm", "audit"])
     assert r.exit_code == 1
     assert f"account {account.id} member {member.id} points" in r.output
+
+
+def test_the_demo_history_queues_no_wechat_notices(app):
+    from wxcrm.wechat.models import OutboxMessage
+    app.test_cli_runner().invoke(args=["wxcrm", "seed-demo", "--members", "20", "--days", "10"])
+    assert db.session.scalar(select(db.func.count(OutboxMessage.id))) == 0

@@ -166,3 +166,19 @@ def test_refunding_a_purchase_paid_with_points_gives_the_points_back(cashier_api
     assert rest["points_redeemed"] == -75 and rest["points_earned"] == -49
     assert rest["points_balance"] == 200
     assert half["refund_fen"] + rest["refund_fen"] == paid["payable_fen"]
+
+
+def test_a_following_member_is_told_about_the_points_through_the_outbox(cashier_api, make):
+    from sqlalchemy import select
+
+    from wxcrm.extensions import db
+    from wxcrm.wechat.models import OutboxMessage
+    member = make.member(openid="o-notify")
+    member.followed = True
+    db.session.commit()
+    cashier_api.post("/transactions", sale(member.card_no), key=str(uuid.uuid4()))
+    refused = cashier_api.post("/transactions", sale(member.card_no, points_to_use=999), key=str(uuid.uuid4()))
+    assert refused.status_code == 422  # rolled back: no message for it
+    [message] = db.session.scalars(select(OutboxMessage)).all()
+    assert message.member_id == member.id and message.purpose == "points_changed"
+    assert "+25" in message.payload["source_text"]

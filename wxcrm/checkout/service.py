@@ -72,7 +72,9 @@ def clock_now(config) -> Clock:
 
 def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], clock: Clock, settings: Settings,
                      member_ref: dict | None = None, points_to_use: int = 0, payment_method: str = "cash",
-                     staff: Staff | None = None) -> Transaction:
+                     staff: Staff | None = None, notify: bool = True) -> Transaction:
+    """Ring up one purchase. ``notify=False`` queues no WeChat notice (history being
+    loaded, e.g. the demo's past purchases)."""
     store = _open_store(session, store_code, staff)
     member = _member_for_till(session, member_ref) if member_ref else None
     lines = _price_basket(items)
@@ -143,7 +145,7 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     txn.points_earned = earned
     session.flush()
     txn.receipt = purchase_receipt(session, txn, member, clock, settings, redeem_entry_id=redeem_entry_id)
-    if member is not None and (earned or points_to_use) and member.openid:
+    if notify and member is not None and (earned or points_to_use) and member.openid:
         _notify_points_changed(session, member, txn)
     return txn
 
