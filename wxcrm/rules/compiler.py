@@ -518,6 +518,7 @@ class CompiledRule:
     budget_points: int | None = None   # limits.budget_points, at hand for the pay-out
     budget_fen: int | None = None
     multiplies: bool = False           # has a multiply_points action
+    shapes_earnings: bool = False      # has an earn_points or discount action (see payout.earned_points)
     hold_days: int = 0                 # longest hold_points
 
     @property
@@ -559,8 +560,12 @@ class EventIndex:
                 self.dated.append((1 << bit, rule))
             else:
                 self.every_day |= 1 << bit
+        # What the engine's walk needs of each rule, made once: every candidate list
+        # shares these rather than holding copies.
+        self._entries = tuple((rule.predicate, rule.limits, rule.stop, rule) for rule in rules)
         self._day_masks: dict[date, int] = {}
         self._lists: dict[tuple, tuple[tuple, ...]] = {}
+        self._lists_by_bits: dict[int, tuple[tuple, ...]] = {}
 
     def open_on(self, day: date, weekday: int) -> int:
         mask = self._day_masks.get(day)
@@ -586,18 +591,27 @@ class EventIndex:
         """(predicate, limits, stop, rule) of the rules that may match, in evaluation order.
 
         Remembered per (day, store, tier, group account): a till rings up many members
-        of few tiers on one day, so nearly every purchase finds its list ready.
+        of few tiers on one day, so nearly every purchase finds its list ready. When no
+        rule is scoped to a group account, a member's account cannot change the list and
+        is left out of the key.
         """
-        key = (s.today, s.store_code, s.store_kind, s.tier, s.group)
+        key = (s.today, s.store_code, s.store_kind, s.tier, s.group if self.by_group else None)
         found = self._lists.get(key)
         if found is None:
-            bits, rules, found = self.candidate_bits(s), self.rules, []
-            while bits:
-                lowest = bits & -bits
-                rule = rules[lowest.bit_length() - 1]
-                found.append((rule.predicate, rule.limits, rule.stop, rule))
-                bits ^= lowest
-            found = tuple(found)
+            bits = self.candidate_bits(s)
+            # Many keys share one list (group accounts few rules name, stores with the
+            # same promotions): keep each distinct list once.
+            found = self._lists_by_bits.get(bits)
+            if found is None:
+                entries, found, rest = self._entries, [], bits
+                while rest:
+                    lowest = rest & -rest
+                    found.append(entries[lowest.bit_length() - 1])
+                    rest ^= lowest
+                found = tuple(found)
+                if len(self._lists_by_bits) >= self._MAX_CACHED_LISTS:
+                    self._lists_by_bits.clear()
+                self._lists_by_bits[bits] = found
             if len(self._lists) >= self._MAX_CACHED_LISTS:
                 self._lists.clear()
             self._lists[key] = found
@@ -712,6 +726,7 @@ def compile_rule(raw: dict) -> CompiledRule:
         budget_points=limits.budget_points if limits else None,
         budget_fen=limits.budget_fen if limits else None,
         multiplies=any(a.stage == MULTIPLY for a in actions),
+        shapes_earnings=any(a.stage in (EARN, DISCOUNT) for a in actions),
         hold_days=max((a.params["days"] for a in actions if a.stage == HOLD), default=0),
     )
 

@@ -136,32 +136,38 @@ def keep_best_of_groups(matched: list[CompiledRule], s: FactSnapshot,
                         point_value_fen: int) -> tuple[list[CompiledRule], dict[int, CompiledRule]]:
     """Drop all but the best matched rule of each exclusive group.
 
-    Returns the rules kept (still in evaluation order) and, for each dropped rule id,
-    the rule that beat it.
+    ``matched`` is in evaluation order. Returns the rules kept (still in evaluation
+    order) and, for each dropped rule id, the rule that beat it.
     """
     groups: dict[str, list[CompiledRule]] = {}
+    grouped = 0
     for rule in matched:
         if rule.exclusive_group is not None:
             groups.setdefault(rule.exclusive_group, []).append(rule)
-    contested = [rules for rules in groups.values() if len(rules) > 1]
-    if not contested:
+            grouped += 1
+    if grouped == len(groups):                 # no group has two matched rules
         return matched, {}
+    contested = [rules for rules in groups.values() if len(rules) > 1]
     beaten: dict[int, CompiledRule] = {}
     # Groups without multipliers are settled first, so that a multiplier is valued on
     # what the rules still standing earn.
-    contested.sort(key=lambda rivals: any(rule.multiplies for rule in rivals))
+    if len(contested) > 1:
+        contested.sort(key=lambda rivals: any(rule.multiplies for rule in rivals))
     for rivals in contested:
         earned_elsewhere = 0
         if any(rule.multiplies for rule in rivals):
             standing = [rule for rule in matched if rule.id not in beaten and rule not in rivals]
             earned_elsewhere = earned_points(standing, s)
-
-        def worth(rule: CompiledRule) -> tuple[int, int]:
-            return (worth_alone(rule, s, earned_elsewhere=earned_elsewhere,
-                                point_value_fen=point_value_fen), -rule.position)
-
-        best = max(rivals, key=worth)
-        beaten.update((rule.id, best) for rule in rivals if rule is not best)
+        # The rule worth most wins; on a tie the one first in evaluation order.
+        best, best_worth = None, 0
+        for rule in rivals:
+            worth = worth_alone(rule, s, earned_elsewhere=earned_elsewhere,
+                                point_value_fen=point_value_fen)
+            if best is None or worth > best_worth:
+                best, best_worth = rule, worth
+        for rule in rivals:
+            if rule is not best:
+                beaten[rule.id] = best
     return [rule for rule in matched if rule.id not in beaten], beaten
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Sequence
+from weakref import WeakValueDictionary
 
 from wxcrm.rules.context import EVENTS, EvaluationContext
 
@@ -147,9 +149,13 @@ class LineSelector:
 
     @classmethod
     def from_json(cls, data: dict | None) -> LineSelector:
+        """The selector for ``data``; equal selectors are one shared object, so that a
+        snapshot's per-selector memo (``FactSnapshot.chosen``) serves every rule using it
+        (the base earn rules of every tier all leave out gift cards and tobacco)."""
         data = data or {}
-        return cls(*(frozenset(data.get(key, ())) for key in
-                     ("skus", "categories", "exclude_skus", "exclude_categories")))
+        selector = cls(*(frozenset(data.get(key, ())) for key in
+                         ("skus", "categories", "exclude_skus", "exclude_categories")))
+        return _SHARED_SELECTORS.setdefault(selector, selector)
 
     @property
     def chooses_every_line(self) -> bool:
@@ -159,6 +165,15 @@ class LineSelector:
         # A selector is asked about every basket line of every evaluation: give the
         # instance a test specialised to the lists it actually has.
         object.__setattr__(self, "chooses", self._specialised_test())
+        # Without exclusions a line is chosen only for a listed SKU or category, so a
+        # basket holding none of them has nothing to choose: a set test per basket
+        # rather than a test per line (see FactSnapshot.chosen).
+        object.__setattr__(self, "needs_listed", bool(self.skus or self.categories)
+                           and not (self.exclude_skus or self.exclude_categories))
+        # Likewise a selector that only leaves things out chooses every line of a basket
+        # holding none of them: most baskets have no gift card or tobacco.
+        object.__setattr__(self, "only_excludes", bool(self.exclude_skus or self.exclude_categories)
+                           and not (self.skus or self.categories))
 
     def chooses(self, line) -> bool:
         if line.sku in self.exclude_skus or line.category in self.exclude_categories:
@@ -195,6 +210,9 @@ class LineSelector:
         if self.exclude_categories:
             parts.append("except category " + ",".join(sorted(self.exclude_categories)))
         return "; ".join(parts) or "all items"
+
+
+_SHARED_SELECTORS: WeakValueDictionary = WeakValueDictionary()
 
 
 # ---------------------------------------------------------------- dates
@@ -262,14 +280,16 @@ class FactSnapshot:
         self.tier = member.tier
         self.group = member.group
         # The basket facts nearly every purchase rule reads, in one pass over the lines.
-        total, skus, categories = 0, set(), set()
+        amounts, skus, categories = [], set(), set()
         for line in ctx.lines:
-            total += line.qty * line.unit_price_fen
+            amounts.append(line.qty * line.unit_price_fen)
             skus.add(line.sku)
             categories.add(line.category)
-        self.total_fen = total
+        self.amounts = amounts            # per line, full price; read-only
+        self.total_fen = sum(amounts)
         self.skus = skus
         self.categories = categories
+        self._chosen: dict[int, Sequence[int]] = {}    # see chosen()
 
     @cached_fact
     def first_purchase(self) -> bool:
@@ -334,20 +354,29 @@ class FactSnapshot:
             raise MissingFact(f"member {self.member.id}: purchases over the last {days} days "
                               "were not loaded") from None
 
+    def chosen(self, selector: LineSelector) -> Sequence[int]:
+        """Positions (0-based) of the basket lines ``selector`` chooses, remembered:
+        conditions, discounts, earn actions and each rival of an exclusive group ask
+        about the same few selectors (the compiler shares equal ones between rules)."""
+        found = self._chosen.get(id(selector))      # by id: the selector outlives the snapshot
+        if found is None:
+            if selector.needs_listed and selector.skus.isdisjoint(self.skus) \
+                    and selector.categories.isdisjoint(self.categories):
+                found = ()
+            elif selector.only_excludes and selector.exclude_skus.isdisjoint(self.skus) \
+                    and selector.exclude_categories.isdisjoint(self.categories):
+                found = range(len(self.lines))
+            else:
+                chooses = selector.chooses
+                found = tuple([i for i, line in enumerate(self.lines) if chooses(line)])
+            self._chosen[id(selector)] = found
+        return found
+
     def chosen_qty(self, selector: LineSelector) -> int:
-        return sum(line.qty for line in self.lines if selector.chooses(line))
+        lines = self.lines
+        return sum([lines[i].qty for i in self.chosen(selector)])
 
     def chosen_amount_fen(self, selector: LineSelector) -> int:
-        """Full-price amount of the chosen lines; remembered, as conditions and earn
-        actions (and each rival of an exclusive group) ask the same question."""
-        amounts = self._chosen_amounts            # by id: the selector outlives the snapshot
-        amount = amounts.get(id(selector))
-        if amount is None:
-            chooses = selector.chooses
-            amount = amounts[id(selector)] = sum([line.qty * line.unit_price_fen for line in self.lines
-                                              if chooses(line)])
-        return amount
-
-    @cached_fact
-    def _chosen_amounts(self) -> dict:
-        return {}
+        """Full-price amount of the chosen lines."""
+        amounts = self.amounts
+        return sum([amounts[i] for i in self.chosen(selector)])

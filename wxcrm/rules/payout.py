@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
 from types import MappingProxyType
-from typing import Mapping, NamedTuple
+from typing import Callable, Mapping, NamedTuple
 
 from wxcrm.money import points_for_amount
 from wxcrm.rules.compiler import (BONUS, DISCOUNT, EARN, HOLD, MULTIPLY, OTHER, STORED_VALUE,
@@ -63,9 +63,9 @@ class Grant(NamedTuple):
     item_lines: tuple[int, ...]         # item discounts: the lines it came off
 
 
-def _grant(stage: int, rule: CompiledRule, action: Action, points: int = 0, fen: int = 0,
-           pending_days: int = 0, base_fen: int = 0, item_lines: tuple[int, ...] = ()) -> Grant:
-    # tuple.__new__ skips NamedTuple's Python-level __new__: a pay-out makes several.
+def _grant(stage: int, rule: CompiledRule, action: Action, points: int, fen: int,
+           pending_days: int, base_fen: int, item_lines: tuple[int, ...]) -> Grant:
+    # tuple.__new__ skips NamedTuple's Python-level __new__: a valuation makes several.
     return _new_tuple(Grant, (stage, rule, action, points, fen, pending_days, base_fen, item_lines))
 
 
@@ -113,8 +113,8 @@ _NO_PARAMS: Mapping = MappingProxyType({})
 
 def pay_out(rules: list[CompiledRule], s: FactSnapshot) -> Payout:
     """The effects of ``rules`` (already in evaluation order) for one event."""
-    grants, _, held_by = grant(rules, s)
-    return Payout(tuple([_word(g) for g in grants]), held_by)
+    effects, _, held_by = grant(rules, s, give=_word)   # worded as they are worked out
+    return Payout(tuple(effects), held_by)
 
 
 def applied_rules(rules: list[CompiledRule], effects: tuple[Effect, ...],
@@ -154,13 +154,16 @@ def _one_action_alone(rule: CompiledRule, action: Action, s: FactSnapshot,
     stage, params, ctx = action.stage, action.params, s.ctx
     points = fen = 0
     if stage == DISCOUNT:
-        chooses = None if action.selector is None else action.selector.chooses
-        chosen = [line for line in s.lines if chooses is None or chooses(line)]
-        room = sum([line.qty * line.unit_price_fen for line in chosen])
+        if action.selector is None:
+            room = s.total_fen
+        else:
+            amounts = s.amounts
+            room = sum([amounts[i] for i in s.chosen(action.selector)])
         if action.type == "discount_percent":
             fen = room * params["pct"] // 100
         elif params.get("per_item"):
-            fen = params["amount_fen"] * sum([line.qty for line in chosen])
+            fen = params["amount_fen"] * (sum([line.qty for line in s.lines]) if action.selector is None
+                                          else s.chosen_qty(action.selector))
         else:
             fen = params["amount_fen"]
         fen = min(fen, room)
@@ -182,14 +185,21 @@ def _one_action_alone(rule: CompiledRule, action: Action, s: FactSnapshot,
 
 
 def earned_points(rules: list[CompiledRule], s: FactSnapshot) -> int:
-    return grant(rules, s)[1]
+    """The points ``rules`` earn (step 3): what a multiplier acts on. Only their
+    discounts and earn actions count; later stages never change it."""
+    shaping = [rule for rule in rules if rule.shapes_earnings]
+    return grant(shaping, s)[1] if shaping else 0
 
 
-def grant(rules: list[CompiledRule], s: FactSnapshot, *,
-          earned_elsewhere: int = 0) -> tuple[list[Grant], int, tuple[CompiledRule, ...]]:
+def grant(rules: list[CompiledRule], s: FactSnapshot, *, earned_elsewhere: int = 0,
+          give: Callable[..., object] = _grant) -> tuple[list, int, tuple[CompiledRule, ...]]:
     """What each action of ``rules`` gives, in pay-out order; the earned points; and the
-    hold_points rules that held some of them (they have no line of their own)."""
-    grants: list[Grant] = []
+    hold_points rules that held some of them (they have no line of their own).
+
+    ``give`` makes each list item from a grant's numbers (``Grant``'s fields, in
+    order): a ``Grant`` when valuing rules, the Effect itself when paying out.
+    """
+    grants: list = []
     fen_so_far: dict[int, int] = {}                        # budgeted rules only
     left: list[int] | None = None                          # per line, what is left to pay
     # Discounts now, in evaluation order; every other stage waits for them, in its own list.
@@ -199,11 +209,13 @@ def grant(rules: list[CompiledRule], s: FactSnapshot, *,
         for action in rule.actions:
             stage = action.stage
             if stage == DISCOUNT:
+                if action.selector is not None and not s.chosen(action.selector):
+                    continue                   # none of its lines is in this basket
                 if left is None:
-                    left = [line.qty * line.unit_price_fen for line in s.lines]
+                    left = s.amounts.copy()
                 amount, item_lines = _take_discount(rule, action, s, left, fen_so_far)
                 if amount > 0:
-                    grants.append(_grant(DISCOUNT, rule, action, 0, amount, 0, 0, item_lines))
+                    grants.append(give(DISCOUNT, rule, action, 0, amount, 0, 0, item_lines))
             elif stage == EARN:
                 earns.append((rule, action))
             elif stage == MULTIPLY:
@@ -219,6 +231,7 @@ def grant(rules: list[CompiledRule], s: FactSnapshot, *,
     ctx = s.ctx
     points_so_far: dict[int, int] = {}
     earned = 0
+    gave_points = False
     if earns:
         if ctx.event == "topup":
             base = ctx.topup_amount_fen
@@ -230,22 +243,26 @@ def grant(rules: list[CompiledRule], s: FactSnapshot, *,
                 points = _capped(rule, points, points_so_far, s, "points")
             if points > 0:
                 earned += points
-                grants.append(_grant(EARN, rule, action, points, 0, max(action.pending_days, hold),
-                                    amount))
+                gave_points = True
+                grants.append(give(EARN, rule, action, points, 0, max(action.pending_days, hold),
+                                   amount, ()))
     for rule, action in multipliers:                     # on the earned points only
         points = (earned + earned_elsewhere) * (action.params["pct"] - 100) // 100
         if rule.budget_points is not None:
             points = _capped(rule, points, points_so_far, s, "points")
         if points > 0:
-            grants.append(_grant(MULTIPLY, rule, action, points, 0, max(action.pending_days, hold)))
+            gave_points = True
+            grants.append(give(MULTIPLY, rule, action, points, 0, max(action.pending_days, hold),
+                               0, ()))
     for rule, action in bonuses:
         points = action.params["points"]
         if rule.budget_points is not None:
             points = _capped(rule, points, points_so_far, s, "points")
         if points > 0:
-            grants.append(_grant(BONUS, rule, action, points, 0, max(action.pending_days, hold)))
+            gave_points = True
+            grants.append(give(BONUS, rule, action, points, 0, max(action.pending_days, hold), 0, ()))
     held_by = ()
-    if holds and (earns or multipliers or bonuses) and any(g.points for g in grants):
+    if holds and gave_points:
         held_by = tuple(rule for rule, _ in holds)     # it changed what was given
     for rule, action in rest:
         if action.stage == STORED_VALUE:
@@ -255,12 +272,12 @@ def grant(rules: list[CompiledRule], s: FactSnapshot, *,
             if rule.budget_fen is not None:
                 amount = _capped(rule, amount, fen_so_far, s, "fen")
             if amount > 0:
-                grants.append(_grant(STORED_VALUE, rule, action, 0, amount))
+                grants.append(give(STORED_VALUE, rule, action, 0, amount, 0, 0, ()))
         elif action.type == "renew_membership" and \
                 action.params.get("cost_points", 0) > s.member.points_balance:
             continue                                     # cannot pay for the renewal with points
         else:
-            grants.append(_grant(OTHER, rule, action))
+            grants.append(give(OTHER, rule, action, 0, 0, 0, 0, ()))
     return grants, earned, held_by
 
 
@@ -282,9 +299,8 @@ def _take_discount(rule: CompiledRule, action: Action, s: FactSnapshot, left: li
     """(fen off, lines it came off) for one discount; takes it off ``left``."""
     lines = s.lines
     selector = action.selector
-    chooses = None if selector is None else selector.chooses
-    chosen = [i for i, line in enumerate(lines) if left[i] > 0 and (chooses is None or chooses(line))]
-    room = sum(left[i] for i in chosen)
+    chosen = [i for i in (range(len(lines)) if selector is None else s.chosen(selector)) if left[i] > 0]
+    room = sum([left[i] for i in chosen])
     if room <= 0:
         return 0, ()
     params = action.params
@@ -327,12 +343,11 @@ def _earned(action: Action, s: FactSnapshot, left: list[int] | None, base: int) 
     amount = base
     if action.selector is not None:
         if left is None:                  # no discount: every line is still at full price
-            net = s.total_fen
-            chosen = s.chosen_amount_fen(action.selector)
+            net, left = s.total_fen, s.amounts
         else:
             net = sum(left)
-            chooses = action.selector.chooses
-            chosen = sum([left[i] for i, line in enumerate(s.lines) if chooses(line)])
+        lines = s.chosen(action.selector)
+        chosen = net if len(lines) == len(left) else sum([left[i] for i in lines])
         # The chosen lines' share of the points payment, rounded up: points never come
         # from value that was itself paid with points.
         paid_with_points = -(-s.ctx.points_payment_fen * chosen // net) if net else 0
@@ -342,42 +357,45 @@ def _earned(action: Action, s: FactSnapshot, left: list[int] | None, base: int) 
 
 # ---------------------------------------------------------------- words
 
-def _word(g: Grant) -> Effect:
-    """The receipt line for one grant, in zh-CN and English."""
-    stage, rule, action = g.stage, g.rule, g.action
+def _word(stage: int, rule: CompiledRule, action: Action, points: int, fen: int,
+          pending_days: int, base_fen: int, item_lines: tuple[int, ...]) -> Effect:
+    """The receipt line for one grant (given as ``Grant``'s fields), in zh-CN and English."""
     zh, en = action.zh, action.en
     if stage == EARN:
-        amount, points = yuan(g.base_fen), g.points
-        return _points_effect(g, f"{zh[0]}{amount}{zh[1]}{points}{zh[2]}",
+        amount = yuan(base_fen)
+        return _points_effect(rule, points, pending_days, f"{zh[0]}{amount}{zh[1]}{points}{zh[2]}",
                               f"{en[0]}{amount}{en[1]}{points}{en[2]}")
     if stage == MULTIPLY:
-        return _points_effect(g, f"{zh[0]}{g.points}{zh[1]}", f"{en[0]}{g.points}{en[1]}")
+        return _points_effect(rule, points, pending_days, f"{zh[0]}{points}{zh[1]}",
+                              f"{en[0]}{points}{en[1]}")
     if stage == BONUS:
         effect = action.constant_effect      # the same line every time unless a budget cut it
-        if effect is None or effect.points != g.points or effect.pending_days != g.pending_days:
-            effect = _points_effect(g, f"{zh[0]}{g.points}{zh[1]}", f"{en[0]}{g.points}{en[1]}")
-            if g.points == action.params["points"] and g.pending_days == action.pending_days:
+        if effect is None or effect.points != points or effect.pending_days != pending_days:
+            effect = _points_effect(rule, points, pending_days, f"{zh[0]}{points}{zh[1]}",
+                                    f"{en[0]}{points}{en[1]}")
+            if points == action.params["points"] and pending_days == action.pending_days:
                 action.constant_effect = effect
         return effect
     if stage == DISCOUNT:
-        amount = yuan(g.fen)
+        amount = yuan(fen)
         return new_effect("discount", rule, f"{zh[0]}{amount}{zh[1]}", f"{en[0]}{amount}{en[1]}",
-                          0, 0, g.fen, g.item_lines)
+                          0, 0, fen, item_lines)
     if stage == STORED_VALUE:
-        amount = yuan(g.fen)
+        amount = yuan(fen)
         return new_effect("stored_value_bonus", rule, f"{zh[0]}{amount}{zh[1]}",
-                          f"{en[0]}{amount}{en[1]}", 0, 0, g.fen)
+                          f"{en[0]}{amount}{en[1]}", 0, 0, fen)
     effect = action.constant_effect          # coupons, membership, tier, reset, messages
     if effect is None:
         effect = action.constant_effect = _fixed_effect(rule, action)
     return effect
 
 
-def _points_effect(g: Grant, text_zh: str, text_en: str) -> Effect:
-    if g.pending_days:
-        text_zh += f"（{g.pending_days} 天后可用）"
-        text_en += f" (usable after {g.pending_days} days)"
-    return new_effect("points", g.rule, text_zh, text_en, g.points, g.pending_days)
+def _points_effect(rule: CompiledRule, points: int, pending_days: int, text_zh: str,
+                   text_en: str) -> Effect:
+    if pending_days:                         # held for a return window, or a hold_points rule
+        text_zh += f"（{pending_days} 天后可用）"
+        text_en += f" (usable after {pending_days} days)"
+    return new_effect("points", rule, text_zh, text_en, points, pending_days)
 
 
 def _fixed_effect(rule: CompiledRule, action: Action) -> Effect:
