@@ -40,11 +40,6 @@ class Settings:
     points_expiry_months: int
 
 
-    @classmethod
-    def from_config(cls, config) -> "Settings":
-        return cls(points_per_yuan=config["WXCRM_POINTS_PER_YUAN"], point_value_fen=config["WXCRM_POINT_VALUE_FEN"],
-                   points_expiry_months=config["WXCRM_POINTS_EXPIRY_MONTHS"])
-
 
 @dataclass(frozen=True)
 class Clock:
@@ -61,7 +56,8 @@ class Clock:
 
 
 def settings_from(config) -> Settings:
-    return Settings.from_config(config)
+    return Settings(points_per_yuan=config["WXCRM_POINTS_PER_YUAN"], point_value_fen=config["WXCRM_POINT_VALUE_FEN"],
+                    points_expiry_months=config["WXCRM_POINTS_EXPIRY_MONTHS"])
 
 
 def clock_now(config) -> Clock:
@@ -117,12 +113,11 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
                                     category=line.category, qty=line.qty, unit_price_fen=line.unit_price_fen,
                                     amount_fen=line.amount_fen, discount_fen=line_discounts.get(line.line_no, 0)))
 
-    redeem_entry_id = None
     if points_to_use:
-        redeem_entry_id = ledger.spend_points(session, member.id, points_to_use, ledger.Cause(
+        ledger.spend_points(session, member.id, points_to_use, ledger.Cause(
             "redeem", ref=str(txn.id), transaction_id=txn.id, staff_id=txn.staff_id,
             text_zh=f"积分抵扣 {fen_to_yuan_str(points_value)} 元", text_en=f"Points paid {fen_to_yuan_str(points_value)} yuan"),
-            today=clock.today).id
+            today=clock.today)
         txn.points_redeemed = points_to_use
 
     occasion = Occasion("purchase", ref=str(txn.id), today=clock.today, transaction_id=txn.id,
@@ -144,7 +139,7 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
                                                 points_expiry_months=settings.points_expiry_months))
     txn.points_earned = earned
     session.flush()
-    txn.receipt = purchase_receipt(session, txn, member, clock, settings, redeem_entry_id=redeem_entry_id)
+    txn.receipt = purchase_receipt(session, txn, member, clock)
     if notify and member is not None and (earned or points_to_use) and member.openid:
         _notify_points_changed(session, member, txn)
     return txn
@@ -236,8 +231,7 @@ def _allocate_discounts(lines: list[BasketLine], discounts: list[Effect]) -> tup
     return out, given
 
 
-def purchase_receipt(session: Session, txn: Transaction, member: Member | None, clock: Clock, settings: Settings,
-                     redeem_entry_id: int | None = None) -> dict:
+def purchase_receipt(session: Session, txn: Transaction, member: Member | None, clock: Clock) -> dict:
     """The answer the till prints and the API returns (also replayed for a repeated key)."""
     store = session.get(Store, txn.store_id)
     lines: list[dict] = []
@@ -285,8 +279,6 @@ def purchase_receipt(session: Session, txn: Transaction, member: Member | None, 
         "business_date": txn.business_date.isoformat(), "created_at": txn.created_at.isoformat() + "Z",
         "receipt_lines": lines,
     }
-    if redeem_entry_id:
-        body["redeem_entry_id"] = redeem_entry_id
     return body
 
 

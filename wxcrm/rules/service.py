@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -193,6 +194,26 @@ def draft_rule_set(rules: list[dict], *, point_value_fen: int = 1, include_draft
     return compile_rules(numbered, live_statuses=live, point_value_fen=point_value_fen, validate=True)
 
 
+_counted: "weakref.WeakKeyDictionary[CompiledRuleSet, dict]" = weakref.WeakKeyDictionary()
+
+
+def counted_rules(compiled: CompiledRuleSet, event: str) -> tuple[list[int], list[int]]:
+    """The event's rules with per-member limits, and those with budgets: worked out once
+    per compiled set, not per purchase."""
+    per_event = _counted.get(compiled)
+    if per_event is None:
+        per_event = {}
+        for rule in compiled.rules:
+            limited, budgeted = per_event.setdefault(rule.event, ([], []))
+            if rule.limits is not None:
+                limited.append(rule.id)
+            if rule.budget_points is not None or rule.budget_fen is not None:
+                budgeted.append(rule.id)
+        with _cache.lock:
+            _counted[compiled] = per_event
+    return per_event.get(event, ([], []))
+
+
 # ---------------------------------------------------------------- facts
 
 def member_facts(session: Session, member: Member, *, today: date, compiled: CompiledRuleSet,
@@ -307,9 +328,7 @@ def purchase_effects(session: Session, facts: PurchaseFacts, *, points_per_yuan:
     if "purchase" not in compiled.by_event:
         return PurchaseDecision(_base_earn(facts, points_per_yuan))
     today = facts.local_time.date()
-    limited = [r.id for r in compiled.rules if r.event == "purchase" and r.limits is not None]
-    budgeted = [r.id for r in compiled.rules if r.event == "purchase"
-                and (r.budget_points is not None or r.budget_fen is not None)]
+    limited, budgeted = counted_rules(compiled, "purchase")
     ctx = EvaluationContext(
         event="purchase", member=member_facts(session, member, today=today, compiled=compiled),
         local_time=facts.local_time, store_code=facts.store_code, store_kind=facts.store_kind,
@@ -348,9 +367,7 @@ def run_member_event(session: Session, member: Member, event: str, *, local_time
     if event not in compiled.by_event:
         return []
     today = local_time.date()
-    limited = [r.id for r in compiled.rules if r.event == event and r.limits is not None]
-    budgeted = [r.id for r in compiled.rules if r.event == event
-                and (r.budget_points is not None or r.budget_fen is not None)]
+    limited, budgeted = counted_rules(compiled, event)
     ctx = EvaluationContext(
         event=event, member=member_facts(session, member, today=today, compiled=compiled), local_time=local_time,
         store_code=store_code, store_kind=store_kind, topup_amount_fen=topup_amount_fen,
