@@ -348,6 +348,10 @@ def test_simulate_uses_a_real_card_and_says_why_a_rule_did_not_match(client, mak
     shown = page(client.post(f"/console/rules/{stored.id}", data=data))
     assert re.search(r'data-testid="live-points">(\d+)', shown).group(1) == "0"
     assert "条件不满足" in shown and "basket.total_fen" in shown  # the reason names the failing test
+    assert "购物篮总额 至少 500.00 元 不成立（实际为 18.00 元）" in shown  # in Chinese, in yuan, on the zh page
+    english = html.unescape(page(client.post(f"/console/rules/{stored.id}?lang=en", data=data)))
+    assert "conditions: basket.total_fen >= 50000 is false (basket.total_fen is 1800)" in english
+    assert "购物篮总额 至少" not in english
     data["sim_card"] = "no-such-card"
     assert "no-such-card" in page(client.post(f"/console/rules/{stored.id}", data=data))
 
@@ -358,6 +362,7 @@ def test_the_editor_shows_conflicts_with_the_live_rules(client, make):
     db.session.commit()
     shown = page(client.get("/console/rules/new?template=points_per_amount_spent"))
     assert 'data-testid="conflicts"' in shown and "base_earn" in shown
+    assert "互斥组 base_earn 只给其中更优的一个" in shown  # the zh page says it in Chinese
 
 
 def test_new_from_template_and_duplicate_open_the_editor_prefilled(client, make):

@@ -30,7 +30,8 @@ from typing import Callable, Iterable
 from wxcrm.rules.context import BudgetUsage, RuleUsage
 from wxcrm.rules.facts import FACTS, FactSnapshot, FactSpec, LineSelector
 from wxcrm.rules.schema import InvalidRule, Problem, parse_clock, parse_date, validate_rule
-from wxcrm.rules.wording import phrases
+from wxcrm.rules.wording import (DATE_OP_ZH, OP_ZH, VALUES_ZH, clock, listed_zh, money_zh, phrases,
+                                  weekday_zh)
 
 LIVE_STATUSES = ("active",)
 
@@ -53,6 +54,22 @@ class Leaf:
         if self.selector is not None and not self.selector.chooses_every_line:
             name += f" [{self.selector.describe()}]"
         return f"{name} {self.op} {_show(self.value)}"
+
+    def describe_zh(self) -> str:
+        """The same test in the console's Chinese: 购物篮总额 至少 300.00 元."""
+        spec = self.spec
+        name = fact_name_zh(spec)
+        if self.window_days:
+            name = f"最近 {self.window_days} 天{name}"
+        if self.selector is not None and not self.selector.chooses_every_line:
+            name += f"（{_selector_zh(self.selector)}）"
+        if self.op == "between":
+            low, high = self.value
+            return f"{name} 介于 {_one_zh(spec, low)} 与 {_one_zh(spec, high)} 之间"
+        if spec.type == "bool":
+            return f"{name} 为 {_one_zh(spec, self.value)}"
+        words = DATE_OP_ZH if spec.type == "date" else OP_ZH
+        return f"{name} {words[self.op]} {_show_zh(spec, self.value)}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +98,50 @@ def _show(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def fact_name_zh(spec: FactSpec) -> str:
+    """The fact's Chinese label without its unit note: amounts are shown in 元, weekdays
+    by name (购物篮总额（分） -> 购物篮总额, 星期（1=周一） -> 星期)."""
+    return spec.label_zh.split("（", 1)[0]
+
+
+def _ordered(values) -> list:
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
+
+
+def _one_zh(spec: FactSpec, value: object) -> str:
+    if value is None:
+        return "未知"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if spec.type == "money" and isinstance(value, int):
+        return money_zh(value)
+    if spec.name == "time.weekday":
+        return weekday_zh(value)
+    return VALUES_ZH.get(spec.name, {}).get(value, str(value))
+
+
+def _show_zh(spec: FactSpec, value: object) -> str:
+    if isinstance(value, (frozenset, set)):
+        return listed_zh(_one_zh(spec, v) for v in _ordered(value)) or "无"
+    return _one_zh(spec, value)
+
+
+def _selector_zh(selector: LineSelector) -> str:
+    parts = []
+    if selector.skus:
+        parts.append("商品 " + listed_zh(sorted(selector.skus)))
+    if selector.categories:
+        parts.append("品类 " + listed_zh(sorted(selector.categories)))
+    if selector.exclude_skus:
+        parts.append("不含商品 " + listed_zh(sorted(selector.exclude_skus)))
+    if selector.exclude_categories:
+        parts.append("不含品类 " + listed_zh(sorted(selector.exclude_categories)))
+    return "；".join(parts) or "全部商品"
 
 
 def parse_condition(node: dict, path: str = "conditions"):
@@ -247,29 +308,46 @@ def holds(node, s: FactSnapshot) -> bool:
 
 def explain_failure(node, s: FactSnapshot) -> str | None:
     """Why a condition tree does not hold for these facts (None when it holds)."""
+    reasons = explain_failure_bilingual(node, s)
+    return None if reasons is None else reasons[0]
+
+
+def explain_failure_bilingual(node, s: FactSnapshot) -> tuple[str, str] | None:
+    """Why a condition tree does not hold, as (English, Chinese); None when it holds.
+
+    The English names the failing test by its path and fact name, for whoever reads the
+    rule's JSON; the Chinese by the fact's label, with amounts in 元, for the console."""
     if isinstance(node, Leaf):
         actual = read_fact(node, s)
         if leaf_holds(node, actual):
             return None
-        shown = _show(frozenset(actual)) if node.spec.type == "lines" else _show(actual)
-        return f"{node.path}: {node.describe()} is false ({node.spec.name} is {shown})"
+        if node.spec.type == "lines":
+            shown = _show(frozenset(actual))
+            found_zh = f"购物篮中为 {_show_zh(node.spec, actual)}" if actual else "购物篮为空"
+        else:
+            shown = _show(actual)
+            found_zh = f"实际为 {_one_zh(node.spec, actual)}"
+        return (f"{node.path}: {node.describe()} is false ({node.spec.name} is {shown})",
+                f"{node.describe_zh()} 不成立（{found_zh}）")
     if isinstance(node, NotOf):
         if holds(node.child, s):
-            return f"{node.path}: must not hold, but {_describe(node.child)} does"
+            return (f"{node.path}: must not hold, but {_describe(node.child)} does",
+                    f"不应满足“{_describe_zh(node.child)}”，但满足了")
         return None
     if isinstance(node, AllOf):
         for child in node.children:
-            reason = explain_failure(child, s)
-            if reason:
-                return reason
+            reasons = explain_failure_bilingual(child, s)
+            if reasons:
+                return reasons
         return None
-    reasons = []
+    found = []
     for child in node.children:
-        reason = explain_failure(child, s)
-        if reason is None:
+        reasons = explain_failure_bilingual(child, s)
+        if reasons is None:
             return None
-        reasons.append(reason)
-    return f"{node.path}: none of the alternatives holds ({'; '.join(reasons)})"
+        found.append(reasons)
+    return (f"{node.path}: none of the alternatives holds ({'; '.join(en for en, _ in found)})",
+            f"以下条件都不成立：{'；'.join(zh for _, zh in found)}")
 
 
 def _describe(node) -> str:
@@ -279,6 +357,15 @@ def _describe(node) -> str:
         return f"not ({_describe(node.child)})"
     joiner = " and " if isinstance(node, AllOf) else " or "
     return "(" + joiner.join(map(_describe, node.children)) + ")"
+
+
+def _describe_zh(node) -> str:
+    if isinstance(node, Leaf):
+        return node.describe_zh()
+    if isinstance(node, NotOf):
+        return f"非（{_describe_zh(node.child)}）"
+    joiner = " 且 " if isinstance(node, AllOf) else " 或 "
+    return "（" + joiner.join(map(_describe_zh, node.children)) + "）"
 
 
 # ---------------------------------------------------------------- code generation
@@ -397,12 +484,21 @@ class Scope:
                                                      self.groups))
 
     def refusal(self, s: FactSnapshot) -> str | None:
-        for label, allowed, actual in (("store", self.stores, s.store_code),
-                                       ("store kind", self.store_kinds, s.store_kind),
-                                       ("tier", self.tiers, s.tier),
-                                       ("group account", self.groups, s.group)):
+        reasons = self.refusal_bilingual(s)
+        return None if reasons is None else reasons[0]
+
+    def refusal_bilingual(self, s: FactSnapshot) -> tuple[str, str] | None:
+        """Why this event is out of scope, as (English, Chinese), or None."""
+        for label, fact, allowed, actual in (("store", "store.code", self.stores, s.store_code),
+                                             ("store kind", "store.kind", self.store_kinds, s.store_kind),
+                                             ("tier", "member.tier", self.tiers, s.tier),
+                                             ("group account", "member.group", self.groups, s.group)):
             if allowed is not None and actual not in allowed:
-                return f"{label} {actual} is not in scope {_show(allowed)}"
+                spec = FACTS[fact]
+                where_zh = f"{spec.label_zh} {_one_zh(spec, actual)} " if actual is not None \
+                    else f"没有{spec.label_zh}，"
+                return (f"{label} {actual} is not in scope {_show(allowed)}",
+                        f"{where_zh}不在适用范围内（限 {_show_zh(spec, allowed)}）")
         return None
 
 
@@ -432,14 +528,24 @@ class Validity:
                 and (self.weekdays is None or weekday in self.weekdays))
 
     def refusal(self, s: FactSnapshot) -> str | None:
+        reasons = self.refusal_bilingual(s)
+        return None if reasons is None else reasons[0]
+
+    def refusal_bilingual(self, s: FactSnapshot) -> tuple[str, str] | None:
+        """Why the rule is not valid at this moment, as (English, Chinese), or None."""
         if self.starts is not None and s.today < self.starts:
-            return f"starts on {self.starts}"
+            return f"starts on {self.starts}", f"{self.starts} 起生效，尚未开始"
         if self.ends is not None and s.today > self.ends:
-            return f"ended on {self.ends}"
+            return f"ended on {self.ends}", f"已于 {self.ends} 结束"
         if self.weekdays is not None and s.weekday not in self.weekdays:
-            return f"weekday {s.weekday} is not in {_show(self.weekdays)}"
+            days_zh = listed_zh(weekday_zh(day) for day in sorted(self.weekdays))
+            return (f"weekday {s.weekday} is not in {_show(self.weekdays)}",
+                    f"当天是{weekday_zh(s.weekday)}，不在适用日（{days_zh}）")
         if self.hours and not any(a <= s.minute_of_day < b for a, b in self.hours):
-            return f"{s.today} {s.minute_of_day // 60:02d}:{s.minute_of_day % 60:02d} is outside its hours"
+            now = clock(s.minute_of_day)
+            hours_zh = listed_zh(f"{clock(a)}–{clock(b)}" for a, b in self.hours)
+            return (f"{s.today} {now} is outside its hours",
+                    f"{s.today} {now} 不在适用时段（{hours_zh}）")
         return None
 
 
@@ -464,6 +570,26 @@ class Limits:
                 return f"points budget used up: {budget.points} of {self.budget_points}"
             if self.budget_fen is not None and budget.fen >= self.budget_fen:
                 return f"money budget used up: {budget.fen} of {self.budget_fen} fen"
+        return None
+
+    def refusal_bilingual(self, usage: RuleUsage | None,
+                          budget: BudgetUsage | None) -> tuple[str, str] | None:
+        """``refusal`` as (English, Chinese), for the simulator; the till asks ``refusal``,
+        which stays as lean as it is."""
+        if usage is not None:
+            for limit, used, label, label_zh in ((self.per_day, usage.today, "today", "今天"),
+                                                 (self.per_month, usage.this_month, "this month", "本月"),
+                                                 (self.lifetime, usage.lifetime, "in total", "累计")):
+                if limit is not None and used >= limit:
+                    return (f"limit reached: {used} of {limit} {label}",
+                            f"已达上限：{label_zh}已用 {used} 次，上限 {limit} 次")
+        if budget is not None:
+            if self.budget_points is not None and budget.points >= self.budget_points:
+                return (f"points budget used up: {budget.points} of {self.budget_points}",
+                        f"积分预算已用完：已发 {budget.points} 积分，预算 {self.budget_points} 积分")
+            if self.budget_fen is not None and budget.fen >= self.budget_fen:
+                return (f"money budget used up: {budget.fen} of {self.budget_fen} fen",
+                        f"金额预算已用完：已用 {money_zh(budget.fen)}，预算 {money_zh(self.budget_fen)}")
         return None
 
 

@@ -26,7 +26,8 @@ from wxcrm.rules.compiler import AllOf, CompiledRule, CompiledRuleSet, Leaf, Sco
 class Conflict:
     kind: str                     # exclusive_overlap / unreachable / never_matches
     rule_ids: tuple[int, ...]
-    message: str
+    message: str                  # English
+    message_zh: str = ""          # the same, in the console's Chinese
 
 
 def find_conflicts(compiled: CompiledRuleSet) -> list[Conflict]:
@@ -36,7 +37,8 @@ def find_conflicts(compiled: CompiledRuleSet) -> list[Conflict]:
         if rule.never_matches:
             found.append(Conflict("never_matches", (rule.id,),
                                   f"rule {rule.id} ({rule.name}) can never match: its scope or "
-                                  "conditions contradict each other"))
+                                  "conditions contradict each other",
+                                  f"规则 {rule.id}（{rule.name}）永远不会匹配：它的适用范围或条件相互矛盾"))
     by_event: dict[str, list[CompiledRule]] = {}
     for rule in live:
         if not rule.never_matches:
@@ -48,7 +50,9 @@ def find_conflicts(compiled: CompiledRuleSet) -> list[Conflict]:
                     found.append(Conflict(
                         "unreachable", (later.id, earlier.id),
                         f"rule {later.id} ({later.name}) never runs: rule {earlier.id} "
-                        f"({earlier.name}) always matches before it and says stop"))
+                        f"({earlier.name}) always matches before it and says stop",
+                        f"规则 {later.id}（{later.name}）永远不会执行：规则 {earlier.id}"
+                        f"（{earlier.name}）总在它之前匹配，并停止执行后面的规则"))
                     break
         groups: dict[str, list[CompiledRule]] = {}
         for rule in rules:
@@ -61,7 +65,9 @@ def find_conflicts(compiled: CompiledRuleSet) -> list[Conflict]:
                         found.append(Conflict(
                             "exclusive_overlap", (a.id, b.id),
                             f"rules {a.id} ({a.name}) and {b.id} ({b.name}) can match the same "
-                            f"event; group {group} gives only the better of them"))
+                            f"event; group {group} gives only the better of them",
+                            f"规则 {a.id}（{a.name}）和规则 {b.id}（{b.name}）可能在同一事件中同时"
+                            f"匹配；互斥组 {group} 只给其中更优的一个"))
     return found
 
 

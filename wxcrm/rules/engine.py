@@ -19,7 +19,8 @@ How a rule set decides, in order:
    on what is left to pay, multipliers, bonuses, the rest).
 
 ``evaluate(..., trace=True)`` walks every rule of the set the slow, explainable way and
-says for each why it applied or not; tests hold both ways to the same answer.
+says for each why it applied or not, in English and in Chinese; tests hold both ways to
+the same answer.
 
 The caller applies ``result.effects`` and, in the same transaction and under a lock,
 adds ``result.applied`` to the member's limit counters and the rules' budgets. The
@@ -30,11 +31,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from wxcrm.rules.compiler import CompiledRule, CompiledRuleSet, explain_failure
+from wxcrm.rules.compiler import CompiledRule, CompiledRuleSet, explain_failure_bilingual
 from wxcrm.rules.context import EvaluationContext
 from wxcrm.rules.effects import Effect
 from wxcrm.rules.facts import FactSnapshot
 from wxcrm.rules.payout import AppliedRule, applied_rules, earned_points, pay_out, worth_alone
+from wxcrm.rules.wording import EVENTS_ZH, RULE_STATUSES_ZH
 
 # Why a rule did or did not apply, in the simulator's trace.
 OUTCOMES = (
@@ -56,7 +58,8 @@ class RuleTrace(NamedTuple):
     rule_version: int
     rule_name: str
     outcome: str          # one of OUTCOMES
-    reason: str = ""      # for people: which condition failed and why
+    reason: str = ""      # for people: which condition failed and why (English)
+    reason_zh: str = ""   # the same, in the console's Chinese
 
     @property
     def matched(self) -> bool:
@@ -175,17 +178,20 @@ def keep_best_of_groups(matched: list[CompiledRule], s: FactSnapshot,
 
 def _evaluate_explained(compiled: CompiledRuleSet, s: FactSnapshot) -> EvaluationResult:
     ctx = s.ctx
-    notes: dict[int, tuple[str, str]] = {}
+    notes: dict[int, tuple[str, str, str]] = {}      # rule id -> (outcome, English, Chinese)
     matched: list[CompiledRule] = []
     stopper: CompiledRule | None = None
     for rule in compiled.rules:
         if rule.status not in compiled.live_statuses:
-            notes[rule.id] = ("not_live", f"status is {rule.status}")
+            notes[rule.id] = ("not_live", f"status is {rule.status}",
+                              f"状态为{RULE_STATUSES_ZH.get(rule.status, rule.status)}，未生效")
         elif rule.event != ctx.event:
-            notes[rule.id] = ("other_event", f"runs on {rule.event} events")
+            notes[rule.id] = ("other_event", f"runs on {rule.event} events",
+                              f"只在{EVENTS_ZH.get(rule.event, rule.event)}事件时运行")
         elif stopper is not None:
             notes[rule.id] = ("after_stop", f"rule {stopper.id} ({stopper.name}) matched and stops "
-                                            "lower rules")
+                                            "lower rules",
+                              f"规则 {stopper.id}（{stopper.name}）已匹配，并停止执行后面的规则")
         else:
             note = _why_not(rule, s)
             if note is not None:
@@ -202,29 +208,31 @@ def _evaluate_explained(compiled: CompiledRuleSet, s: FactSnapshot) -> Evaluatio
         if rule.id in beaten:
             best = beaten[rule.id]
             notes[rule.id] = ("lost_exclusive", f"rule {best.id} ({best.name}) is worth more in "
-                                                f"group {rule.exclusive_group}")
+                                                f"group {rule.exclusive_group}",
+                              f"互斥组 {rule.exclusive_group} 中规则 {best.id}（{best.name}）对会员更有利")
         elif rule.id in applied:
-            notes[rule.id] = ("applied", "")
+            notes[rule.id] = ("applied", "", "")
         else:
-            notes[rule.id] = ("no_effect", "matched but had nothing to give")
+            notes[rule.id] = ("no_effect", "matched but had nothing to give", "已匹配，但没有可给予的内容")
     trace = tuple(RuleTrace(rule.id, rule.version, rule.name, *notes[rule.id])
                   for rule in compiled.rules)
     return EvaluationResult(effects, trace, rules=winners, held_by=held_by)
 
 
-def _why_not(rule: CompiledRule, s: FactSnapshot) -> tuple[str, str] | None:
-    reason = rule.scope.refusal(s)
-    if reason:
-        return "out_of_scope", reason
-    reason = rule.validity.refusal(s)
-    if reason:
-        return "outside_validity", reason
+def _why_not(rule: CompiledRule, s: FactSnapshot) -> tuple[str, str, str] | None:
+    """(outcome, English reason, Chinese reason) of a rule that does not match, or None."""
+    reasons = rule.scope.refusal_bilingual(s)
+    if reasons:
+        return ("out_of_scope", *reasons)
+    reasons = rule.validity.refusal_bilingual(s)
+    if reasons:
+        return ("outside_validity", *reasons)
     if rule.limits is not None:
-        reason = rule.limits.refusal(s.ctx.usage.get(rule.id), s.ctx.budget_used.get(rule.id))
-        if reason:
-            return "limit_reached", reason
+        reasons = rule.limits.refusal_bilingual(s.ctx.usage.get(rule.id), s.ctx.budget_used.get(rule.id))
+        if reasons:
+            return ("limit_reached", *reasons)
     if rule.condition is not True:
-        reason = explain_failure(rule.condition, s)
-        if reason:
-            return "not_matched", reason
+        reasons = explain_failure_bilingual(rule.condition, s)
+        if reasons:
+            return ("not_matched", *reasons)
     return None

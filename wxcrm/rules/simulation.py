@@ -94,7 +94,8 @@ def simulate(session: Session, data: Mapping, *, config: Mapping) -> dict:
                      "item_lines": list(e.item_lines), "params": dict(e.params), "text": e.text_zh,
                      "text_en": e.text_en} for e in result.effects],
         "rules": [{"rule_id": t.rule_id, "rule_version": t.rule_version, "rule": t.rule_name,
-                   "outcome": t.outcome, "matched": t.matched, "reason": t.reason} for t in result.trace],
-        "conflicts": [{"kind": c.kind, "rule_ids": list(c.rule_ids), "message": c.message}
-                      for c in find_conflicts(compiled)],
+                   "outcome": t.outcome, "matched": t.matched, "reason": t.reason, "reason_zh": t.reason_zh}
+                  for t in result.trace],
+        "conflicts": [{"kind": c.kind, "rule_ids": list(c.rule_ids), "message": c.message,
+                       "message_zh": c.message_zh} for c in find_conflicts(compiled)],
     }

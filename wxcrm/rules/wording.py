@@ -3,8 +3,13 @@
 The fixed parts of each action's sentence are worked out once, when the rule is
 compiled (``phrases``); the pay-out only puts the numbers in between. Amounts are
 shown in yuan with two decimals, worked out from integer fen.
+
+The words the simulator's Chinese reasons are made of (operators, weekdays, events,
+the codes of choice facts) live here too, so the console and the receipt speak alike.
 """
 from __future__ import annotations
+
+from wxcrm.money import fen_to_yuan_str
 
 
 def phrases(action_type: str, params: dict, name: str, name_en: str) -> tuple[tuple[str, ...],
@@ -63,3 +68,49 @@ def zhe(pct_off: int) -> str:
     if tens == 0:
         return f"优惠 {pct_off}%"
     return f"{digits[tens]}{digits[units] if units else ''}折"
+
+
+# ---------------------------------------------------------------- the simulator's Chinese
+
+# How a condition's operator reads in a Chinese sentence ("购物篮总额 至少 300.00 元").
+OP_ZH = {"==": "等于", "!=": "不等于", ">": "大于", ">=": "至少", "<": "小于", "<=": "至多",
+         "between": "介于", "in": "属于", "not_in": "不属于"}
+# Dates read as early and late rather than as amounts.
+DATE_OP_ZH = {**OP_ZH, ">": "晚于", ">=": "不早于", "<": "早于", "<=": "不晚于"}
+WEEKDAYS_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+EVENTS_ZH = {"purchase": "消费", "refund": "退货", "topup": "充值", "signup": "注册入会",
+             "referral": "推荐", "birthday": "生日（每日）", "membership_expiry": "会员到期",
+             "schedule": "定时"}
+RULE_STATUSES_ZH = {"draft": "草稿", "active": "有效", "paused": "已暂停", "archived": "已归档"}
+# The codes of choice facts (and the common payment methods) in the console's words.
+VALUES_ZH = {
+    "store.kind": {"direct": "直营", "franchise": "加盟"},
+    "member.gender": {"male": "男", "female": "女", "unknown": "未知"},
+    "member.status": {"active": "有效", "expired": "已过期", "cancelled": "已注销"},
+    "member.age_group": {"under_18": "18 岁以下", "18_24": "18–24 岁", "25_34": "25–34 岁",
+                         "35_44": "35–44 岁", "45_54": "45–54 岁", "55_64": "55–64 岁",
+                         "65_plus": "65 岁及以上"},
+    "payment.method": {"wechat_pay": "微信支付", "cash": "现金", "card": "银行卡",
+                       "stored_value": "储值", "alipay": "支付宝", "other": "其他"},
+}
+
+
+def money_zh(fen: int) -> str:
+    """12345 -> '123.45 元'."""
+    return f"{fen_to_yuan_str(fen)} 元"
+
+
+def weekday_zh(day: int) -> str:
+    """ISO weekday 1..7 -> 周一..周日 (anything else as it is)."""
+    return WEEKDAYS_ZH[day - 1] if isinstance(day, int) and 1 <= day <= 7 else str(day)
+
+
+def clock(minute_of_day: int) -> str:
+    """630 -> '10:30'; 1440 -> '24:00'."""
+    hours, minutes = divmod(minute_of_day, 60)
+    return f"{hours:02d}:{minutes:02d}"
+
+
+def listed_zh(words) -> str:
+    """Several values the Chinese way: 'a、b、c'."""
+    return "、".join(words)
