@@ -140,3 +140,15 @@ def test_renewal_cancellation_and_reset_at_membership_expiry(app, shop):
     assert ledger.audit(db.session) == []
     run_expiry(app, TODAY)  # running the day again changes nothing
     assert db.session.get(Member, small.id).status == "cancelled"
+
+
+def test_a_fully_refunded_purchase_gives_the_monthly_birthday_discount_back(shop):
+    go_live(("points_per_amount_spent", {}), ("birthday_month_discount", {"pct_off": 10}))
+    m = shop.make.member(birthday=date(1988, 11, 30))
+    first = buy(shop, m, 20_000)
+    assert first["discount_fen"] == 2_000
+    r = shop.client.post(f"/api/v1/transactions/{first['id']}/refund", json={},
+                         headers={"Authorization": f"Bearer {shop.token}", "Idempotency-Key": str(uuid.uuid4())})
+    assert r.status_code == 201, r.json
+    assert buy(shop, m, 20_000)["discount_fen"] == 2_000  # the once-a-month discount is free again
+    assert buy(shop, m, 20_000)["discount_fen"] == 0

@@ -358,6 +358,8 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
     refund.points_shortfall = shortfall
     refund.payable_fen -= charge
     session.flush()
+    if fully and original.member_id is not None:
+        rules.release_usage(session, original.id, original.member_id, original.business_date)
     refund.receipt = refund_receipt(session, refund, original, clock, shortfall_charge_fen=charge)
     return refund
 

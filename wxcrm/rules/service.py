@@ -419,3 +419,23 @@ def reward_referral(session: Session, referred: Member, *, local_time: datetime,
     claim.effects = len(effects)
     session.flush()
     return effects
+
+
+def release_usage(session: Session, transaction_id: int, member_id: int, business_date: date) -> None:
+    """A purchase was refunded in full: what its rules gave no longer counts against their
+    limits (a once-a-month birthday discount may be used again) nor their budgets."""
+    from wxcrm.checkout.models import TransactionBenefit
+    given = session.execute(
+        select(TransactionBenefit.rule_id, func.sum(TransactionBenefit.points), func.sum(TransactionBenefit.amount_fen))
+        .where(TransactionBenefit.transaction_id == transaction_id, TransactionBenefit.rule_id.is_not(None))
+        .group_by(TransactionBenefit.rule_id)).all()
+    keys = _period_keys(business_date)
+    for rule_id, points, fen in given:
+        for period, key in keys.items():
+            session.execute(update(RuleUsage).where(
+                RuleUsage.rule_id == rule_id, RuleUsage.member_id == member_id, RuleUsage.period == period,
+                RuleUsage.period_key == key, RuleUsage.count > 0).values(count=RuleUsage.count - 1))
+        session.execute(update(RuleBudget).where(RuleBudget.rule_id == rule_id).values(
+            points_used=case((RuleBudget.points_used > int(points or 0), RuleBudget.points_used - int(points or 0)), else_=0),
+            fen_used=case((RuleBudget.fen_used > int(fen or 0), RuleBudget.fen_used - int(fen or 0)), else_=0)))
+    session.flush()
