@@ -115,13 +115,13 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
 
     if points_to_use:
         ledger.spend_points(session, member.id, points_to_use, ledger.Cause(
-            "redeem", ref=str(txn.id), transaction_id=txn.id, staff_id=txn.staff_id,
+            "redeem", ref=str(txn.id), transaction_id=txn.id, staff_id=txn.staff_id, at=clock.utc,
             text_zh=f"积分抵扣 {fen_to_yuan_str(points_value)} 元", text_en=f"Points paid {fen_to_yuan_str(points_value)} yuan"),
             today=clock.today)
         txn.points_redeemed = points_to_use
 
     occasion = Occasion("purchase", ref=str(txn.id), today=clock.today, transaction_id=txn.id,
-                        staff_id=txn.staff_id, points_expiry_months=settings.points_expiry_months)
+                        staff_id=txn.staff_id, points_expiry_months=settings.points_expiry_months, at=clock.utc)
     earned = 0
     for effect in decision.effects:
         amount = given.get(id(effect), 0) if effect.kind == "discount" else effect.amount_fen
@@ -136,7 +136,7 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     if member_active and member.referrer_id is not None and _first_purchase(session, member.id, txn.id):
         rules.reward_referral(session, member, local_time=clock.local, point_value_fen=settings.point_value_fen,
                               occasion=Occasion("referral", ref=f"first_purchase:{txn.id}", today=clock.today,
-                                                points_expiry_months=settings.points_expiry_months))
+                                                points_expiry_months=settings.points_expiry_months, at=clock.utc))
     txn.points_earned = earned
     session.flush()
     txn.receipt = purchase_receipt(session, txn, member, clock)
@@ -342,14 +342,14 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
     shortfall = 0
     if original.member_id is not None and points_back:
         _, shortfall = ledger.claw_back_points(session, original.member_id, points_back, ledger.Cause(
-            "refund", ref=str(refund.id), transaction_id=refund.id, staff_id=refund.staff_id,
+            "refund", ref=str(refund.id), transaction_id=refund.id, staff_id=refund.staff_id, at=clock.utc,
             text_zh=f"退货扣回积分（原单 {original.id}）", text_en=f"Points taken back for refund of #{original.id}"),
             prefer_transaction_id=original.id)
     if original.member_id is not None and redeemed_back:
         spend_id = session.scalar(select(LedgerEntry.id).where(LedgerEntry.transaction_id == original.id,
                                                               LedgerEntry.cause == "redeem"))
         ledger.restore_spent_points(session, spend_id, redeemed_back, ledger.Cause(
-            "redeem_reversal", transaction_id=refund.id, staff_id=refund.staff_id,
+            "redeem_reversal", transaction_id=refund.id, staff_id=refund.staff_id, at=clock.utc,
             text_zh=f"退货退回抵扣积分（原单 {original.id}）", text_en=f"Points returned for refund of #{original.id}"))
     # Points the member already spent are paid for out of the refund, never below zero.
     charge = min(shortfall * settings.point_value_fen, refund.payable_fen)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wxcrm.errors import InsufficientBalance
 from wxcrm.ledger.models import LedgerAccount, LedgerEntry, LotMovement, PointsLot
+from wxcrm.timeutil import utcnow
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Cause:
     staff_id: int | None = None
     text_zh: str = ""
     text_en: str = ""
+    at: datetime | None = None  # when it happened (UTC); default now. History loads pass their own.
 
 
 def open_accounts(session: Session, member_id: int) -> None:
@@ -61,7 +63,7 @@ def _post(session: Session, account: LedgerAccount, amount: int, cause: Cause) -
     entry = LedgerEntry(account_id=account.id, amount=amount, balance_after=new_balance,
                         cause=cause.kind, cause_id=cause.ref, transaction_id=cause.transaction_id,
                         rule_id=cause.rule_id, rule_version=cause.rule_version, staff_id=cause.staff_id,
-                        text_zh=cause.text_zh[:255], text_en=cause.text_en[:255])
+                        text_zh=cause.text_zh[:255], text_en=cause.text_en[:255], created_at=cause.at or utcnow())
     session.add(entry)
     session.flush()
     return entry
@@ -85,7 +87,7 @@ def earn_points(session: Session, member_id: int, points: int, cause: Cause, *, 
     entry = _post(session, account, points, cause)
     session.add(PointsLot(account_id=account.id, entry_id=entry.id, points=points, remaining=points,
                           available_from=today + timedelta(days=pending_days), expires_on=expires_on,
-                          transaction_id=cause.transaction_id))
+                          transaction_id=cause.transaction_id, created_at=entry.created_at))
     session.flush()
     return entry
 

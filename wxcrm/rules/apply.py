@@ -8,7 +8,7 @@ from __future__ import annotations
 import calendar
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,6 +29,7 @@ class Occasion:
     points_expiry_months: int
     transaction_id: int | None = None
     staff_id: int | None = None
+    at: datetime | None = None   # UTC moment of the event; default now
 
 
 def add_months(day: date, months: int) -> date:
@@ -41,7 +42,7 @@ def apply_member_effect(session: Session, member: Member, effect: Effect, occasi
     """Apply one effect to `member`. Returns the points it credited (for the receipt)."""
     cause = ledger.Cause(occasion.cause, ref=occasion.ref, transaction_id=occasion.transaction_id,
                          rule_id=effect.rule_id, rule_version=effect.rule_version, staff_id=occasion.staff_id,
-                         text_zh=effect.text_zh, text_en=effect.text_en)
+                         text_zh=effect.text_zh, text_en=effect.text_en, at=occasion.at)
     kind = effect.kind
     if kind == "points" and effect.points > 0:
         ledger.earn_points(session, member.id, effect.points, cause, today=occasion.today,

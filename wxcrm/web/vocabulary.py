@@ -11,4 +11,5 @@ VOCABULARY = (
     N_("male"), N_("female"), N_("unknown"),
     N_("purchase"), N_("refund"),
     N_("cash"), N_("card"), N_("wechat_pay"), N_("alipay"), N_("stored_value"), N_("other"),
+    N_("pending"), N_("sending"), N_("sent"), N_("parked"),
 )
