@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 
-def fen_to_yuan_str(fen: int) -> str:
-    """2590 -> '25.90' (display only; never parsed back into money)."""
+def fen_to_yuan_str(fen: int, grouped: bool = False) -> str:
+    """2590 -> '25.90'; grouped: 12252450 -> '122,524.50' (display only; never parsed back)."""
     sign = "-" if fen < 0 else ""
     fen = abs(int(fen))
-    return f"{sign}{fen // 100}.{fen % 100:02d}"
+    whole = f"{fen // 100:,}" if grouped else str(fen // 100)
+    return f"{sign}{whole}.{fen % 100:02d}"
 
 
 def yuan_str_to_fen(text: str) -> int:
@@ -16,7 +17,7 @@ def yuan_str_to_fen(text: str) -> int:
     if neg:
         text = text[1:]
     whole, _, frac = text.partition(".")
-    if not whole.isdigit() and whole != "" or not (frac == "" or frac.isdigit()) or len(frac) > 2:
+    if not (whole or frac) or (whole and not whole.isdigit()) or (frac and not frac.isdigit()) or len(frac) > 2:
         raise ValueError(f"not an amount in yuan: {text!r}")
     fen = int(whole or "0") * 100 + int((frac + "00")[:2])
     return -fen if neg else fen

@@ -43,6 +43,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(rules_console.bp, url_prefix="/console/rules")
 
     app.jinja_env.filters["yuan"] = fen_to_yuan_str
+    app.jinja_env.filters["yuan_grouped"] = lambda fen: fen_to_yuan_str(fen, grouped=True)
     app.jinja_env.filters["local_time"] = _local_time
 
     @app.context_processor
