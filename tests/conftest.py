@@ -174,6 +174,14 @@ class Api:
         return self.client.post(f"/api/v1{path}", json=json, headers=self._headers(key))
 
 
+def post_sale(app, token: str, body: dict, key: str) -> tuple[int, dict]:
+    """One till's POST /transactions with its own client: safe to call from many threads."""
+    with app.test_client() as c:
+        r = c.post("/api/v1/transactions", json=body,
+                   headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key})
+        return r.status_code, r.get_json()
+
+
 @pytest.fixture
 def cashier_api(client, make):
     store = make.store("S001")

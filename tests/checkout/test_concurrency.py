@@ -6,17 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
-from tests.conftest import mysql_only
+from tests.conftest import mysql_only, post_sale
 from wxcrm.checkout.models import Transaction
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
-
-
-def _post(app, token, body, key):
-    with app.test_client() as c:
-        r = c.post("/api/v1/transactions", json=body, headers={"Authorization": f"Bearer {token}",
-                                                                "Idempotency-Key": key})
-        return r.status_code, r.get_json()
 
 
 @mysql_only
@@ -24,12 +17,12 @@ def test_twenty_tills_spending_one_members_points_never_overdraw(app, make):
     store = make.store("S001")
     token = make.token("cashier", store)
     member = make.member()
-    _post(app, token, {"store_code": "S001", "member": {"card_no": member.card_no},
+    post_sale(app, token, {"store_code": "S001", "member": {"card_no": member.card_no},
                        "items": [{"sku": "G", "qty": 1, "unit_price_fen": 100000}]}, str(uuid.uuid4()))  # 1000 pts
     spend = {"store_code": "S001", "member": {"card_no": member.card_no},
              "items": [{"sku": "C", "qty": 1, "unit_price_fen": 20000}], "points_to_use": 150}
     with ThreadPoolExecutor(20) as pool:
-        results = list(pool.map(lambda _: _post(app, token, spend, str(uuid.uuid4())), range(20)))
+        results = list(pool.map(lambda _: post_sale(app, token, spend, str(uuid.uuid4())), range(20)))
     ok = [r for r in results if r[0] == 201]
     refused = [r for r in results if r[0] == 422]
     assert len(ok) + len(refused) == 20, results
@@ -51,7 +44,7 @@ def test_twenty_tills_posting_the_same_key_create_one_transaction(app, make):
             "items": [{"sku": "T", "qty": 1, "unit_price_fen": 5000}]}
     key = str(uuid.uuid4())
     with ThreadPoolExecutor(20) as pool:
-        results = list(pool.map(lambda _: _post(app, token, body, key), range(20)))
+        results = list(pool.map(lambda _: post_sale(app, token, body, key), range(20)))
     assert {status for status, _ in results} == {201}, results
     assert len({b["id"] for _, b in results}) == 1
     db.session.expire_all()

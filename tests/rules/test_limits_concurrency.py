@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
-from tests.conftest import mysql_only
+from tests.conftest import mysql_only, post_sale
 from wxcrm.checkout.models import TransactionBenefit
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
@@ -14,10 +14,7 @@ from wxcrm.rules import service as rules
 
 
 def _post(app, token, body):
-    with app.test_client() as c:
-        r = c.post("/api/v1/transactions", json=body,
-                   headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())})
-        return r.status_code, r.get_json()
+    return post_sale(app, token, body, str(uuid.uuid4()))
 
 
 @mysql_only
