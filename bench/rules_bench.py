@@ -21,14 +21,13 @@ import statistics
 import sys
 import time
 from datetime import date, datetime, timedelta
-from typing import Iterator
 from pathlib import Path
+from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from wxcrm.rules.compiler import compile_rules  # noqa: E402
-from wxcrm.rules.context import (BasketLine, BudgetUsage, EvaluationContext, MemberFacts,  # noqa: E402
-                                 RuleUsage)
+from wxcrm.rules.context import BasketLine, BudgetUsage, EvaluationContext, MemberFacts, UsageCounts  # noqa: E402
 from wxcrm.rules.engine import evaluate  # noqa: E402
 from wxcrm.rules.schema import validate_rule_set  # noqa: E402
 
@@ -230,7 +229,7 @@ def generate_purchases(count: int, members: list[MemberFacts], rules: list[dict]
         total = sum(line.amount_fen for line in lines)
         moment = datetime.combine(TRADING_WEEK + timedelta(days=rng.randrange(7)),
                                   datetime.min.time()) + timedelta(minutes=rng.randrange(8 * 60, 22 * 60))
-        usage = {rule_id: RuleUsage(today=rng.choice((0, 0, 1)), this_month=rng.randrange(3),
+        usage = {rule_id: UsageCounts(today=rng.choice((0, 0, 1)), this_month=rng.randrange(3),
                                     lifetime=rng.randrange(5))
                  for rule_id in rng.sample(limited, min(len(limited), 4))}
         budget = {rule_id: BudgetUsage(points=rng.randrange(0, 1_200_000))

@@ -1,22 +1,38 @@
-"""Test fixtures: one real database per run, schema built by the Alembic migrations,
-rows cleared after each test (tests that commit from many threads need real commits).
+"""Test fixtures, one pattern for the whole suite: fixtures here, used by name.
 
-WXCRM_TEST_DATABASE_URL=mysql+pymysql://root@127.0.0.1/test runs everything on MariaDB;
-without it the suite uses a SQLite file in a temporary folder.
+- ``app``: one real database per run, schema built by the Alembic migrations, rows
+  cleared after each test (tests that commit from many threads need real commits).
+  WXCRM_TEST_DATABASE_URL=mysql+pymysql://root@127.0.0.1/test runs everything on
+  MariaDB; without it the suite uses a SQLite file in a temporary folder.
+- ``settings`` / ``configure``: the app's settings object, and changing a setting for
+  one test (the settings object is rebuilt, and restored afterwards).
+- ``frozen_now``: the clock every face reads (``wxcrm.timeutil``), stopped at a moment.
+- ``make``: a factory building shop data through the real services.
+- ``cashier_api`` / ``admin_api`` / ``marketer_api``: JSON clients with a bearer token.
+- ``live_server``, ``standin``, ``wechat``: the app on a real port, the WeChat stand-in,
+  and WeChat's side of the callback (wechatpy's own signing and crypto).
 """
 from __future__ import annotations
 
 import os
 import threading
-from datetime import date
+import time
+from contextlib import ExitStack, contextmanager
+from datetime import date, datetime
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+import requests
+import xmltodict
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine, inspect, text
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.utils import WeChatSigner, random_string
 from werkzeug.serving import make_server
 
 from wxcrm import create_app
+from wxcrm.config import refresh_settings, settings_for
 from wxcrm.extensions import db
+from wxcrm.wechat.standin import StandinConfig, create_standin_app
 
 TEST_DB_URL = os.environ.get("WXCRM_TEST_DATABASE_URL", "")
 ON_MYSQL = TEST_DB_URL.startswith("mysql")
@@ -96,6 +112,40 @@ def _clean_tables(request, app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@contextmanager
+def configured(app, **values):
+    """Change WXCRM_* settings (names without the prefix) for a block; restored after."""
+    keys = {f"WXCRM_{name}": value for name, value in values.items()}
+    saved = {k: app.config[k] for k in keys}
+    app.config.update(keys)
+    refresh_settings(app)
+    try:
+        yield settings_for(app)
+    finally:
+        app.config.update(saved)
+        refresh_settings(app)
+
+
+@pytest.fixture
+def configure(app):
+    """``configure(POINT_VALUE_FEN=2)``: change settings for the rest of this test."""
+    with ExitStack() as stack:
+        yield lambda **values: stack.enter_context(configured(app, **values))
+
+
+@pytest.fixture
+def settings(app):
+    return settings_for(app)
+
+
+@pytest.fixture
+def frozen_now(monkeypatch):
+    """``frozen_now(datetime(2026, 11, 23, 6, 0))``: the faces' clock (naive UTC) stops there."""
+    def freeze(moment: datetime):
+        monkeypatch.setattr("wxcrm.timeutil.utcnow", lambda: moment)
+    return freeze
 
 
 # ---------------------------------------------------------------- factories
@@ -193,6 +243,11 @@ def admin_api(client, make):
     return Api(client, make.token("admin"))
 
 
+@pytest.fixture
+def marketer_api(client, make):
+    return Api(client, make.token("marketer"))
+
+
 # ---------------------------------------------------------------- a real HTTP server
 
 @pytest.fixture(scope="session")
@@ -204,3 +259,120 @@ def live_server(app):
     server.url = f"http://127.0.0.1:{server.server_port}"
     yield server
     server.shutdown()
+
+
+# ---------------------------------------------------------------- WeChat
+
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeChat shows it
+
+
+class Standin:
+    def __init__(self, server, app):
+        self.server = server
+        self.app = app
+        self.url = f"http://127.0.0.1:{server.server_port}"
+
+    @property
+    def state(self):
+        return self.app.extensions["standin_state"]
+
+    def calls(self, path: str = "") -> list[dict]:
+        return [c for c in requests.get(f"{self.url}/standin/calls.json", params={"path": path}).json()
+                if not c.get("failed")]
+
+    def fail_next(self, count: int, errcode: int = -1, http_status: int = 200, path: str = "/cgi-bin/message"):
+        requests.post(f"{self.url}/standin/fail-next", json={"count": count, "errcode": errcode,
+                                                              "http_status": http_status, "path": path})
+
+    def reset(self):
+        requests.post(f"{self.url}/standin/reset")
+
+
+@pytest.fixture(scope="session")
+def _standin_server(app, live_server):
+    cfg = StandinConfig.from_wxcrm(app.config, callback_url=f"{live_server.url}/wechat/callback")
+    cfg.mch_id, cfg.pay_api_key = "1900000109", "standin-pay-key-32-characters-xx"
+    standin_app = create_standin_app(cfg)
+    server = make_server("127.0.0.1", 0, standin_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield Standin(server, standin_app)
+    server.shutdown()
+
+
+@pytest.fixture
+def standin(app, _standin_server):
+    """The stand-in, reset, with wxcrm's API base and SMS pointed at it for this test."""
+    with configured(app, WECHAT_API_BASE=_standin_server.url, SMS_PROVIDER="standin", WECHAT_MCH_ID="1900000109",
+                    WECHAT_PAY_API_KEY="standin-pay-key-32-characters-xx", OUTBOX_RATE_PER_SECOND=1000):
+        _standin_server.reset()
+        _standin_server.state.tokens.clear()
+        yield _standin_server
+
+
+class WeChatServer:
+    """Plays WeChat: signs (and in safe mode encrypts) with wechatpy, posts over HTTP."""
+
+    def __init__(self, url: str, token: str, appid: str, aes_key: str = ""):
+        self.url, self.token, self.appid, self.aes_key = url, token, appid, aes_key
+        self.crypto = WeChatCrypto(token, aes_key, appid) if aes_key else None
+        self._msg_id = int(time.time() * 1000)
+
+    def signature(self, timestamp: str, nonce: str) -> str:
+        signer = WeChatSigner()
+        signer.add_data(self.token, timestamp, nonce)
+        return signer.signature
+
+    def request(self, fields: dict | None = None, *, raw: bytes | None = None, timestamp: str | None = None,
+                nonce: str | None = None, tamper: str | None = None) -> requests.Response:
+        timestamp = timestamp or str(int(time.time()))
+        nonce = nonce or random_string(10)
+        params = {"signature": self.signature(timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
+        body = raw
+        if body is None:
+            xml = xmltodict.unparse({"xml": fields}, full_document=False)
+            if self.crypto is None:
+                body = xml.encode()
+            else:
+                env = xmltodict.parse(self.crypto.encrypt_message(xml, nonce, timestamp))["xml"]
+                params.update(encrypt_type="aes", msg_signature=env["MsgSignature"])
+                body = xmltodict.unparse({"xml": {"ToUserName": "gh_test", "Encrypt": env["Encrypt"]}},
+                                         full_document=False).encode()
+        if tamper == "signature":
+            params["signature"] = "0" * 40
+        if tamper == "msg_signature":
+            params["msg_signature"] = "0" * 40
+        return requests.post(f"{self.url}/wechat/callback", params=params, data=body,
+                             headers={"Content-Type": "text/xml"}, timeout=10)
+
+    def reply_text(self, res: requests.Response) -> str:
+        assert res.status_code == 200, res.text
+        if res.text == "success":
+            return ""
+        data = xmltodict.parse(res.text)["xml"]
+        if self.crypto is not None:
+            data = xmltodict.parse(self.crypto.decrypt_message(res.text, data["MsgSignature"], data["TimeStamp"],
+                                                               data["Nonce"]))["xml"]
+        return data["Content"]
+
+    def event(self, openid: str, event: str, key: str | None = None, create_time: int | None = None) -> dict:
+        fields = {"ToUserName": "gh_test", "FromUserName": openid, "CreateTime": str(create_time or int(time.time())),
+                  "MsgType": "event", "Event": event}
+        if key is not None:
+            fields["EventKey"] = key
+        return fields
+
+    def text(self, openid: str, content: str, msg_id: int | None = None) -> dict:
+        self._msg_id += 1
+        return {"ToUserName": "gh_test", "FromUserName": openid, "CreateTime": str(int(time.time())),
+                "MsgType": "text", "Content": content, "MsgId": str(msg_id or self._msg_id)}
+
+    def send(self, fields: dict) -> str:
+        return self.reply_text(self.request(fields))
+
+
+@pytest.fixture(params=["plaintext", "safe"])
+def wechat(request, app, live_server):
+    """WeChat's server, in plaintext mode and in safe (AES) mode."""
+    aes = AES_KEY if request.param == "safe" else ""
+    with configured(app, WECHAT_AES_KEY=aes) as settings:
+        yield WeChatServer(live_server.url, settings.wechat_token, settings.wechat_app_id, aes)

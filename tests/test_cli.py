@@ -57,6 +57,6 @@ def test_audit_exits_1_and_names_the_account_that_differs(app, make):
 
 
 def test_the_demo_history_queues_no_wechat_notices(app):
-    from wxcrm.wechat.models import OutboxMessage
-    app.test_cli_runner().invoke(args=["wxcrm", "seed-demo", "--members", "20", "--days", "10"])
+    from wxcrm.messages.models import OutboxMessage
+    assert app.test_cli_runner().invoke(args=["wxcrm", "seed-demo", "--members", "20", "--days", "10"]).exit_code == 0
     assert db.session.scalar(select(db.func.count(OutboxMessage.id))) == 0

@@ -24,7 +24,9 @@ def create_app(config: dict | None = None) -> Flask:
     _register_blueprints(app)
 
     from wxcrm import cli
+    from wxcrm.config import settings_for
     cli.init_app(app)
+    settings_for(app)  # built once from the config, checked now rather than on first use
     return app
 
 

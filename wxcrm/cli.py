@@ -7,6 +7,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 
@@ -14,8 +15,6 @@ wxcrm_cli = AppGroup("wxcrm", help="wxcrm administration.")
 
 
 def init_app(app: Flask) -> None:
-    from wxcrm.wechat.cli import register as register_wechat
-    register_wechat(wxcrm_cli)
     app.cli.add_command(wxcrm_cli)
 
 
@@ -40,7 +39,8 @@ def init_db() -> None:
 def seed_demo(member_count: int, days: int, seed: int) -> None:
     """Load demo stores, staff, tiers, members and purchases (once)."""
     from wxcrm import demo
-    logins = demo.seed(db.session, current_app.config, members=member_count, days=days, seed=seed)
+    logins = demo.seed(db.session, current_settings(), members=member_count, days=days, seed=seed)
+    db.session.commit()
     for role, username, password in logins:
         click.echo(f"  {role:<9} {username} / {password}")
 
@@ -122,7 +122,7 @@ def expire_points(on: str | None) -> None:
 
     from wxcrm.ledger import service
     from wxcrm.timeutil import business_date
-    today = date.fromisoformat(on) if on else business_date()
+    today = date.fromisoformat(on) if on else business_date(current_settings().tz)
     points = service.expire_points(db.session, today, job_run=f"cli:{today.isoformat()}")
     db.session.commit()
     click.echo(f"expired {points} points before {today.isoformat()}")
@@ -136,20 +136,18 @@ def expire_points(on: str | None) -> None:
 def rules_backtest(days: int, path: str | None, as_json: bool) -> None:
     """What a draft rule set would have given over the last N days, beside the live one. Writes nothing."""
     import json
-    from zoneinfo import ZoneInfo
 
     from wxcrm.money import fen_to_yuan_str
-    from wxcrm.rules import service
+    from wxcrm.rules.backtest import run_backtest
     from wxcrm.timeutil import business_date
     draft = None
     if path:
         with open(path, encoding="utf-8") as fh:
             loaded = json.load(fh)
         draft = loaded["rules"] if isinstance(loaded, dict) else loaded
-    cfg = current_app.config
+    settings = current_settings()
     try:
-        report = service.run_backtest(db.session, days=days, today=business_date(), tz=ZoneInfo(cfg["WXCRM_TIMEZONE"]),
-                                      point_value_fen=cfg["WXCRM_POINT_VALUE_FEN"], draft_rules=draft)
+        report = run_backtest(db.session, settings, days=days, today=business_date(settings.tz), draft_rules=draft)
     except DomainError as exc:
         _fail(exc)
     db.session.rollback()  # read only
@@ -178,9 +176,71 @@ def rules_run(event: str, on: str | None) -> None:
     Members already handled for that date are skipped, so running it twice is safe."""
     from datetime import date
 
-    from wxcrm.rules import runs
+    from wxcrm.jobs.tasks import run_daily_event
     from wxcrm.timeutil import business_date
-    today = business_date()
+    settings = current_settings()
+    today = business_date(settings.tz)
     day = date.fromisoformat(on) if on else today
-    done = runs.run_day(db.session, event, day, runs.RunSettings.from_config(current_app.config), today=today)
+    done = run_daily_event(db.session, settings, event, day, today=today)
     click.echo(f"{event} {day.isoformat()}: {done} member(s) handled")
+
+
+@wxcrm_cli.command("outbox-drain")
+@click.option("--passes", default=1, show_default=True, help="Passes to run (each claims one batch).")
+def outbox_drain(passes: int) -> None:
+    """Send due outbox messages once (the scheduler does this every few seconds)."""
+    from wxcrm.jobs.outbox import drain
+    from wxcrm.messages.outbox import status_counts
+    settings = current_settings()
+    for _ in range(passes):
+        report = drain(db.session, settings)
+        click.echo(f"outbox: {report}")
+        for error in report.errors:
+            click.echo(f"  {error}", err=True)
+        if not report.claimed:
+            break
+    counts = status_counts(db.session)
+    click.echo("queue: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) if counts else "queue: empty")
+
+
+@wxcrm_cli.command("wechat-menu")
+@click.option("--dry-run", is_flag=True, help="Print the menu without publishing it.")
+def wechat_menu(dry_run: bool) -> None:
+    """Publish the account's menu (from WXCRM_WECHAT_MENU, or card/points/coupons)."""
+    import json
+
+    from wechatpy.exceptions import WeChatClientException
+
+    from wxcrm.wechat.adapter.client import wechat_client
+    from wxcrm.wechat.adapter.menu import menu_from_settings, publish_menu
+    settings = current_settings()
+    try:
+        menu = menu_from_settings(settings)
+        if dry_run:
+            click.echo(json.dumps(menu, ensure_ascii=False, indent=2))
+            return
+        publish_menu(wechat_client(settings, db.engine), menu)
+    except DomainError as exc:
+        click.echo(f"error: {exc.detail}", err=True)
+        sys.exit(2)
+    except WeChatClientException as exc:
+        click.echo(f"error: WeChat said {exc.errcode}: {exc.errmsg}", err=True)
+        sys.exit(1)
+    click.echo(f"menu published ({len(menu['button'])} buttons)")
+
+
+@wxcrm_cli.command("wechat-standin")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=None, type=int, help="Default: WXCRM_STANDIN_PORT (5001).")
+@click.option("--callback-url", default=None, help="wxcrm's callback (default: WXCRM_PUBLIC_URL/wechat/callback).")
+def wechat_standin(host: str, port: int | None, callback_url: str | None) -> None:
+    """Run the local WeChat stand-in. Point wxcrm at it with WXCRM_WECHAT_API_BASE."""
+    from werkzeug.serving import run_simple
+
+    from wxcrm.wechat.standin import StandinConfig, create_standin_app
+    cfg = StandinConfig.from_wxcrm(current_app.config, callback_url)
+    port = port or current_app.config["WXCRM_STANDIN_PORT"]
+    click.echo(f"WeChat stand-in on http://{host}:{port}/standin/ -> callbacks to {cfg.callback_url} "
+               f"({'safe mode' if cfg.aes_key else 'plaintext'})")
+    click.echo(f"  set WXCRM_WECHAT_API_BASE=http://{host}:{port} for wxcrm")
+    run_simple(host, port, create_standin_app(cfg), threaded=True)

@@ -2,12 +2,20 @@
 
 Read when an app is created (never at import time), so tests and the CLI can
 override any of them with the ``config`` mapping given to ``create_app``.
+
+``Settings`` is the one object services get: built from the config once per app
+(``settings_for(app)``), frozen, typed, and passed as an argument. No service reads
+``current_app``; the faces (views, CLI, jobs) hand the settings over.
 """
 from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+from zoneinfo import ZoneInfo
 
 # name -> (type, default). A default of None means "computed in load_config".
 SETTINGS: dict[str, tuple[type, object]] = {
@@ -118,3 +126,80 @@ def _instance_secret(instance_path: str) -> str:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every WXCRM_* setting a service may need, typed. Built by ``Settings.from_config``;
+    money settings have no defaults here, so a service can never fall back silently."""
+    timezone: str
+    points_per_yuan: int
+    point_value_fen: int
+    points_expiry_months: int
+    card_prefix: str
+    brand_name: str
+    public_url: str
+    wechat_app_id: str
+    wechat_app_secret: str
+    wechat_token: str
+    wechat_aes_key: str
+    wechat_api_base: str
+    wechat_mch_id: str
+    wechat_pay_api_key: str
+    wechat_template_ids: Mapping[str, str]
+    wechat_menu: str
+    wechat_http_timeout: int
+    outbox_max_attempts: int
+    outbox_rate_per_second: int
+    outbox_batch_size: int
+    outbox_retry_seconds: int
+    sms_provider: str
+    tz: ZoneInfo = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "tz", ZoneInfo(self.timezone))
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "Settings":
+        values = {}
+        for f in fields(cls):
+            if not f.init:
+                continue
+            raw = config[f"WXCRM_{f.name.upper()}"]
+            values[f.name] = _template_ids(raw) if f.name == "wechat_template_ids" else raw
+        return cls(**values)
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with some settings changed (tests, and the demo's own clock)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        data.update(changes)
+        return Settings(**data)
+
+
+def _template_ids(raw: str) -> Mapping[str, str]:
+    """"purpose=template_id,..." -> {purpose: template_id}."""
+    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
+    return MappingProxyType({purpose.strip(): tid.strip() for purpose, tid in pairs if tid.strip()})
+
+
+SETTINGS_KEY = "wxcrm_settings"
+
+
+def settings_for(app) -> Settings:
+    """The app's settings object, built once from its config (rebuilt by ``refresh_settings``)."""
+    found = app.extensions.get(SETTINGS_KEY)
+    if found is None:
+        found = app.extensions[SETTINGS_KEY] = Settings.from_config(app.config)
+    return found
+
+
+def refresh_settings(app) -> Settings:
+    """Rebuild after ``app.config`` changed (tests that point WeChat at the stand-in)."""
+    app.extensions.pop(SETTINGS_KEY, None)
+    return settings_for(app)
+
+
+def current_settings() -> Settings:
+    """For faces only (views, CLI commands): the current app's settings."""
+    from flask import current_app
+    return settings_for(current_app)

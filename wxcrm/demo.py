@@ -6,15 +6,18 @@ entry and `flask wxcrm audit` passes on a fresh demo.
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from wxcrm.checkout import service as checkout
+from wxcrm.config import Settings
 from wxcrm.members import service as member_service
 from wxcrm.members.models import Store
-from wxcrm.timeutil import merchant_tz
+from wxcrm.rules import storage as rules
+from wxcrm.rules.catalogue import TEMPLATES
+from wxcrm.timeutil import Clock
 
 STORES = [
     ("S001", "静安旗舰店", "direct", "上海", "上海市静安区南京西路 1266 号"),
@@ -61,21 +64,20 @@ BIRTHDAY_GIFT = {"name": "生日礼遇", "name_en": "Birthday gift", "event": "b
 
 def _seed_rules(session: Session) -> None:
     """The brand's programme from the catalogue; the membership-expiry ones as drafts to review."""
-    from wxcrm.rules import service as rules
-    from wxcrm.rules.catalogue import TEMPLATES
     for key, params, status in DEMO_RULES:
         for rule in TEMPLATES[key].rules(**params):
             rules.create_rule(session, {**rule, "status": status})
     rules.create_rule(session, BIRTHDAY_GIFT)
 
 
-def seed(session: Session, config, *, members: int = 300, days: int = 120, seed: int = 7) -> list[tuple[str, str, str]]:
+def seed(session: Session, settings: Settings, *, members: int = 300, days: int = 120,
+         seed: int = 7) -> list[tuple[str, str, str]]:
     logins = [(role, user, pw) for role, user, pw, _ in LOGINS]
     if session.scalar(select(Store.id).limit(1)) is not None:
         return logins  # already seeded
     rng = random.Random(seed)
-    prefix = config["WXCRM_CARD_PREFIX"]
-    tz = merchant_tz(config["WXCRM_TIMEZONE"])
+    prefix = settings.card_prefix
+    tz = settings.tz
     today = datetime.now(tz).date()
 
     for code, name, kind, city, address in STORES:
@@ -108,7 +110,6 @@ def seed(session: Session, config, *, members: int = 300, days: int = 120, seed:
         people.append(m)
     session.flush()
 
-    settings = checkout.settings_from(config)
     store_codes = [s[0] for s in STORES]
     # Purchase history, oldest first, through the real till.
     sales = []
@@ -123,7 +124,7 @@ def seed(session: Session, config, *, members: int = 300, days: int = 120, seed:
     sales.sort(key=lambda s: (s[0], s[1], s[2]))
     for day, hour, minute, m in sales:
         local = datetime.combine(day, time(hour, minute), tz)
-        clock = checkout.Clock(utc=local.astimezone(timezone.utc).replace(tzinfo=None), local=local)
+        clock = Clock.local_moment(local)
         basket = [{"sku": sku, "category": cat, "qty": rng.choice([1, 1, 1, 2, 3]), "unit_price_fen": price}
                   for sku, cat, price in rng.sample(CATALOGUE, rng.randint(1, 4))]
         home = m.home_store.code if m and m.home_store else rng.choice(store_codes)
@@ -132,5 +133,5 @@ def seed(session: Session, config, *, members: int = 300, days: int = 120, seed:
                                   member_ref={"member_id": m.id} if m else None,
                                   payment_method=rng.choice(["wechat_pay", "wechat_pay", "alipay", "card", "cash"]),
                                   notify=False)  # history: its notices went out long ago
-    session.commit()
+    session.flush()
     return logins

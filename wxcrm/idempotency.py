@@ -2,7 +2,8 @@
 
 The key row is inserted in the same transaction as the write it guards. A second
 request with the same key either waits on the unique index until the first commits
-(then replays its stored answer) or, if the first rolled back, proceeds itself.
+(then replays its stored answer) or, if the first rolled back, proceeds itself. The
+request that called ``run_once`` commits, once, after it returns.
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def find_replay(session: Session, scope: str, key: str, fingerprint: str) -> Rep
 
 
 def run_once(session: Session, scope: str, key: str, payload: object, write) -> tuple[int, dict, bool]:
-    """Run ``write() -> (status, body)`` once per (scope, key) and commit it.
+    """Run ``write() -> (status, body)`` once per (scope, key); the caller commits.
 
     Returns (status, body, replayed). The key row is claimed first, so a concurrent
     request with the same key waits on the unique index and then replays the
@@ -84,7 +85,7 @@ def run_once(session: Session, scope: str, key: str, payload: object, write) -> 
     try:
         status, body = write()
         row.status_code, row.response = status, body
-        session.commit()
+        session.flush()
     except BaseException:
         session.rollback()
         raise

@@ -172,7 +172,7 @@ def test_a_following_member_is_told_about_the_points_through_the_outbox(cashier_
     from sqlalchemy import select
 
     from wxcrm.extensions import db
-    from wxcrm.wechat.models import OutboxMessage
+    from wxcrm.messages.models import OutboxMessage
     member = make.member(openid="o-notify")
     member.followed = True
     db.session.commit()

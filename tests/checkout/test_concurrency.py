@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select
 
 from tests.conftest import mysql_only, post_sale
-from wxcrm.checkout.models import Transaction
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
+from wxcrm.sales.models import Transaction
 
 
 @mysql_only

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from wxcrm.extensions import db
-from wxcrm.rules import service as rules
+from wxcrm.rules import storage as rules
 from wxcrm.rules.models import Rule
 
 pytestmark = pytest.mark.e2e

@@ -41,7 +41,7 @@ def test_a_cashier_rings_up_a_purchase_and_sees_the_receipt(live_server, make, p
 
 
 def test_the_console_shows_the_overview_to_an_admin(live_server, make, page, shot, app):
-    app.test_cli_runner().invoke(args=["wxcrm", "seed-demo", "--members", "60", "--days", "30"])
+    assert app.test_cli_runner().invoke(args=["wxcrm", "seed-demo", "--members", "60", "--days", "30"]).exit_code == 0
     page.goto(f"{live_server.url}/login")
     page.fill("#username", "admin")
     page.fill("#password", "admin-demo-2026")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from tests.conftest import clear_tables
@@ -12,9 +14,9 @@ from wxcrm.checkout import service as checkout
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
+from wxcrm.timeutil import Clock
 
 START = date(2026, 1, 1)
-SETTINGS = checkout.Settings(points_per_yuan=1, point_value_fen=1, points_expiry_months=1)
 
 step = st.one_of(
     st.tuples(st.just("buy"), st.integers(0, 2), st.integers(1, 30000), st.integers(0, 400)),
@@ -26,9 +28,10 @@ step = st.one_of(
 
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@examples(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(step, min_size=1, max_size=25))
-def test_any_sequence_keeps_balances_true_and_never_negative(make, steps):
+def test_any_sequence_keeps_balances_true_and_never_negative(make, settings, steps):
+    settings = settings.replace(points_per_yuan=1, point_value_fen=1, points_expiry_months=1)
     clear_tables(keep=("stores",))
     from wxcrm.members import service
     if not db.session.scalar(text("SELECT count(*) FROM stores")):
@@ -40,11 +43,10 @@ def test_any_sequence_keeps_balances_true_and_never_negative(make, steps):
     purchases: list[int] = []
     for kind, who, a, b in steps:
         member = members[who]
-        clock = checkout.Clock(utc=datetime.combine(today, datetime.min.time()),
-                               local=datetime.combine(today, datetime.min.time()))
+        clock = Clock.at(datetime.combine(today, datetime.min.time()), settings.tz)
         try:
             if kind == "buy":
-                txn = checkout.ring_up_purchase(db.session, store_code="S001", clock=clock, settings=SETTINGS,
+                txn = checkout.ring_up_purchase(db.session, store_code="S001", clock=clock, settings=settings,
                                                 items=[{"sku": "A", "qty": 1, "unit_price_fen": a},
                                                        {"sku": "B", "qty": 2, "unit_price_fen": a // 3}],
                                                 member_ref={"member_id": member.id}, points_to_use=b)
@@ -52,7 +54,7 @@ def test_any_sequence_keeps_balances_true_and_never_negative(make, steps):
             elif kind == "refund" and purchases:
                 original = purchases[a % len(purchases)]
                 items = None if b else [{"line_no": 2, "qty": 1}]
-                checkout.refund_purchase(db.session, transaction_id=original, clock=clock, settings=SETTINGS,
+                checkout.refund_purchase(db.session, transaction_id=original, clock=clock, settings=settings,
                                          items=items)
             elif kind == "expire":
                 today += timedelta(days=a)

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from wxcrm.checkout.models import Transaction, TransactionItem
 from wxcrm.extensions import db
 from wxcrm.ledger.models import LedgerEntry
-from wxcrm.rules import service as rules
+from wxcrm.rules import storage as rules
+from wxcrm.sales.models import Transaction, TransactionItem
 from wxcrm.timeutil import business_date
 
 DOUBLE = {"name": "双倍积分", "event": "purchase", "priority": 10, "actions": [{"type": "earn_points", "rate": 2}]}
@@ -19,7 +19,7 @@ TEA_BONUS = {"name": "茶饮加赠", "event": "purchase", "priority": 5,
              "actions": [{"type": "bonus_points", "points": 10}]}
 
 
-def test_a_backtest_matches_an_independent_sum_and_writes_nothing(app, tmp_path):
+def test_a_backtest_matches_an_independent_sum_and_writes_nothing(app, settings, tmp_path):
     runner = app.test_cli_runner()
     assert runner.invoke(args=["wxcrm", "seed-demo", "--members", "80", "--days", "45"]).exit_code == 0
     entries_before = db.session.scalar(select(func.count(LedgerEntry.id)))
@@ -31,7 +31,7 @@ def test_a_backtest_matches_an_independent_sum_and_writes_nothing(app, tmp_path)
     report = json.loads(r.output)
 
     # The same purchases, summed by hand.
-    since = business_date() - timedelta(days=29)
+    since = business_date(settings.tz) - timedelta(days=29)
     purchases = list(db.session.scalars(select(Transaction).where(
         Transaction.kind == "purchase", Transaction.member_id.is_not(None), Transaction.business_date >= since)))
     tea = set(db.session.scalars(select(TransactionItem.transaction_id).where(TransactionItem.category == "tea")))
@@ -52,7 +52,7 @@ def test_a_backtest_matches_an_independent_sum_and_writes_nothing(app, tmp_path)
 
 
 def test_by_default_the_draft_set_is_the_live_rules_plus_every_draft(app):
-    app.test_cli_runner().invoke(args=["wxcrm", "seed-demo", "--members", "30", "--days", "20"])
+    assert app.test_cli_runner().invoke(args=["wxcrm", "seed-demo", "--members", "30", "--days", "20"]).exit_code == 0
     rules.create_rule(db.session, {**DOUBLE, "status": "active"})
     rules.create_rule(db.session, {**TEA_BONUS, "status": "draft"})
     db.session.commit()

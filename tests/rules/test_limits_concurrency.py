@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select
 
 from tests.conftest import mysql_only, post_sale
-from wxcrm.checkout.models import TransactionBenefit
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
-from wxcrm.rules import service as rules
+from wxcrm.rules import storage as rules
+from wxcrm.sales.models import TransactionBenefit
 
 
 def _post(app, token, body):

@@ -7,8 +7,8 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from wxcrm.checkout.models import Transaction
 from wxcrm.extensions import db
+from wxcrm.sales.models import Transaction
 
 
 class Auth:
@@ -115,7 +115,7 @@ def test_admins_create_stores_and_staff_from_the_console(client, auth, make):
 
 
 def test_console_pages_render_for_a_seeded_shop(app, client, auth):
-    app.test_cli_runner().invoke(args=["wxcrm", "seed-demo", "--members", "30", "--days", "20"])
+    assert app.test_cli_runner().invoke(args=["wxcrm", "seed-demo", "--members", "30", "--days", "20"]).exit_code == 0
     auth.login("admin", "admin-demo-2026")
     for url in ("/console/", "/console/members", "/console/members?q=138", "/console/stores", "/console/staff",
                 "/cashier/history"):

@@ -6,13 +6,13 @@ import html
 import io
 import json
 import re
-from zoneinfo import ZoneInfo
 
 import pytest
 from werkzeug.datastructures import MultiDict
 
 from wxcrm.extensions import db
-from wxcrm.rules import service as rules
+from wxcrm.rules import storage as rules
+from wxcrm.rules.backtest import run_backtest
 from wxcrm.rules.catalogue import TEMPLATES
 from wxcrm.rules.models import Rule
 from wxcrm.timeutil import business_date
@@ -397,7 +397,7 @@ def test_export_and_import_and_import_errors_name_their_path(client, make):
     assert r.status_code == 302 and db.session.query(Rule).count() == 2
 
 
-def test_backtest_page_reports_figures_over_the_seeded_shop(app, client, make):
+def test_backtest_page_reports_figures_over_the_seeded_shop(app, client, make, settings):
     result = app.test_cli_runner().invoke(args=["wxcrm", "seed-demo", "--members", "40", "--days", "20"])
     assert result.exit_code == 0, result.output
     client.post("/login", data={"username": "marketer", "password": "marketer-demo-2026"})
@@ -408,8 +408,7 @@ def test_backtest_page_reports_figures_over_the_seeded_shop(app, client, make):
     shown = page(r)
     live_points = int(re.search(r'data-testid="live-points">([\d,]+)', shown).group(1).replace(",", ""))
     assert live_points > 0 and 'data-testid="per-rule"' in shown
-    report = rules.run_backtest(db.session, days=30, today=business_date(), tz=ZoneInfo(app.config["WXCRM_TIMEZONE"]),
-                                point_value_fen=app.config["WXCRM_POINT_VALUE_FEN"])
+    report = run_backtest(db.session, settings, days=30, today=business_date(settings.tz))
     assert live_points == report["live"]["points"]
     draft = db.session.scalars(db.select(Rule).where(Rule.status == "draft")).first()
     one = client.post("/console/rules/backtest?lang=en", data={"days": "7", "rule_id": str(draft.id)})

@@ -11,7 +11,8 @@ from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
 from wxcrm.ledger.service import Cause
 from wxcrm.members.models import Member
-from wxcrm.wechat.models import Contact, InboundEvent
+from wxcrm.messages.models import Contact
+from wxcrm.wechat.adapter.models import InboundEvent
 
 
 def member_by_openid(openid: str) -> Member | None:

@@ -6,15 +6,17 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
+from flask import current_app
 from sqlalchemy import update
 from wechatpy.pay.utils import calculate_signature, dict_to_xml
 
+from wxcrm.config import settings_for
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
-from wxcrm.wechat.client import DatabaseStorage, route_url, wechat_client, wechat_pay
-from wxcrm.wechat.models import StoredSecret
-from wxcrm.wechat.menu import check_menu, default_menu
-from wxcrm.wechat.pay import PayNoticeRejected, verify_payment_notice
+from wxcrm.wechat.adapter.client import DatabaseStorage, route_url, wechat_client, wechat_pay
+from wxcrm.wechat.adapter.menu import check_menu, default_menu
+from wxcrm.wechat.adapter.models import StoredSecret
+from wxcrm.wechat.adapter.pay import PayNoticeRejected, verify_payment_notice
 
 
 def test_wechat_urls_go_to_the_configured_base_and_nowhere_else():
@@ -32,7 +34,7 @@ def test_workers_share_one_token_and_fetch_it_once(app, standin):
     def worker():
         with app.app_context():
             try:
-                tokens.append(wechat_client().access_token)
+                tokens.append(wechat_client(settings_for(app), db.engine).access_token)
             except Exception as exc:  # noqa: BLE001
                 errors.append(exc)
 
@@ -92,7 +94,7 @@ def test_a_customer_page_gets_a_jssdk_config_signed_for_its_url(app, client, sta
     cfg = client.get("/wechat/jssdk", query_string={"url": url}).get_json()
     ticket = standin.calls("/cgi-bin/ticket/getticket")
     assert len(ticket) == 1
-    from wxcrm.wechat.client import DatabaseStorage as S
+    from wxcrm.wechat.adapter.client import DatabaseStorage as S
     stored = S(db.engine).get(f"{app.config['WXCRM_WECHAT_APP_ID']}_jsapi_ticket")
     plain = f"jsapi_ticket={stored}&noncestr={cfg['nonceStr']}&timestamp={cfg['timestamp']}&url={url}"
     assert cfg["signature"] == hashlib.sha1(plain.encode()).hexdigest()
@@ -110,21 +112,25 @@ def test_jssdk_signs_only_our_pages_and_only_for_wechat_visitors(client, standin
 
 # ---------------------------------------------------------------- Pay
 
-PAY = {"WXCRM_WECHAT_APP_ID": "wx_demo_appid", "WXCRM_WECHAT_MCH_ID": "1900000109",
-       "WXCRM_WECHAT_PAY_API_KEY": "standin-pay-key-32-characters-xx"}
+PAY_KEY = "standin-pay-key-32-characters-xx"
+
+
+def standin_settings():
+    return settings_for(current_app).replace(wechat_app_id="wx_demo_appid", wechat_mch_id="1900000109",
+                                             wechat_pay_api_key=PAY_KEY)
 
 
 def notify(**overrides) -> bytes:
     fields = {"return_code": "SUCCESS", "result_code": "SUCCESS", "appid": "wx_demo_appid", "mch_id": "1900000109",
               "nonce_str": "abc", "openid": "o-pay", "total_fee": "10000", "out_trade_no": "T1",
               "transaction_id": "4200001", "time_end": "20260310120000"}
-    key = overrides.pop("_key", PAY["WXCRM_WECHAT_PAY_API_KEY"])
+    key = overrides.pop("_key", PAY_KEY)
     fields.update(overrides)
     return dict_to_xml(fields, calculate_signature(fields, key)).encode()
 
 
 def test_a_genuine_pay_notice_for_our_order_is_accepted():
-    notice = verify_payment_notice(notify(), PAY, lambda no: 10000 if no == "T1" else None)
+    notice = verify_payment_notice(notify(), standin_settings(), lambda no: 10000 if no == "T1" else None)
     assert (notice.out_trade_no, notice.total_fee, notice.paid, notice.openid) == ("T1", 10000, True, "o-pay")
 
 
@@ -138,7 +144,7 @@ def test_a_genuine_pay_notice_for_our_order_is_accepted():
 ])
 def test_a_pay_notice_that_is_not_ours_or_not_our_amount_is_rejected(body, why):
     with pytest.raises(PayNoticeRejected) as err:
-        verify_payment_notice(body, PAY, lambda no: 10000 if no == "T1" else None)
+        verify_payment_notice(body, standin_settings(), lambda no: 10000 if no == "T1" else None)
     assert why in err.value.reason
 
 
@@ -146,11 +152,11 @@ def test_a_tampered_amount_with_the_old_signature_is_rejected():
     genuine = notify().decode()
     forged = genuine.replace("<total_fee>10000</total_fee>", "<total_fee>1</total_fee>")
     with pytest.raises(PayNoticeRejected, match="bad signature"):
-        verify_payment_notice(forged.encode(), PAY, lambda no: 1)
+        verify_payment_notice(forged.encode(), standin_settings(), lambda no: 1)
 
 
 def test_the_pay_client_orders_queries_and_refunds_through_the_standin(app, standin):
-    pay = wechat_pay()
+    pay = wechat_pay(settings_for(app))
     order = pay.order.create(trade_type="JSAPI", body="储值充值", total_fee=10000, notify_url="http://localhost/pay",
                              user_id="o-pay", out_trade_no="T-100")
     assert order["prepay_id"].startswith("wx")

@@ -5,18 +5,20 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from tests.wechat.conftest import AES_KEY
+from tests.conftest import AES_KEY, configured
+from wxcrm.config import settings_for
 from wxcrm.extensions import db
 from wxcrm.members.models import Member
 
 
 @pytest.fixture(params=["plaintext", "safe"])
 def mode(request, app, standin):
-    saved = app.config["WXCRM_WECHAT_AES_KEY"]
     key = AES_KEY if request.param == "safe" else ""
-    app.config["WXCRM_WECHAT_AES_KEY"] = standin.app.config["STANDIN"].aes_key = key
-    yield request.param
-    app.config["WXCRM_WECHAT_AES_KEY"] = standin.app.config["STANDIN"].aes_key = saved
+    saved = standin.app.config["STANDIN"].aes_key
+    standin.app.config["STANDIN"].aes_key = key
+    with configured(app, WECHAT_AES_KEY=key):
+        yield request.param
+    standin.app.config["STANDIN"].aes_key = saved
 
 
 def test_a_user_follows_with_a_store_scene_then_types_points(mode, make, standin):
@@ -46,8 +48,8 @@ def test_the_standin_records_calls_and_can_fail_on_request(standin):
 
 
 def test_store_qr_codes_are_created_and_shown(app, standin):
-    from wxcrm.wechat.client import qrcode_image, wechat_client
-    client = wechat_client()
+    from wxcrm.wechat.adapter.client import qrcode_image, wechat_client
+    client = wechat_client(settings_for(app), db.engine)
     res = client.qrcode.create({"action_name": "QR_LIMIT_STR_SCENE",
                                 "action_info": {"scene": {"scene_str": "store_S001"}}})
     assert qrcode_image(client, res["ticket"])[:4] == b"\x89PNG"

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
-from flask import current_app
 from flask_smorest import Blueprint
 
 from wxcrm.api.auth import roles_required
 from wxcrm.api.schemas import LedgerPageOut, LedgerQuery, MemberIn, MemberOut, MemberQuery
+from wxcrm.benefits.events import enrol_member
+from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
-from wxcrm.timeutil import business_date
+from wxcrm.timeutil import Clock
 
 blp = Blueprint("api_members", __name__, description="Members: create, look up, ledger history")
 
@@ -25,9 +26,9 @@ def member_body(member) -> dict:
 @blp.arguments(MemberIn)
 @blp.response(201, MemberOut)
 def create_member(data):
-    """Enrol a member; a card number is issued."""
-    member = members.create_member(db.session, card_prefix=current_app.config["WXCRM_CARD_PREFIX"],
-                                   today=business_date(), **data)
+    """Enrol a member; a card number is issued and the signup rules give what they give."""
+    settings = current_settings()
+    member = enrol_member(db.session, settings, clock=Clock.now(settings.tz), **data)
     db.session.commit()
     return member_body(member)
 

@@ -1,14 +1,15 @@
 """Rules: list, create, edit (a new version), pause, archive, export/import, simulate."""
 from __future__ import annotations
 
-from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import INCLUDE, Schema, fields, validate
 
 from wxcrm.api.auth import current_staff, roles_required
+from wxcrm.config import current_settings
 from wxcrm.extensions import db
+from wxcrm.ledger.service import available_points
 from wxcrm.rules import simulation
-from wxcrm.rules import service as rules
+from wxcrm.rules import storage as rules
 from wxcrm.rules.context import EVENTS
 from wxcrm.rules.models import RULE_STATUSES
 
@@ -165,4 +166,5 @@ def import_rules(data):
 def simulate(data):
     """What a basket would earn under the live (or a draft) rule set, and for every rule
     whether it matched and why; writes nothing."""
-    return simulation.simulate(db.session, data, config=current_app.config)
+    return simulation.simulate(db.session, data, settings=current_settings(),
+                               points_balance_of=lambda member_id, day: available_points(db.session, member_id, day))

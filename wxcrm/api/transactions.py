@@ -1,14 +1,16 @@
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import request
 from flask_smorest import Blueprint
 
 from wxcrm.api.auth import current_staff, roles_required
 from wxcrm.api.schemas import RefundIn, TransactionIn, TransactionOut
 from wxcrm.checkout import service as checkout
+from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.idempotency import run_once
+from wxcrm.timeutil import Clock
 
 blp = Blueprint("api_transactions", __name__, description="The till: purchases and refunds")
 
@@ -36,15 +38,17 @@ def create_transaction(data):
     key = idempotency_key()
     staff = current_staff()
 
+    settings = current_settings()
+
     def write():
-        txn = checkout.ring_up_purchase(db.session, staff=staff, clock=checkout.clock_now(current_app.config),
-                                        settings=checkout.settings_from(current_app.config),
+        txn = checkout.ring_up_purchase(db.session, staff=staff, clock=Clock.now(settings.tz), settings=settings,
                                         store_code=data["store_code"], items=data["items"],
                                         member_ref=data["member"], points_to_use=data["points_to_use"],
                                         payment_method=data["payment_method"])
         return 201, txn.receipt
 
     status, body, _ = run_once(db.session, "transactions", key, request.get_json(), write)
+    db.session.commit()
     return body, status
 
 
@@ -58,11 +62,14 @@ def refund_transaction(data, transaction_id):
     key = idempotency_key()
     staff = current_staff()
 
+    settings = current_settings()
+
     def write():
-        refund = checkout.refund_purchase(db.session, transaction_id=transaction_id, staff=staff, clock=checkout.clock_now(current_app.config),
-                                          settings=checkout.settings_from(current_app.config), items=data["items"])
+        refund = checkout.refund_purchase(db.session, transaction_id=transaction_id, staff=staff,
+                                          clock=Clock.now(settings.tz), settings=settings, items=data["items"])
         return 201, refund.receipt
 
     status, body, _ = run_once(db.session, f"refund:{transaction_id}", key, request.get_json(silent=True) or {},
                                write)
+    db.session.commit()
     return body, status

@@ -5,63 +5,30 @@ idempotency key (see wxcrm.idempotency.run_once).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
-
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from wxcrm.checkout.models import Transaction, TransactionBenefit, TransactionItem
+from wxcrm.benefits.apply import Occasion, apply_member_effect
+from wxcrm.benefits.events import lock_member, reward_referral
+from wxcrm.benefits.notices import notify_points_changed
+from wxcrm.config import Settings
 from wxcrm.errors import N_, DomainError, NotFound
 from wxcrm.ledger import service as ledger
 from wxcrm.ledger.models import LedgerEntry
 from wxcrm.members import service as members
 from wxcrm.members.models import Member, Staff, Store
-from wxcrm.money import fen_to_yuan_str, pro_rata_down
-from wxcrm.rules import service as rules
-from wxcrm.rules.effects import Effect
-from wxcrm.rules.apply import Occasion, apply_member_effect
+from wxcrm.money import cumulative_share, fen_to_yuan_str, pro_rata_down
 from wxcrm.rules.context import BasketLine
-from wxcrm.rules.service import PurchaseFacts
-from wxcrm.timeutil import to_local, utcnow
+from wxcrm.rules.decide import NO_DECISION, Basket, decide_purchase
+from wxcrm.rules.usage import record_usage, release_usage
+from wxcrm.sales.models import Transaction, TransactionBenefit, TransactionItem
+from wxcrm.sales.queries import benefits_by_rule, earlier_purchases
+from wxcrm.timeutil import Clock
 
 MAX_LINES = 500
 MAX_QTY = 100_000
 MAX_UNIT_PRICE_FEN = 100_000_000  # one million yuan
 PAYMENT_METHODS = ("cash", "card", "wechat_pay", "alipay", "stored_value", "other")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The till's settings, taken from the app config by the caller."""
-    points_per_yuan: int
-    point_value_fen: int
-    points_expiry_months: int
-
-
-
-@dataclass(frozen=True)
-class Clock:
-    utc: datetime        # naive UTC, stored
-    local: datetime      # merchant time zone, for rules and business dates
-
-    @property
-    def today(self) -> date:
-        return self.local.date()
-
-    @classmethod
-    def at(cls, utc_naive: datetime, tz_name: str) -> "Clock":
-        return cls(utc=utc_naive, local=to_local(utc_naive, ZoneInfo(tz_name)))
-
-
-def settings_from(config) -> Settings:
-    return Settings(points_per_yuan=config["WXCRM_POINTS_PER_YUAN"], point_value_fen=config["WXCRM_POINT_VALUE_FEN"],
-                    points_expiry_months=config["WXCRM_POINTS_EXPIRY_MONTHS"])
-
-
-def clock_now(config) -> Clock:
-    return Clock.at(utcnow(), config["WXCRM_TIMEZONE"])
 
 
 # ---------------------------------------------------------------- purchase
@@ -83,19 +50,17 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     if points_to_use and not member_active:
         raise DomainError(N_("points can only be used by an active member"), code="points_need_member",
                           fields={"points_to_use": "no active member"})
-    if member_active:
-        # One purchase per member at a time: the rules' limit counters read below stay true.
-        session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
-
     # The rules see the part paid with points (it earns nothing) and give discounts
     # first, then points on what is left to pay.
     points_value = points_to_use * settings.point_value_fen
-    facts = PurchaseFacts(store_code=store.code, store_kind=store.kind, payment_method=payment_method, lines=lines,
-                          local_time=clock.local, member=member if member_active else None,
-                          points_payment_fen=points_value)
-    decision = rules.purchase_effects(session, facts, points_per_yuan=settings.points_per_yuan,
-                                      point_value_fen=settings.point_value_fen)
-    line_discounts, given = _allocate_discounts(lines, [e for e in decision.effects if e.kind == "discount"])
+    decision = NO_DECISION
+    if member_active:
+        lock_member(session, member)   # one purchase per member at a time: limit counters stay true
+        basket = Basket(store_code=store.code, store_kind=store.kind, payment_method=payment_method,
+                        lines=tuple(lines), points_payment_fen=points_value)
+        decision = decide_purchase(session, member, basket, local_time=clock.local, settings=settings,
+                                   points_balance=ledger.available_points(session, member.id, clock.today))
+    line_discounts = _line_discounts(decision.effects)
     discount = sum(line_discounts.values())
     if points_value > total - discount:
         raise DomainError(f"{points_to_use} points are worth more than the {fen_to_yuan_str(total - discount)} "
@@ -120,46 +85,27 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
             today=clock.today)
         txn.points_redeemed = points_to_use
 
-    occasion = Occasion("purchase", ref=str(txn.id), today=clock.today, transaction_id=txn.id,
-                        staff_id=txn.staff_id, points_expiry_months=settings.points_expiry_months, at=clock.utc)
+    occasion = Occasion("purchase", ref=str(txn.id), clock=clock, transaction_id=txn.id, staff_id=txn.staff_id)
     earned = 0
     for effect in decision.effects:
-        amount = given.get(id(effect), 0) if effect.kind == "discount" else effect.amount_fen
         session.add(TransactionBenefit(transaction_id=txn.id, kind=effect.kind, rule_id=effect.rule_id,
                                        rule_version=effect.rule_version, rule_name=effect.rule_name,
-                                       points=effect.points, amount_fen=amount,
+                                       points=effect.points, amount_fen=effect.amount_fen,
                                        text_zh=effect.text_zh[:255], text_en=effect.text_en[:255]))
         if effect.kind != "discount":
-            earned += apply_member_effect(session, member, effect, occasion)
-    if decision.result is not None:
-        rules.record_usage(session, member.id, decision.result, decision.compiled, clock.today)
-    if member_active and member.referrer_id is not None and _first_purchase(session, member.id, txn.id):
-        rules.reward_referral(session, member, local_time=clock.local, point_value_fen=settings.point_value_fen,
-                              occasion=Occasion("referral", ref=f"first_purchase:{txn.id}", today=clock.today,
-                                                points_expiry_months=settings.points_expiry_months, at=clock.utc))
+            earned += apply_member_effect(session, member, effect, occasion, settings)
+    if decision.compiled is not None:
+        record_usage(session, member.id, decision.result, decision.compiled, clock.today)
+    if member_active and member.referrer_id is not None and not earlier_purchases(session, member.id, txn.id):
+        reward_referral(session, member, clock=clock, settings=settings, ref=f"first_purchase:{txn.id}")
     txn.points_earned = earned
     session.flush()
     txn.receipt = purchase_receipt(session, txn, member, clock)
     if notify and member is not None and (earned or points_to_use) and member.openid:
-        _notify_points_changed(session, member, txn)
+        notify_points_changed(session, settings, member, store_name=store.name,
+                              change=txn.points_earned - txn.points_redeemed,
+                              balance=txn.receipt["points_balance"], dedup_key=f"purchase:{txn.id}:points")
     return txn
-
-
-def _first_purchase(session: Session, member_id: int, txn_id: int) -> bool:
-    return session.scalar(select(func.count(Transaction.id)).where(
-        Transaction.member_id == member_id, Transaction.kind == "purchase", Transaction.id != txn_id)) == 0
-
-
-def _notify_points_changed(session: Session, member: Member, txn: Transaction) -> None:
-    """A points-changed notice through the outbox, in this transaction (sent after commit)."""
-    from wxcrm.wechat import outbox
-    change = txn.points_earned - txn.points_redeemed
-    balance = txn.receipt.get("points_balance")
-    outbox.enqueue(session, purpose="points_changed", member=member,
-                   text=f"您在{txn.receipt.get('store_name', '')}消费，积分变动 {change:+d}，当前积分 {balance}",
-                   fields={"thing1": txn.receipt.get("store_name", ""), "number2": f"{change:+d}",
-                           "number3": str(balance)},
-                   dedup_key=f"purchase:{txn.id}:points")
 
 
 def _open_store(session: Session, store_code: str, staff: Staff | None) -> Store:
@@ -203,32 +149,15 @@ def _price_basket(items: list[dict]) -> list[BasketLine]:
     return lines
 
 
-def _allocate_discounts(lines: list[BasketLine], discounts: list[Effect]) -> tuple[dict[int, int], dict[int, int]]:
-    """Spread each discount over its lines in proportion to their amounts (largest
-    remainder to the largest line), never more than a line is worth. Knowing each
-    line's share is what makes refunds by item exact."""
-    left = {line.line_no: line.amount_fen for line in lines}
+def _line_discounts(effects) -> dict[int, int]:
+    """Per basket line, the fen the rules' discounts took off it, as the engine spread them
+    (``wxcrm.money.spread``): recorded per line, so refunds by item are exact."""
     out: dict[int, int] = {}
-    given: dict[int, int] = {}  # id(effect) -> fen it actually took off
-    for effect in discounts:
-        targets = [line for line in lines if not effect.item_lines or line.line_no in effect.item_lines]
-        base = sum(left[line.line_no] for line in targets)
-        amount = min(effect.amount_fen, base)
-        given[id(effect)] = max(amount, 0)
-        if amount <= 0:
-            continue
-        shares = {line.line_no: pro_rata_down(amount, left[line.line_no], base) for line in targets}
-        rest = amount - sum(shares.values())
-        for line in sorted(targets, key=lambda ln: (-left[ln.line_no], ln.line_no)):
-            if rest == 0:
-                break
-            extra = min(rest, left[line.line_no] - shares[line.line_no])
-            shares[line.line_no] += extra
-            rest -= extra
-        for line_no, share in shares.items():
-            left[line_no] -= share
-            out[line_no] = out.get(line_no, 0) + share
-    return out, given
+    for effect in effects:
+        if effect.kind == "discount":
+            for line_no, fen in effect.line_discounts:
+                out[line_no] = out.get(line_no, 0) + fen
+    return out
 
 
 def purchase_receipt(session: Session, txn: Transaction, member: Member | None, clock: Clock) -> dict:
@@ -314,10 +243,8 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
     fully = all(it.refunded_qty == it.qty for it in originals.values())
 
     def share(total: int) -> int:
-        """This refund's part of `total`: cumulative pro rata, so the parts add up exactly."""
-        if fully:
-            return total - _cum(total, before, purchase_net)
-        return _cum(total, after, purchase_net) - _cum(total, before, purchase_net)
+        """This refund's part of ``total``: cumulative pro rata, so the parts add up exactly."""
+        return cumulative_share(total, before, after, purchase_net, last=fully)
 
     points_back = share(original.points_earned)
     redeemed_back = share(original.points_redeemed)
@@ -359,7 +286,7 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
     refund.payable_fen -= charge
     session.flush()
     if fully and original.member_id is not None:
-        rules.release_usage(session, original.id, original.member_id, original.business_date)
+        release_usage(session, original.member_id, original.business_date, benefits_by_rule(session, original.id))
     refund.receipt = refund_receipt(session, refund, original, clock, shortfall_charge_fen=charge)
     return refund
 
@@ -398,10 +325,6 @@ def _net_refunded(item: TransactionItem, line_net: int) -> int:
     return pro_rata_down(line_net, item.refunded_qty, item.qty)
 
 
-def _cum(total: int, part: int, whole: int) -> int:
-    return pro_rata_down(total, part, whole) if whole else 0
-
-
 def refund_receipt(session: Session, refund: Transaction, original: Transaction, clock: Clock, *,
                    shortfall_charge_fen: int) -> dict:
     lines = []
@@ -435,9 +358,3 @@ def refund_receipt(session: Session, refund: Transaction, original: Transaction,
         "points_balance": balance, "business_date": refund.business_date.isoformat(),
         "created_at": refund.created_at.isoformat() + "Z", "receipt_lines": lines,
     }
-
-
-def member_stats(session: Session, member_id: int) -> dict:
-    row = session.execute(select(func.count(Transaction.id), func.coalesce(func.sum(Transaction.payable_fen), 0))
-                          .where(Transaction.member_id == member_id, Transaction.kind == "purchase")).one()
-    return {"purchase_count": row[0], "spend_fen": int(row[1])}

@@ -27,6 +27,6 @@ JOBS: tuple[Job, ...] = (
         "Birthday and membership-expiry rules for each business day, catching up after downtime."),
     Job("points-expiry", "wxcrm.jobs.tasks:expire_points", "WXCRM_RULES_DAILY_INTERVAL_SECONDS",
         "Expire points lots whose last day has passed (idempotent: an expired lot has nothing left)."),
-    Job("membership-reminders", "wxcrm.jobs.tasks:remind_expiring_memberships", "WXCRM_RULES_DAILY_INTERVAL_SECONDS",
+    Job("membership-reminders", "wxcrm.jobs.tasks:remind_expiring", "WXCRM_RULES_DAILY_INTERVAL_SECONDS",
         "Remind members 30 days before their card expires (once per member and expiry date)."),
 )

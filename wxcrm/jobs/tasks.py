@@ -1,36 +1,69 @@
-"""The jobs themselves: thin wrappers that open an app context and call a service."""
+"""The jobs themselves: each opens the app's settings and session, calls services that
+flush, and commits (one unit of work at a time: a message, a member, a day)."""
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 from flask import Flask
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from wxcrm.benefits import daily
+from wxcrm.benefits.notices import remind_expiring_memberships
+from wxcrm.config import Settings, settings_for
+from wxcrm.jobs.outbox import drain
+from wxcrm.ledger import service as ledger
+from wxcrm.members.models import Member
+from wxcrm.timeutil import business_date
 
 log = logging.getLogger(__name__)
 
 
 def dispatch_outbox(app: Flask) -> None:
     from wxcrm.extensions import db
-    from wxcrm.wechat.dispatch import drain_outbox
     try:
-        report = drain_outbox(db.session, app.config)
+        report = drain(db.session, settings_for(app))
         if report.claimed:
             log.info("outbox: %s", report)
     finally:
         db.session.remove()
 
 
+def run_daily_event(session: Session, settings: Settings, event: str, day: date, *, today: date,
+                    batch: int = 500) -> int:
+    """Every due member of one day, one committed transaction per member; the day is marked
+    done once it is over (today stays open for members who join later in the day)."""
+    done = 0
+    after = 0
+    while True:
+        due = daily.members_due(session, event, day, after_id=after, limit=batch)
+        if not due:
+            break
+        after = due[-1]
+        for member_id in due:
+            try:
+                daily.run_event_for_member(session, session.get(Member, member_id), event, day, settings)
+                session.commit()
+                done += 1
+            except IntegrityError:       # another runner handled this member first
+                session.rollback()
+    if day < today:
+        daily.mark_day_done(session, event, day, done)
+        session.commit()
+    return done
+
+
 def run_daily_rule_events(app: Flask) -> None:
     """Birthdays, membership expiry and (when any such rule is live) the daily `schedule`
     recalculation, for every business day since the last finished one."""
     from wxcrm.extensions import db
-    from wxcrm.rules import runs
-    from wxcrm.timeutil import business_date
-    settings = runs.RunSettings.from_config(app.config)
+    settings = settings_for(app)
     try:
-        today = business_date()
-        for event in runs.daily_events(db.session, point_value_fen=settings.point_value_fen):
-            for day in runs.days_to_run(db.session, event, today):
-                done = runs.run_day(db.session, event, day, settings, today=today)
+        today = business_date(settings.tz)
+        for event in daily.daily_events(db.session, settings):
+            for day in daily.days_to_run(db.session, event, today):
+                done = run_daily_event(db.session, settings, event, day, today=today)
                 if done:
                     log.info("rules: %s for %s: %d member(s)", event, day, done)
     finally:
@@ -39,10 +72,9 @@ def run_daily_rule_events(app: Flask) -> None:
 
 def expire_points(app: Flask) -> None:
     from wxcrm.extensions import db
-    from wxcrm.ledger import service as ledger
-    from wxcrm.timeutil import business_date
+    settings = settings_for(app)
     try:
-        today = business_date()
+        today = business_date(settings.tz)
         points = ledger.expire_points(db.session, today, job_run=f"points-expiry:{today.isoformat()}")
         db.session.commit()
         if points:
@@ -51,12 +83,11 @@ def expire_points(app: Flask) -> None:
         db.session.remove()
 
 
-def remind_expiring_memberships(app: Flask) -> None:
+def remind_expiring(app: Flask) -> None:
     from wxcrm.extensions import db
-    from wxcrm.members.notices import remind_expiring_memberships as remind
-    from wxcrm.timeutil import business_date
+    settings = settings_for(app)
     try:
-        queued = remind(db.session, business_date())
+        queued = remind_expiring_memberships(db.session, settings, business_date(settings.tz))
         db.session.commit()
         if queued:
             log.info("membership reminders: %d queued", queued)

@@ -6,7 +6,6 @@ same transaction. Nothing here lets a balance go below zero.
 """
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from wxcrm.errors import InsufficientBalance
 from wxcrm.ledger.models import LedgerAccount, LedgerEntry, LotMovement, PointsLot
-from wxcrm.timeutil import utcnow
+from wxcrm.timeutil import add_months, utcnow
 
 
 @dataclass(frozen=True)
@@ -73,9 +72,7 @@ def _post(session: Session, account: LedgerAccount, amount: int, cause: Cause) -
 
 def expiry_date(earned_on: date, months: int) -> date:
     """Points earned in a month last until the end of the month `months` later."""
-    y, m = divmod(earned_on.month - 1 + months, 12)
-    year, month = earned_on.year + y, m + 1
-    return date(year, month, calendar.monthrange(year, month)[1])
+    return add_months(earned_on, months, to_month_end=True)
 
 
 def earn_points(session: Session, member_id: int, points: int, cause: Cause, *, today: date,

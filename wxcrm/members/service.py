@@ -6,14 +6,24 @@ import re
 import secrets
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from wxcrm.errors import N_, Conflict, DomainError, NotFound
 from wxcrm.ledger import service as ledger
-from wxcrm.members.models import (GENDERS, ROLES, STORE_KINDS, ApiToken, CardNumberSequence, GroupAccount, Member,
-                                  Staff, Store, Tier)
+from wxcrm.members.models import (
+    GENDERS,
+    ROLES,
+    STORE_KINDS,
+    ApiToken,
+    CardNumberSequence,
+    GroupAccount,
+    Member,
+    Staff,
+    Store,
+    Tier,
+)
 from wxcrm.sqlutil import insert_missing
 from wxcrm.timeutil import utcnow
 
@@ -221,3 +231,18 @@ def update_own_profile(session: Session, member: Member, *, name: str, gender: s
     member.name, member.gender, member.birthday = name, gender, birthday
     session.flush()
     return member
+
+
+def member_for_openid(session: Session, openid: str, unionid: str | None = None) -> Member | None:
+    """The member behind an openid (None for a visitor who does not follow yet); the
+    unionid, when WeChat OAuth gave one, is kept for matching across the brand's apps."""
+    member = find_member(session, openid=openid)
+    if member is not None and unionid and member.unionid != unionid:
+        member.unionid = unionid
+        session.flush()
+    return member
+
+
+def tier_counts(session: Session) -> list[tuple[Tier, int]]:
+    counts = dict(session.execute(select(Member.tier_id, func.count(Member.id)).group_by(Member.tier_id)).all())
+    return [(t, counts.get(t.id, 0)) for t in session.scalars(select(Tier).order_by(Tier.rank))]

@@ -17,11 +17,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from wxcrm.checkout.models import Transaction, TransactionBenefit, TransactionItem
+from wxcrm.config import Settings
 from wxcrm.members.models import GroupAccount, Member, Store, Tier
 from wxcrm.rules.compiler import CompiledRuleSet
-from wxcrm.rules.context import BasketLine, BudgetUsage, EvaluationContext, MemberFacts, RuleUsage
+from wxcrm.rules.context import BasketLine, BudgetUsage, EvaluationContext, MemberFacts, UsageCounts
 from wxcrm.rules.engine import evaluate
+from wxcrm.rules.live import draft_rule_set, live_rule_set, proposed_rule_set
+from wxcrm.sales.models import Transaction, TransactionBenefit, TransactionItem
+from wxcrm.sales.queries import net_fen
 
 
 @dataclass
@@ -62,6 +65,17 @@ class _History:
     """One member's purchases as the replay walks forward in time."""
     count_before: int
     recent: deque  # (business_date, signed fen, is_purchase), oldest first
+
+
+def run_backtest(session: Session, settings: Settings, *, days: int, today: date,
+                 draft_rules: list[dict] | None = None) -> dict:
+    """Replay the last ``days`` of purchases through a draft set (default: the live rules
+    plus every draft) beside the live one."""
+    point_value = settings.point_value_fen
+    live = live_rule_set(session, point_value_fen=point_value)
+    draft = (draft_rule_set(draft_rules, point_value_fen=point_value) if draft_rules is not None
+             else proposed_rule_set(session, point_value_fen=point_value))
+    return backtest(session, live=live, draft=draft, days=days, today=today, tz=settings.tz)
 
 
 def backtest(session: Session, *, live: CompiledRuleSet, draft: CompiledRuleSet, days: int, today: date,
@@ -157,8 +171,7 @@ def _load_prior_usage(session, ids, start: date, sets) -> None:
 
 
 def _row(txn: Transaction) -> tuple[date, int, bool]:
-    signed = -txn.payable_fen if txn.kind == "refund" else txn.payable_fen
-    return txn.business_date, signed, txn.kind == "purchase"
+    return txn.business_date, net_fen(txn.kind, txn.payable_fen), txn.kind == "purchase"
 
 
 def _remember(history: _History, txn: Transaction) -> None:
@@ -187,7 +200,7 @@ def _replay(compiled: CompiledRuleSet, totals: SetTotals, facts: MemberFacts, tx
     day, month = local.date().isoformat(), local.strftime("%Y-%m")
     usage = {}
     for rule_id, counts in totals.usage.get(facts.id, {}).items():
-        usage[rule_id] = RuleUsage(today=counts.get(day, 0), this_month=counts.get(month, 0),
+        usage[rule_id] = UsageCounts(today=counts.get(day, 0), this_month=counts.get(month, 0),
                                    lifetime=counts.get("-", 0))
     budgets = {rid: BudgetUsage(points=p, fen=f) for rid, (p, f) in totals.budgets.items()}
     ctx = EvaluationContext(event="purchase", member=facts, local_time=local, store_code=store.code,

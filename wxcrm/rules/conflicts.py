@@ -19,7 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from wxcrm.rules.compiler import AllOf, CompiledRule, CompiledRuleSet, Leaf, Scope, fold
+from wxcrm.rules.compiler import CompiledRule, CompiledRuleSet
+from wxcrm.rules.conditions import AllOf, Leaf, fold
+from wxcrm.rules.scope import Scope
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ class MemberFacts:
 
 
 @dataclass(frozen=True, slots=True)
-class RuleUsage:
+class UsageCounts:
     """How often a rule has already given this member something.
 
     ``today`` and ``this_month`` count in the merchant's business day and month of the
@@ -84,5 +84,5 @@ class EvaluationContext:
     lines: tuple[BasketLine, ...] = ()
     points_payment_fen: int = 0                 # the part of the basket paid with points earns nothing
     topup_amount_fen: int = 0
-    usage: Mapping[int, RuleUsage] = field(default_factory=dict)          # rule id -> this member's usage
+    usage: Mapping[int, UsageCounts] = field(default_factory=dict)          # rule id -> this member's usage
     budget_used: Mapping[int, BudgetUsage] = field(default_factory=dict)  # rule id -> all members' usage

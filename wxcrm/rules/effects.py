@@ -12,7 +12,7 @@ from typing import Mapping
 # kind -> what the applier does with it
 EFFECT_KINDS = (
     "points",          # credit `points` (pending for `pending_days` if > 0)
-    "discount",        # take `amount_fen` off the basket, or off `item_lines` if given
+    "discount",        # take `amount_fen` off the basket, line by line as `line_discounts` says
     "coupon",          # issue coupon template params["template"] (coupons package)
     "stored_value_bonus",  # credit `amount_fen` bonus stored value (top-ups)
     "renew",           # extend membership by params["months"]
@@ -34,5 +34,12 @@ class Effect:
     points: int = 0
     pending_days: int = 0
     amount_fen: int = 0
-    item_lines: tuple[int, ...] = ()  # 1-based basket line numbers an item discount applies to
+    # Discounts: (line number, fen) for every basket line the discount came off, adding up
+    # to amount_fen. The till records these per line as they are; nothing re-spreads them.
+    line_discounts: tuple[tuple[int, int], ...] = ()
     params: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def item_lines(self) -> tuple[int, ...]:
+        """The basket lines (1-based) a discount came off."""
+        return tuple(line_no for line_no, _ in self.line_discounts)

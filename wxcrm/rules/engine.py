@@ -31,9 +31,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from wxcrm.rules.compiler import CompiledRule, CompiledRuleSet, explain_failure_bilingual
+from wxcrm.rules.compiler import CompiledRule, CompiledRuleSet
 from wxcrm.rules.context import EvaluationContext
 from wxcrm.rules.effects import Effect
+from wxcrm.rules.explain import why_not
 from wxcrm.rules.facts import FactSnapshot
 from wxcrm.rules.payout import AppliedRule, applied_rules, earned_points, pay_out, worth_alone
 from wxcrm.rules.wording import EVENTS_ZH, RULE_STATUSES_ZH
@@ -126,7 +127,7 @@ def _walk(candidates: tuple[tuple, ...], s: FactSnapshot) -> list[CompiledRule]:
     for predicate, limits, stop, rule in candidates:
         if limits is not None:
             used, spent = usage.get(rule.id), budgets.get(rule.id)
-            if (used is not None or spent is not None) and limits.refusal(used, spent) is not None:
+            if (used is not None or spent is not None) and limits.used_up(used, spent):
                 continue
         if predicate is None or predicate(s):
             matched.append(rule)
@@ -193,7 +194,7 @@ def _evaluate_explained(compiled: CompiledRuleSet, s: FactSnapshot) -> Evaluatio
                                             "lower rules",
                               f"规则 {stopper.id}（{stopper.name}）已匹配，并停止执行后面的规则")
         else:
-            note = _why_not(rule, s)
+            note = _why_rule_not(rule, s)
             if note is not None:
                 notes[rule.id] = note
             else:
@@ -219,20 +220,20 @@ def _evaluate_explained(compiled: CompiledRuleSet, s: FactSnapshot) -> Evaluatio
     return EvaluationResult(effects, trace, rules=winners, held_by=held_by)
 
 
-def _why_not(rule: CompiledRule, s: FactSnapshot) -> tuple[str, str, str] | None:
+def _why_rule_not(rule: CompiledRule, s: FactSnapshot) -> tuple[str, str, str] | None:
     """(outcome, English reason, Chinese reason) of a rule that does not match, or None."""
-    reasons = rule.scope.refusal_bilingual(s)
+    reasons = rule.scope.why_not(s)
     if reasons:
         return ("out_of_scope", *reasons)
-    reasons = rule.validity.refusal_bilingual(s)
+    reasons = rule.validity.why_not(s)
     if reasons:
         return ("outside_validity", *reasons)
     if rule.limits is not None:
-        reasons = rule.limits.refusal_bilingual(s.ctx.usage.get(rule.id), s.ctx.budget_used.get(rule.id))
+        reasons = rule.limits.why_not(s.ctx.usage.get(rule.id), s.ctx.budget_used.get(rule.id))
         if reasons:
             return ("limit_reached", *reasons)
     if rule.condition is not True:
-        reasons = explain_failure_bilingual(rule.condition, s)
+        reasons = why_not(rule.condition, s)
         if reasons:
             return ("not_matched", *reasons)
     return None

@@ -29,9 +29,8 @@ from dataclasses import fields, is_dataclass
 from types import MappingProxyType
 from typing import Callable, Mapping, NamedTuple
 
-from wxcrm.money import points_for_amount
-from wxcrm.rules.compiler import (BONUS, DISCOUNT, EARN, HOLD, MULTIPLY, OTHER, STORED_VALUE,
-                                   Action, CompiledRule)
+from wxcrm.money import percent_of, points_for_amount, spread
+from wxcrm.rules.compiler import BONUS, DISCOUNT, EARN, HOLD, MULTIPLY, OTHER, STORED_VALUE, Action, CompiledRule
 from wxcrm.rules.effects import Effect
 from wxcrm.rules.facts import FactSnapshot
 from wxcrm.rules.wording import yuan
@@ -51,8 +50,8 @@ class Payout(NamedTuple):
     held_by: tuple[CompiledRule, ...]   # hold_points rules that held this event's points
 
 
-class Grant(NamedTuple):
-    """One thing one action gives, in numbers; worded into an Effect afterwards."""
+class Award(NamedTuple):
+    """One thing one action gives, in numbers; worded into an Effect when paying out."""
     stage: int
     rule: CompiledRule
     action: Action
@@ -60,13 +59,13 @@ class Grant(NamedTuple):
     fen: int
     pending_days: int
     base_fen: int                       # earn_points: the amount the points were earned on
-    item_lines: tuple[int, ...]         # item discounts: the lines it came off
+    line_discounts: tuple[tuple[int, int], ...]   # discounts: (line number, fen) per line
 
 
-def _grant(stage: int, rule: CompiledRule, action: Action, points: int, fen: int,
-           pending_days: int, base_fen: int, item_lines: tuple[int, ...]) -> Grant:
+def _award(stage: int, rule: CompiledRule, action: Action, points: int, fen: int,
+           pending_days: int, base_fen: int, line_discounts: tuple[tuple[int, int], ...]) -> Award:
     # tuple.__new__ skips NamedTuple's Python-level __new__: a valuation makes several.
-    return _new_tuple(Grant, (stage, rule, action, points, fen, pending_days, base_fen, item_lines))
+    return _new_tuple(Award, (stage, rule, action, points, fen, pending_days, base_fen, line_discounts))
 
 
 _new_tuple = tuple.__new__
@@ -80,11 +79,11 @@ def _plain_frozen_dataclass(cls) -> bool:
 _EFFECT_FIELDS = {f.name for f in fields(Effect)}
 _FAST_EFFECTS = _plain_frozen_dataclass(Effect) and _EFFECT_FIELDS == {
     "kind", "rule_name", "text_zh", "text_en", "rule_id", "rule_version", "points",
-    "pending_days", "amount_fen", "item_lines", "params"}
+    "pending_days", "amount_fen", "line_discounts", "params"}
 
 
 def new_effect(kind: str, rule: CompiledRule, text_zh: str, text_en: str, points: int = 0,
-               pending_days: int = 0, amount_fen: int = 0, item_lines: tuple[int, ...] = (),
+               pending_days: int = 0, amount_fen: int = 0, line_discounts: tuple[tuple[int, int], ...] = (),
                params: Mapping | None = None) -> Effect:
     """Effect(...) for a rule, built directly.
 
@@ -98,12 +97,12 @@ def new_effect(kind: str, rule: CompiledRule, text_zh: str, text_en: str, points
         params = _NO_PARAMS
     if not _FAST_EFFECTS:
         return Effect(kind, rule.name, text_zh, text_en, rule.id, rule.version, points,
-                      pending_days, amount_fen, item_lines, params)
+                      pending_days, amount_fen, line_discounts, params)
     effect = _new_object(Effect)
     effect.__dict__.update(kind=kind, rule_name=rule.name, text_zh=text_zh, text_en=text_en,
                            rule_id=rule.id, rule_version=rule.version, points=points,
                            pending_days=pending_days, amount_fen=amount_fen,
-                           item_lines=item_lines, params=params)
+                           line_discounts=line_discounts, params=params)
     return effect
 
 
@@ -113,7 +112,7 @@ _NO_PARAMS: Mapping = MappingProxyType({})
 
 def pay_out(rules: list[CompiledRule], s: FactSnapshot) -> Payout:
     """The effects of ``rules`` (already in evaluation order) for one event."""
-    effects, _, held_by = grant(rules, s, give=_word)   # worded as they are worked out
+    effects, _, held_by = awards(rules, s, make=_as_effect)   # worded as they are worked out
     return Payout(tuple(effects), held_by)
 
 
@@ -142,15 +141,15 @@ def worth_alone(rule: CompiledRule, s: FactSnapshot, *, earned_elsewhere: int = 
     if len(rule.actions) == 1:
         points, fen = _one_action_alone(rule, rule.actions[0], s, earned_elsewhere)
     else:
-        grants = grant([rule], s, earned_elsewhere=earned_elsewhere)[0]
-        points, fen = sum(g.points for g in grants), sum(g.fen for g in grants)
+        found = awards([rule], s, earned_elsewhere=earned_elsewhere)[0]
+        points, fen = sum(a.points for a in found), sum(a.fen for a in found)
     return fen + points * point_value_fen
 
 
 def _one_action_alone(rule: CompiledRule, action: Action, s: FactSnapshot,
                       earned_elsewhere: int) -> tuple[int, int]:
-    """(points, fen) of a one-action rule on its own: the same numbers as grant([rule]),
-    without building grants. Most rivals in an exclusive group are such rules."""
+    """(points, fen) of a one-action rule on its own: the same numbers as awards([rule]),
+    without building awards. Most rivals in an exclusive group are such rules."""
     stage, params, ctx = action.stage, action.params, s.ctx
     points = fen = 0
     if stage == DISCOUNT:
@@ -160,7 +159,7 @@ def _one_action_alone(rule: CompiledRule, action: Action, s: FactSnapshot,
             amounts = s.amounts
             room = sum([amounts[i] for i in s.chosen(action.selector)])
         if action.type == "discount_percent":
-            fen = room * params["pct"] // 100
+            fen = percent_of(room, params["pct"])
         elif params.get("per_item"):
             fen = params["amount_fen"] * (sum([line.qty for line in s.lines]) if action.selector is None
                                           else s.chosen_qty(action.selector))
@@ -172,11 +171,11 @@ def _one_action_alone(rule: CompiledRule, action: Action, s: FactSnapshot,
             max(s.total_fen - ctx.points_payment_fen, 0)
         points = _earned(action, s, None, base)[0]
     elif stage == MULTIPLY:
-        points = earned_elsewhere * (params["pct"] - 100) // 100
+        points = percent_of(earned_elsewhere, params["pct"] - 100)
     elif stage == BONUS:
         points = params["points"]
     elif stage == STORED_VALUE:
-        fen = ctx.topup_amount_fen * params["pct"] // 100 if "pct" in params else params["amount_fen"]
+        fen = percent_of(ctx.topup_amount_fen, params["pct"]) if "pct" in params else params["amount_fen"]
     if points and rule.budget_points is not None:
         points = _capped(rule, points, {}, s, "points")
     if fen and rule.budget_fen is not None:
@@ -188,18 +187,18 @@ def earned_points(rules: list[CompiledRule], s: FactSnapshot) -> int:
     """The points ``rules`` earn (step 3): what a multiplier acts on. Only their
     discounts and earn actions count; later stages never change it."""
     shaping = [rule for rule in rules if rule.shapes_earnings]
-    return grant(shaping, s)[1] if shaping else 0
+    return awards(shaping, s)[1] if shaping else 0
 
 
-def grant(rules: list[CompiledRule], s: FactSnapshot, *, earned_elsewhere: int = 0,
-          give: Callable[..., object] = _grant) -> tuple[list, int, tuple[CompiledRule, ...]]:
+def awards(rules: list[CompiledRule], s: FactSnapshot, *, earned_elsewhere: int = 0,
+           make: Callable[..., object] = _award) -> tuple[list, int, tuple[CompiledRule, ...]]:
     """What each action of ``rules`` gives, in pay-out order; the earned points; and the
     hold_points rules that held some of them (they have no line of their own).
 
-    ``give`` makes each list item from a grant's numbers (``Grant``'s fields, in
-    order): a ``Grant`` when valuing rules, the Effect itself when paying out.
+    ``make`` builds each list item from an award's numbers (``Award``'s fields, in
+    order): an ``Award`` when valuing rules, the Effect itself when paying out.
     """
-    grants: list = []
+    found: list = []
     fen_so_far: dict[int, int] = {}                        # budgeted rules only
     left: list[int] | None = None                          # per line, what is left to pay
     # Discounts now, in evaluation order; every other stage waits for them, in its own list.
@@ -213,9 +212,9 @@ def grant(rules: list[CompiledRule], s: FactSnapshot, *, earned_elsewhere: int =
                     continue                   # none of its lines is in this basket
                 if left is None:
                     left = s.amounts.copy()
-                amount, item_lines = _take_discount(rule, action, s, left, fen_so_far)
+                amount, line_discounts = _take_discount(rule, action, s, left, fen_so_far)
                 if amount > 0:
-                    grants.append(give(DISCOUNT, rule, action, 0, amount, 0, 0, item_lines))
+                    found.append(make(DISCOUNT, rule, action, 0, amount, 0, 0, line_discounts))
             elif stage == EARN:
                 earns.append((rule, action))
             elif stage == MULTIPLY:
@@ -244,15 +243,15 @@ def grant(rules: list[CompiledRule], s: FactSnapshot, *, earned_elsewhere: int =
             if points > 0:
                 earned += points
                 gave_points = True
-                grants.append(give(EARN, rule, action, points, 0, max(action.pending_days, hold),
+                found.append(make(EARN, rule, action, points, 0, max(action.pending_days, hold),
                                    amount, ()))
     for rule, action in multipliers:                     # on the earned points only
-        points = (earned + earned_elsewhere) * (action.params["pct"] - 100) // 100
+        points = percent_of(earned + earned_elsewhere, action.params["pct"] - 100)
         if rule.budget_points is not None:
             points = _capped(rule, points, points_so_far, s, "points")
         if points > 0:
             gave_points = True
-            grants.append(give(MULTIPLY, rule, action, points, 0, max(action.pending_days, hold),
+            found.append(make(MULTIPLY, rule, action, points, 0, max(action.pending_days, hold),
                                0, ()))
     for rule, action in bonuses:
         points = action.params["points"]
@@ -260,25 +259,25 @@ def grant(rules: list[CompiledRule], s: FactSnapshot, *, earned_elsewhere: int =
             points = _capped(rule, points, points_so_far, s, "points")
         if points > 0:
             gave_points = True
-            grants.append(give(BONUS, rule, action, points, 0, max(action.pending_days, hold), 0, ()))
+            found.append(make(BONUS, rule, action, points, 0, max(action.pending_days, hold), 0, ()))
     held_by = ()
     if holds and gave_points:
         held_by = tuple(rule for rule, _ in holds)     # it changed what was given
     for rule, action in rest:
         if action.stage == STORED_VALUE:
             params = action.params
-            amount = (ctx.topup_amount_fen * params["pct"] // 100 if "pct" in params
+            amount = (percent_of(ctx.topup_amount_fen, params["pct"]) if "pct" in params
                       else params["amount_fen"])
             if rule.budget_fen is not None:
                 amount = _capped(rule, amount, fen_so_far, s, "fen")
             if amount > 0:
-                grants.append(give(STORED_VALUE, rule, action, 0, amount, 0, 0, ()))
+                found.append(make(STORED_VALUE, rule, action, 0, amount, 0, 0, ()))
         elif action.type == "renew_membership" and \
                 action.params.get("cost_points", 0) > s.member.points_balance:
             continue                                     # cannot pay for the renewal with points
         else:
-            grants.append(give(OTHER, rule, action, 0, 0, 0, 0, ()))
-    return grants, earned, held_by
+            found.append(make(OTHER, rule, action, 0, 0, 0, 0, ()))
+    return found, earned, held_by
 
 
 def _capped(rule: CompiledRule, amount: int, so_far: dict[int, int], s: FactSnapshot,
@@ -296,7 +295,8 @@ def _capped(rule: CompiledRule, amount: int, so_far: dict[int, int], s: FactSnap
 
 def _take_discount(rule: CompiledRule, action: Action, s: FactSnapshot, left: list[int],
                    fen_so_far: dict[int, int]) -> tuple[int, tuple[int, ...]]:
-    """(fen off, lines it came off) for one discount; takes it off ``left``."""
+    """(fen off, (line number, fen) per line it came off) for one discount; takes it off
+    ``left``. Spread over its lines by ``wxcrm.money.spread``, the till's own rule."""
     lines = s.lines
     selector = action.selector
     chosen = [i for i in (range(len(lines)) if selector is None else s.chosen(selector)) if left[i] > 0]
@@ -305,7 +305,7 @@ def _take_discount(rule: CompiledRule, action: Action, s: FactSnapshot, left: li
         return 0, ()
     params = action.params
     if action.type == "discount_percent":
-        amount = room * params["pct"] // 100
+        amount = percent_of(room, params["pct"])
     elif params.get("per_item"):
         amount = params["amount_fen"] * sum(lines[i].qty for i in chosen)
     else:
@@ -315,27 +315,10 @@ def _take_discount(rule: CompiledRule, action: Action, s: FactSnapshot, left: li
         amount = _capped(rule, amount, fen_so_far, s, "fen")
     if amount <= 0:
         return 0, ()
-    shares = _spread(amount, [left[i] for i in chosen])
+    shares = spread(amount, [left[i] for i in chosen])
     for i, share in zip(chosen, shares):
         left[i] -= share
-    if selector is None:
-        return amount, ()
-    return amount, tuple(lines[i].line_no for i, share in zip(chosen, shares) if share)
-
-
-def _spread(amount: int, room: list[int]) -> list[int]:
-    """Split ``amount`` (at most sum(room)) in proportion to ``room``, rounding down, and
-    give the remaining fen to the first lines with room left: receipt order, so repeatable."""
-    whole = sum(room)
-    shares = [r * amount // whole for r in room]
-    rest = amount - sum(shares)
-    for i, r in enumerate(room):
-        if not rest:
-            break
-        extra = min(rest, r - shares[i])
-        shares[i] += extra
-        rest -= extra
-    return shares
+    return amount, tuple((lines[i].line_no, share) for i, share in zip(chosen, shares) if share)
 
 
 def _earned(action: Action, s: FactSnapshot, left: list[int] | None, base: int) -> tuple[int, int]:
@@ -357,9 +340,9 @@ def _earned(action: Action, s: FactSnapshot, left: list[int] | None, base: int) 
 
 # ---------------------------------------------------------------- words
 
-def _word(stage: int, rule: CompiledRule, action: Action, points: int, fen: int,
-          pending_days: int, base_fen: int, item_lines: tuple[int, ...]) -> Effect:
-    """The receipt line for one grant (given as ``Grant``'s fields), in zh-CN and English."""
+def _as_effect(stage: int, rule: CompiledRule, action: Action, points: int, fen: int,
+               pending_days: int, base_fen: int, line_discounts: tuple[tuple[int, int], ...]) -> Effect:
+    """The receipt line for one award (given as ``Award``'s fields), in zh-CN and English."""
     zh, en = action.zh, action.en
     if stage == EARN:
         amount = yuan(base_fen)
@@ -379,7 +362,7 @@ def _word(stage: int, rule: CompiledRule, action: Action, points: int, fen: int,
     if stage == DISCOUNT:
         amount = yuan(fen)
         return new_effect("discount", rule, f"{zh[0]}{amount}{zh[1]}", f"{en[0]}{amount}{en[1]}",
-                          0, 0, fen, item_lines)
+                          0, 0, fen, line_discounts)
     if stage == STORED_VALUE:
         amount = yuan(fen)
         return new_effect("stored_value_bonus", rule, f"{zh[0]}{amount}{zh[1]}",

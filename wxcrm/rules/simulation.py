@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Mapping
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from wxcrm.config import Settings
 from wxcrm.errors import DomainError, NotFound
 from wxcrm.members.models import Member, Store
-from wxcrm.rules import service as rules
 from wxcrm.rules.conflicts import find_conflicts
-from wxcrm.rules.context import BasketLine, BudgetUsage, EvaluationContext, MemberFacts
+from wxcrm.rules.context import BasketLine, EvaluationContext, MemberFacts
 from wxcrm.rules.engine import evaluate
-from wxcrm.rules.models import RuleBudget
+from wxcrm.rules.live import draft_rule_set, live_rule_set
+from wxcrm.rules.member_facts import member_facts
+from wxcrm.rules.usage import budgets_used, usage_for
 from wxcrm.timeutil import to_local, utcnow
 
 
@@ -51,29 +52,31 @@ def _lines(items: list[Mapping]) -> tuple[BasketLine, ...]:
     return tuple(out)
 
 
-def simulate(session: Session, data: Mapping, *, config: Mapping) -> dict:
-    tz = ZoneInfo(config["WXCRM_TIMEZONE"])
-    point_value = config["WXCRM_POINT_VALUE_FEN"]
+def simulate(session: Session, data: Mapping, *, settings: Settings, points_balance_of=None) -> dict:
+    """``points_balance_of(member_id, today)``: a real member's spendable points (the caller
+    reads the ledger; the rules never do)."""
+    tz = settings.tz
+    point_value = settings.point_value_fen
     at = data.get("at")
     local = (at.replace(tzinfo=tz) if at and at.tzinfo is None else at.astimezone(tz)) if at else to_local(utcnow(), tz)
     today = local.date()
     draft = data.get("rules")
-    compiled = (rules.draft_rule_set(draft, point_value_fen=point_value) if draft is not None
-                else rules.live_rule_set(session, point_value_fen=point_value))
+    compiled = (draft_rule_set(draft, point_value_fen=point_value) if draft is not None
+                else live_rule_set(session, point_value_fen=point_value))
 
     store = session.scalar(select(Store).where(Store.code == str(data.get("store_code", "")).upper()))
     store_kind = store.kind if store else data.get("store_kind")
-    usage, budgets = {}, {}
+    usage = {}
     if data.get("member_id") is not None:
         member = session.get(Member, data["member_id"])
         if member is None:
             raise NotFound(f"no member {data['member_id']}", code="member_not_found")
-        facts = rules.member_facts(session, member, today=today, compiled=compiled)
-        usage = rules.usage_for(session, member.id, [r.id for r in compiled.rules if r.limits], today)
+        balance = points_balance_of(member.id, today) if points_balance_of else 0
+        facts = member_facts(session, member, today=today, compiled=compiled, points_balance=balance)
+        usage = usage_for(session, member.id, [r.id for r in compiled.rules if r.limits], today)
     else:
         facts = _described_member(data.get("member") or {}, today)
-    for b in session.scalars(select(RuleBudget)):
-        budgets[b.rule_id] = BudgetUsage(points=b.points_used, fen=b.fen_used)
+    budgets = budgets_used(session)
 
     lines = _lines(data.get("items") or [])
     points_payment = int(data.get("points_to_use", 0)) * point_value
@@ -91,7 +94,9 @@ def simulate(session: Session, data: Mapping, *, config: Mapping) -> dict:
                    "payable_fen": max(total - discount - points_payment, 0), "points": result.points},
         "effects": [{"kind": e.kind, "rule_id": e.rule_id, "rule_version": e.rule_version, "rule": e.rule_name,
                      "points": e.points, "pending_days": e.pending_days, "amount_fen": e.amount_fen,
-                     "item_lines": list(e.item_lines), "params": dict(e.params), "text": e.text_zh,
+                     "item_lines": list(e.item_lines),
+                     "line_discounts": [{"line_no": n, "amount_fen": fen} for n, fen in e.line_discounts],
+                     "params": dict(e.params), "text": e.text_zh,
                      "text_en": e.text_en} for e in result.effects],
         "rules": [{"rule_id": t.rule_id, "rule_version": t.rule_version, "rule": t.rule_name,
                    "outcome": t.outcome, "matched": t.matched, "reason": t.reason, "reason_zh": t.reason_zh}

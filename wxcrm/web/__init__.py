@@ -7,6 +7,7 @@ from flask import Flask, redirect, url_for
 from flask_babel import get_locale
 from flask_login import current_user
 
+from wxcrm.config import current_settings
 from wxcrm.extensions import db, login
 from wxcrm.money import fen_to_yuan_str
 from wxcrm.timeutil import to_local
@@ -16,7 +17,7 @@ def _local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored UTC time (datetime or ISO text) in the merchant's time zone."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value.rstrip("Z"))
-    return to_local(value).strftime(fmt)
+    return to_local(value, current_settings().tz).strftime(fmt)
 
 
 def init_web(app: Flask) -> None:

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from wxcrm.checkout import service as checkout
-from wxcrm.checkout.models import Transaction
+from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.idempotency import IdempotencyConflict, run_once
@@ -17,6 +17,8 @@ from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.members.models import Staff, Store
 from wxcrm.money import yuan_str_to_fen
+from wxcrm.sales.models import Transaction
+from wxcrm.timeutil import Clock
 from wxcrm.web.auth import role_required
 
 bp = Blueprint("cashier", __name__)
@@ -60,7 +62,7 @@ def till():
         if member is None:
             flash(_("No member with card or phone %(c)s.", c=card_no), "warning")
         else:
-            summary = ledger.points_summary(db.session, member.id, checkout.clock_now(current_app.config).today)
+            summary = ledger.points_summary(db.session, member.id, Clock.now(current_settings().tz).today)
 
     if request.method == "POST" and request.form.get("action") == "ring_up":
         items, errors = _basket_from_form(request.form)
@@ -79,10 +81,11 @@ def till():
                        "items": items, "points_to_use": points,
                        "payment_method": request.form.get("payment_method") or "cash"}
 
+            settings = current_settings()
+
             def write():
-                txn = checkout.ring_up_purchase(db.session, staff=current_user, clock=checkout.clock_now(current_app.config),
-                                                settings=checkout.settings_from(current_app.config),
-                                                store_code=payload["store_code"], items=items,
+                txn = checkout.ring_up_purchase(db.session, staff=current_user, clock=Clock.now(settings.tz),
+                                                settings=settings, store_code=payload["store_code"], items=items,
                                                 member_ref=payload["member"], points_to_use=points,
                                                 payment_method=payload["payment_method"])
                 return 201, txn.receipt
@@ -90,6 +93,7 @@ def till():
             try:
                 _status, body, _replayed = run_once(db.session, "transactions", request.form["idempotency_key"],
                                                     payload, write)
+                db.session.commit()
                 return redirect(url_for("cashier.receipt", transaction_id=body["id"]))
             except (DomainError, IdempotencyConflict) as exc:
                 db.session.rollback()

@@ -6,11 +6,12 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.members.models import Member
-from wxcrm.wechat import outbox
-from wxcrm.wechat.models import OUTBOX_STATUSES, OutboxMessage
+from wxcrm.messages import outbox
+from wxcrm.messages.models import OUTBOX_STATUSES, OutboxMessage
 from wxcrm.web.auth import role_required
 
 bp = Blueprint("console_outbox", __name__)
@@ -38,7 +39,7 @@ def messages():
 @role_required("admin", "marketer")
 def resend(message_id: int):
     try:
-        row = outbox.resend(db.session, message_id)
+        row = outbox.resend(db.session, message_id, current_settings())
         db.session.commit()
         flash(_("Message %(id)s queued again as %(channel)s.", id=row.id, channel=row.channel), "success")
     except DomainError as exc:

@@ -1,7 +1,7 @@
 """The rule console: list, edit (a form for the common cases, JSON for the rest), pause,
 simulate and backtest rules. Marketers and admins; importing a rule set is for admins.
 
-The pages call the rule services (wxcrm.rules.service, .simulation, .conflicts); the
+The pages call the rule services (wxcrm.rules.storage, .live, .simulation, .conflicts); the
 form <-> JSON conversion is in ``rule_form`` (pure, tested alone).
 """
 from __future__ import annotations
@@ -15,7 +15,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -26,20 +25,24 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from wxcrm.config import current_settings
 from wxcrm.errors import N_, DomainError
 from wxcrm.extensions import db
+from wxcrm.ledger.service import available_points
 from wxcrm.members.models import Member, Staff, Store, Tier
-from wxcrm.rules import service as rules
-from wxcrm.rules import simulation
+from wxcrm.rules import simulation, storage
 from wxcrm.rules.actions import ACTIONS, export_actions
+from wxcrm.rules.backtest import run_backtest
 from wxcrm.rules.catalogue import TEMPLATES
 from wxcrm.rules.conflicts import find_conflicts
 from wxcrm.rules.context import EVENTS
 from wxcrm.rules.engine import OUTCOMES
 from wxcrm.rules.facts import FACTS, MissingFact, export_facts
+from wxcrm.rules.live import UNSAVED_ID_BASE, draft_rule_set, live_rule_set, proposed_rule_set
 from wxcrm.rules.models import RULE_STATUSES, Rule
 from wxcrm.rules.schema import InvalidRule, Problem
 from wxcrm.rules.wording import multiplier_factor, rate_words, zhe
+from wxcrm.sales.models import TransactionItem
 from wxcrm.timeutil import business_date, to_local, utcnow
 from wxcrm.web.auth import role_required
 from wxcrm.web.console import rule_form
@@ -47,7 +50,7 @@ from wxcrm.web.console.rule_form import ACTION_FIELDS, RuleForm, SimulationForm
 
 bp = Blueprint("console_rules", __name__)
 EDITORS = ("admin", "marketer")
-THIS_RULE_ID = rules.UNSAVED_ID_BASE  # a new rule's id while it is simulated
+THIS_RULE_ID = UNSAVED_ID_BASE  # a new rule's id while it is simulated
 PAYMENT_METHODS = ("wechat_pay", "cash", "card", "stored_value", "alipay", "other")
 MAX_BACKTEST_DAYS = 366
 
@@ -64,12 +67,16 @@ def _zh() -> bool:
     return str(get_locale()).startswith("zh")
 
 
+def _points_balance(member_id: int, day) -> int:
+    return available_points(db.session, member_id, day)
+
+
 def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["WXCRM_TIMEZONE"])
+    return current_settings().tz
 
 
 def _point_value() -> int:
-    return current_app.config["WXCRM_POINT_VALUE_FEN"]
+    return current_settings().point_value_fen
 
 
 # ---------------------------------------------------------------- words for people
@@ -235,14 +242,14 @@ def rule_list():
     status = request.args.get("status") or None
     event = event if event in EVENTS else None
     status = status if status in RULE_STATUSES else None
-    rows = rules.list_rules(db.session, status=status, event=event)
-    everything = rules.list_rules(db.session, include_archived=True)
+    rows = storage.list_rules(db.session, status=status, event=event)
+    everything = storage.list_rules(db.session, include_archived=True)
     counts = {s: sum(1 for r in everything if r.status == s) for s in RULE_STATUSES}
     event_counts = {e: sum(1 for r in everything if r.event == e and r.status != "archived") for e in EVENTS}
     by_event = _by_event(rows)
     conflicts = []
     try:
-        conflicts = find_conflicts(rules.proposed_rule_set(db.session, point_value_fen=_point_value()))
+        conflicts = find_conflicts(proposed_rule_set(db.session, point_value_fen=_point_value()))
     except DomainError:  # a stored rule no longer compiles: the page still lists them
         pass
     conflicts_by_rule: dict[int, list] = {}
@@ -262,7 +269,7 @@ def rule_list():
 def change_status(rule_id: int):
     status = request.form.get("status", "")
     try:
-        rule = rules.set_status(db.session, rule_id, status)
+        rule = storage.set_status(db.session, rule_id, status)
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
@@ -270,7 +277,7 @@ def change_status(rule_id: int):
         return redirect(_back())
     messages = {"active": _("Rule “%(name)s” is live."), "paused": _("Rule “%(name)s” is paused."),
                 "archived": _("Rule “%(name)s” is archived."), "draft": _("Rule “%(name)s” is a draft again.")}
-    flash(messages[rule.status] % {"name": rule_title(rules.rule_json(rule))}, "success")
+    flash(messages[rule.status] % {"name": rule_title(storage.rule_json(rule))}, "success")
     return redirect(_back())
 
 
@@ -278,7 +285,7 @@ def _by_event(rows: list[Rule]) -> dict[str, list[dict]]:
     """Rules grouped by event (in the order events are listed), each group by priority."""
     groups: dict[str, list[dict]] = {event: [] for event in EVENTS}
     for r in rows:
-        groups.setdefault(r.event, []).append(rules.rule_json(r))
+        groups.setdefault(r.event, []).append(storage.rule_json(r))
     return {event: group for event, group in groups.items() if group}
 
 
@@ -296,7 +303,7 @@ def create_from_template(key: str):
     if template is None:
         abort(404)
     try:
-        made = [rules.create_rule(db.session, {**r, "status": "draft"}, staff_id=current_user.id)
+        made = [storage.create_rule(db.session, {**r, "status": "draft"}, staff_id=current_user.id)
                 for r in template.rules()]
         db.session.commit()
     except DomainError as exc:
@@ -311,8 +318,8 @@ def create_from_template(key: str):
 @bp.route("/export")
 @role_required(*EDITORS)
 def export():
-    body = json.dumps({"rules": rules.export_rules(db.session)}, ensure_ascii=False, indent=2)
-    name = f"wxcrm-rules-{business_date().isoformat()}.json"
+    body = json.dumps({"rules": storage.export_rules(db.session)}, ensure_ascii=False, indent=2)
+    name = f"wxcrm-rules-{business_date(_tz()).isoformat()}.json"
     return Response(body, mimetype="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -335,7 +342,7 @@ def import_rule_set():
         problems = [Problem("", _("expected a list of rules, or {\"rules\": [...]}"))]
     if not problems:
         try:
-            result = rules.import_rules(db.session, data, staff_id=current_user.id)
+            result = storage.import_rules(db.session, data, staff_id=current_user.id)
             db.session.commit()
             flash(_("Imported: %(c)d created, %(u)d updated.", c=result["created"], u=result["updated"]), "success")
             return redirect(url_for(".rule_list"))
@@ -346,11 +353,11 @@ def import_rule_set():
             db.session.rollback()
             problems = [Problem("", _(exc.detail))]
     flash(_("Nothing was imported: fix the rules below and try again."), "danger")
-    rows = rules.list_rules(db.session)
+    rows = storage.list_rules(db.session)
     by_event = _by_event(rows)
     templates = [{"key": t.key, "title": t.title_zh if _zh() else t.title_en, "rules": t.rules()}
                  for t in TEMPLATES.values()]
-    everything = rules.list_rules(db.session, include_archived=True)
+    everything = storage.list_rules(db.session, include_archived=True)
     return render_template("console/rules/list.html", by_event=by_event, events=EVENTS, statuses=RULE_STATUSES,
                            event=None, status=None, counts={s: sum(1 for r in everything if r.status == s)
                                                             for s in RULE_STATUSES},
@@ -409,8 +416,8 @@ def new_rule():
         parts = template.rules()
         rule = parts[min(max(part, 0), len(parts) - 1)]
     elif request.args.get("copy", type=int):
-        source = rules.get_rule(db.session, request.args.get("copy", type=int))
-        rule = {k: v for k, v in rules.rule_json(source).items() if k not in ("id", "version")}
+        source = storage.get_rule(db.session, request.args.get("copy", type=int))
+        rule = {k: v for k, v in storage.rule_json(source).items() if k not in ("id", "version")}
         rule["name"] = f"{rule['name']}（副本）"
         if rule.get("name_en"):
             rule["name_en"] = f"{rule['name_en']} (copy)"
@@ -435,7 +442,7 @@ def edit_rule(rule_id: int):
         return _handle_post(stored)
     version = request.args.get("version", type=int)
     known = {v.version: v for v in stored.versions}
-    rule = rules.rule_json(stored, known[version]) if version in known else rules.rule_json(stored)
+    rule = storage.rule_json(stored, known[version]) if version in known else storage.rule_json(stored)
     rule["status"] = stored.status
     state = _state_for(rule)
     if version in known and version != stored.current_version:
@@ -501,13 +508,13 @@ def _rule_from_json_text(text: str) -> tuple[dict | None, list[Problem]]:
 def _save(stored: Rule | None, rule: dict, state: EditorState):
     try:
         if stored is None:
-            saved = rules.create_rule(db.session, rule, staff_id=current_user.id)
+            saved = storage.create_rule(db.session, rule, staff_id=current_user.id)
             db.session.commit()
             flash(_("Rule “%(name)s” saved as a %(status)s (version 1).", name=rule_title(rule),
                     status=_(saved.status)), "success")
         else:
             before = stored.current_version, stored.status
-            saved = rules.update_rule(db.session, stored.id, rule, staff_id=current_user.id)
+            saved = storage.update_rule(db.session, stored.id, rule, staff_id=current_user.id)
             db.session.commit()
             if (saved.current_version, saved.status) == before:
                 flash(_("Nothing changed."), "info")
@@ -528,7 +535,7 @@ def _save(stored: Rule | None, rule: dict, state: EditorState):
 
 def _draft_rules_with(rule_id: int | None, rule: dict) -> list[dict]:
     """The live rules with this one in place of its stored version (or added), as a draft set."""
-    live = [rules.rule_json(r) for r in db.session.scalars(select(Rule).where(Rule.status == "active"))
+    live = [storage.rule_json(r) for r in db.session.scalars(select(Rule).where(Rule.status == "active"))
             if r.id != rule_id]
     this = {k: v for k, v in rule.items() if k != "version"}
     this["id"] = rule_id or THIS_RULE_ID
@@ -537,7 +544,7 @@ def _draft_rules_with(rule_id: int | None, rule: dict) -> list[dict]:
 
 
 def _draft_set_with(rule_id: int | None, rule: dict):
-    return rules.draft_rule_set(_draft_rules_with(rule_id, rule), point_value_fen=_point_value())
+    return draft_rule_set(_draft_rules_with(rule_id, rule), point_value_fen=_point_value())
 
 
 def _conflicts_with(rule_id: int | None, rule: dict) -> list | None:
@@ -562,11 +569,11 @@ def _simulate_into(stored: Rule | None, rule: dict, state: EditorState):
 def _run_simulation(sim: SimulationForm, event: str, draft_rules: list[dict] | None) -> tuple[dict | None, list]:
     """The basket under the live rules and under the draft set, side by side."""
     point_value = _point_value()
-    live = rules.live_rule_set(db.session, point_value_fen=point_value)
+    live = live_rule_set(db.session, point_value_fen=point_value)
     windows = set(live.spend_windows) | set(live.purchase_windows)
     if draft_rules is not None:
         try:
-            draft = rules.draft_rule_set(draft_rules, point_value_fen=point_value)
+            draft = draft_rule_set(draft_rules, point_value_fen=point_value)
         except InvalidRule as exc:
             return None, exc.problems
         windows |= set(draft.spend_windows) | set(draft.purchase_windows)
@@ -582,17 +589,17 @@ def _run_simulation(sim: SimulationForm, event: str, draft_rules: list[dict] | N
         return None, problems
     results = {}
     try:
-        results["live"] = simulation.simulate(db.session, data, config=current_app.config)
+        results["live"] = simulation.simulate(db.session, data, settings=current_settings(), points_balance_of=_points_balance)
         if draft_rules is not None:
             results["draft"] = simulation.simulate(db.session, {**data, "rules": draft_rules},
-                                                   config=current_app.config)
+                                                   settings=current_settings(), points_balance_of=_points_balance)
     except MissingFact as exc:
         return None, [Problem("member", str(exc))]
     except DomainError as exc:
         return None, [Problem(next(iter(exc.fields), ""), _(exc.detail))]
     finally:
         db.session.rollback()  # simulation reads only
-    names = {r.id: rules.rule_json(r) for r in db.session.scalars(select(Rule))}
+    names = {r.id: storage.rule_json(r) for r in db.session.scalars(select(Rule))}
     names.update({r["id"]: r for r in draft_rules or [] if "id" in r})  # the edited version's own name
     for result in results.values():
         for row in result["rules"]:
@@ -604,7 +611,7 @@ def _run_simulation(sim: SimulationForm, event: str, draft_rules: list[dict] | N
 def _render_editor(stored: Rule | None, state: EditorState, *, template=None, part: int = 0):
     tiers = list(db.session.scalars(select(Tier).order_by(Tier.rank)))
     stores = list(db.session.scalars(select(Store).order_by(Store.code)))
-    groups = sorted({g for g in (rules.rule_json(r).get("exclusive_group") for r in rules.list_rules(db.session)) if g})
+    groups = sorted({g for g in (storage.rule_json(r).get("exclusive_group") for r in storage.list_rules(db.session)) if g})
     history = []
     if stored is not None:
         staff = {s.id: s.username for s in db.session.scalars(select(Staff))}
@@ -626,7 +633,6 @@ def _render_editor(stored: Rule | None, state: EditorState, *, template=None, pa
 
 
 def _known_categories() -> list[str]:
-    from wxcrm.checkout.models import TransactionItem
     return sorted(c for c in db.session.scalars(select(TransactionItem.category).distinct().limit(100)) if c)
 
 
@@ -641,7 +647,7 @@ def simulate_page():
     event = event if event in EVENTS else "purchase"
     results, problems = None, []
     if request.method == "POST":
-        proposed = [rules.rule_json(r) for r in db.session.scalars(
+        proposed = [storage.rule_json(r) for r in db.session.scalars(
             select(Rule).where(Rule.status.in_(("active", "draft"))))]
         results, problems = _run_simulation(sim, event, proposed)
     return render_template("console/rules/simulate.html", sim=sim, event=event, events=EVENTS, results=results,
@@ -657,7 +663,7 @@ def simulate_page():
 @bp.route("/backtest", methods=["GET", "POST"])
 @role_required(*EDITORS)
 def backtest():
-    candidates = [r for r in rules.list_rules(db.session) if r.status != "active"]
+    candidates = [r for r in storage.list_rules(db.session) if r.status != "active"]
     if request.method == "GET":
         return render_template("console/rules/backtest.html", report=None, days=30, candidates=candidates,
                                chosen=request.args.get("rule_id", type=int), draft_label="", rows=[],
@@ -666,7 +672,7 @@ def backtest():
     rule_id = request.form.get("rule_id", type=int)
     if rule_id:
         stored = db.session.get(Rule, rule_id) or abort(404)
-        rule = rules.rule_json(stored)
+        rule = storage.rule_json(stored)
         return _backtest_page(_draft_rules_with(stored.id, rule), days=days, chosen=rule_id, candidates=candidates,
                               draft_label=_("the live rules with “%(name)s”", name=rule_title(rule)))
     return _backtest_page(None, draft_label=_("the live rules plus every draft"), days=days,
@@ -677,11 +683,10 @@ def _backtest_page(draft_rules: list[dict] | None, *, draft_label: str, days: in
                    candidates=None):
     """Run the backtest: `draft_rules` beside the live set (None: the live rules plus every draft)."""
     days = min(max(days or 30, 1), MAX_BACKTEST_DAYS)
-    point_value = _point_value()
     started = datetime.now()
     try:
-        report = rules.run_backtest(db.session, days=days, today=business_date(), tz=_tz(),
-                                    point_value_fen=point_value, draft_rules=draft_rules)
+        report = run_backtest(db.session, current_settings(), days=days, today=business_date(_tz()),
+                              draft_rules=draft_rules)
     except DomainError as exc:
         db.session.rollback()
         flash(_(exc.detail), "danger")
@@ -690,15 +695,15 @@ def _backtest_page(draft_rules: list[dict] | None, *, draft_label: str, days: in
         db.session.rollback()  # the backtest writes nothing; end the read
     seconds = (datetime.now() - started).total_seconds()
     if candidates is None:
-        candidates = [r for r in rules.list_rules(db.session) if r.status != "active"]
+        candidates = [r for r in storage.list_rules(db.session) if r.status != "active"]
     return render_template("console/rules/backtest.html", report=report, days=days, candidates=candidates,
                            chosen=chosen, draft_label=draft_label, rows=_backtest_rows(report),
-                           seconds=seconds, max_days=MAX_BACKTEST_DAYS, point_value=point_value)
+                           seconds=seconds, max_days=MAX_BACKTEST_DAYS, point_value=_point_value())
 
 
 def _backtest_rows(report: dict) -> list[dict]:
     """One row per rule, live beside draft."""
-    titles = {r.id: rule_title(rules.rule_json(r)) for r in db.session.scalars(select(Rule))}
+    titles = {r.id: rule_title(storage.rule_json(r)) for r in db.session.scalars(select(Rule))}
     rows: dict[int, dict] = {}
     for side in ("live", "draft"):
         for r in report[side]["rules"]:

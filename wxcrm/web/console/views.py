@@ -10,13 +10,15 @@ from sqlalchemy import func, or_, select
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from wxcrm.checkout.models import Transaction
+from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
 from wxcrm.ledger.models import LedgerAccount
 from wxcrm.members import service as members
 from wxcrm.members.models import ROLES, STORE_KINDS, Member, Staff, Store
+from wxcrm.sales.models import Transaction
+from wxcrm.sales.queries import group_figures
 from wxcrm.timeutil import business_date
 from wxcrm.web.auth import role_required
 
@@ -55,7 +57,7 @@ def _apply_domain_error(form: FlaskForm, exc: DomainError) -> None:
 @bp.route("/")
 @role_required("admin", "marketer")
 def home():
-    today = business_date()
+    today = business_date(current_settings().tz)
     since = today - timedelta(days=29)
     s = db.session
     figures = {
@@ -170,7 +172,7 @@ def member_list():
 @role_required("admin", "marketer")
 def member_detail(member_id: int):
     member = db.get_or_404(Member, member_id)
-    today = business_date()
+    today = business_date(current_settings().tz)
     summary = ledger.points_summary(db.session, member.id, today)
     stored = ledger.balance(db.session, member.id, "stored_value")
     entries = ledger.entries_page(db.session, member.id, "points", limit=30)
@@ -192,7 +194,6 @@ class GroupForm(FlaskForm):
 def groups():
     from flask_login import current_user
 
-    from wxcrm.members import reports
     form = GroupForm()
     if current_user.role == "admin" and form.validate_on_submit():
         try:
@@ -204,5 +205,6 @@ def groups():
         except DomainError as exc:
             db.session.rollback()
             _apply_domain_error(form, exc)
-    return render_template("console/groups.html", form=form, rows=reports.group_figures(db.session, business_date()),
-                           tiers=reports.tier_counts(db.session))
+    return render_template("console/groups.html", form=form,
+                           rows=group_figures(db.session, business_date(current_settings().tz)),
+                           tiers=members.tier_counts(db.session))

@@ -8,6 +8,7 @@ from functools import wraps
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
+from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
@@ -44,7 +45,7 @@ def customer_page(scope: str = "snsapi_base"):
 @bp.route("/")
 @customer_page()
 def card(member: Member):
-    summary = ledger.points_summary(db.session, member.id, business_date())
+    summary = ledger.points_summary(db.session, member.id, business_date(current_settings().tz))
     stored = ledger.balance(db.session, member.id, "stored_value")
     return render_template("h5/card.html", member=member, summary=summary, stored=stored)
 
@@ -53,7 +54,7 @@ def card(member: Member):
 @customer_page()
 def points(member: Member):
     entries = ledger.entries_page(db.session, member.id, "points", limit=50)
-    summary = ledger.points_summary(db.session, member.id, business_date())
+    summary = ledger.points_summary(db.session, member.id, business_date(current_settings().tz))
     return render_template("h5/points.html", member=member, entries=entries, summary=summary)
 
 
@@ -67,7 +68,7 @@ def profile(member: Member):
             birthday = date.fromisoformat(raw_birthday) if raw_birthday else None
             members.update_own_profile(db.session, member, name=request.form.get("name", ""),
                                        gender=request.form.get("gender", "unknown"), birthday=birthday,
-                                       today=business_date())
+                                       today=business_date(current_settings().tz))
             db.session.commit()
             flash(_("Saved."), "success")
             return redirect(url_for("h5.card"))

@@ -1,0 +1,108 @@
+"""Member events without a basket: what the rules give a member for joining (`signup`),
+whoever referred them (`referral`), and the daily events (`birthday`,
+`membership_expiry`, `schedule`; see ``daily``).
+
+Every enrolment path (the till API, the console, a WeChat follow) goes through
+``enrol_member``, so `signup` fires once per member however they joined; a member imported
+from another system is a migration and fires nothing (``members.service.create_member``).
+Flushes, never commits.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from wxcrm.benefits.apply import Occasion, apply_member_effect
+from wxcrm.config import Settings
+from wxcrm.ledger import service as ledger
+from wxcrm.members import service as members
+from wxcrm.members.models import Member
+from wxcrm.rules.decide import decide_event
+from wxcrm.rules.effects import Effect
+from wxcrm.rules.models import RuleEventRun
+from wxcrm.rules.usage import record_usage
+from wxcrm.timeutil import Clock
+
+
+def lock_member(session: Session, member: Member) -> None:
+    """One event per member at a time, so the rules' limit counters read stay true."""
+    session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
+
+
+def run_member_event(session: Session, member: Member, event: str, *, occasion: Occasion, settings: Settings,
+                     store_code: str | None = None, store_kind: str | None = None,
+                     topup_amount_fen: int = 0) -> list[Effect]:
+    """Decide a member event, apply its effects and count them against the rules' limits,
+    all in the caller's transaction. Locks the member's row first, like a purchase."""
+    lock_member(session, member)
+    clock = occasion.clock
+    decision = decide_event(session, member, event, local_time=clock.local, settings=settings,
+                            points_balance=ledger.available_points(session, member.id, clock.today),
+                            store_code=store_code, store_kind=store_kind, topup_amount_fen=topup_amount_fen)
+    if decision.compiled is None:
+        return []
+    for effect in decision.effects:
+        apply_member_effect(session, member, effect, occasion, settings)
+    record_usage(session, member.id, decision.result, decision.compiled, clock.today)
+    return list(decision.effects)
+
+
+def _claim_once(session: Session, event: str, member: Member) -> RuleEventRun | None:
+    """The key that makes an event happen once per member (signup; referral per referred
+    member). None when it already happened."""
+    if session.scalar(select(RuleEventRun.id).where(RuleEventRun.event == event,
+                                                    RuleEventRun.member_id == member.id)) is not None:
+        return None
+    claim = RuleEventRun(event=event, business_date=member.joined_on, member_id=member.id, effects=0)
+    session.add(claim)
+    session.flush()
+    return claim
+
+
+def welcome_member(session: Session, member: Member, *, clock: Clock, settings: Settings) -> list[Effect]:
+    """The `signup` event: what the rules give a member for joining, once per member."""
+    claim = _claim_once(session, "signup", member)
+    if claim is None:
+        return []
+    effects = run_member_event(session, member, "signup", settings=settings,
+                               occasion=Occasion("signup", ref=f"signup:{member.id}", clock=clock))
+    claim.effects = len(effects)
+    return effects
+
+
+def reward_referral(session: Session, referred: Member, *, clock: Clock, settings: Settings,
+                    ref: str) -> list[Effect]:
+    """The `referral` event for whoever referred ``referred``: once per referred member, at
+    signup through the referrer's QR code or at the referred member's first purchase,
+    whichever comes first. The caller holds the referred member's row lock."""
+    if referred.referrer_id is None:
+        return []
+    claim = _claim_once(session, "referral", referred)
+    if claim is None:
+        return []
+    referrer = session.get(Member, referred.referrer_id)
+    if referrer is None or referrer.status != "active":
+        return []
+    effects = run_member_event(session, referrer, "referral", settings=settings,
+                               occasion=Occasion("referral", ref=ref, clock=clock))
+    claim.effects = len(effects)
+    session.flush()
+    return effects
+
+
+def record_referral(session: Session, member: Member, referrer: Member, *, clock: Clock,
+                    settings: Settings) -> list[Effect]:
+    """Record who referred whom; the referrer gets what the `referral` rules give."""
+    member.referrer_id = referrer.id
+    session.flush()
+    return reward_referral(session, member, clock=clock, settings=settings, ref=f"referral:{member.id}")
+
+
+def enrol_member(session: Session, settings: Settings, *, clock: Clock, **profile) -> Member:
+    """A new member by any path (till, console, WeChat follow): the card, the accounts, the
+    `signup` event and, with a ``referrer_id``, the `referral` event for the referrer."""
+    member = members.create_member(session, card_prefix=settings.card_prefix, today=clock.today, **profile)
+    welcome_member(session, member, clock=clock, settings=settings)
+    if member.referrer_id is not None:
+        reward_referral(session, member, clock=clock, settings=settings, ref=f"referral:{member.id}")
+    return member

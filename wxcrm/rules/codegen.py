@@ -1,0 +1,97 @@
+"""Code generation: a rule's folded conditions and hours become one Python function
+whose ``and``/``or`` short-circuit natively.
+
+The source is built from the fact catalogue's attribute names and the operator
+allow-list only; every value a marketer typed sits in a constant slot (a closure cell),
+so no text from a rule ever reaches the generated source.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from wxcrm.rules.conditions import AllOf, Leaf, NotOf
+
+
+class _Constants:
+    """Constant slots of one generated predicate: values never appear in source text."""
+
+    def __init__(self):
+        self.values: dict[str, object] = {}
+
+    def slot(self, value: object) -> str:
+        name = f"k{len(self.values)}"
+        self.values[name] = value
+        return name
+
+
+def _read_code(leaf: Leaf, k: _Constants) -> str:
+    name = leaf.spec.name
+    if name == "member.spend_fen":
+        return f"s.spend_in({int(leaf.window_days)})"
+    if name == "member.purchase_count" and leaf.window_days:
+        return f"s.purchases_in({int(leaf.window_days)})"
+    if name in ("item.qty", "item.amount_fen"):
+        if name == "item.amount_fen" and leaf.selector.chooses_every_line:
+            return "s.total_fen"
+        method = "chosen_qty" if name == "item.qty" else "chosen_amount_fen"
+        return f"s.{method}({k.slot(leaf.selector)})"
+    if name == "item.sku":
+        return "s.skus"
+    if name == "item.category":
+        return "s.categories"
+    return f"s.{leaf.spec.attr}"
+
+
+def _leaf_code(leaf: Leaf, k: _Constants) -> str:
+    read = _read_code(leaf, k)
+    op = leaf.op
+    if leaf.spec.type == "lines":
+        test = f"{k.slot(leaf.value)}.isdisjoint({read})"
+        return f"(not {test})" if op == "in" else test
+    if leaf.spec.type == "bool":
+        return read if leaf.value else f"(not {read})"
+    if op == "between":
+        code = f"({k.slot(leaf.value[0])} <= {read} <= {k.slot(leaf.value[1])})"
+    elif op in ("in", "not_in"):
+        code = f"({read} {'in' if op == 'in' else 'not in'} {k.slot(leaf.value)})"
+    else:
+        code = f"({read} {op} {k.slot(leaf.value)})"
+    if leaf.spec.nullable:
+        code = f"({read} is not None and {code})"
+    return code
+
+
+def _node_code(node, k: _Constants) -> str:
+    if isinstance(node, bool):
+        return repr(node)
+    if isinstance(node, Leaf):
+        return _leaf_code(node, k)
+    if isinstance(node, NotOf):
+        return f"(not {_node_code(node.child, k)})"
+    joiner = " and " if isinstance(node, AllOf) else " or "
+    return "(" + joiner.join(_node_code(c, k) for c in node.children) + ")"
+
+
+def _hours_code(hours: tuple[tuple[int, int], ...]) -> str:
+    return "(" + " or ".join(f"({start} <= s.minute_of_day < {end})" for start, end in hours) + ")"
+
+
+def generate_predicate(node, hours: tuple[tuple[int, int], ...]) -> Callable | None:
+    """One function for the rule's conditions and hours; None when it always holds."""
+    k = _Constants()
+    parts = []
+    if hours:
+        parts.append(_hours_code(hours))
+    if node is False:
+        parts = ["False"]
+    elif node is not True:
+        parts.append(_node_code(node, k))
+    if not parts:
+        return None
+    # The constants become closure cells of the predicate (fast to read, unlike globals),
+    # through a factory taking them as arguments.
+    names = ", ".join(k.values)
+    source = f"lambda {names}: lambda s: {' and '.join(parts)}"
+    factory = eval(compile(source, "<rule predicate>", "eval"), {"__builtins__": {}})
+    return factory(**k.values)
+

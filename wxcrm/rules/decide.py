@@ -1,0 +1,98 @@
+"""The seam between the flows and the pure engine: gather what the rules need to know
+about one event (the member's facts, their limit counters, the budgets, locked), ask the
+engine, and hand back the decision. Nothing here applies it: ``wxcrm.benefits`` does,
+and then ``usage.record_usage`` counts it, in the same transaction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from wxcrm.config import Settings
+from wxcrm.members.models import Member
+from wxcrm.money import fen_to_yuan_str, points_for_amount
+from wxcrm.rules.compiler import CompiledRuleSet
+from wxcrm.rules.context import BasketLine, EvaluationContext
+from wxcrm.rules.effects import Effect
+from wxcrm.rules.engine import NOTHING, EvaluationResult, evaluate
+from wxcrm.rules.live import counted_rules, live_rule_set
+from wxcrm.rules.member_facts import member_facts
+from wxcrm.rules.usage import lock_budgets, usage_for
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the rules give for one event. ``compiled`` is None when no rule set took part
+    (the base earn rate, or no member)."""
+    effects: tuple[Effect, ...]
+    result: EvaluationResult
+    compiled: CompiledRuleSet | None
+
+
+NO_DECISION = Decision((), NOTHING, None)
+
+
+@dataclass(frozen=True)
+class Basket:
+    """What the till knows about one purchase before asking the rules."""
+    store_code: str
+    store_kind: str
+    payment_method: str
+    lines: tuple[BasketLine, ...]
+    points_payment_fen: int = 0     # the part paid with points earns nothing
+
+    @property
+    def total_fen(self) -> int:
+        return sum(line.amount_fen for line in self.lines)
+
+
+def decide_purchase(session: Session, member: Member, basket: Basket, *, local_time: datetime,
+                    points_balance: int, settings: Settings) -> Decision:
+    """The rules' decision on a member's purchase. The caller holds the member's row lock."""
+    compiled = live_rule_set(session, point_value_fen=settings.point_value_fen)
+    if "purchase" not in compiled.by_event:
+        effects = _base_earn(basket, settings.points_per_yuan)
+        return Decision(effects, NOTHING, None)
+    result = _evaluate(session, compiled, member, "purchase", local_time=local_time,
+                       points_balance=points_balance, store_code=basket.store_code,
+                       store_kind=basket.store_kind, payment_method=basket.payment_method, lines=basket.lines,
+                       points_payment_fen=basket.points_payment_fen)
+    return Decision(tuple(result.effects), result, compiled)
+
+
+def decide_event(session: Session, member: Member, event: str, *, local_time: datetime, points_balance: int,
+                 settings: Settings, store_code: str | None = None, store_kind: str | None = None,
+                 topup_amount_fen: int = 0) -> Decision:
+    """The rules' decision on a member event without a basket (signup, referral, birthday,
+    membership expiry, schedule, top-up). The caller holds the member's row lock."""
+    compiled = live_rule_set(session, point_value_fen=settings.point_value_fen)
+    if event not in compiled.by_event:
+        return NO_DECISION
+    result = _evaluate(session, compiled, member, event, local_time=local_time, points_balance=points_balance,
+                       store_code=store_code, store_kind=store_kind, topup_amount_fen=topup_amount_fen)
+    return Decision(tuple(result.effects), result, compiled)
+
+
+def _evaluate(session: Session, compiled: CompiledRuleSet, member: Member, event: str, *, local_time: datetime,
+              points_balance: int, **event_facts) -> EvaluationResult:
+    today = local_time.date()
+    limited, budgeted = counted_rules(compiled, event)
+    ctx = EvaluationContext(
+        event=event, local_time=local_time,
+        member=member_facts(session, member, today=today, compiled=compiled, points_balance=points_balance),
+        usage=usage_for(session, member.id, limited, today), budget_used=lock_budgets(session, budgeted),
+        **event_facts)
+    return evaluate(compiled, ctx)
+
+
+def _base_earn(basket: Basket, points_per_yuan: int) -> tuple[Effect, ...]:
+    base = max(basket.total_fen - basket.points_payment_fen, 0)
+    points = points_for_amount(base, points_per_yuan)
+    if points <= 0:
+        return ()
+    amount = fen_to_yuan_str(base)
+    return (Effect(kind="points", rule_name="base_earn", points=points,
+                   text_zh=f"消费 {amount} 元，每元 {points_per_yuan} 积分",
+                   text_en=f"{points_per_yuan} point(s) per yuan on {amount} yuan spent"),)

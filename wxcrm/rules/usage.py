@@ -1,0 +1,88 @@
+"""What the rules have already given: per-member limit counters (per business day, month
+and lifetime) and per-rule budgets. Read before an evaluation; written in the same
+transaction as the benefits, under row locks, so limits and budgets hold under
+concurrent purchases. Flushes, never commits."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session
+
+from wxcrm.rules.compiler import CompiledRuleSet
+from wxcrm.rules.context import BudgetUsage, UsageCounts
+from wxcrm.rules.engine import EvaluationResult
+from wxcrm.rules.models import RuleBudget, RuleUsage
+from wxcrm.sqlutil import insert_missing
+
+
+def period_keys(today: date) -> dict[str, str]:
+    return {"day": today.isoformat(), "month": today.strftime("%Y-%m"), "life": "-"}
+
+
+def usage_for(session: Session, member_id: int, rule_ids: list[int], today: date) -> dict[int, UsageCounts]:
+    if not rule_ids:
+        return {}
+    keys = period_keys(today)
+    rows = session.execute(select(RuleUsage.rule_id, RuleUsage.period, RuleUsage.period_key, RuleUsage.count)
+                           .where(RuleUsage.member_id == member_id, RuleUsage.rule_id.in_(rule_ids))).all()
+    counts: dict[int, dict[str, int]] = {}
+    for rule_id, period, key, count in rows:
+        if keys[period] == key:
+            counts.setdefault(rule_id, {})[period] = count
+    return {rid: UsageCounts(today=c.get("day", 0), this_month=c.get("month", 0), lifetime=c.get("life", 0))
+            for rid, c in counts.items()}
+
+
+def lock_budgets(session: Session, rule_ids: list[int]) -> dict[int, BudgetUsage]:
+    """Lock the budget rows of budgeted rules (in id order: no deadlocks) and read them."""
+    if not rule_ids:
+        return {}
+    for rule_id in sorted(rule_ids):
+        insert_missing(session, RuleBudget, "rule_id", rule_id=rule_id, points_used=0, fen_used=0)
+    rows = session.scalars(select(RuleBudget).where(RuleBudget.rule_id.in_(rule_ids))
+                           .order_by(RuleBudget.rule_id).with_for_update()
+                           .execution_options(populate_existing=True))
+    return {b.rule_id: BudgetUsage(points=b.points_used, fen=b.fen_used) for b in rows}
+
+
+def budgets_used(session: Session) -> dict[int, BudgetUsage]:
+    """Every budget's use, unlocked (simulation)."""
+    return {b.rule_id: BudgetUsage(points=b.points_used, fen=b.fen_used) for b in session.scalars(select(RuleBudget))}
+
+
+def record_usage(session: Session, member_id: int, result: EvaluationResult, compiled: CompiledRuleSet,
+                 today: date) -> None:
+    """Count what applied against the limits and budgets, in the caller's transaction."""
+    keys = period_keys(today)
+    for applied in result.applied:
+        rule = compiled.rule(applied.rule_id)
+        if rule.limits is None:
+            continue
+        for period, key in keys.items():
+            insert_missing(session, RuleUsage, "id", rule_id=applied.rule_id, member_id=member_id, period=period,
+                           period_key=key, count=0)
+            session.execute(update(RuleUsage).where(
+                RuleUsage.rule_id == applied.rule_id, RuleUsage.member_id == member_id,
+                RuleUsage.period == period, RuleUsage.period_key == key).values(count=RuleUsage.count + 1))
+        if rule.budget_points is not None or rule.budget_fen is not None:
+            session.execute(update(RuleBudget).where(RuleBudget.rule_id == applied.rule_id).values(
+                points_used=RuleBudget.points_used + applied.points, fen_used=RuleBudget.fen_used + applied.fen))
+
+
+def release_usage(session: Session, member_id: int, business_date: date,
+                  given: list[tuple[int, int, int]]) -> None:
+    """A purchase was refunded in full: what its rules gave (``given``: rule id, points,
+    fen) no longer counts against their limits (a once-a-month birthday discount may be
+    used again) nor their budgets."""
+    keys = period_keys(business_date)
+    for rule_id, points, fen in given:
+        for period, key in keys.items():
+            session.execute(update(RuleUsage).where(
+                RuleUsage.rule_id == rule_id, RuleUsage.member_id == member_id, RuleUsage.period == period,
+                RuleUsage.period_key == key, RuleUsage.count > 0).values(count=RuleUsage.count - 1))
+        points, fen = int(points or 0), int(fen or 0)
+        session.execute(update(RuleBudget).where(RuleBudget.rule_id == rule_id).values(
+            points_used=case((RuleBudget.points_used > points, RuleBudget.points_used - points), else_=0),
+            fen_used=case((RuleBudget.fen_used > fen, RuleBudget.fen_used - fen), else_=0)))
+    session.flush()

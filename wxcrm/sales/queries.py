@@ -1,0 +1,96 @@
+"""Read-only questions about the record of sales: a member's history as the rules see it,
+and figures for the console. Every query here reads; none writes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from wxcrm.ledger.models import LedgerAccount
+from wxcrm.members.models import GroupAccount, Member
+from wxcrm.sales.models import Transaction, TransactionBenefit
+
+
+@dataclass
+class GroupFigures:
+    group: GroupAccount
+    members: int
+    spend_12m_fen: int
+    purchases_12m: int
+    points: int
+
+
+def group_figures(session: Session, today: date) -> list[GroupFigures]:
+    since = today - timedelta(days=365)
+    members = dict(session.execute(select(Member.group_id, func.count(Member.id))
+                                   .where(Member.group_id.is_not(None)).group_by(Member.group_id)).all())
+    spend = {gid: (int(total or 0), int(count or 0)) for gid, total, count in session.execute(
+        select(Member.group_id,
+               func.sum(signed_payable()),
+               func.sum(case((Transaction.kind == "purchase", 1), else_=0)))
+        .join(Transaction, Transaction.member_id == Member.id)
+        .where(Member.group_id.is_not(None), Transaction.business_date >= since)
+        .group_by(Member.group_id)).all()}
+    points = dict(session.execute(select(Member.group_id, func.sum(LedgerAccount.balance))
+                                  .join(LedgerAccount, (LedgerAccount.member_id == Member.id)
+                                        & (LedgerAccount.kind == "points"))
+                                  .where(Member.group_id.is_not(None)).group_by(Member.group_id)).all())
+    return [GroupFigures(g, members.get(g.id, 0), spend.get(g.id, (0, 0))[0], spend.get(g.id, (0, 0))[1],
+                         int(points.get(g.id) or 0))
+            for g in session.scalars(select(GroupAccount).order_by(GroupAccount.code))]
+
+
+def signed_payable():
+    """A transaction's money with its sign: + for a purchase, - for a refund (CASE, not
+    FILTER: MySQL has no aggregate FILTER clause). The one definition of "net spend"."""
+    return case((Transaction.kind == "refund", -Transaction.payable_fen), else_=Transaction.payable_fen)
+
+
+@dataclass(frozen=True)
+class PurchaseHistory:
+    """A member's purchases before an event: lifetime count, and count and net spend over
+    the last N days for each N asked."""
+    purchase_count: int
+    purchases_in: dict[int, int]
+    spend_in: dict[int, int]
+
+
+def purchase_history(session: Session, member_id: int, *, today: date, windows: list[int],
+                     before: datetime | None = None) -> PurchaseHistory:
+    """One aggregate query: lifetime purchases, and per window (last N business days,
+    today included) purchases and net spend."""
+    sign = signed_payable()
+    is_purchase = case((Transaction.kind == "purchase", 1), else_=0)
+    cols = [func.coalesce(func.sum(is_purchase), 0)]
+    for days in windows:
+        since = today - timedelta(days=days)
+        cols.append(func.coalesce(func.sum(case((Transaction.business_date > since, is_purchase), else_=0)), 0))
+        cols.append(func.coalesce(func.sum(case((Transaction.business_date > since, sign), else_=0)), 0))
+    q = select(*cols).where(Transaction.member_id == member_id)
+    if before is not None:
+        q = q.where(Transaction.created_at < before)
+    row = session.execute(q).one()
+    return PurchaseHistory(purchase_count=int(row[0]),
+                           purchases_in={d: int(row[1 + 2 * i]) for i, d in enumerate(windows)},
+                           spend_in={d: int(row[2 + 2 * i]) for i, d in enumerate(windows)})
+
+
+def earlier_purchases(session: Session, member_id: int, transaction_id: int) -> int:
+    """How many purchases the member made other than ``transaction_id``."""
+    return session.scalar(select(func.count(Transaction.id)).where(
+        Transaction.member_id == member_id, Transaction.kind == "purchase", Transaction.id != transaction_id)) or 0
+
+
+def benefits_by_rule(session: Session, transaction_id: int) -> list[tuple[int, int, int]]:
+    """(rule id, points, fen) each rule gave on one transaction."""
+    return [(rule_id, int(points or 0), int(fen or 0)) for rule_id, points, fen in session.execute(
+        select(TransactionBenefit.rule_id, func.sum(TransactionBenefit.points), func.sum(TransactionBenefit.amount_fen))
+        .where(TransactionBenefit.transaction_id == transaction_id, TransactionBenefit.rule_id.is_not(None))
+        .group_by(TransactionBenefit.rule_id)).all()]
+
+
+def net_fen(kind: str, payable_fen: int) -> int:
+    """``signed_payable`` for a transaction already in memory (the backtest's replay)."""
+    return -payable_fen if kind == "refund" else payable_fen

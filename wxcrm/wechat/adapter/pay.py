@@ -1,0 +1,79 @@
+"""WeChat Pay (API v2, MD5 signatures) through wechatpy.pay, with the checks wechatpy
+leaves out: a notify must be for our appid and mch_id, signed with our key (compared in
+constant time, where wechatpy uses ``==``), and for exactly the amount we asked for.
+The top-ups issue builds on ``verify_payment_notice``; nothing here touches the ledger.
+"""
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import xmltodict
+from wechatpy.pay.utils import calculate_signature, calculate_signature_hmac, dict_to_xml
+
+from wxcrm.config import Settings
+from wxcrm.wechat.adapter.xmlguard import HostileXml, checked_xml
+
+
+class PayNoticeRejected(Exception):
+    """The notify cannot be trusted or does not match our order; ``reason`` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PaymentNotice:
+    out_trade_no: str
+    transaction_id: str
+    total_fee: int           # fen
+    openid: str
+    paid: bool               # result_code == SUCCESS
+    raw: dict
+
+
+def signature_matches(params: Mapping[str, str], api_key: str) -> bool:
+    data = {k: v for k, v in params.items() if k != "sign"}
+    given = str(params.get("sign", ""))
+    if params.get("sign_type") == "HMAC-SHA256":
+        expected = calculate_signature_hmac(data, api_key)
+    else:
+        expected = calculate_signature(data, api_key)
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def verify_payment_notice(body: bytes | str, settings: Settings,
+                          expected_total_fee: Callable[[str], int | None]) -> PaymentNotice:
+    """Check a pay notify and return what it says. ``expected_total_fee(out_trade_no)`` gives
+    the amount (fen) of our order, or None when we have no such order."""
+    try:
+        checked_xml(body)
+    except HostileXml as exc:
+        raise PayNoticeRejected(str(exc)) from exc
+    data = dict(xmltodict.parse(body)["xml"] or {})
+    data = {k: (v if isinstance(v, str) else "") for k, v in data.items()}
+    if data.get("return_code") != "SUCCESS":
+        raise PayNoticeRejected(f"return_code {data.get('return_code')}: {data.get('return_msg', '')}")
+    if not signature_matches(data, settings.wechat_pay_api_key):
+        raise PayNoticeRejected("bad signature")
+    if not hmac.compare_digest(data.get("appid", ""), settings.wechat_app_id):
+        raise PayNoticeRejected(f"appid {data.get('appid')!r} is not ours")
+    if not hmac.compare_digest(data.get("mch_id", ""), settings.wechat_mch_id):
+        raise PayNoticeRejected(f"mch_id {data.get('mch_id')!r} is not ours")
+    out_trade_no = data.get("out_trade_no", "")
+    expected = expected_total_fee(out_trade_no)
+    if expected is None:
+        raise PayNoticeRejected(f"no order {out_trade_no!r}")
+    fee = data.get("total_fee", "")
+    if not fee.isdigit() or int(fee) != expected:
+        raise PayNoticeRejected(f"total_fee {fee!r} does not match the order's {expected}")
+    return PaymentNotice(out_trade_no=out_trade_no, transaction_id=data.get("transaction_id", ""),
+                         total_fee=int(fee), openid=data.get("openid", ""),
+                         paid=data.get("result_code") == "SUCCESS", raw=data)
+
+
+def notice_reply(ok: bool, message: str = "OK") -> str:
+    """What WeChat Pay expects back from a notify URL."""
+    return dict_to_xml({"return_code": "SUCCESS" if ok else "FAIL", "return_msg": message})
