@@ -44,10 +44,10 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from wxcrm import wechat
     from wxcrm.api import init_api
     from wxcrm.jobs import scheduler
     from wxcrm.web import init_web
+    from wxcrm.wechat import faces as wechat
 
     init_api(app)
     init_web(app)

@@ -27,12 +27,13 @@ def test_twenty_tills_spending_one_members_points_never_overdraw(app, make):
     refused = [r for r in results if r[0] == 422]
     assert len(ok) + len(refused) == 20, results
     assert all(body["code"] == "insufficient_points" for _, body in refused)
-    # 1000 points cover six spends of 150; each spend also earns 198 points, but those
-    # are only spendable by later purchases, so more than six can succeed: never below zero.
+    # 1000 points cover six spends of 150; each spend also earns 198 points (on 198.50
+    # yuan left to pay), spendable by later purchases, so more than six can succeed. Every
+    # acknowledged spend is in the balance exactly once, and nothing else is.
     db.session.expire_all()
-    assert ledger.balance(db.session, member.id, "points") >= 0
-    assert ledger.audit(db.session) == []
     assert 6 <= len(ok)
+    assert ledger.balance(db.session, member.id, "points") == 1000 + len(ok) * (198 - 150)
+    assert ledger.audit(db.session) == []
 
 
 @mysql_only

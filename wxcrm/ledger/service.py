@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wxcrm.errors import InsufficientBalance
-from wxcrm.ledger.models import LedgerAccount, LedgerEntry, LotMovement, PointsLot
+from wxcrm.ledger.models import CAUSES, LedgerAccount, LedgerEntry, LotMovement, PointsLot
 from wxcrm.timeutil import add_months, utcnow
 
 
@@ -55,6 +55,8 @@ def balance(session: Session, member_id: int, kind: str) -> int:
 
 
 def _post(session: Session, account: LedgerAccount, amount: int, cause: Cause) -> LedgerEntry:
+    if cause.kind not in CAUSES:
+        raise ValueError(f"unknown ledger cause {cause.kind!r}")
     new_balance = account.balance + amount
     if new_balance < 0:
         raise InsufficientBalance(f"account {account.id} has {account.balance}, cannot take {-amount}")

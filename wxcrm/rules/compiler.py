@@ -90,7 +90,6 @@ class CompiledRule:
     budget_fen: int | None = None
     multiplies: bool = False           # has a multiply_points action
     shapes_earnings: bool = False      # has an earn_points or discount action (see payout.earned_points)
-    hold_days: int = 0                 # longest hold_points
 
     @property
     def sort_key(self) -> tuple[int, int]:
@@ -204,6 +203,5 @@ def compile_rule(raw: dict) -> CompiledRule:
         budget_fen=limits.budget_fen if limits else None,
         multiplies=any(a.stage == MULTIPLY for a in actions),
         shapes_earnings=any(a.stage in (EARN, DISCOUNT) for a in actions),
-        hold_days=max((a.params["days"] for a in actions if a.stage == HOLD), default=0),
     )
 

@@ -4,12 +4,8 @@ and the rules open on its business day) and a rule scoped elsewhere costs nothin
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
 
 from wxcrm.rules.facts import FactSnapshot
-
-if TYPE_CHECKING:
-    from wxcrm.rules.compiler import CompiledRule
 
 
 class EventIndex:
@@ -22,7 +18,8 @@ class EventIndex:
     _MAX_CACHED_DAYS = 400
     _MAX_CACHED_LISTS = 50_000
 
-    def __init__(self, rules: list[CompiledRule]):
+    def __init__(self, rules: list):
+        """``rules``: the event's live CompiledRules, in evaluation order."""
         self.rules = tuple(rules)
         dims = {}
         for attr in ("stores", "store_kinds", "tiers", "groups"):
@@ -40,7 +37,7 @@ class EventIndex:
         self.by_tier, self.any_tier = dims["tiers"]
         self.by_group, self.any_group = dims["groups"]
         self.every_day = 0
-        self.dated: list[tuple[int, CompiledRule]] = []
+        self.dated: list[tuple[int, object]] = []   # (bit, CompiledRule) of rules open on some days only
         for bit, rule in enumerate(rules):
             if rule.validity.depends_on_day or rule.index_weekdays is not None:
                 self.dated.append((1 << bit, rule))

@@ -7,6 +7,7 @@ import pytest
 
 from tests.rules.engine.shop import event, member, purchase, run, yuan
 from wxcrm.rules.catalogue import TEMPLATES, export_templates
+from wxcrm.rules.compiler import compile_rules
 from wxcrm.rules.schema import validate_rule
 
 
@@ -20,9 +21,14 @@ def live(*template_rules: list[dict]) -> list[dict]:
 
 
 @pytest.mark.parametrize("key", sorted(TEMPLATES))
-def test_every_template_validates(key):
-    for r in TEMPLATES[key].rules():
-        validate_rule(r)
+def test_every_template_validates_and_compiles_with_names_in_both_languages(key):
+    made = TEMPLATES[key].rules()
+    assert made, f"{key} makes no rule"
+    for r in made:
+        validate_rule(r)                     # raises, naming the path, on a bad rule
+        assert r["name"] and r.get("name_en") and r["name"] != r["name_en"]
+    compiled = compile_rules(live(made))
+    assert len(compiled.rules) == len(made) and all(rule.actions for rule in compiled.rules)
 
 
 def test_templates_can_be_exported_for_the_console():

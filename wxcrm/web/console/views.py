@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from wxcrm.analytics.groups import group_figures
 from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
@@ -18,7 +19,6 @@ from wxcrm.ledger.models import LedgerAccount
 from wxcrm.members import service as members
 from wxcrm.members.models import ROLES, STORE_KINDS, Member, Staff, Store
 from wxcrm.sales.models import Transaction
-from wxcrm.sales.queries import group_figures
 from wxcrm.timeutil import business_date
 from wxcrm.web.auth import role_required
 

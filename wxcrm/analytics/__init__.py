@@ -1,0 +1,1 @@
+"""Figures and reports over members, sales and ledgers for the console."""
