@@ -33,12 +33,13 @@ def create_app(config: dict | None = None) -> Flask:
 def _init_extensions(app: Flask) -> None:
     from wxcrm import models  # noqa: F401  (every table registered before Alembic/metadata use)
     from wxcrm.extensions import babel, csrf, db, login, migrate
-    from wxcrm.web.i18n import select_locale
+    from wxcrm.web.i18n import compile_catalogs, select_locale
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
                      render_as_batch=True, compare_type=True)
     csrf.init_app(app)
+    compile_catalogs(app.config["BABEL_TRANSLATION_DIRECTORIES"])
     babel.init_app(app, locale_selector=select_locale)
     login.init_app(app)
 
