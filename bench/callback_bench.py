@@ -35,6 +35,7 @@ def main() -> None:
 
     tmp = tempfile.mkdtemp(prefix="wxcrm-bench-")
     os.environ["WXCRM_INSTANCE_PATH"] = tmp
+    os.environ.setdefault("WXCRM_ENV", "development")  # SQLite and demo WeChat values
     url = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
     from wxcrm import create_app
     from wxcrm.extensions import db

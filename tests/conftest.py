@@ -34,6 +34,9 @@ from wxcrm.config import refresh_settings, settings_for
 from wxcrm.extensions import db
 from wxcrm.wechat.standin import StandinConfig, create_standin_app
 
+# Every app the tests make (here, in test_migrations, in CLI runs) is a test app, whatever the shell says.
+os.environ["WXCRM_ENV"] = "test"
+
 TEST_DB_URL = os.environ.get("WXCRM_TEST_DATABASE_URL", "")
 ON_MYSQL = TEST_DB_URL.startswith("mysql")
 

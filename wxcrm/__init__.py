@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from flask import Flask
 
@@ -27,13 +28,62 @@ def create_app(config: dict | None = None) -> Flask:
     from wxcrm.config import settings_for
     cli.init_app(app)
     settings_for(app)  # built once from the config, checked now rather than on first use
+    if app.config["WXCRM_ENV"] not in ("development", "test") and not _running_check_config():
+        refuse_unsafe_settings(app)
     return app
+
+
+def _running_check_config() -> bool:
+    """`flask wxcrm check-config` must run exactly when the app would refuse: it reports instead."""
+    args = sys.argv[1:]
+    return "check-config" in args and "wxcrm" in args[: args.index("check-config")]
+
+
+def production_problems(app: Flask, *, warn=None) -> list:
+    """Everything production refuses: the settings, then what the database holds (demo logins).
+    ``warn(text)`` hears what could not be checked."""
+    from wxcrm.config import unsafe_settings
+    from wxcrm.demo import demo_logins_present
+
+    problems = unsafe_settings(app.config)
+    with app.app_context():
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from wxcrm.config import Unsafe
+        from wxcrm.extensions import db
+        try:
+            for username in demo_logins_present(db.session):
+                problems.append(Unsafe(f"staff {username}", "signs in with the public demo password: change "
+                                                            "it or disable the login"))
+        except SQLAlchemyError as exc:
+            if warn is not None:
+                warn(f"demo logins not checked: the database cannot be read ({type(exc).__name__})")
+        finally:
+            db.session.remove()
+    return problems
+
+
+def refuse_unsafe_settings(app: Flask) -> None:
+    from wxcrm.config import UnsafeSettings
+
+    log = logging.getLogger("wxcrm")
+    problems = production_problems(app, warn=log.warning)
+    if problems:
+        for problem in problems:
+            log.error("unsafe setting for production: %s", problem)
+        raise UnsafeSettings(problems)
 
 
 def _init_extensions(app: Flask) -> None:
     from wxcrm import models  # noqa: F401  (every table registered before Alembic/metadata use)
-    from wxcrm.extensions import babel, csrf, db, login, migrate
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from wxcrm.extensions import babel, csrf, db, limiter, login, migrate, talisman
     from wxcrm.web.i18n import compile_catalogs, select_locale
+
+    proxies = app.config["WXCRM_PROXY_COUNT"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
@@ -42,6 +92,29 @@ def _init_extensions(app: Flask) -> None:
     compile_catalogs(app.config["BABEL_TRANSLATION_DIRECTORIES"])
     babel.init_app(app, locale_selector=select_locale)
     login.init_app(app)
+    limiter.init_app(app)
+    production = app.config["WXCRM_ENV"] == "production"
+    # Headers everywhere (so the tests see the same CSP); HSTS and Secure cookies where there
+    # is HTTPS, i.e. production. nginx redirects http to https, so no force_https here (it would
+    # also bounce WeChat's callback if the account is configured with an http URL).
+    talisman.init_app(app, force_https=False, strict_transport_security=production,
+                      session_cookie_secure=production, session_cookie_http_only=True,
+                      frame_options="DENY", content_security_policy=CSP, referrer_policy="same-origin",
+                      content_security_policy_nonce_in=[])
+
+
+# No inline script or event handler in any page; style attributes remain (style-src).
+CSP = {
+    "default-src": "'self'",
+    "script-src": ["'self'", "https://res.wx.qq.com"],  # the WeChat JS-SDK on H5 pages
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": "'self'",
+    "frame-ancestors": "'none'",
+    "form-action": "'self'",
+    "base-uri": "'self'",
+    "object-src": "'none'",
+}
 
 
 def _register_blueprints(app: Flask) -> None:

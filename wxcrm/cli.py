@@ -24,6 +24,28 @@ def _fail(exc: DomainError) -> None:
     sys.exit(2)
 
 
+@wxcrm_cli.command("check-config")
+def check_config() -> None:
+    """List every setting production refuses (and warnings); exit 1 if production would not start."""
+    from wxcrm import production_problems
+    from wxcrm.config import settings_warnings
+
+    app = current_app._get_current_object()
+    env = app.config["WXCRM_ENV"]
+    warnings: list[str] = []
+    problems = production_problems(app, warn=warnings.append)
+    warnings += settings_warnings(app.config)
+    for problem in problems:
+        click.echo(f"unsafe  {problem}")
+    for warning in warnings:
+        click.echo(f"warning {warning}")
+    enforced = "refused" if env not in ("development", "test") else f"not enforced (WXCRM_ENV={env})"
+    if problems:
+        click.echo(f"check-config: {len(problems)} unsafe setting(s); in production they are {enforced}", err=True)
+        sys.exit(1)
+    click.echo("check-config: production would start")
+
+
 @wxcrm_cli.command("init-db")
 def init_db() -> None:
     """Migrate the database to the newest schema (Alembic head)."""

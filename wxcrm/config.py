@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 # name -> (type, default). A default of None means "computed in load_config".
 SETTINGS: dict[str, tuple[type, object]] = {
+    # production (the default: refuses unsafe settings) | development (demo, README, benches) | test
+    "ENV": (str, "production"),
     "SECRET_KEY": (str, None),
     "DATABASE_URL": (str, None),
     "TIMEZONE": (str, "Asia/Shanghai"),
@@ -37,9 +39,13 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "WECHAT_APP_SECRET": (str, "demo_secret"),
     "WECHAT_TOKEN": (str, "wxcrm_demo_token"),
     "WECHAT_AES_KEY": (str, ""),
+    # plain | compatible | safe. Unset: safe when an AES key is set, else plain (production
+    # refuses to guess: it must be set).
+    "WECHAT_MESSAGE_MODE": (str, ""),
     "WECHAT_API_BASE": (str, ""),
     "WECHAT_MCH_ID": (str, ""),
     "WECHAT_PAY_API_KEY": (str, ""),
+    "WECHAT_PAY_ENABLED": (bool, False),
     "PUBLIC_URL": (str, "http://localhost:5000"),
     # WeChat (wxcrm/wechat): template ids per message purpose ("purpose=id,..."), the menu as
     # JSON (empty: card, points, coupons, top-up), the HTTP timeout to WeChat in seconds.
@@ -61,7 +67,25 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "RULES_DAILY_INTERVAL_SECONDS": (int, 900),
     # The local WeChat stand-in (`flask wxcrm wechat-standin`); callbacks go to PUBLIC_URL.
     "STANDIN_PORT": (int, 5001),
+    # Abuse limits. Flask-Limiter keeps its counters in Redis when REDIS_URL is set (shared by
+    # every worker), in each process's memory otherwise. PROXY_COUNT: how many proxies (nginx)
+    # stand in front, so the client's address is read from X-Forwarded-For.
+    "REDIS_URL": (str, ""),
+    "PROXY_COUNT": (int, 0),
+    "LOGIN_LIMIT_PER_ADDRESS": (str, "20 per minute; 200 per hour"),
+    "LOGIN_LIMIT_PER_USERNAME": (str, "5 per minute; 20 per hour; 50 per day"),
+    "MEMBER_LOOKUP_LIMIT": (str, "30 per minute; 600 per day"),
+    # A sale above this (fen) needs a manager or an admin: a cashier's is refused (approval_required).
+    "SALE_APPROVAL_FEN": (int, 1_000_000),
+    # The privacy notice members consent to (its text: /h5/privacy/notice); a new version asks again.
+    "PRIVACY_NOTICE_VERSION": (str, "2026-01"),
 }
+
+ENVIRONMENTS = ("production", "development", "test")
+MESSAGE_MODES = ("plain", "compatible", "safe")
+# Values that ship in this repository (and so are public): never acceptable in production.
+DEMO_VALUES = {"WECHAT_APP_ID": "wx_demo_appid", "WECHAT_APP_SECRET": "demo_secret",
+               "WECHAT_TOKEN": "wxcrm_demo_token"}
 
 
 def _coerce(kind: type, raw: str):
@@ -90,6 +114,7 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         cfg["WXCRM_DATABASE_URL"] = "sqlite:///" + str(Path(instance_path) / "wxcrm.sqlite3")
     if not cfg["WXCRM_SECRET_KEY"]:
         cfg["WXCRM_SECRET_KEY"] = _instance_secret(instance_path)
+        cfg["WXCRM_SECRET_KEY_GENERATED"] = True
 
     cfg.setdefault("SECRET_KEY", cfg["WXCRM_SECRET_KEY"])
     cfg.setdefault("SQLALCHEMY_DATABASE_URI", cfg["WXCRM_DATABASE_URL"])
@@ -105,7 +130,120 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
     cfg.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     cfg.setdefault("WTF_CSRF_TIME_LIMIT", None)
     cfg.setdefault("JSON_AS_ASCII", False)
+    cfg.setdefault("MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
+    cfg.setdefault("MAX_FORM_MEMORY_SIZE", MAX_BODY_BYTES)
+    cfg.setdefault("RATELIMIT_STORAGE_URI", cfg["WXCRM_REDIS_URL"] or "memory://")
+    cfg.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    if cfg["WXCRM_ENV"] == "production":
+        cfg.setdefault("SESSION_COOKIE_SECURE", True)
     return cfg
+
+
+MAX_BODY_BYTES = 1024 * 1024  # every request body; the WeChat callback caps its own lower
+
+
+# ---------------------------------------------------------------- production mode
+
+@dataclass(frozen=True)
+class Unsafe:
+    """One reason production refuses to start: the setting to change, and why."""
+    setting: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.setting}: {self.problem}"
+
+
+class UnsafeSettings(RuntimeError):
+    """WXCRM_ENV=production and some settings are unsafe; the message names each."""
+
+    def __init__(self, problems: list[Unsafe]):
+        self.problems = problems
+        super().__init__("WXCRM_ENV=production refuses to start; fix these settings (or run "
+                         "`flask --app wsgi wxcrm check-config`):\n  " + "\n  ".join(map(str, problems)))
+
+
+def message_mode(config: Mapping) -> str:
+    """The callback's mode: the setting, or (outside production) safe when an AES key is set."""
+    mode = config["WXCRM_WECHAT_MESSAGE_MODE"]
+    if mode in MESSAGE_MODES:
+        return mode
+    return "safe" if config["WXCRM_WECHAT_AES_KEY"] else "plain"
+
+
+def _check_environment(cfg: Mapping):
+    if cfg["WXCRM_ENV"] not in ENVIRONMENTS:
+        yield Unsafe("WXCRM_ENV", f"must be one of {', '.join(ENVIRONMENTS)}")
+
+
+def _check_secret_key(cfg: Mapping):
+    if cfg.get("WXCRM_SECRET_KEY_GENERATED"):
+        yield Unsafe("WXCRM_SECRET_KEY", "not set: set a long random value shared by every worker and machine")
+    elif len(cfg["WXCRM_SECRET_KEY"]) < 32:
+        yield Unsafe("WXCRM_SECRET_KEY", "shorter than 32 characters")
+
+
+def _check_database(cfg: Mapping):
+    if cfg["WXCRM_DATABASE_URL"].startswith("sqlite"):
+        yield Unsafe("WXCRM_DATABASE_URL", "SQLite is for the demo and the tests: use MySQL/MariaDB")
+
+
+def _check_wechat(cfg: Mapping):
+    for name, demo in DEMO_VALUES.items():
+        value = cfg[f"WXCRM_{name}"]
+        if not value:
+            yield Unsafe(f"WXCRM_{name}", "empty: set the official account's value")
+        elif value == demo:
+            yield Unsafe(f"WXCRM_{name}", "is the public demo value: set the official account's value")
+    mode, aes_key = cfg["WXCRM_WECHAT_MESSAGE_MODE"], cfg["WXCRM_WECHAT_AES_KEY"]
+    if mode not in MESSAGE_MODES:
+        yield Unsafe("WXCRM_WECHAT_MESSAGE_MODE", "set it to safe (recommended), compatible or plain, as on "
+                                                  "WeChat's server configuration page")
+    elif mode != "plain" and len(aes_key) != 43:
+        yield Unsafe("WXCRM_WECHAT_AES_KEY", f"{mode} mode needs the account's 43-character EncodingAESKey")
+    if cfg["WXCRM_WECHAT_API_BASE"]:
+        yield Unsafe("WXCRM_WECHAT_API_BASE", "points WeChat calls somewhere else (the stand-in?): unset it")
+    if cfg["WXCRM_SMS_PROVIDER"] == "standin":
+        yield Unsafe("WXCRM_SMS_PROVIDER", "standin sends text messages nowhere")
+
+
+def _check_pay(cfg: Mapping):
+    if not cfg["WXCRM_WECHAT_PAY_ENABLED"]:
+        return
+    if not cfg["WXCRM_WECHAT_MCH_ID"]:
+        yield Unsafe("WXCRM_WECHAT_MCH_ID", "WeChat Pay is enabled without a merchant id")
+    key = cfg["WXCRM_WECHAT_PAY_API_KEY"]
+    if not key:
+        yield Unsafe("WXCRM_WECHAT_PAY_API_KEY", "WeChat Pay is enabled without an API key")
+    elif len(key) != 32:
+        yield Unsafe("WXCRM_WECHAT_PAY_API_KEY", "a WeChat Pay API key has 32 characters")
+
+
+def _check_public_url(cfg: Mapping):
+    url = cfg["WXCRM_PUBLIC_URL"]
+    if not url.startswith("https://") or "://localhost" in url or "://127." in url:
+        yield Unsafe("WXCRM_PUBLIC_URL", "must be the https:// address customers' phones reach")
+
+
+# Checks of the settings alone, run in this order. Other packages append theirs here (e.g. the
+# WeChat Pay certificates for refunds); each yields Unsafe items.
+SETTINGS_CHECKS: list = [_check_environment, _check_secret_key, _check_database, _check_wechat, _check_pay,
+                         _check_public_url]
+
+
+def unsafe_settings(config: Mapping) -> list[Unsafe]:
+    """Every setting production would refuse (whatever WXCRM_ENV is)."""
+    return [problem for check in SETTINGS_CHECKS for problem in check(config)]
+
+
+def settings_warnings(config: Mapping) -> list[str]:
+    """Weaker than a refusal: worth knowing before going live."""
+    out = []
+    if not config["WXCRM_REDIS_URL"]:
+        out.append("WXCRM_REDIS_URL: unset, so each worker counts login and look-up limits on its own")
+    if config["WXCRM_PROXY_COUNT"] == 0:
+        out.append("WXCRM_PROXY_COUNT: 0; behind nginx set it to 1, or every client shares nginx's address")
+    return out
 
 
 def _engine_options(url: str) -> dict:
@@ -154,6 +292,11 @@ class Settings:
     outbox_batch_size: int
     outbox_retry_seconds: int
     sms_provider: str
+    env: str
+    wechat_message_mode: str
+    wechat_pay_enabled: bool
+    sale_approval_fen: int
+    privacy_notice_version: str
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -167,6 +310,7 @@ class Settings:
                 continue
             raw = config[f"WXCRM_{f.name.upper()}"]
             values[f.name] = _template_ids(raw) if f.name == "wechat_template_ids" else raw
+        values["wechat_message_mode"] = message_mode(config)
         return cls(**values)
 
     def replace(self, **changes) -> "Settings":

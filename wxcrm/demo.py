@@ -45,6 +45,19 @@ LOGINS = [("admin", "admin", "admin-demo-2026", None), ("marketer", "marketer", 
           ("cashier", "cashier1", "cashier-demo-2026", "S001"), ("cashier", "cashier4", "cashier-demo-2026", "S004")]
 
 
+def demo_logins_present(session: Session) -> list[str]:
+    """The demo usernames that still sign in with their published password (production refuses them)."""
+    from werkzeug.security import check_password_hash
+
+    from wxcrm.members.models import Staff
+    found = []
+    for _role, username, password, _store in LOGINS:
+        staff = session.scalar(select(Staff).where(Staff.username == username))
+        if staff is not None and staff.active and check_password_hash(staff.password_hash, password):
+            found.append(username)
+    return found
+
+
 DEMO_RULES = [  # (template, parameters, status)
     ("points_per_tier_and_store", {"tier_rates": {"gold": 2, "diamond": 3}, "store_rates": {},
                                    "franchise_per_yuan": 2}, "active"),

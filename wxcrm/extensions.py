@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
+from flask_talisman import Talisman
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -30,3 +33,7 @@ login = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 api = Api()
+# Counters in Redis when WXCRM_REDIS_URL is set (RATELIMIT_STORAGE_URI), else in memory.
+# No default limits: the login form and member look-ups set their own.
+limiter = Limiter(key_func=get_remote_address)
+talisman = Talisman()
