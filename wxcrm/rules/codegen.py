@@ -3,13 +3,32 @@ whose ``and``/``or`` short-circuit natively.
 
 The source is built from the fact catalogue's attribute names and the operator
 allow-list only; every value a marketer typed sits in a constant slot (a closure cell),
-so no text from a rule ever reaches the generated source.
+so no text from a rule ever reaches the generated source. Each name that does reach it is
+mapped through an allow-list here (operators, fact attributes, whole numbers), so even a
+rule that skipped validation (a row changed in the database) cannot put code in.
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
-from wxcrm.rules.conditions import AllOf, Leaf, NotOf
+from wxcrm.rules.conditions import AllOf, AnyOf, Leaf, NotOf
+from wxcrm.rules.facts import FACTS
+
+# operator in a rule -> the Python operator written into the source
+_COMPARISONS = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")
+_ATTRS = frozenset(spec.attr for spec in FACTS.values() if _IDENTIFIER.match(spec.attr or ""))
+
+
+class UnsafeRule(ValueError):
+    """A rule asked for something code generation does not allow (never from a validated rule)."""
+
+
+def _whole(value, low: int, high: int) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise UnsafeRule(f"not a whole number in {low}..{high}: {value!r}")
+    return value
 
 
 class _Constants:
@@ -26,10 +45,12 @@ class _Constants:
 
 def _read_code(leaf: Leaf, k: _Constants) -> str:
     name = leaf.spec.name
+    if FACTS.get(name) is not leaf.spec:
+        raise UnsafeRule(f"unknown fact {name!r}")
     if name == "member.spend_fen":
-        return f"s.spend_in({int(leaf.window_days)})"
+        return f"s.spend_in({_whole(leaf.window_days, 0, 100_000)})"
     if name == "member.purchase_count" and leaf.window_days:
-        return f"s.purchases_in({int(leaf.window_days)})"
+        return f"s.purchases_in({_whole(leaf.window_days, 0, 100_000)})"
     if name in ("item.qty", "item.amount_fen"):
         if name == "item.amount_fen" and leaf.selector.chooses_every_line:
             return "s.total_fen"
@@ -39,12 +60,16 @@ def _read_code(leaf: Leaf, k: _Constants) -> str:
         return "s.skus"
     if name == "item.category":
         return "s.categories"
+    if leaf.spec.attr not in _ATTRS:
+        raise UnsafeRule(f"fact {name!r} has no readable attribute")
     return f"s.{leaf.spec.attr}"
 
 
 def _leaf_code(leaf: Leaf, k: _Constants) -> str:
     read = _read_code(leaf, k)
     op = leaf.op
+    if op not in leaf.spec.operators:
+        raise UnsafeRule(f"operator {op!r} is not allowed for {leaf.spec.name}")
     if leaf.spec.type == "lines":
         test = f"{k.slot(leaf.value)}.isdisjoint({read})"
         return f"(not {test})" if op == "in" else test
@@ -54,8 +79,10 @@ def _leaf_code(leaf: Leaf, k: _Constants) -> str:
         code = f"({k.slot(leaf.value[0])} <= {read} <= {k.slot(leaf.value[1])})"
     elif op in ("in", "not_in"):
         code = f"({read} {'in' if op == 'in' else 'not in'} {k.slot(leaf.value)})"
+    elif op in _COMPARISONS:
+        code = f"({read} {_COMPARISONS[op]} {k.slot(leaf.value)})"
     else:
-        code = f"({read} {op} {k.slot(leaf.value)})"
+        raise UnsafeRule(f"operator {op!r} cannot be compiled")
     if leaf.spec.nullable:
         code = f"({read} is not None and {code})"
     return code
@@ -68,12 +95,15 @@ def _node_code(node, k: _Constants) -> str:
         return _leaf_code(node, k)
     if isinstance(node, NotOf):
         return f"(not {_node_code(node.child, k)})"
+    if not isinstance(node, (AllOf, AnyOf)):
+        raise UnsafeRule(f"not a condition: {type(node).__name__}")
     joiner = " and " if isinstance(node, AllOf) else " or "
     return "(" + joiner.join(_node_code(c, k) for c in node.children) + ")"
 
 
 def _hours_code(hours: tuple[tuple[int, int], ...]) -> str:
-    return "(" + " or ".join(f"({start} <= s.minute_of_day < {end})" for start, end in hours) + ")"
+    return "(" + " or ".join(f"({_whole(start, 0, 1440)} <= s.minute_of_day < {_whole(end, 0, 1440)})"
+                             for start, end in hours) + ")"
 
 
 def generate_predicate(node, hours: tuple[tuple[int, int], ...]) -> Callable | None:

@@ -27,7 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
-from wxcrm.rules.codegen import generate_predicate
+from wxcrm.rules.actions import ACTIONS
+from wxcrm.rules.codegen import UnsafeRule, generate_predicate
 from wxcrm.rules.conditions import fold, hoist_index_tests, leaves, parse_condition
 from wxcrm.rules.facts import LineSelector
 from wxcrm.rules.index import EventIndex
@@ -137,7 +138,10 @@ def compile_rules(rules: Iterable[dict], *, live_statuses: Iterable[str] = LIVE_
             problems += [Problem(f"[{position}].{p.path}" if p.path else f"[{position}]", p.message)
                          for p in exc.problems]
             continue
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except UnsafeRule as exc:
+            problems.append(Problem(f"[{position}]", f"refused by the code generator: {exc}"))
+            continue
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             problems.append(Problem(f"[{position}]", f"cannot be compiled ({exc!r}); validate it"))
             continue
         if rule.id in seen:
@@ -185,6 +189,8 @@ def compile_rule(raw: dict) -> CompiledRule:
     name, name_en = raw["name"], raw.get("name_en") or raw["name"]
     actions = []
     for a in raw["actions"]:
+        if a["type"] not in ACTIONS:  # only allow-listed actions ever run
+            raise InvalidRule([Problem("actions", f"unknown action type {a['type']!r}")])
         params = {k: v for k, v in a.items() if k not in ("type", "on")}
         zh, en = phrases(a["type"], params, name, name_en)
         actions.append(Action(a["type"], params, LineSelector.from_json(a["on"]) if "on" in a else None,

@@ -1,22 +1,65 @@
 """The compiled rule sets: the live one, compiled once per revision per worker, and the
-ones simulation and the backtest build from drafts."""
+ones simulation and the backtest build from drafts.
+
+Rules read from the database are validated like rules from outside: storage validates on
+save, but a row changed behind its back (by hand, or by an attacker with database access)
+must not reach the code generator. A rule that fails is left out with a logged error and the
+others keep working. Each rule's JSON is validated once per worker (keyed by its content),
+so a new revision re-checks only what changed and a purchase never validates anything.
+"""
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import threading
 import weakref
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from wxcrm.rules.compiler import CompiledRuleSet, compile_rules
+from wxcrm.rules.compiler import CompiledRuleSet, compile_rule, compile_rules
 from wxcrm.rules.models import Rule
+from wxcrm.rules.schema import InvalidRule, validate_rule
 from wxcrm.rules.storage import revision, rule_json
+
+log = logging.getLogger(__name__)
 
 UNSAVED_ID_BASE = 1_000_000_000   # ids for unsaved draft rules: no stored rule has one
 
 _lock = threading.Lock()
 _compiled: dict = {}              # (database url, revision, point value) -> CompiledRuleSet
 _counted: "weakref.WeakKeyDictionary[CompiledRuleSet, dict]" = weakref.WeakKeyDictionary()
+_checked: dict[str, bool] = {}    # sha256 of a stored rule's JSON -> it validates and compiles
+_CHECKED_MAX = 20_000
+
+
+def trusted_rules(rules: list[dict]) -> list[dict]:
+    """The stored rules that validate; each other one is logged and left out."""
+    kept = []
+    for rule in rules:
+        digest = hashlib.sha256(json.dumps(rule, sort_keys=True, default=str).encode()).hexdigest()
+        ok = _checked.get(digest)
+        if ok is None:
+            try:
+                validate_rule(rule, require_identity=True)
+                compile_rule(rule)
+                ok = True
+            except InvalidRule as exc:
+                ok = False
+                log.error("stored rule %s version %s is invalid (changed outside wxcrm?) and is left out: %s",
+                          rule.get("id"), rule.get("version"), "; ".join(map(str, exc.problems))[:500])
+            except Exception as exc:  # noqa: BLE001 - whatever a tampered row makes the compiler do
+                ok = False
+                log.error("stored rule %s version %s cannot be compiled and is left out: %r",
+                          rule.get("id"), rule.get("version"), exc)
+            with _lock:
+                if len(_checked) >= _CHECKED_MAX:
+                    _checked.clear()
+                _checked[digest] = ok
+        if ok:
+            kept.append(rule)
+    return kept
 
 
 def live_rule_set(session: Session, *, point_value_fen: int) -> CompiledRuleSet:
@@ -25,7 +68,7 @@ def live_rule_set(session: Session, *, point_value_fen: int) -> CompiledRuleSet:
     key = (str(session.get_bind().url), revision(session), point_value_fen)
     compiled = _compiled.get(key)
     if compiled is None:
-        rules = [rule_json(r) for r in session.scalars(select(Rule).where(Rule.status == "active"))]
+        rules = trusted_rules([rule_json(r) for r in session.scalars(select(Rule).where(Rule.status == "active"))])
         compiled = compile_rules(rules, point_value_fen=point_value_fen)
         with _lock:
             # Keep one compiled set per database: an older revision is never asked for again.
@@ -50,7 +93,7 @@ def draft_rule_set(rules: list[dict], *, point_value_fen: int, include_drafts: b
 def proposed_rule_set(session: Session, *, point_value_fen: int) -> CompiledRuleSet:
     """The rule set as it would be if every draft went live (beside the active rules)."""
     rows = session.scalars(select(Rule).where(Rule.status.in_(("active", "draft"))))
-    return compile_rules([rule_json(r) for r in rows], live_statuses=("active", "draft"),
+    return compile_rules(trusted_rules([rule_json(r) for r in rows]), live_statuses=("active", "draft"),
                          point_value_fen=point_value_fen)
 
 
