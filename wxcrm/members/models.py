@@ -10,8 +10,12 @@ from wxcrm.extensions import db
 from wxcrm.timeutil import utcnow
 
 STORE_KINDS = ("direct", "franchise")
-ROLES = ("admin", "marketer", "cashier")
-MEMBER_STATUSES = ("active", "expired", "cancelled")
+ROLES = ("admin", "marketer", "cashier", "manager")
+# Roles that work at one store's till: a manager is a cashier who may also refund and approve
+# sales above WXCRM_SALE_APPROVAL_FEN, at their store.
+STORE_ROLES = ("cashier", "manager")
+# "closed": the member closed their membership; the profile is anonymised, the ledgers kept.
+MEMBER_STATUSES = ("active", "expired", "cancelled", "closed")
 GENDERS = ("male", "female", "unknown")
 
 
@@ -42,14 +46,27 @@ class Staff(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # Wrong passwords in a row, and the lock-out they earned (doubling each time); shown to admins.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # Part of every session cookie's user id: raising it (logout, password change, disabling)
+    # ends every session of this staff member at once, on every worker.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
 
     store: Mapped[Store | None] = relationship()
 
-    __table_args__ = (CheckConstraint("role in ('admin', 'marketer', 'cashier')", name="role"),)
+    __table_args__ = (CheckConstraint("role in ('admin', 'marketer', 'cashier', 'manager')", name="role"),)
 
     @property
     def is_active(self) -> bool:  # Flask-Login
         return self.active
+
+    def get_id(self) -> str:  # Flask-Login: what the session cookie holds
+        return f"{self.id}:{self.session_epoch}"
+
+    @property
+    def works_at_a_store(self) -> bool:
+        return self.role in STORE_ROLES
 
 
 class ApiToken(db.Model):
@@ -117,6 +134,12 @@ class Member(db.Model):
     expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # PIPL: the privacy notice version the member accepted (None: not yet; no profile kept),
+    # and the separate marketing consent campaigns honour.
+    privacy_version: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    privacy_consented_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     home_store: Mapped[Store | None] = relationship()
     tier: Mapped[Tier | None] = relationship()
@@ -124,9 +147,53 @@ class Member(db.Model):
     referrer: Mapped["Member | None"] = relationship(remote_side=[id])
 
     __table_args__ = (
-        CheckConstraint("status in ('active', 'expired', 'cancelled')", name="status"),
+        CheckConstraint("status in ('active', 'expired', 'cancelled', 'closed')", name="status"),
         CheckConstraint("gender in ('male', 'female', 'unknown')", name="gender"),
     )
+
+
+CONSENT_KINDS = ("privacy", "marketing")
+CONSENT_CHANNELS = ("h5", "staff")
+
+
+class ConsentRecord(db.Model):
+    """Every consent given or withdrawn, with the notice version and who recorded it (PIPL)."""
+    __tablename__ = "consent_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    version: Mapped[str] = mapped_column(String(16), default="")
+    granted: Mapped[bool] = mapped_column(Boolean)
+    channel: Mapped[str] = mapped_column(String(16))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class MemberAccess(db.Model):
+    """A staff action on a member's personal data: a look-up, a view, an enrolment, an export."""
+    __tablename__ = "member_access_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True, index=True)
+    action: Mapped[str] = mapped_column(String(24))     # lookup, view, ledger, enrol, sale
+    channel: Mapped[str] = mapped_column(String(16))    # api, till, console
+    detail: Mapped[str] = mapped_column(String(120), default="")  # e.g. "by phone" (never the phone)
+
+
+class MembershipClosure(db.Model):
+    """A member closed their membership: what was left on the accounts, and the stored-value
+    refund they are owed (the stored-value flow pays it)."""
+    __tablename__ = "membership_closures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), unique=True)
+    closed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    points_forfeited: Mapped[int] = mapped_column(BigInteger, default=0)
+    stored_value_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    refund_status: Mapped[str] = mapped_column(String(16), default="none")  # none | requested | paid
 
 
 class CardNumberSequence(db.Model):

@@ -35,3 +35,16 @@ class StoredSecret(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     refreshing_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class CallbackNonce(db.Model):
+    """A plaintext-mode callback's (timestamp, nonce), kept for the signature window: the
+    signature covers only these and the token, not the body, so a captured URL could be sent
+    again with another body. The same pair with the same body is WeChat retrying; with another
+    body it is refused. Shared by every worker because it is in the database."""
+    __tablename__ = "callback_nonces"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair: Mapped[str] = mapped_column(String(96), unique=True)   # "timestamp:nonce"
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

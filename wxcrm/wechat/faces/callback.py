@@ -1,9 +1,11 @@
 """/wechat/callback: where WeChat pushes messages and events.
 
 GET answers the URL check (echostr). POST: size cap, signature (403, no trace but a log
-line), timestamp freshness, safe-mode AES decryption when WXCRM_WECHAT_AES_KEY is set,
-defusedxml before wechatpy parses, then wxcrm.wechat.events in one transaction, and a
-(encrypted, in safe mode) reply built by wechatpy.
+line), timestamp freshness, AES decryption by WXCRM_WECHAT_MESSAGE_MODE (safe: always;
+compatible: when WeChat sent it encrypted; plain: never), defusedxml and a field-by-field
+check before wechatpy parses (anything malformed is a 400 that changes nothing), in
+plaintext a (timestamp, nonce) replay guard, then wxcrm.wechat.events in one transaction,
+and a reply built by wechatpy (encrypted when the message was).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import time
 
 from flask import Blueprint, Response, abort, request
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
@@ -20,8 +23,9 @@ from wechatpy.utils import check_signature
 
 from wxcrm.config import current_settings
 from wxcrm.extensions import db
-from wxcrm.timeutil import Clock
-from wxcrm.wechat.adapter.xmlguard import MAX_BODY_BYTES, HostileXml, checked_xml
+from wxcrm.timeutil import Clock, utcnow
+from wxcrm.wechat.adapter import replay
+from wxcrm.wechat.adapter.xmlguard import MAX_BODY_BYTES, HostileXml, checked_message, checked_xml
 from wxcrm.wechat.faces import events
 
 log = logging.getLogger(__name__)
@@ -67,34 +71,11 @@ def receive():
         _reject(413, "body too large")
     timestamp, nonce = _check_request_signature()
     body = request.stream.read(MAX_BODY_BYTES + 1)
-    try:
-        root = checked_xml(body)
-        crypto = _crypto()
-        if crypto is not None:
-            if request.args.get("encrypt_type") != "aes":
-                _reject(400, "safe mode: message is not encrypted")
-            encrypted = root.findtext("Encrypt")
-            if not encrypted:
-                _reject(400, "safe mode: no Encrypt element")
-            try:
-                inner = crypto.decrypt_message({"Encrypt": encrypted}, request.args.get("msg_signature", ""),
-                                               timestamp, nonce)
-            except InvalidSignatureException:
-                _reject(403, "bad msg_signature")
-            except InvalidAppIdException:
-                _reject(403, "message for another appid")
-            except (ValueError, TypeError, UnicodeDecodeError, IndexError) as exc:
-                _reject(400, f"cannot decrypt: {type(exc).__name__}")
-            checked_xml(inner)
-        else:
-            inner = body.decode("utf-8")
-        msg = parse_message(inner)
-    except HostileXml as exc:
-        _reject(400, str(exc))
-    except (KeyError, ValueError, UnicodeDecodeError) as exc:  # no MsgType and the like
-        _reject(400, f"not a WeChat message: {type(exc).__name__}")
-
     settings = current_settings()
+    msg, crypto = _message(body, timestamp, nonce, settings)
+    if crypto is None:
+        _refuse_replay(timestamp, nonce, body)
+
     ctx = events.Context(settings=settings, clock=Clock.now(settings.tz))
     try:
         reply, replayed = events.receive(db.session, msg, ctx)
@@ -108,6 +89,60 @@ def receive():
     if replayed:
         log.info("wechat callback replayed %s", events.dedup_key(msg))
     return _render(reply, msg, crypto, nonce)
+
+
+def _message(body: bytes, timestamp: str, nonce: str, settings):
+    """The checked message, and the crypto to answer with (None: answer in plaintext).
+    Everything malformed, however it is malformed, is a 400 and touches nothing."""
+    mode = settings.wechat_message_mode
+    encrypted = request.args.get("encrypt_type") == "aes"
+    try:
+        root = checked_xml(body)
+        crypto = _crypto() if mode != "plain" and encrypted else None
+        if mode == "safe" and crypto is None:
+            _reject(400, "safe mode: message is not encrypted")
+        if crypto is not None:
+            encrypted_text = root.findtext("Encrypt")
+            if not encrypted_text:
+                _reject(400, "no Encrypt element")
+            try:
+                inner = crypto.decrypt_message({"Encrypt": encrypted_text}, request.args.get("msg_signature", ""),
+                                               timestamp, nonce)
+            except InvalidSignatureException:
+                _reject(403, "bad msg_signature")
+            except InvalidAppIdException:
+                _reject(403, "message for another appid")
+            except Exception as exc:  # noqa: BLE001 - random ciphertext, bad padding, short blocks...
+                _reject(400, f"cannot decrypt: {type(exc).__name__}")
+            root = checked_xml(inner)
+        else:
+            inner = body.decode("utf-8")
+        checked_message(root)
+        msg = parse_message(inner)
+        if isinstance(msg, dict) or not msg.type:
+            raise ValueError("no message type")
+    except HostileXml as exc:
+        _reject(400, str(exc))
+    except HTTPException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - wechatpy refusing what we let through is still bad input
+        _reject(400, f"not a WeChat message: {type(exc).__name__}")
+    return msg, crypto
+
+
+def _refuse_replay(timestamp: str, nonce: str, body: bytes) -> None:
+    """Plaintext mode: the signature does not cover the body, so a (timestamp, nonce) seen
+    with another body is a captured URL replayed; the same body is WeChat retrying."""
+    if len(nonce) > 64 or len(timestamp) > 16:
+        _reject(400, "nonce too long")
+    try:
+        replay.remember_nonce(db.session, timestamp=timestamp, nonce=nonce, body=body, now=utcnow(),
+                              window_seconds=MAX_AGE_SECONDS)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if not replay.seen_with_body(db.session, timestamp=timestamp, nonce=nonce, body=body):
+            _reject(403, "timestamp and nonce already used with another body")
 
 
 def _render(reply: str, msg, crypto: WeChatCrypto | None, nonce: str) -> Response:
