@@ -6,14 +6,16 @@ The top-ups issue builds on ``verify_payment_notice``; nothing here touches the 
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import xmltodict
 from wechatpy.pay.utils import calculate_signature, calculate_signature_hmac, dict_to_xml
 
 from wxcrm.config import Settings
 from wxcrm.wechat.adapter.xmlguard import HostileXml, checked_xml
+
+log = logging.getLogger(__name__)
 
 
 class PayNoticeRejected(Exception):
@@ -47,13 +49,12 @@ def signature_matches(params: Mapping[str, str], api_key: str) -> bool:
 def verify_payment_notice(body: bytes | str, settings: Settings,
                           expected_total_fee: Callable[[str], int | None]) -> PaymentNotice:
     """Check a pay notify and return what it says. ``expected_total_fee(out_trade_no)`` gives
-    the amount (fen) of our order, or None when we have no such order."""
-    try:
-        checked_xml(body)
-    except HostileXml as exc:
-        raise PayNoticeRejected(str(exc)) from exc
-    data = dict(xmltodict.parse(body)["xml"] or {})
-    data = {k: (v if isinstance(v, str) else "") for k, v in data.items()}
+    the amount (fen) of our order, or None when we have no such order. Anything else raises
+    PayNoticeRejected, whatever the body is."""
+    if not settings.wechat_pay_api_key or not settings.wechat_mch_id:
+        # An empty key would make "signed with an empty key" verify: refuse before reading.
+        raise PayNoticeRejected("WeChat Pay is not configured (pay key or merchant id empty)")
+    data = _notice_fields(body)
     if data.get("return_code") != "SUCCESS":
         raise PayNoticeRejected(f"return_code {data.get('return_code')}: {data.get('return_msg', '')}")
     if not signature_matches(data, settings.wechat_pay_api_key):
@@ -72,6 +73,34 @@ def verify_payment_notice(body: bytes | str, settings: Settings,
     return PaymentNotice(out_trade_no=out_trade_no, transaction_id=data.get("transaction_id", ""),
                          total_fee=int(fee), openid=data.get("openid", ""),
                          paid=data.get("result_code") == "SUCCESS", raw=data)
+
+
+def _notice_fields(body: bytes | str) -> dict[str, str]:
+    """The notify's flat fields; a duplicated, nested or undecodable one is a rejection."""
+    try:
+        root = checked_xml(body)
+    except HostileXml as exc:
+        raise PayNoticeRejected(str(exc)) from exc
+    data: dict[str, str] = {}
+    for child in root:
+        if not isinstance(child.tag, str) or len(child) or child.tag in data:
+            raise PayNoticeRejected(f"malformed field {str(child.tag)[:32]!r}")
+        text = child.text or ""
+        if len(text) > 1024:
+            raise PayNoticeRejected(f"field {child.tag} is too long")
+        data[child.tag] = text
+    return data
+
+
+def answer_payment_notice(body: bytes | str, settings: Settings,
+                          expected_total_fee: Callable[[str], int | None]) -> tuple[PaymentNotice | None, str]:
+    """For the notify URL: the verified notice (or None) and the XML to answer WeChat Pay
+    with: SUCCESS, or FAIL with the reason (WeChat Pay then retries later)."""
+    try:
+        return verify_payment_notice(body, settings, expected_total_fee), notice_reply(True)
+    except PayNoticeRejected as exc:
+        log.warning("wechat pay notify rejected: %s", exc.reason)
+        return None, notice_reply(False, exc.reason[:120])
 
 
 def notice_reply(ok: bool, message: str = "OK") -> str:
