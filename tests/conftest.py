@@ -105,8 +105,10 @@ def clear_tables(keep: tuple[str, ...] = ()) -> None:
 
 @pytest.fixture(autouse=True)
 def _clean_tables(request, app):
+    from wxcrm.extensions import limiter
     ctx = app.app_context()
     ctx.push()
+    limiter.reset()  # every test starts with no login or look-up attempts counted
     yield
     clear_tables()
     ctx.pop()
@@ -173,7 +175,7 @@ class Factory:
 
     def staff(self, role: str = "cashier", store=None, username: str | None = None, password: str = "password123"):
         from wxcrm.members import service
-        if role == "cashier" and store is None:
+        if role in ("cashier", "manager") and store is None:
             store = self.store()
         person = service.create_staff(db.session, username=username or f"{role}{self._next()}", password=password,
                                       role=role, store_code=store.code if store else None)
@@ -239,6 +241,13 @@ def post_sale(app, token: str, body: dict, key: str) -> tuple[int, dict]:
 def cashier_api(client, make):
     store = make.store("S001")
     return Api(client, make.token("cashier", store))
+
+
+@pytest.fixture
+def manager_api(client, make, cashier_api):
+    """A manager at the cashier's store S001: may refund and approve large sales there."""
+    from wxcrm.members.service import store_by_code
+    return Api(client, make.token("manager", store_by_code(db.session, "S001")))
 
 
 @pytest.fixture

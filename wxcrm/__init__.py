@@ -6,6 +6,7 @@ import os
 import sys
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 __version__ = "0.1.0"
 
@@ -19,6 +20,7 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance, template_folder=os.path.join(root, "templates"),
                 static_folder=os.path.join(root, "static"))
     app.config.from_mapping(load_config(app.instance_path, config))
+    app.url_map.converters["int"] = BoundedInt  # /members/<int:id>: a 30-digit id is a 404, not a 500
     logging.basicConfig(level=app.config["WXCRM_LOG_LEVEL"])
 
     _init_extensions(app)
@@ -31,6 +33,14 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["WXCRM_ENV"] not in ("development", "test") and not _running_check_config():
         refuse_unsafe_settings(app)
     return app
+
+
+class BoundedInt(IntegerConverter):
+    """Path ids no database column can hold do not match (404) instead of overflowing."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def _running_check_config() -> bool:

@@ -86,11 +86,11 @@ def store_create(code: str, name: str, kind: str, address: str, city: str) -> No
 
 @wxcrm_cli.command("staff-create")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["admin", "marketer", "cashier"]), required=True)
+@click.option("--role", type=click.Choice(["admin", "marketer", "cashier", "manager"]), required=True)
 @click.option("--store", "store_code", default=None, help="Store code (required for cashiers).")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def staff_create(username: str, role: str, store_code: str | None, password: str) -> None:
-    """Add a staff member who can sign in to the console or the till."""
+    """Add a staff member who can sign in to the console or the till (cashiers and managers need --store)."""
     from wxcrm.members import service
     try:
         staff = service.create_staff(db.session, username=username, password=password, role=role,

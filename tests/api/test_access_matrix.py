@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import pytest
 
-ROLES = ("admin", "marketer", "cashier")
+ROLES = ("admin", "marketer", "cashier", "manager")
 
 # (method, path pattern as in the url map, example path, roles allowed)
 MATRIX = [
-    ("POST", "/api/v1/members", "/api/v1/members", {"cashier", "admin"}),
-    ("GET", "/api/v1/members", "/api/v1/members?phone=13900000000", {"cashier", "marketer", "admin"}),
-    ("GET", "/api/v1/members/<int:member_id>", "/api/v1/members/1", {"cashier", "marketer", "admin"}),
-    ("GET", "/api/v1/members/<int:member_id>/ledger", "/api/v1/members/1/ledger", {"cashier", "marketer", "admin"}),
+    ("POST", "/api/v1/members", "/api/v1/members", {"cashier", "manager", "admin"}),
+    ("GET", "/api/v1/members", "/api/v1/members?phone=13900000000", {"cashier", "manager", "marketer", "admin"}),
+    ("GET", "/api/v1/members/<int:member_id>", "/api/v1/members/1", {"cashier", "manager", "marketer", "admin"}),
+    ("GET", "/api/v1/members/<int:member_id>/ledger", "/api/v1/members/1/ledger", {"cashier", "manager", "marketer", "admin"}),
     ("POST", "/api/v1/stores", "/api/v1/stores", {"admin"}),
     ("GET", "/api/v1/stores", "/api/v1/stores", {"admin"}),
-    ("POST", "/api/v1/transactions", "/api/v1/transactions", {"cashier", "admin"}),
-    ("POST", "/api/v1/transactions/<int:transaction_id>/refund", "/api/v1/transactions/1/refund", {"cashier", "admin"}),
+    ("POST", "/api/v1/transactions", "/api/v1/transactions", {"cashier", "manager", "admin"}),
+    ("POST", "/api/v1/transactions/<int:transaction_id>/refund", "/api/v1/transactions/1/refund", {"manager", "admin"}),
     ("GET", "/api/v1/rules", "/api/v1/rules", {"marketer", "admin"}),
     ("POST", "/api/v1/rules", "/api/v1/rules", {"marketer", "admin"}),
     ("GET", "/api/v1/rules/<int:rule_id>", "/api/v1/rules/1", {"marketer", "admin"}),

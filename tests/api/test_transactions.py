@@ -111,24 +111,24 @@ def test_using_more_points_than_available_is_refused_and_changes_nothing(cashier
     assert cashier_api.get(f"/members/{member.id}/ledger").json["entries"] == []
 
 
-def test_a_whole_refund_takes_back_the_points_and_returns_the_money(cashier_api, make):
+def test_a_whole_refund_takes_back_the_points_and_returns_the_money(cashier_api, manager_api, make):
     member = make.member()
     bought = cashier_api.post("/transactions", sale(member.card_no), key=str(uuid.uuid4())).json
-    r = cashier_api.post(f"/transactions/{bought['id']}/refund", {}, key=str(uuid.uuid4()))
+    r = manager_api.post(f"/transactions/{bought['id']}/refund", {}, key=str(uuid.uuid4()))
     assert r.status_code == 201, r.json
     assert r.json["refund_fen"] == 2590 and r.json["points_earned"] == -25 and r.json["points_balance"] == 0
-    again = cashier_api.post(f"/transactions/{bought['id']}/refund", {}, key=str(uuid.uuid4()))
+    again = manager_api.post(f"/transactions/{bought['id']}/refund", {}, key=str(uuid.uuid4()))
     assert again.status_code == 422 and again.json["code"] == "already_refunded"
 
 
-def test_refunds_by_item_add_up_to_exactly_what_was_earned(cashier_api, make):
+def test_refunds_by_item_add_up_to_exactly_what_was_earned(cashier_api, manager_api, make):
     member = make.member()
     items = [{"sku": "A", "qty": 3, "unit_price_fen": 3333}, {"sku": "B", "qty": 1, "unit_price_fen": 1001}]
     bought = cashier_api.post("/transactions", sale(member.card_no, items=items), key=str(uuid.uuid4())).json
     assert bought["points_earned"] == 110  # 110.00 yuan
     parts = []
     for spec in ({"line_no": 1, "qty": 1}, {"sku": "A", "qty": 1}, {"line_no": 2}, {"line_no": 1, "qty": 1}):
-        r = cashier_api.post(f"/transactions/{bought['id']}/refund", {"items": [spec]}, key=str(uuid.uuid4()))
+        r = manager_api.post(f"/transactions/{bought['id']}/refund", {"items": [spec]}, key=str(uuid.uuid4()))
         assert r.status_code == 201, r.json
         parts.append(r.json)
     assert sum(p["points_earned"] for p in parts) == -110
@@ -136,7 +136,7 @@ def test_refunds_by_item_add_up_to_exactly_what_was_earned(cashier_api, make):
     assert parts[-1]["points_balance"] == 0
 
 
-def test_a_member_who_spent_the_earned_points_pays_for_them_out_of_the_refund(cashier_api, make):
+def test_a_member_who_spent_the_earned_points_pays_for_them_out_of_the_refund(cashier_api, manager_api, make):
     """Policy: no balance goes negative; spent points are charged at the point value (1 fen)."""
     member = make.member()
     bought = cashier_api.post("/transactions", sale(member.card_no, items=[{"sku": "G", "qty": 1, "unit_price_fen": 10000}]),
@@ -144,7 +144,7 @@ def test_a_member_who_spent_the_earned_points_pays_for_them_out_of_the_refund(ca
     spent = cashier_api.post("/transactions", sale(member.card_no, items=[{"sku": "C", "qty": 1, "unit_price_fen": 100}],
                                                    points_to_use=100), key=str(uuid.uuid4())).json
     assert spent["points_balance"] == 0
-    r = cashier_api.post(f"/transactions/{bought['id']}/refund", {}, key=str(uuid.uuid4()))
+    r = manager_api.post(f"/transactions/{bought['id']}/refund", {}, key=str(uuid.uuid4()))
     assert r.status_code == 201, r.json
     assert r.json["points_shortfall"] == 100
     assert r.json["points_earned"] == 0
@@ -152,17 +152,17 @@ def test_a_member_who_spent_the_earned_points_pays_for_them_out_of_the_refund(ca
     assert r.json["points_balance"] == 0
 
 
-def test_refunding_a_purchase_paid_with_points_gives_the_points_back(cashier_api, make):
+def test_refunding_a_purchase_paid_with_points_gives_the_points_back(cashier_api, manager_api, make):
     member = make.member()
     cashier_api.post("/transactions", sale(member.card_no, items=[{"sku": "G", "qty": 1, "unit_price_fen": 20000}]),
                      key=str(uuid.uuid4()))  # 200 points
     paid = cashier_api.post("/transactions", sale(member.card_no, items=[{"sku": "G", "qty": 2, "unit_price_fen": 5000}],
                                                   points_to_use=150), key=str(uuid.uuid4())).json
     assert paid["points_balance"] == 200 - 150 + 98
-    half = cashier_api.post(f"/transactions/{paid['id']}/refund", {"items": [{"line_no": 1, "qty": 1}]},
+    half = manager_api.post(f"/transactions/{paid['id']}/refund", {"items": [{"line_no": 1, "qty": 1}]},
                             key=str(uuid.uuid4())).json
     assert half["points_redeemed"] == -75 and half["points_earned"] == -49
-    rest = cashier_api.post(f"/transactions/{paid['id']}/refund", {}, key=str(uuid.uuid4())).json
+    rest = manager_api.post(f"/transactions/{paid['id']}/refund", {}, key=str(uuid.uuid4())).json
     assert rest["points_redeemed"] == -75 and rest["points_earned"] == -49
     assert rest["points_balance"] == 200
     assert half["refund_fen"] + rest["refund_fen"] == paid["payable_fen"]

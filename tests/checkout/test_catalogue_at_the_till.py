@@ -23,8 +23,10 @@ def shop(make, client, frozen_now):
     store = make.store("S001")
     franchise = make.store("F001", kind="franchise")
     token = make.token("cashier", store)
+    manager_token = make.token("manager", store)
     admin = make.staff("admin")
     return type("Shop", (), {"store": store, "franchise": franchise, "token": token, "admin": admin,
+                             "manager_token": manager_token,
                              "client": client, "make": make})
 
 
@@ -146,7 +148,7 @@ def test_a_fully_refunded_purchase_gives_the_monthly_birthday_discount_back(shop
     first = buy(shop, m, 20_000)
     assert first["discount_fen"] == 2_000
     r = shop.client.post(f"/api/v1/transactions/{first['id']}/refund", json={},
-                         headers={"Authorization": f"Bearer {shop.token}", "Idempotency-Key": str(uuid.uuid4())})
+                         headers={"Authorization": f"Bearer {shop.manager_token}", "Idempotency-Key": str(uuid.uuid4())})
     assert r.status_code == 201, r.json
     assert buy(shop, m, 20_000)["discount_fen"] == 2_000  # the once-a-month discount is free again
     assert buy(shop, m, 20_000)["discount_fen"] == 0

@@ -28,6 +28,11 @@ def current_staff():
     return g.staff
 
 
+def token_scope() -> str:
+    """The bearer token's id: idempotency keys and look-up limits are per token."""
+    return str(g.token_id)
+
+
 def roles_required(blp, *roles: str):
     """Decorate a view: authenticate the bearer token, check the role, document it."""
     def decorator(view):
@@ -35,12 +40,13 @@ def roles_required(blp, *roles: str):
         def wrapped(*args, **kwargs):
             header = request.headers.get("Authorization", "")
             scheme, _, token = header.partition(" ")
-            staff = members.staff_for_token(db.session, token.strip()) if scheme.lower() == "bearer" and token else None
+            found = members.token_and_staff(db.session, token.strip()) if scheme.lower() == "bearer" and token else None
+            staff = found[1] if found else None
             if staff is None:
                 raise Unauthorized("send 'Authorization: Bearer <token>' with a valid staff token")
             if staff.role not in roles:
                 raise Forbidden(f"role {staff.role} may not do this; needs {' or '.join(roles)}")
-            g.staff = staff
+            g.staff, g.token_id = staff, found[0].id
             return view(*args, **kwargs)
         doc = blp.doc(security=[{"bearerAuth": []}],
                       responses={"401": {"description": "Missing or invalid token"},

@@ -4,9 +4,10 @@ API paths always answer problem+json; other paths keep Flask's HTML error pages.
 """
 from __future__ import annotations
 
+import json
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from wxcrm.errors import DomainError
@@ -54,7 +55,44 @@ def _is_api() -> bool:
     return request.path.startswith("/api/")
 
 
+MAX_JSON_DEPTH = 32
+
+
+def _depth(value, limit: int) -> int:
+    """How deep a parsed JSON value nests (stops counting past ``limit``)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, level)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+def check_json_body():
+    """Before any API view: a JSON body that cannot be parsed, holds a number too long to
+    read, or nests deeper than anything we accept, is a 400 problem (never a 500)."""
+    if not _is_api() or request.method not in ("POST", "PUT", "PATCH") or not request.is_json:
+        return None
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return None
+    try:
+        body = json.loads(raw)
+    except RecursionError:
+        return problem(400, "json_too_deep", "JSON nests too deep", f"at most {MAX_JSON_DEPTH} levels")
+    except (ValueError, UnicodeDecodeError) as exc:
+        return problem(400, "invalid_json", "Body is not valid JSON", str(exc)[:200])
+    if _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        return problem(400, "json_too_deep", "JSON nests too deep", f"at most {MAX_JSON_DEPTH} levels")
+    return None
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(check_json_body)
+
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
         errors = [{"path": p, "message": m} for p, m in exc.fields.items()] or None
@@ -70,6 +108,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if not _is_api():
+            if exc.code == 429:  # the login form's throttle: a page, not a bare error
+                return render_template("too_many.html"), 429
             return exc
         data = getattr(exc, "data", None) or {}
         errors = flatten_messages(data.get("messages", {})) if data.get("messages") else None

@@ -22,7 +22,7 @@ def member_body(member) -> dict:
 
 
 @blp.route("/members", methods=["POST"])
-@roles_required(blp, "cashier", "admin")
+@roles_required(blp, "cashier", "manager", "admin")
 @blp.arguments(MemberIn)
 @blp.response(201, MemberOut)
 def create_member(data):
@@ -34,7 +34,7 @@ def create_member(data):
 
 
 @blp.route("/members", methods=["GET"])
-@roles_required(blp, "cashier", "marketer", "admin")
+@roles_required(blp, "cashier", "manager", "marketer", "admin")
 @blp.arguments(MemberQuery, location="query")
 @blp.response(200, MemberOut(many=True))
 def find_members(query):
@@ -46,14 +46,14 @@ def find_members(query):
 
 
 @blp.route("/members/<int:member_id>", methods=["GET"])
-@roles_required(blp, "cashier", "marketer", "admin")
+@roles_required(blp, "cashier", "manager", "marketer", "admin")
 @blp.response(200, MemberOut)
 def get_member(member_id):
     return member_body(members.get_member(db.session, member_id))
 
 
 @blp.route("/members/<int:member_id>/ledger", methods=["GET"])
-@roles_required(blp, "cashier", "marketer", "admin")
+@roles_required(blp, "cashier", "manager", "marketer", "admin")
 @blp.arguments(LedgerQuery, location="query")
 @blp.response(200, LedgerPageOut)
 def member_ledger(query, member_id):

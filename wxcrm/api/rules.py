@@ -18,6 +18,9 @@ blp = Blueprint("api_rules", __name__, description="The rule engine: rules, vers
 EDITORS = ("marketer", "admin")
 
 
+MAX_ID = 2**63 - 1
+
+
 class RuleIn(Schema):
     """A rule as JSON. Its full shape is checked by the rule schema (wxcrm/rules/schema.py),
     whose messages name the failing path."""
@@ -26,7 +29,7 @@ class RuleIn(Schema):
 
     name = fields.String(required=True, metadata={"example": "生日当月双倍积分"})
     event = fields.String(required=True, validate=validate.OneOf(EVENTS))
-    priority = fields.Integer()
+    priority = fields.Integer(strict=True, validate=validate.Range(min=-1_000_000, max=1_000_000))
     status = fields.String(validate=validate.OneOf(RULE_STATUSES))
     conditions = fields.Dict(metadata={"description": "all / any / not tree of {fact, op, value}"})
     actions = fields.List(fields.Dict(), required=True)
@@ -68,12 +71,13 @@ class ImportOut(Schema):
 class SimulateIn(Schema):
     event = fields.String(load_default="purchase", validate=validate.OneOf(EVENTS))
     store_code = fields.String(required=True)
-    member_id = fields.Integer(metadata={"description": "a real member; or describe one in `member`"})
+    member_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID),
+                               metadata={"description": "a real member; or describe one in `member`"})
     member = fields.Dict(metadata={"description": "a described member: tier, birthday, gender, joined_on, ..."})
     items = fields.List(fields.Dict(), load_default=list)
     payment_method = fields.String(load_default="cash")
-    points_to_use = fields.Integer(load_default=0)
-    topup_amount_fen = fields.Integer(load_default=0)
+    points_to_use = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**9))
+    topup_amount_fen = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**10))
     at = fields.DateTime(metadata={"description": "the moment, merchant time; default now"})
     rules = fields.List(fields.Dict(), metadata={"description": "a draft rule set; default the live one"})
 

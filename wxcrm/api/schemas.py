@@ -7,6 +7,9 @@ from wxcrm.checkout.service import MAX_LINES, MAX_QTY, MAX_UNIT_PRICE_FEN, PAYME
 from wxcrm.members.models import GENDERS, MEMBER_STATUSES, STORE_KINDS
 
 
+MAX_ID = 2**63 - 1  # a database id (BIGINT); anything larger cannot name a row
+
+
 class StrictSchema(Schema):
     class Meta:
         ordered = True
@@ -41,9 +44,10 @@ class MemberIn(StrictSchema):
     occupation = fields.String(load_default="", validate=validate.Length(max=64))
     education = fields.String(load_default="", validate=validate.Length(max=32))
     income_band = fields.String(load_default="", validate=validate.Length(max=32))
-    home_store_code = fields.String(load_default=None, allow_none=True)
-    referrer_id = fields.Integer(load_default=None, allow_none=True)
-    group_code = fields.String(load_default=None, allow_none=True)
+    home_store_code = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+    referrer_id = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                 validate=validate.Range(min=1, max=MAX_ID))
+    group_code = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
 
     @validates_schema
     def needs_identity(self, data, **kwargs):
@@ -82,8 +86,8 @@ class MemberQuery(StrictSchema):
 
 
 class MemberRef(StrictSchema):
-    card_no = fields.String()
-    member_id = fields.Integer()
+    card_no = fields.String(validate=validate.Length(min=1, max=32))
+    member_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID))
 
     @validates_schema
     def one_of(self, data, **kwargs):
@@ -107,7 +111,7 @@ class TransactionIn(StrictSchema):
 
 
 class RefundItemIn(StrictSchema):
-    line_no = fields.Integer(strict=True, validate=validate.Range(min=1))
+    line_no = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_LINES))
     sku = fields.String(validate=validate.Length(min=1, max=64))
     qty = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_QTY))
 
@@ -161,7 +165,7 @@ class TransactionOut(StrictSchema):
 
 class LedgerQuery(StrictSchema):
     kind = fields.String(load_default="points", validate=validate.OneOf(("points", "stored_value")))
-    before_id = fields.Integer(load_default=None)
+    before_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 

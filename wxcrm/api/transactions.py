@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask import request
 from flask_smorest import Blueprint
 
-from wxcrm.api.auth import current_staff, roles_required
+from wxcrm.api.auth import current_staff, roles_required, token_scope
 from wxcrm.api.schemas import RefundIn, TransactionIn, TransactionOut
 from wxcrm.checkout import service as checkout
 from wxcrm.config import current_settings
@@ -16,7 +16,9 @@ blp = Blueprint("api_transactions", __name__, description="The till: purchases a
 
 IDEMPOTENCY_DOC = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": True,
                                    "schema": {"type": "string", "minLength": 8, "maxLength": 128},
-                                   "description": "One key per sale: a repeat returns the first answer."}],
+                                   "description": "One key per sale: a repeat with the same token returns the first "
+                                                  "answer. Keys are scoped per token: another till's "
+                                                  "key never replays this one's receipt."}],
                    "responses": {"409": {"description": "Key already used with another body"}}}
 
 
@@ -29,7 +31,7 @@ def idempotency_key() -> str:
 
 
 @blp.route("/transactions", methods=["POST"])
-@roles_required(blp, "cashier", "admin")
+@roles_required(blp, "cashier", "manager", "admin")
 @blp.arguments(TransactionIn)
 @blp.response(201, TransactionOut)
 @blp.doc(**IDEMPOTENCY_DOC)
@@ -47,13 +49,13 @@ def create_transaction(data):
                                         payment_method=data["payment_method"])
         return 201, txn.receipt
 
-    status, body, _ = run_once(db.session, "transactions", key, request.get_json(), write)
+    status, body, _ = run_once(db.session, f"transactions:{token_scope()}", key, request.get_json(), write)
     db.session.commit()
     return body, status
 
 
 @blp.route("/transactions/<int:transaction_id>/refund", methods=["POST"])
-@roles_required(blp, "cashier", "admin")
+@roles_required(blp, "manager", "admin")
 @blp.arguments(RefundIn)
 @blp.response(201, TransactionOut)
 @blp.doc(**IDEMPOTENCY_DOC)
@@ -69,7 +71,7 @@ def refund_transaction(data, transaction_id):
                                           clock=Clock.now(settings.tz), settings=settings, items=data["items"])
         return 201, refund.receipt
 
-    status, body, _ = run_once(db.session, f"refund:{transaction_id}", key, request.get_json(silent=True) or {},
-                               write)
+    status, body, _ = run_once(db.session, f"refund:{transaction_id}:{token_scope()}", key,
+                               request.get_json(silent=True) or {}, write)
     db.session.commit()
     return body, status

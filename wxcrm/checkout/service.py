@@ -28,6 +28,7 @@ from wxcrm.timeutil import Clock
 MAX_LINES = 500
 MAX_QTY = 100_000
 MAX_UNIT_PRICE_FEN = 100_000_000  # one million yuan
+MAX_SALE_FEN = 10_000_000_000     # one hundred million yuan: no till sale is larger, whoever posts it
 PAYMENT_METHODS = ("cash", "card", "wechat_pay", "alipay", "stored_value", "other")
 
 
@@ -42,6 +43,7 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     member = _member_for_till(session, member_ref) if member_ref else None
     lines = _price_basket(items)
     total = sum(line.amount_fen for line in lines)
+    _check_sale_size(total, staff, settings)
     if payment_method not in PAYMENT_METHODS:
         raise DomainError(f"payment_method must be one of {', '.join(PAYMENT_METHODS)}",
                           code="invalid_payment_method", fields={"payment_method": "invalid"})
@@ -108,11 +110,21 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     return txn
 
 
+def _check_sale_size(total: int, staff: Staff | None, settings: Settings) -> None:
+    """A sale above WXCRM_SALE_APPROVAL_FEN is a manager's or an admin's to post."""
+    if total > MAX_SALE_FEN:
+        raise DomainError(f"a sale is at most {fen_to_yuan_str(MAX_SALE_FEN)} yuan", code="sale_too_large",
+                          fields={"items": "too large"})
+    if staff is not None and staff.role == "cashier" and total > settings.sale_approval_fen:
+        raise DomainError(N_("a sale this large needs a manager's approval"), code="approval_required",
+                          status=403, fields={"items": "approval required"})
+
+
 def _open_store(session: Session, store_code: str, staff: Staff | None) -> Store:
     store = members.store_by_code(session, store_code)
     if not store.active:
         raise DomainError(f"store {store.code} is closed", code="store_inactive")
-    if staff is not None and staff.role == "cashier" and staff.store_id != store.id:
+    if staff is not None and staff.works_at_a_store and staff.store_id != store.id:
         raise DomainError(f"cashier {staff.username} does not work at {store.code}", code="wrong_store",
                           status=403, fields={"store_code": "not your store"})
     return store
@@ -222,11 +234,13 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
     taken back is charged against the refund at the till's point value (see README,
     "Refund policy"): no balance ever goes negative.
     """
+    if staff is not None and staff.role == "cashier":
+        raise DomainError(N_("refunds need a manager"), code="manager_required", status=403)
     original = session.scalar(select(Transaction).where(Transaction.id == transaction_id).with_for_update())
     if original is None or original.kind != "purchase":
         raise NotFound(f"no purchase {transaction_id}", code="transaction_not_found")
-    if staff is not None and staff.role == "cashier" and staff.store_id != original.store_id:
-        raise DomainError("a cashier refunds only purchases of their own store", code="wrong_store", status=403)
+    if staff is not None and staff.works_at_a_store and staff.store_id != original.store_id:
+        raise DomainError("a manager refunds only purchases of their own store", code="wrong_store", status=403)
     originals = {it.line_no: it for it in session.scalars(
         select(TransactionItem).where(TransactionItem.transaction_id == original.id).with_for_update())}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,6 +16,7 @@ from wxcrm.members.models import (
     GENDERS,
     ROLES,
     STORE_KINDS,
+    STORE_ROLES,
     ApiToken,
     CardNumberSequence,
     GroupAccount,
@@ -70,7 +71,7 @@ def create_staff(session: Session, *, username: str, password: str, role: str, s
         raise DomainError(N_("password must have at least 8 characters"), code="weak_password",
                           fields={"password": "too short"})
     store = store_by_code(session, store_code) if store_code else None
-    if role == "cashier" and store is None:
+    if role in STORE_ROLES and store is None:
         raise DomainError(N_("a cashier belongs to a store"), code="store_required", fields={"store": "required"})
     if session.scalar(select(Staff.id).where(Staff.username == username)):
         raise Conflict(f"staff {username} already exists", code="staff_exists")
@@ -81,11 +82,71 @@ def create_staff(session: Session, *, username: str, password: str, role: str, s
     return staff
 
 
-def check_login(session: Session, username: str, password: str) -> Staff | None:
-    staff = session.scalar(select(Staff).where(Staff.username == username.strip().lower()))
-    if staff is None or not staff.active or not check_password_hash(staff.password_hash, password):
+# Checked against when the username is unknown, so an unknown user costs the same hash as a known one.
+_DUMMY_HASH = generate_password_hash("not-a-password-" + secrets.token_hex(8))
+LOCK_AFTER_FAILURES = 5
+FIRST_LOCK_SECONDS = 60
+MAX_LOCK_SECONDS = 3600
+
+
+class LoginRefused(DomainError):
+    status = 401
+    code = "login_refused"
+
+
+def check_login(session: Session, username: str, password: str, *, now: datetime | None = None) -> Staff | None:
+    """The staff member these credentials sign in, or None. Every attempt hashes once (known or
+    unknown user, locked or not). From the 5th wrong password in a row the account is locked,
+    for a minute, doubling with each further failure up to an hour; the right password does not
+    open a locked account. Flushes the counters; the caller commits either way."""
+    now = now or utcnow()
+    staff = session.scalar(select(Staff).where(Staff.username == username.strip().lower()[:64]))
+    matches = check_password_hash(staff.password_hash if staff is not None else _DUMMY_HASH, password)
+    if staff is None:
         return None
-    staff.last_login_at = utcnow()
+    if staff.locked_until is not None and staff.locked_until > now:
+        return None
+    if not matches or not staff.active:
+        staff.failed_logins += 1
+        if staff.failed_logins >= LOCK_AFTER_FAILURES:
+            seconds = min(FIRST_LOCK_SECONDS * 2 ** (staff.failed_logins - LOCK_AFTER_FAILURES), MAX_LOCK_SECONDS)
+            staff.locked_until = now + timedelta(seconds=seconds)
+        session.flush()
+        return None
+    staff.failed_logins, staff.locked_until, staff.last_login_at = 0, None, now
+    session.flush()
+    return staff
+
+
+def unlock_staff(session: Session, staff: Staff) -> None:
+    staff.failed_logins, staff.locked_until = 0, None
+    session.flush()
+
+
+def end_sessions(session: Session, staff: Staff) -> None:
+    """Every session cookie of this staff member stops working (the epoch is in its user id)."""
+    staff.session_epoch += 1
+    session.flush()
+
+
+def change_password(session: Session, staff: Staff, *, current: str, new: str) -> None:
+    if not check_password_hash(staff.password_hash, current):
+        raise DomainError(N_("the current password is wrong"), code="wrong_password", fields={"current": "wrong"})
+    if len(new) < 8:
+        raise DomainError(N_("password must have at least 8 characters"), code="weak_password",
+                          fields={"new": "too short"})
+    staff.password_hash = generate_password_hash(new)
+    end_sessions(session, staff)
+
+
+def staff_for_session(session: Session, user_id: str) -> Staff | None:
+    """Flask-Login's user loader: "id:epoch" from the cookie; an old epoch is no session."""
+    staff_id, _, epoch = user_id.partition(":")
+    if not staff_id.isdigit() or not epoch.isdigit() or len(staff_id) > 18:
+        return None
+    staff = session.get(Staff, int(staff_id))
+    if staff is None or staff.session_epoch != int(epoch):
+        return None
     return staff
 
 
@@ -101,12 +162,19 @@ def create_token(session: Session, staff: Staff, name: str = "") -> str:
     return token
 
 
-def staff_for_token(session: Session, token: str) -> Staff | None:
+def token_and_staff(session: Session, token: str) -> tuple[ApiToken, Staff] | None:
+    if len(token) > 256:
+        return None
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token),
                                                 ApiToken.revoked_at.is_(None)))
     if row is None or not row.staff.active:
         return None
-    return row.staff
+    return row, row.staff
+
+
+def staff_for_token(session: Session, token: str) -> Staff | None:
+    found = token_and_staff(session, token)
+    return found[1] if found else None
 
 
 # ---------------------------------------------------------------- members

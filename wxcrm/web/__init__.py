@@ -21,7 +21,7 @@ def _local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 def init_web(app: Flask) -> None:
-    from wxcrm.members.models import Staff
+    from wxcrm.members.service import staff_for_session
     from wxcrm.web import auth
     from wxcrm.web.cashier import views as cashier
     from wxcrm.web.console import outbox as outbox_console
@@ -33,8 +33,8 @@ def init_web(app: Flask) -> None:
     login.login_message_category = "warning"
 
     @login.user_loader
-    def load_staff(staff_id: str):
-        return db.session.get(Staff, int(staff_id))
+    def load_staff(user_id: str):
+        return staff_for_session(db.session, user_id)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(console.bp, url_prefix="/console")
@@ -55,7 +55,7 @@ def init_web(app: Flask) -> None:
     def index():
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login"))
-        if current_user.role == "cashier":
+        if current_user.works_at_a_store:
             return redirect(url_for("cashier.till"))
         return redirect(url_for("console.home"))
 

@@ -5,8 +5,8 @@ Listed here so `pybabel extract` finds them.
 from wxcrm.errors import N_
 
 VOCABULARY = (
-    N_("admin"), N_("marketer"), N_("cashier"),
-    N_("active"), N_("expired"), N_("cancelled"),
+    N_("admin"), N_("marketer"), N_("cashier"), N_("manager"),
+    N_("active"), N_("expired"), N_("cancelled"), N_("closed"),
     N_("direct"), N_("franchise"),
     N_("male"), N_("female"), N_("unknown"),
     N_("purchase"), N_("refund"),

@@ -20,12 +20,14 @@ from wxcrm.money import yuan_str_to_fen
 from wxcrm.sales.models import Transaction
 from wxcrm.timeutil import Clock
 from wxcrm.web.auth import role_required
+from wxcrm.web.paging import page_arg
 
 bp = Blueprint("cashier", __name__)
+PAGE_SIZE = 50
 
 
 def _stores_for(user) -> list[Store]:
-    if user.role == "cashier":
+    if user.works_at_a_store:
         return [user.store] if user.store else []
     return list(db.session.scalars(select(Store).where(Store.active.is_(True)).order_by(Store.code)))
 
@@ -51,7 +53,7 @@ def _basket_from_form(form) -> tuple[list[dict], list[str]]:
 
 
 @bp.route("/", methods=["GET", "POST"])
-@role_required("cashier", "admin")
+@role_required("cashier", "manager", "admin")
 def till():
     stores = _stores_for(current_user)
     member = None
@@ -91,7 +93,7 @@ def till():
                 return 201, txn.receipt
 
             try:
-                _status, body, _replayed = run_once(db.session, "transactions", request.form["idempotency_key"],
+                _status, body, _replayed = run_once(db.session, f"till:{current_user.id}", request.form.get("idempotency_key", "")[:128],
                                                     payload, write)
                 db.session.commit()
                 return redirect(url_for("cashier.receipt", transaction_id=body["id"]))
@@ -113,10 +115,10 @@ def _rows_for_redisplay(form) -> list[dict]:
 
 
 @bp.route("/receipt/<int:transaction_id>")
-@role_required("cashier", "admin", "marketer")
+@role_required("cashier", "manager", "admin", "marketer")
 def receipt(transaction_id: int):
     txn = db.get_or_404(Transaction, transaction_id)
-    if current_user.role == "cashier" and txn.store_id != current_user.store_id:
+    if current_user.works_at_a_store and txn.store_id != current_user.store_id:
         abort(403)
     store = db.session.get(Store, txn.store_id)
     txn_staff = db.session.get(Staff, txn.staff_id) if txn.staff_id else None
@@ -124,9 +126,11 @@ def receipt(transaction_id: int):
 
 
 @bp.route("/history")
-@role_required("cashier", "admin")
+@role_required("cashier", "manager", "admin")
 def history():
-    stmt = select(Transaction).order_by(Transaction.id.desc()).limit(50)
-    if current_user.role == "cashier":
+    page = page_arg()
+    stmt = select(Transaction).order_by(Transaction.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
+    if current_user.works_at_a_store:
         stmt = stmt.where(Transaction.store_id == current_user.store_id)
-    return render_template("cashier/history.html", txns=list(db.session.scalars(stmt)))
+    txns = list(db.session.scalars(stmt))
+    return render_template("cashier/history.html", txns=txns[:PAGE_SIZE], page=page, has_next=len(txns) > PAGE_SIZE)

@@ -13,6 +13,7 @@ from wxcrm.members.models import Member
 from wxcrm.messages import outbox
 from wxcrm.messages.models import OUTBOX_STATUSES, OutboxMessage
 from wxcrm.web.auth import role_required
+from wxcrm.web.paging import page_arg
 
 bp = Blueprint("console_outbox", __name__)
 PAGE_SIZE = 50
@@ -24,7 +25,7 @@ def messages():
     status = request.args.get("status", "parked")
     if status not in OUTBOX_STATUSES:
         status = "parked"
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_arg()
     rows = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == status)
                                    .order_by(OutboxMessage.id.desc()).offset((page - 1) * PAGE_SIZE)
                                    .limit(PAGE_SIZE + 1)))

@@ -47,6 +47,7 @@ from wxcrm.timeutil import business_date, to_local, utcnow
 from wxcrm.web.auth import role_required
 from wxcrm.web.console import rule_form
 from wxcrm.web.console.rule_form import ACTION_FIELDS, RuleForm, SimulationForm
+from wxcrm.web.paging import int_arg
 
 bp = Blueprint("console_rules", __name__)
 EDITORS = ("admin", "marketer")
@@ -410,13 +411,13 @@ def _default_sim(event: str) -> SimulationForm:
 def new_rule():
     if request.method == "POST":
         return _handle_post(None)
-    template_key, part = request.args.get("template"), request.args.get("part", 0, type=int)
+    template_key, part = request.args.get("template"), int_arg("part", 0, low=0, high=100)
     template = TEMPLATES.get(template_key) if template_key else None
     if template is not None:
         parts = template.rules()
         rule = parts[min(max(part, 0), len(parts) - 1)]
-    elif request.args.get("copy", type=int):
-        source = storage.get_rule(db.session, request.args.get("copy", type=int))
+    elif int_arg("copy"):
+        source = storage.get_rule(db.session, int_arg("copy"))
         rule = {k: v for k, v in storage.rule_json(source).items() if k not in ("id", "version")}
         rule["name"] = f"{rule['name']}（副本）"
         if rule.get("name_en"):
@@ -440,7 +441,7 @@ def edit_rule(rule_id: int):
     stored = db.session.get(Rule, rule_id) or abort(404)
     if request.method == "POST":
         return _handle_post(stored)
-    version = request.args.get("version", type=int)
+    version = int_arg("version")
     known = {v.version: v for v in stored.versions}
     rule = storage.rule_json(stored, known[version]) if version in known else storage.rule_json(stored)
     rule["status"] = stored.status
@@ -490,7 +491,7 @@ def _handle_post(stored: Rule | None):
     if action == "backtest":
         return _backtest_page(_draft_rules_with(stored.id if stored else None, rule),
                               draft_label=_("the live rules with “%(name)s” as edited", name=rule_title(rule)),
-                              days=request.form.get("days", 30, type=int))
+                              days=int_arg("days", 30, high=100_000, form=True))
     return _save(stored, rule, state)
 
 
@@ -666,10 +667,10 @@ def backtest():
     candidates = [r for r in storage.list_rules(db.session) if r.status != "active"]
     if request.method == "GET":
         return render_template("console/rules/backtest.html", report=None, days=30, candidates=candidates,
-                               chosen=request.args.get("rule_id", type=int), draft_label="", rows=[],
+                               chosen=int_arg("rule_id"), draft_label="", rows=[],
                                max_days=MAX_BACKTEST_DAYS, point_value=_point_value())
-    days = request.form.get("days", 30, type=int) or 30
-    rule_id = request.form.get("rule_id", type=int)
+    days = int_arg("days", 30, high=100_000, form=True)
+    rule_id = int_arg("rule_id", form=True)
     if rule_id:
         stored = db.session.get(Rule, rule_id) or abort(404)
         rule = storage.rule_json(stored)

@@ -19,8 +19,9 @@ from wxcrm.ledger.models import LedgerAccount
 from wxcrm.members import service as members
 from wxcrm.members.models import ROLES, STORE_KINDS, Member, Staff, Store
 from wxcrm.sales.models import Transaction
-from wxcrm.timeutil import business_date
+from wxcrm.timeutil import business_date, utcnow
 from wxcrm.web.auth import role_required
+from wxcrm.web.paging import page_arg
 
 bp = Blueprint("console", __name__)
 
@@ -136,7 +137,7 @@ def staff():
             db.session.rollback()
             _apply_domain_error(form, exc)
     rows = list(db.session.scalars(select(Staff).order_by(Staff.role, Staff.username)))
-    return render_template("console/staff.html", form=form, staff=rows)
+    return render_template("console/staff.html", form=form, staff=rows, now=utcnow())
 
 
 @bp.route("/staff/<int:staff_id>/toggle", methods=["POST"])
@@ -148,7 +149,19 @@ def toggle_staff(staff_id: int):
         flash(_("You cannot disable yourself."), "danger")
     else:
         person.active = not person.active
+        if not person.active:
+            members.end_sessions(db.session, person)  # a disabled login is signed out everywhere
         db.session.commit()
+    return redirect(url_for("console.staff"))
+
+
+@bp.route("/staff/<int:staff_id>/unlock", methods=["POST"])
+@role_required("admin")
+def unlock_staff(staff_id: int):
+    person = db.get_or_404(Staff, staff_id)
+    members.unlock_staff(db.session, person)
+    db.session.commit()
+    flash(_("%(name)s may sign in again.", name=person.username), "success")
     return redirect(url_for("console.staff"))
 
 
@@ -156,7 +169,7 @@ def toggle_staff(staff_id: int):
 @role_required("admin", "marketer")
 def member_list():
     q = (request.args.get("q") or "").strip()
-    page = max(int(request.args.get("page", 1) or 1), 1)
+    page = page_arg()
     stmt = select(Member)
     if q:
         like = f"%{q}%"
