@@ -199,6 +199,7 @@ class Factory:
         from wxcrm.members import service
         n = self._next()
         fields.setdefault("phone", f"139{n:08d}")
+        fields.setdefault("privacy_version", "2026-01")  # consented (staff enrolment records it)
         member = service.create_member(db.session, card_prefix="8800", today=today or date(2026, 1, 1), **fields)
         db.session.commit()
         return member

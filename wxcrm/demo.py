@@ -118,6 +118,7 @@ def seed(session: Session, settings: Settings, *, members: int = 300, days: int 
             district=rng.choice(DISTRICTS), occupation=rng.choice(OCCUPATIONS), education=rng.choice(EDUCATION),
             income_band=rng.choice(INCOME), home_store_code=rng.choice(STORES)[0],
             group_code=GROUPS[i % 2][0] if i % 25 == 0 else None, tier_code=rng.choice(TIERS[:3])[0],
+            privacy_version=settings.privacy_notice_version, marketing_consent=rng.random() < 0.6,
             expires_on=joined.replace(year=joined.year + 2) if not (joined.month == 2 and joined.day == 29) else joined + timedelta(days=730))
         m.followed = rng.random() < 0.85
         people.append(m)

@@ -7,7 +7,8 @@ from wxcrm.members.service import valid_card_no
 def test_enrolling_a_member_issues_a_card_number(cashier_api, make):
     make.store("S002")
     r = cashier_api.post("/members", {"phone": "13812345678", "name": "王芳", "gender": "female",
-                                      "birthday": "1990-05-17", "home_store_code": "S002"})
+                                      "birthday": "1990-05-17", "home_store_code": "S002",
+                                      "privacy_consent": True})
     assert r.status_code == 201, r.json
     m = r.json
     assert valid_card_no(m["card_no"]) and m["card_no"].startswith("8800")
@@ -19,19 +20,19 @@ def test_enrolling_a_member_issues_a_card_number(cashier_api, make):
 
 
 def test_card_numbers_are_unique_and_checked_by_luhn(cashier_api):
-    cards = {cashier_api.post("/members", {"phone": f"1381234{i:04d}"}).json["card_no"] for i in range(5)}
+    cards = {cashier_api.post("/members", {"phone": f"1381234{i:04d}", "privacy_consent": True}).json["card_no"] for i in range(5)}
     assert len(cards) == 5 and all(valid_card_no(c) for c in cards)
     assert not valid_card_no(next(iter(cards))[:-1] + "0") or next(iter(cards)).endswith("0")
 
 
 def test_a_phone_can_belong_to_one_member_only(cashier_api):
-    assert cashier_api.post("/members", {"phone": "13812345678"}).status_code == 201
-    r = cashier_api.post("/members", {"phone": "13812345678"})
+    assert cashier_api.post("/members", {"phone": "13812345678", "privacy_consent": True}).status_code == 201
+    r = cashier_api.post("/members", {"phone": "13812345678", "privacy_consent": True})
     assert r.status_code == 409 and r.json["code"] == "phone_taken"
 
 
 def test_a_member_needs_a_phone_or_openid_and_valid_fields(cashier_api):
-    r = cashier_api.post("/members", {"name": "x"})
+    r = cashier_api.post("/members", {"name": "x", "privacy_consent": True})
     assert r.status_code == 422 and r.json["errors"][0]["path"] == "phone"
     r = cashier_api.post("/members", {"phone": "12345", "gender": "x", "birthday": "not-a-date"})
     assert r.status_code == 422
@@ -52,6 +53,8 @@ def test_the_ledger_pages_through_entries(cashier_api, make):
         cashier_api.post("/transactions", {"store_code": "S001", "member": {"member_id": member.id},
                                            "items": [{"sku": "A", "qty": 1, "unit_price_fen": 100 * (i + 1)}]},
                          key=str(uuid.uuid4()))
+    assert cashier_api.get(f"/members/{member.id}/ledger").status_code == 404  # not looked up here yet
+    cashier_api.get(f"/members?card_no={member.card_no}")
     first = cashier_api.get(f"/members/{member.id}/ledger?limit=2").json
     assert [e["amount"] for e in first["entries"]] == [5, 4] and first["balance"] == 15
     second = cashier_api.get(f"/members/{member.id}/ledger?limit=2&before_id={first['next_before_id']}").json
@@ -77,3 +80,17 @@ def test_the_openapi_document_is_generated_from_the_schemas(client):
     item = doc["components"]["schemas"]["ItemIn"]
     assert schema_ref.endswith("/TransactionIn") and item["properties"]["unit_price_fen"]["type"] == "integer"
     assert any(p["name"] == "Idempotency-Key" for p in post["parameters"])
+
+
+def test_enrolment_needs_the_members_consent_to_the_privacy_notice(cashier_api, admin_api):
+    for body in ({"phone": "13812340001"}, {"phone": "13812340001", "privacy_consent": False}):
+        r = cashier_api.post("/members", body)
+        assert r.status_code == 422 and "privacy_consent" in {e["path"] for e in r.json["errors"]}
+    r = cashier_api.post("/members", {"phone": "13812340001", "privacy_consent": True, "marketing_consent": True})
+    assert r.status_code == 201
+    from wxcrm.extensions import db
+    from wxcrm.members.models import ConsentRecord, Member
+    member = db.session.get(Member, r.json["id"])
+    assert member.privacy_version == "2026-01" and member.marketing_consent
+    kinds = {(c.kind, c.granted, c.channel) for c in db.session.query(ConsentRecord).filter_by(member_id=member.id)}
+    assert kinds == {("privacy", True, "staff"), ("marketing", True, "staff")}

@@ -21,7 +21,7 @@ def points(member_id: int) -> int:
 def test_a_member_enrolled_by_the_api_gets_the_signup_points_exactly_once(cashier_api, wechat):
     rules.create_rule(db.session, WELCOME)
     db.session.commit()
-    r = cashier_api.post("/members", json={"phone": "13800000001", "openid": "o-till"})
+    r = cashier_api.post("/members", json={"phone": "13800000001", "openid": "o-till", "privacy_consent": True})
     assert r.status_code == 201, r.get_json()
     member_id = r.get_json()["id"]
     assert points(member_id) == 100 == r.get_json()["points_balance"]
@@ -36,7 +36,7 @@ def test_a_follower_who_is_new_gets_the_signup_points_and_the_referrer_the_refer
     rules.create_rule(db.session, WELCOME)
     rules.create_rule(db.session, REFERRAL)
     db.session.commit()
-    referrer = cashier_api.post("/members", json={"phone": "13800000002"}).get_json()
+    referrer = cashier_api.post("/members", json={"phone": "13800000002", "privacy_consent": True}).get_json()
     wechat.send(wechat.event("o-new", "subscribe", key=f"qrscene_ref_{referrer['id']}"))
     new = members.find_member(db.session, openid="o-new")
     assert points(new.id) == 100 and new.referrer_id == referrer["id"]

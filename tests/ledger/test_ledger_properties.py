@@ -36,7 +36,8 @@ def test_any_sequence_keeps_balances_true_and_never_negative(make, settings, ste
     from wxcrm.members import service
     if not db.session.scalar(text("SELECT count(*) FROM stores")):
         service.create_store(db.session, code="S001", name="S", kind="direct")
-    members = [service.create_member(db.session, card_prefix="8800", today=START, phone=f"1380000000{i}")
+    members = [service.create_member(db.session, card_prefix="8800", today=START, phone=f"1380000000{i}",
+                                         privacy_version="2026-01")
                for i in range(3)]
     db.session.commit()
     today = START

@@ -1,13 +1,20 @@
+"""Members over the API. What staff see follows their role: cashiers and managers get the till's
+view (no demographics, a masked phone); admins and marketers the whole profile. Look-ups are by
+card, member code or phone, limited per token and logged; a till opens a member by id only after
+looking them up (or enrolling them), so walking ids finds nothing."""
 from __future__ import annotations
 
+import hashlib
+
+from flask import current_app, jsonify, request
 from flask_smorest import Blueprint
 
-from wxcrm.api.auth import roles_required
-from wxcrm.api.schemas import LedgerPageOut, LedgerQuery, MemberIn, MemberOut, MemberQuery
+from wxcrm.api.auth import current_staff, roles_required
+from wxcrm.api.schemas import TILL_HIDDEN, LedgerPageOut, LedgerQuery, MemberIn, MemberOut, MemberQuery
 from wxcrm.benefits.events import enrol_member
 from wxcrm.config import current_settings
-from wxcrm.errors import DomainError
-from wxcrm.extensions import db
+from wxcrm.errors import DomainError, NotFound
+from wxcrm.extensions import db, limiter
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.timeutil import Clock
@@ -21,35 +28,86 @@ def member_body(member) -> dict:
     return member
 
 
+def member_view(member, status: int = 200):
+    """The member as this staff member's role may see them."""
+    staff = current_staff()
+    member_body(member)
+    if not staff.works_at_a_store:
+        return jsonify(MemberOut().dump(member)), status
+    body = MemberOut(exclude=TILL_HIDDEN).dump(member)
+    body["phone"] = members.mask_phone(body.get("phone"))
+    return jsonify(body), status
+
+
+def _lookup_key() -> str:
+    """Per bearer token (hashed: the key never holds the token itself)."""
+    return "member-lookup:" + hashlib.sha256(request.headers.get("Authorization", "").encode()).hexdigest()[:32]
+
+
+def _opened_by_till(member_id: int):
+    """A cashier or manager opens a member by id only after a look-up or an enrolment."""
+    staff = current_staff()
+    member = members.get_member(db.session, member_id)
+    if staff.works_at_a_store and not members.recently_accessed(db.session, staff_id=staff.id, member_id=member_id):
+        raise NotFound(f"no member {member_id} looked up at this till", code="member_not_found")
+    return member
+
+
 @blp.route("/members", methods=["POST"])
 @roles_required(blp, "cashier", "manager", "admin")
 @blp.arguments(MemberIn)
 @blp.response(201, MemberOut)
 def create_member(data):
-    """Enrol a member; a card number is issued and the signup rules give what they give."""
+    """Enrol a member, with their consent to the privacy notice (`privacy_consent: true`); a card
+    number is issued and the signup rules give what they give."""
     settings = current_settings()
-    member = enrol_member(db.session, settings, clock=Clock.now(settings.tz), **data)
+    staff = current_staff()
+    member = enrol_member(db.session, settings, clock=Clock.now(settings.tz), staff_id=staff.id, **data)
+    members.log_access(db.session, staff_id=staff.id, member_id=member.id, action="enrol", channel="api")
     db.session.commit()
-    return member_body(member)
+    return member_view(member, 201)
 
 
 @blp.route("/members", methods=["GET"])
+@limiter.limit(lambda: current_app.config["WXCRM_MEMBER_LOOKUP_LIMIT"], key_func=_lookup_key,
+               scope="member-lookup")
 @roles_required(blp, "cashier", "manager", "marketer", "admin")
 @blp.arguments(MemberQuery, location="query")
 @blp.response(200, MemberOut(many=True))
+@blp.alt_response(429, description="Too many look-ups with this token")
 def find_members(query):
-    """Find a member by exactly one of phone, openid or card_no."""
-    if len([v for v in query.values() if v]) != 1:
-        raise DomainError("give exactly one of phone, openid, card_no", code="invalid_query", status=400)
-    member = members.find_member(db.session, **query)
-    return [member_body(member)] if member else []
+    """Find a member by exactly one of card_no, code or phone (openid: admins and marketers).
+    Limited per token (WXCRM_MEMBER_LOOKUP_LIMIT) and logged."""
+    given = {k: v for k, v in query.items() if v}
+    if len(given) != 1:
+        raise DomainError("give exactly one of card_no, code, phone", code="invalid_query", status=400)
+    staff = current_staff()
+    if "openid" in given and staff.works_at_a_store:
+        raise DomainError("the till looks members up by card, member code or phone", code="invalid_query",
+                          status=400)
+    if "code" in given:  # the dynamic member code arrives with the cards issue (#12): its resolver goes here
+        raise DomainError("member codes are not issued yet; use card_no or phone", code="code_not_supported",
+                          status=400)
+    member = members.find_member(db.session, **given)
+    members.log_access(db.session, staff_id=staff.id, member_id=member.id if member else None, action="lookup",
+                       channel="api", detail=f"by {next(iter(given))}" + ("" if member else ", no match"))
+    db.session.commit()
+    if member is None:
+        return jsonify([]), 200
+    body, _ = member_view(member)
+    return jsonify([body.get_json()]), 200
 
 
 @blp.route("/members/<int:member_id>", methods=["GET"])
 @roles_required(blp, "cashier", "manager", "marketer", "admin")
 @blp.response(200, MemberOut)
 def get_member(member_id):
-    return member_body(members.get_member(db.session, member_id))
+    """A member by id. At the till (cashier, manager): only one looked up or enrolled there in
+    the last 12 hours; any other id is a 404, so walking ids finds nothing."""
+    member = _opened_by_till(member_id)
+    members.log_access(db.session, staff_id=current_staff().id, member_id=member.id, action="view", channel="api")
+    db.session.commit()
+    return member_view(member)
 
 
 @blp.route("/members/<int:member_id>/ledger", methods=["GET"])
@@ -58,7 +116,9 @@ def get_member(member_id):
 @blp.response(200, LedgerPageOut)
 def member_ledger(query, member_id):
     """Entries newest first; pass next_before_id as before_id for the next page."""
-    members.get_member(db.session, member_id)
+    _opened_by_till(member_id)
+    members.log_access(db.session, staff_id=current_staff().id, member_id=member_id, action="ledger", channel="api")
+    db.session.commit()
     entries = ledger.entries_page(db.session, member_id, query["kind"], before_id=query["before_id"],
                                   limit=query["limit"] + 1)
     more = len(entries) > query["limit"]

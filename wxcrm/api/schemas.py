@@ -47,6 +47,11 @@ class MemberIn(StrictSchema):
     home_store_code = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
     referrer_id = fields.Integer(load_default=None, allow_none=True, strict=True,
                                  validate=validate.Range(min=1, max=MAX_ID))
+    privacy_consent = fields.Boolean(required=True, validate=validate.Equal(True),
+                                     metadata={"description": "the member agreed to the privacy notice "
+                                                              "(/h5/privacy/notice) now in force: required"})
+    marketing_consent = fields.Boolean(load_default=False,
+                                       metadata={"description": "the member agreed to marketing messages"})
     group_code = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
 
     @validates_schema
@@ -73,16 +78,27 @@ class MemberOut(StrictSchema):
     tier = fields.Function(lambda m: m.tier.code if m.tier else None)
     status = fields.String(validate=validate.OneOf(MEMBER_STATUSES))
     followed = fields.Boolean()
+    marketing_consent = fields.Boolean()
     joined_on = fields.Date()
     expires_on = fields.Date(allow_none=True)
     points_balance = fields.Integer()
     stored_value_fen = fields.Integer()
 
 
+# What the till does not need to see (ARCHITECTURE invariant 11): left out for cashiers and
+# managers, who also get the phone masked. Admins and marketers see everything.
+TILL_HIDDEN = ("openid", "gender", "birthday", "district", "occupation", "education", "income_band",
+               "referrer_id")
+
+
 class MemberQuery(StrictSchema):
-    phone = fields.String()
-    openid = fields.String()
-    card_no = fields.String()
+    phone = fields.String(validate=validate.Length(min=1, max=20))
+    openid = fields.String(validate=validate.Length(min=1, max=64),
+                           metadata={"description": "admins and marketers only"})
+    card_no = fields.String(validate=validate.Length(min=1, max=32))
+    code = fields.String(validate=validate.Length(min=1, max=64),
+                         metadata={"description": "the member's dynamic code from their card page (coming with "
+                                                  "the cards issue; answers 400 until then)"})
 
 
 class MemberRef(StrictSchema):

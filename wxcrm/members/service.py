@@ -19,8 +19,10 @@ from wxcrm.members.models import (
     STORE_ROLES,
     ApiToken,
     CardNumberSequence,
+    ConsentRecord,
     GroupAccount,
     Member,
+    MemberAccess,
     Staff,
     Store,
     Tier,
@@ -211,7 +213,17 @@ def create_member(session: Session, *, card_prefix: str, today: date, phone: str
                   birthday: date | None = None, district: str = "", occupation: str = "", education: str = "",
                   income_band: str = "", home_store_code: str | None = None, referrer_id: int | None = None,
                   group_code: str | None = None, tier_code: str | None = None,
-                  expires_on: date | None = None) -> Member:
+                  expires_on: date | None = None, privacy_version: str | None = None,
+                  marketing_consent: bool = False, consent_channel: str = "staff",
+                  staff_id: int | None = None) -> Member:
+    """A new member. A profile (phone, name, birthday, demographics) is kept only with consent to
+    the privacy notice (``privacy_version``); a WeChat follower's card needs only the openid until
+    they accept the notice on the H5 pages."""
+    profile = (phone, name.strip(), birthday, district, occupation, education, income_band,
+               gender if gender != "unknown" else "")
+    if privacy_version is None and any(profile):
+        raise DomainError(N_("the member must agree to the privacy notice before a profile is kept"),
+                          code="consent_required", fields={"privacy_consent": "required"})
     if phone is not None:
         phone = phone.strip()
         if not PHONE_RE.fullmatch(phone):
@@ -243,7 +255,25 @@ def create_member(session: Session, *, card_prefix: str, today: date, phone: str
     session.add(member)
     session.flush()
     ledger.open_accounts(session, member.id)
+    if privacy_version is not None:
+        record_consent(session, member, privacy_version=privacy_version, marketing=marketing_consent,
+                       channel=consent_channel, staff_id=staff_id)
     return member
+
+
+def record_consent(session: Session, member: Member, *, privacy_version: str | None, marketing: bool | None,
+                   channel: str, staff_id: int | None = None, at: datetime | None = None) -> None:
+    """Record consent to the privacy notice (a version) and/or the marketing choice, with history."""
+    at = at or utcnow()
+    if privacy_version is not None:
+        member.privacy_version, member.privacy_consented_at = privacy_version, at
+        session.add(ConsentRecord(member_id=member.id, kind="privacy", version=privacy_version, granted=True,
+                                  channel=channel, staff_id=staff_id, at=at))
+    if marketing is not None and (marketing != member.marketing_consent or privacy_version is not None):
+        member.marketing_consent = marketing
+        session.add(ConsentRecord(member_id=member.id, kind="marketing", version=member.privacy_version or "",
+                                  granted=marketing, channel=channel, staff_id=staff_id, at=at))
+    session.flush()
 
 
 def find_member(session: Session, *, member_id: int | None = None, card_no: str | None = None,
@@ -261,6 +291,34 @@ def get_member(session: Session, member_id: int) -> Member:
     if member is None:
         raise NotFound(f"no member {member_id}", code="member_not_found")
     return member
+
+
+# ---------------------------------------------------------------- who looked at whom
+
+ACCESS_WINDOW_HOURS = 12  # a till may open a member it looked up (or enrolled) within this long
+
+
+def log_access(session: Session, *, staff_id: int, member_id: int | None, action: str, channel: str,
+               detail: str = "") -> None:
+    """Record a staff action on a member's personal data (PIPL: staff access is accountable)."""
+    session.add(MemberAccess(staff_id=staff_id, member_id=member_id, action=action, channel=channel,
+                             detail=detail[:120], at=utcnow()))
+    session.flush()
+
+
+def recently_accessed(session: Session, *, staff_id: int, member_id: int, now: datetime | None = None) -> bool:
+    """Did this staff member look this member up (or enrol them) within the window?"""
+    since = (now or utcnow()) - timedelta(hours=ACCESS_WINDOW_HOURS)
+    return session.scalar(select(MemberAccess.id).where(
+        MemberAccess.staff_id == staff_id, MemberAccess.member_id == member_id,
+        MemberAccess.action.in_(("lookup", "enrol")), MemberAccess.at >= since).limit(1)) is not None
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """139****0001: enough for a cashier to confirm with the customer, not to copy."""
+    if not phone:
+        return phone
+    return phone[:3] + "*" * max(len(phone) - 7, 0) + phone[-4:] if len(phone) > 7 else "*" * len(phone)
 
 
 def create_tier(session: Session, *, code: str, name: str, rank: int, upgrade_threshold_fen: int = 0,
