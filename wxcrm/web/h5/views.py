@@ -2,11 +2,14 @@
 session set by WeChat OAuth (see wxcrm.wechat.oauth); never from an id in the URL."""
 from __future__ import annotations
 
+import json
 from datetime import date
 from functools import wraps
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+
+from wxcrm.benefits.privacy import close_membership, member_data
 
 from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
@@ -14,7 +17,7 @@ from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.members.models import GENDERS, Member
-from wxcrm.timeutil import business_date
+from wxcrm.timeutil import Clock, business_date
 
 bp = Blueprint("h5", __name__)
 
@@ -24,10 +27,11 @@ def session_member() -> Member | None:
     return db.session.get(Member, member_id) if member_id else None
 
 
-def customer_page(scope: str = "snsapi_base"):
+def customer_page(scope: str = "snsapi_base", *, needs_consent: bool = True):
     """A page for the member behind this WeChat user. Unknown visitors go through WeChat
     OAuth first; a visitor who does not follow yet sees the welcome page. A page that
-    needs the profile scope asks for snsapi_userinfo once."""
+    needs the profile scope asks for snsapi_userinfo once. A member who has not agreed to
+    the privacy notice now in force is asked to first (PIPL: consent before a profile)."""
     def decorator(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
@@ -37,6 +41,8 @@ def customer_page(scope: str = "snsapi_base"):
             member = session_member()
             if member is None or member.openid != session.get("openid"):
                 return render_template("h5/welcome.html")
+            if needs_consent and member.privacy_version != current_settings().privacy_notice_version:
+                return redirect(url_for("h5.privacy_consent", next=request.full_path.rstrip("?")))
             return view(member, *args, **kwargs)
         return wrapped
     return decorator
@@ -79,3 +85,75 @@ def profile(member: Member):
             errors.update({name: exc.detail for name in exc.fields} or {"form": exc.detail})
     return render_template("h5/profile.html", member=member, genders=GENDERS, errors=errors,
                            form=request.form)
+
+
+# ---------------------------------------------------------------- privacy (beside the profile page)
+
+def _own_page(target: str | None) -> str:
+    return target if target and target.startswith("/h5/") and "//" not in target and "\\" not in target \
+        else url_for("h5.card")
+
+
+@bp.route("/privacy/notice")
+def privacy_notice():
+    """The privacy notice, readable by anyone (before agreeing, too)."""
+    return render_template("h5/privacy_notice.html", version=current_settings().privacy_notice_version)
+
+
+@bp.route("/privacy/consent", methods=["GET", "POST"])
+@customer_page(needs_consent=False)
+def privacy_consent(member: Member):
+    settings = current_settings()
+    target = _own_page(request.values.get("next"))
+    if request.method == "POST":
+        if request.form.get("agree") != "yes":
+            flash(_("To use your member pages, please agree to the privacy notice."), "warning")
+        else:
+            members.record_consent(db.session, member, privacy_version=settings.privacy_notice_version,
+                                   marketing=request.form.get("marketing") == "yes", channel="h5")
+            db.session.commit()
+            return redirect(target)
+    return render_template("h5/privacy_consent.html", member=member, version=settings.privacy_notice_version,
+                           next=target)
+
+
+@bp.route("/privacy", methods=["GET", "POST"])
+@customer_page()
+def privacy(member: Member):
+    """Privacy and my data: marketing consent, download, close the membership."""
+    if request.method == "POST":
+        members.record_consent(db.session, member, privacy_version=None,
+                               marketing=request.form.get("marketing") == "yes", channel="h5")
+        db.session.commit()
+        flash(_("Saved."), "success")
+        return redirect(url_for("h5.privacy"))
+    return render_template("h5/privacy.html", member=member,
+                           stored=ledger.balance(db.session, member.id, "stored_value"),
+                           points=ledger.balance(db.session, member.id, "points"))
+
+
+@bp.route("/privacy/export")
+@customer_page()
+def privacy_export(member: Member):
+    """Everything we hold about the member, as a JSON file."""
+    body = json.dumps(member_data(db.session, member), ensure_ascii=False, indent=2)
+    return Response(body, mimetype="application/json",
+                    headers={"Content-Disposition": f"attachment; filename=member-{member.card_no}.json",
+                             "Cache-Control": "no-store"})
+
+
+@bp.route("/privacy/close", methods=["GET", "POST"])
+@customer_page()
+def privacy_close(member: Member):
+    settings = current_settings()
+    stored = ledger.balance(db.session, member.id, "stored_value")
+    points = ledger.balance(db.session, member.id, "points")
+    if request.method == "POST":
+        if request.form.get("confirm") != "yes":
+            flash(_("Tick the box to confirm that you want to close your membership."), "warning")
+        else:
+            closure = close_membership(db.session, member, clock=Clock.now(settings.tz), settings=settings)
+            db.session.commit()
+            session.clear()
+            return render_template("h5/privacy_closed.html", closure=closure)
+    return render_template("h5/privacy_close.html", member=member, stored=stored, points=points)
