@@ -85,9 +85,9 @@ def refuse_unsafe_settings(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from wxcrm import models  # noqa: F401  (every table registered before Alembic/metadata use)
     from werkzeug.middleware.proxy_fix import ProxyFix
 
+    from wxcrm import models  # noqa: F401  (every table registered before Alembic/metadata use)
     from wxcrm.extensions import babel, csrf, db, limiter, login, migrate, talisman
     from wxcrm.web.i18n import compile_catalogs, select_locale
 

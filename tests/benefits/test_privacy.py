@@ -129,7 +129,7 @@ def test_walking_ids_at_the_till_finds_nothing_and_every_look_up_is_logged(cashi
         assert cashier_api.get(f"/members/{m.id}").status_code == 404
     assert cashier_api.get(f"/members?card_no={members[0].card_no}").status_code == 200
     assert cashier_api.get(f"/members/{members[0].id}").status_code == 200
-    assert cashier_api.get(f"/members?openid=o-x").status_code == 400
+    assert cashier_api.get("/members?openid=o-x").status_code == 400
     actions = [(a.action, a.member_id, a.detail) for a in db.session.scalars(select(MemberAccess).order_by(MemberAccess.id))]
     assert actions[:2] == [("lookup", members[0].id, "by card_no"), ("view", members[0].id, "")]
 

@@ -10,7 +10,8 @@ from xml.sax.saxutils import escape
 
 import pytest
 import xmltodict
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner, random_string

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 import xmltodict
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from wechatpy.pay.utils import calculate_signature, dict_to_xml
 
 from tests.wechat.test_client import PAY_KEY, notify, standin_settings

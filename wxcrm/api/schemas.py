@@ -6,7 +6,6 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from wxcrm.checkout.service import MAX_LINES, MAX_QTY, MAX_UNIT_PRICE_FEN, PAYMENT_METHODS
 from wxcrm.members.models import GENDERS, MEMBER_STATUSES, STORE_KINDS
 
-
 MAX_ID = 2**63 - 1  # a database id (BIGINT); anything larger cannot name a row
 
 

@@ -14,12 +14,12 @@ import time
 
 from flask import Blueprint, Response, abort, request
 from sqlalchemy.exc import IntegrityError
-from werkzeug.exceptions import HTTPException
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
+from werkzeug.exceptions import HTTPException
 
 from wxcrm.config import current_settings
 from wxcrm.extensions import db
