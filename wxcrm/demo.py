@@ -42,7 +42,8 @@ OCCUPATIONS = ["白领", "学生", "教师", "自由职业", "医生", "工程�
 EDUCATION = ["高中", "大专", "本科", "硕士", "博士"]
 INCOME = ["<5k", "5k-10k", "10k-20k", "20k-50k", ">50k"]
 LOGINS = [("admin", "admin", "admin-demo-2026", None), ("marketer", "marketer", "marketer-demo-2026", None),
-          ("cashier", "cashier1", "cashier-demo-2026", "S001"), ("cashier", "cashier4", "cashier-demo-2026", "S004")]
+          ("cashier", "cashier1", "cashier-demo-2026", "S001"), ("manager", "manager1", "manager-demo-2026", "S001"),
+          ("cashier", "cashier4", "cashier-demo-2026", "S004")]
 
 
 def demo_logins_present(session: Session) -> list[str]:
@@ -101,7 +102,8 @@ def seed(session: Session, settings: Settings, *, members: int = 300, days: int 
         member_service.create_group(session, code=code, name=name)
     for role, username, password, store in LOGINS:
         member_service.create_staff(session, username=username, password=password, role=role, store_code=store,
-                             display_name={"admin": "管理员", "marketer": "市场部", "cashier": "收银员"}[role])
+                             display_name={"admin": "管理员", "marketer": "市场部", "cashier": "收银员",
+                                           "manager": "店长"}[role])
 
     _seed_rules(session)
 
