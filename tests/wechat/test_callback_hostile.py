@@ -122,9 +122,10 @@ def test_safe_mode_random_ciphertext_and_bad_padding_are_4xx_not_500(app, client
 def test_a_plaintext_url_replayed_with_another_body_is_refused(app, client, configure):
     signed = Signed(client, configure(WECHAT_AES_KEY="", WECHAT_MESSAGE_MODE="plain"), "plain")
     ts, nonce = str(int(time.time())), "captured1"
-    first = signed.post(message(FromUserName="o-alice", MsgId="1001"), timestamp=ts, nonce=nonce)
+    body = message(FromUserName="o-alice", MsgId="1001", CreateTime=ts)
+    first = signed.post(body, timestamp=ts, nonce=nonce)
     assert first.status_code == 200
-    retry = signed.post(message(FromUserName="o-alice", MsgId="1001"), timestamp=ts, nonce=nonce)
+    retry = signed.post(body, timestamp=ts, nonce=nonce)
     assert retry.status_code == 200 and retry.data == first.data  # WeChat retrying: same answer
     before = footprint()
     forged = signed.post(message(FromUserName="o-victim", MsgId="1002"), timestamp=ts, nonce=nonce)
