@@ -59,10 +59,12 @@ class WeChatPusher:
     def view(self, openid: str, url: str, **kw) -> PushResult:
         return self.push(self.event_xml(openid, "VIEW", url), **kw)
 
+    def text_xml(self, openid: str, content: str, *, msg_id: int | None = None) -> dict:
+        return {"ToUserName": self.account, "FromUserName": openid, "CreateTime": str(int(time.time())),
+                "MsgType": "text", "Content": content, "MsgId": str(msg_id or next(_msg_ids))}
+
     def text(self, openid: str, content: str, *, msg_id: int | None = None, **kw) -> PushResult:
-        fields = {"ToUserName": self.account, "FromUserName": openid, "CreateTime": str(int(time.time())),
-                  "MsgType": "text", "Content": content, "MsgId": str(msg_id or next(_msg_ids))}
-        return self.push(fields, **kw)
+        return self.push(self.text_xml(openid, content, msg_id=msg_id), **kw)
 
     # -- the wire
 
