@@ -118,7 +118,7 @@ def notify_target():
         return f"<xml><return_code><![CDATA[{answer}]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
 
     server = make_server("127.0.0.1", 0, target_app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     holder["target"] = NotifyTarget(server, [])
     yield holder["target"]
     server.shutdown()
