@@ -8,6 +8,9 @@ from wechatpy.exceptions import WeChatClientException
 
 from tests.wechat.standin.conftest import assert_refused
 from wxcrm.wechat.client import WeChatHttp
+from wxcrm.wechat.standin.rules import RULE_BY_ID
+
+GONE = RULE_BY_ID["qr.show"].code
 
 
 def create(client, data: dict):
@@ -60,7 +63,7 @@ def test_showqrcode_shows_a_live_ticket_only(wx, client, standin):
     bind = create(client, {**scene("QR_STR_SCENE", scene_str="bind_9"), "expire_seconds": 300})
     show = lambda ticket: http.get(client.qrcode.get_url(ticket))  # noqa: E731
     assert show(bind["ticket"]).content[:4] == b"\x89PNG"
-    assert requests.get(f"{standin.url}/mp/cgi-bin/showqrcode", params={"ticket": "forged"}).status_code == 404
+    assert requests.get(f"{standin.url}/mp/cgi-bin/showqrcode", params={"ticket": "forged"}).status_code == GONE
     wx.advance(300)
-    assert show(bind["ticket"]).status_code == 404
+    assert show(bind["ticket"]).status_code == GONE
     assert show(store["ticket"]).status_code == 200

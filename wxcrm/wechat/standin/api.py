@@ -6,7 +6,7 @@ import secrets
 from urllib.parse import urlparse
 
 import qrcode
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from wxcrm.wechat.standin.rules import refuse
 from wxcrm.wechat.standin.runtime import rt
@@ -198,7 +198,7 @@ def qrcode_show():
     run = rt()
     code = run.state.qrcodes.get(request.args.get("ticket", ""))
     if code is None or (code["expires_at"] is not None and run.now() >= code["expires_at"]):
-        abort(404)
+        raise refuse("qr.show")
     buf = io.BytesIO()
     qrcode.make(code["url"]).save(buf, format="PNG")
     return Response(buf.getvalue(), mimetype="image/png")
