@@ -1,22 +1,45 @@
 """Fixtures for the strict stand-in's own tests: calls made over real HTTP the way wxcrm
-makes them (wechatpy's clients where practical), the stand-in's HTTPS port for refunds,
-and a helper that says which rule refused a call."""
+makes them (wechatpy's clients, their WeChat hosts routed to the stand-in), the
+stand-in's HTTPS port for refunds, and a helper that says which rule refused a call.
+
+These tests use wechatpy and the stand-in only, not wxcrm's own modules, so they do not
+move when wxcrm's packages do."""
 from __future__ import annotations
 
 import threading
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
+from werkzeug.serving import make_server
 
-from wxcrm.wechat.client import WeChatHttp
 from wxcrm.wechat.standin.rules import RULE_BY_ID
 from wxcrm.wechat.standin.tls import serve_tls
 
 APPID, SECRET = "wx_demo_appid", "demo_secret"
 MCH_ID, PAY_KEY = "1900000109", "standin-pay-key-32-characters-xx"
+# where the stand-in serves each WeChat host (wxcrm's WXCRM_WECHAT_API_BASE routes the same way)
+HOSTS = (("https://api.weixin.qq.com/", ""), ("https://mp.weixin.qq.com/", "mp/"),
+         ("https://open.weixin.qq.com/", "open/"), ("https://api.mch.weixin.qq.com/", "mch/"))
+
+
+def route(url: str, base: str) -> str:
+    for prefix, path in HOSTS:
+        if url.startswith(prefix):
+            return base.rstrip("/") + "/" + path + url[len(prefix):]
+    return url
+
+
+class Routed(requests.Session):
+    """A requests session for wechatpy that sends WeChat's hosts to the stand-in at ``base``."""
+
+    def __init__(self, base: str):
+        super().__init__()
+        self.base = base
+
+    def request(self, method, url, *args, **kwargs):
+        return super().request(method, route(url, self.base), *args, **kwargs)
 
 
 def assert_refused(answer, rule_id: str, **detail) -> None:
@@ -78,10 +101,10 @@ def wx(standin) -> WeChat:
 
 
 @pytest.fixture
-def client(standin) -> WeChatClient:
+def wxapi(standin) -> WeChatClient:
     """wechatpy's own API client, its WeChat hosts routed to the stand-in (as wxcrm's is)."""
     wechat = WeChatClient(APPID, SECRET, auto_retry=False)
-    wechat._http = WeChatHttp(standin.url)
+    wechat._http = Routed(standin.url)
     return wechat
 
 

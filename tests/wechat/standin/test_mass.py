@@ -18,18 +18,18 @@ def report_of(wx) -> dict:
     return pushed["report"]
 
 
-def test_a_mass_send_to_one_openid_is_refused_as_wechat_does(wx, client):
+def test_a_mass_send_to_one_openid_is_refused_as_wechat_does(wx, wxapi):
     wx.follow("o-m1")
     with pytest.raises(WeChatClientException) as err:
-        client.message.send_mass_text(["o-m1"], "只有一个人")
+        wxapi.message.send_mass_text(["o-m1"], "只有一个人")
     assert_refused(err.value, "mass.openid_count")
     assert_refused(wx.post("/cgi-bin/message/mass/send", text(*[f"o-{n}" for n in range(10_001)])),
                    "mass.openid_count")
 
 
-def test_two_followers_get_it_and_wechat_reports_the_job(wx, client):
+def test_two_followers_get_it_and_wechat_reports_the_job(wx, wxapi):
     wx.follow("o-m1", "o-m2")
-    answer = client.message.send_mass_text(["o-m1", "o-m2", "o-stranger"], "周末会员日", client_msg_id="c-1")
+    answer = wxapi.message.send_mass_text(["o-m1", "o-m2", "o-stranger"], "周末会员日", client_msg_id="c-1")
     assert answer["errmsg"] == "send job submission success" and answer["msg_id"]
     report = report_of(wx)
     assert report == {"MsgID": str(answer["msg_id"]), "Status": "send success", "TotalCount": "3",
@@ -47,17 +47,17 @@ def test_content_wechat_cannot_send_is_refused(wx, body, rule):
     assert_refused(wx.post("/cgi-bin/message/mass/send", {"touser": ["o-m1", "o-m2"], **body}), rule)
 
 
-def test_a_user_gets_four_mass_messages_a_calendar_month_then_is_filtered(wx, client):
+def test_a_user_gets_four_mass_messages_a_calendar_month_then_is_filtered(wx, wxapi):
     wx.follow("o-m1", "o-m2")
     for n in range(4):
-        client.message.send_mass_text(["o-m1", "o-m2"], f"第{n + 1}条")
+        wxapi.message.send_mass_text(["o-m1", "o-m2"], f"第{n + 1}条")
     wx.flush_jobs()
     wx.follow("o-m3")
-    client.message.send_mass_text(["o-m1", "o-m2", "o-m3"], "第五条")
+    wxapi.message.send_mass_text(["o-m1", "o-m2", "o-m3"], "第五条")
     assert report_of(wx)["FilterCount"] == "1"   # only o-m3 still had room this month
     wx.advance(32 * 24 * 3600)
-    client.fetch_access_token()   # a month later the old token is long dead
-    client.message.send_mass_text(["o-m1", "o-m2"], "下个月")
+    wxapi.fetch_access_token()   # a month later the old token is long dead
+    wxapi.message.send_mass_text(["o-m1", "o-m2"], "下个月")
     assert report_of(wx)["SentCount"] == "2"
 
 
@@ -79,24 +79,24 @@ def test_at_most_100_mass_send_calls_a_day(wx):
     assert_refused(wx.post("/cgi-bin/message/mass/send", text("o-m1", "o-m2", content="第101次")), "mass.daily")
 
 
-def test_sendall_to_everyone_four_times_a_month_and_never_by_tag(wx, client):
+def test_sendall_to_everyone_four_times_a_month_and_never_by_tag(wx, wxapi):
     wx.follow("o-m1", "o-m2")
     for n in range(4):
-        client.message.send_mass_text(None, f"全员{n}", is_to_all=True)
+        wxapi.message.send_mass_text(None, f"全员{n}", is_to_all=True)
     with pytest.raises(WeChatClientException) as err:
-        client.message.send_mass_text(None, "全员5", is_to_all=True)
+        wxapi.message.send_mass_text(None, "全员5", is_to_all=True)
     assert_refused(err.value, "mass.sendall_quota")
     with pytest.raises(WeChatClientException) as err:
-        client.message.send_mass_text(7, "按标签")
+        wxapi.message.send_mass_text(7, "按标签")
     assert_refused(err.value, "mass.tag")
 
 
-def test_a_preview_goes_only_to_a_follower(wx, client):
+def test_a_preview_goes_only_to_a_follower(wx, wxapi):
     follower, gone = "oPreviewFollower0000000000ab", "oPreviewUnfollowed000000000x"   # real openids are 28 long
     wx.follow(follower)
     wx.follow(gone, subscribed=False)
-    assert client.message.send_mass_text(follower, "预览", preview=True)["errmsg"] == "preview success"
+    assert wxapi.message.send_mass_text(follower, "预览", preview=True)["errmsg"] == "preview success"
     with pytest.raises(WeChatClientException) as err:
-        client.message.send_mass_text(gone, "预览", preview=True)
+        wxapi.message.send_mass_text(gone, "预览", preview=True)
     assert_refused(err.value, "mass.preview_user")
     assert not wx.flush_jobs()   # previews are not reported

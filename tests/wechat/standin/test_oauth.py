@@ -9,20 +9,20 @@ import requests
 from wechatpy import WeChatOAuth
 from wechatpy.exceptions import WeChatOAuthException
 
-from tests.wechat.standin.conftest import APPID, SECRET, assert_refused
-from wxcrm.wechat.client import WeChatHttp, route_url
+from tests.wechat.standin.conftest import APPID, SECRET, Routed, assert_refused, route
+from wxcrm.wechat.standin.rules import RULE_BY_ID
 
 BACK = "http://localhost/wechat/oauth/done"
 
 
 def oauth(standin, scope: str = "snsapi_base", redirect_uri: str = BACK) -> WeChatOAuth:
-    client = WeChatOAuth(APPID, SECRET, redirect_uri, scope=scope, state="s1")
-    client._http = WeChatHttp(standin.url)
-    return client
+    web = WeChatOAuth(APPID, SECRET, redirect_uri, scope=scope, state="s1")
+    web._http = Routed(standin.url)
+    return web
 
 
-def code_for(standin, client: WeChatOAuth, openid: str = "o-o1") -> str:
-    res = requests.get(route_url(client.authorize_url, standin.url), params={"as_openid": openid},
+def code_for(standin, web: WeChatOAuth, openid: str = "o-o1") -> str:
+    res = requests.get(route(web.authorize_url, standin.url), params={"as_openid": openid},
                        allow_redirects=False)
     assert res.status_code == 302, res.text
     target = urlparse(res.headers["Location"])
@@ -30,9 +30,9 @@ def code_for(standin, client: WeChatOAuth, openid: str = "o-o1") -> str:
     return parse_qs(target.query)["code"][0]
 
 
-def exchange(client: WeChatOAuth, code: str) -> dict:
+def exchange(web: WeChatOAuth, code: str) -> dict:
     try:
-        return client.fetch_access_token(code)
+        return web.fetch_access_token(code)
     except WeChatOAuthException as exc:
         return {"errcode": exc.errcode, "errmsg": exc.errmsg}
 
@@ -45,7 +45,6 @@ def exchange(client: WeChatOAuth, code: str) -> dict:
     ({"scope": "snsapi_login"}, "oauth.scope"),
 ])
 def test_the_authorize_page_refuses_what_wechat_refuses(standin, change, rule):
-    from wxcrm.wechat.standin.rules import RULE_BY_ID
     params = {"appid": APPID, "redirect_uri": BACK, "response_type": "code", "scope": "snsapi_base",
               "state": "s1", "as_openid": "o-o1", **change}
     res = requests.get(f"{standin.url}/open/connect/oauth2/authorize", params=params, allow_redirects=False)
@@ -54,24 +53,24 @@ def test_the_authorize_page_refuses_what_wechat_refuses(standin, change, rule):
 
 
 def test_a_code_works_once(standin):
-    client = oauth(standin)
-    code = code_for(standin, client)
-    token = exchange(client, code)
+    web = oauth(standin)
+    code = code_for(standin, web)
+    token = exchange(web, code)
     assert token["openid"] == "o-o1" and token["scope"] == "snsapi_base" and token["expires_in"] == 7200
     assert_refused(exchange(oauth(standin), code), "oauth.code_used")
     assert_refused(exchange(oauth(standin), "made-up"), "oauth.code")
 
 
 def test_a_code_is_good_for_five_minutes(standin, wx):
-    client = oauth(standin)
-    code = code_for(standin, client)
+    web = oauth(standin)
+    code = code_for(standin, web)
     wx.advance(300)
-    assert_refused(exchange(client, code), "oauth.code")
+    assert_refused(exchange(web, code), "oauth.code")
 
 
 def test_the_code_exchange_needs_the_accounts_secret_and_grant_type(standin):
-    client = oauth(standin)
-    code = code_for(standin, client)
+    web = oauth(standin)
+    code = code_for(standin, web)
     answer = requests.get(f"{standin.url}/sns/oauth2/access_token", params={
         "appid": APPID, "secret": "wrong", "code": code, "grant_type": "authorization_code"}).json()
     assert_refused(answer, "token.secret")
@@ -101,20 +100,20 @@ def test_userinfo_needs_a_snsapi_userinfo_token_and_gives_no_gender_or_region(st
 
 
 def test_a_refresh_token_renews_the_web_token_for_30_days(standin, wx):
-    client = oauth(standin, "snsapi_userinfo")
-    exchange(client, code_for(standin, client))
+    web = oauth(standin, "snsapi_userinfo")
+    exchange(web, code_for(standin, web))
     wx.advance(7200)
-    old = client.access_token
-    renewed = client.refresh_access_token(client.refresh_token)
+    old = web.access_token
+    renewed = web.refresh_access_token(web.refresh_token)
     assert renewed["openid"] == "o-o1" and renewed["access_token"] != old
-    assert client.check_access_token()
+    assert web.check_access_token()
     wx.advance(30 * 24 * 3600)
     with pytest.raises(WeChatOAuthException) as err:
-        client.refresh_access_token(client.refresh_token)
+        web.refresh_access_token(web.refresh_token)
     assert_refused({"errcode": err.value.errcode, "errmsg": err.value.errmsg}, "oauth.refresh")
 
 
 def test_a_visitor_signed_in_is_known_but_not_a_follower(standin, wx):
-    client = oauth(standin)
-    exchange(client, code_for(standin, client, "o-visitor"))
+    web = oauth(standin)
+    exchange(web, code_for(standin, web, "o-visitor"))
     assert wx.get("/cgi-bin/user/info", openid="o-visitor") == {"subscribe": 0, "openid": "o-visitor"}

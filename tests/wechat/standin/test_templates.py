@@ -6,34 +6,38 @@ import pytest
 from wechatpy.exceptions import WeChatClientException
 
 from tests.wechat.standin.conftest import assert_refused
-from wxcrm.wechat.outbox import template_data
+
+
+def template_data(fields: dict) -> dict:
+    return {key: {"value": value} for key, value in fields.items()}
+
 
 POINTS = {"thing1": {"value": "南京西路店"}, "number2": {"value": "20"}, "number3": {"value": "1520"}}
 
 
-def send(client, openid: str, template_id: str, data: dict, **kw):
+def send(wxapi, openid: str, template_id: str, data: dict, **kw):
     try:
-        return client.message.send_template(openid, template_id, data, **kw)
+        return wxapi.message.send_template(openid, template_id, data, **kw)
     except WeChatClientException as exc:
         return {"errcode": exc.errcode, "errmsg": exc.errmsg}
 
 
-def test_an_unknown_template_id_is_invalid(wx, client):
+def test_an_unknown_template_id_is_invalid(wx, wxapi):
     wx.follow("o-t1")
-    assert_refused(send(client, "o-t1", "TPL_NOT_OURS", POINTS), "template.id")
+    assert_refused(send(wxapi, "o-t1", "TPL_NOT_OURS", POINTS), "template.id")
 
 
-def test_only_followers_receive_template_messages(wx, client):
-    assert_refused(send(client, "o-nobody", "TPL_POINTS_CHANGED", POINTS), "template.user")
+def test_only_followers_receive_template_messages(wx, wxapi):
+    assert_refused(send(wxapi, "o-nobody", "TPL_POINTS_CHANGED", POINTS), "template.user")
     wx.follow("o-left", subscribed=False)
-    assert_refused(send(client, "o-left", "TPL_POINTS_CHANGED", POINTS), "template.subscribe")
+    assert_refused(send(wxapi, "o-left", "TPL_POINTS_CHANGED", POINTS), "template.subscribe")
 
 
-def test_a_follower_gets_it_and_wechat_reports_success_or_a_block(wx, client):
+def test_a_follower_gets_it_and_wechat_reports_success_or_a_block(wx, wxapi):
     wx.follow("o-t1")
     wx.follow("o-t2", blocks_templates=True)
-    first = send(client, "o-t1", "TPL_POINTS_CHANGED", POINTS, url="http://localhost/h5/points")
-    second = send(client, "o-t2", "TPL_POINTS_CHANGED", POINTS)
+    first = send(wxapi, "o-t1", "TPL_POINTS_CHANGED", POINTS, url="http://localhost/h5/points")
+    second = send(wxapi, "o-t2", "TPL_POINTS_CHANGED", POINTS)
     assert first["errcode"] == 0 and first["msgid"]
     reports = {p["msgid"]: p for p in wx.flush_jobs()}
     assert reports[first["msgid"]]["report"] == {"Status": "success"} and reports[first["msgid"]]["status"] == 200
@@ -60,31 +64,31 @@ def test_a_follower_gets_it_and_wechat_reports_success_or_a_block(wx, client):
     ("symbol1", "~!", "abc"),
     ("thing1", "门店", ""),
 ])
-def test_each_keyword_type_takes_what_wechat_takes(wx, client, key, good, bad):
+def test_each_keyword_type_takes_what_wechat_takes(wx, wxapi, key, good, bad):
     assert wx.control("templates", {"template_id": "TPL_ONE", "keywords": [key]}).ok
     wx.follow("o-t1")
-    assert send(client, "o-t1", "TPL_ONE", {key: {"value": good}})["errcode"] == 0
-    assert_refused(send(client, "o-t1", "TPL_ONE", {key: {"value": bad}}), "template.value", key=key)
+    assert send(wxapi, "o-t1", "TPL_ONE", {key: {"value": good}})["errcode"] == 0
+    assert_refused(send(wxapi, "o-t1", "TPL_ONE", {key: {"value": bad}}), "template.value", key=key)
 
 
-def test_a_missing_keyword_and_an_unapproved_const_are_invalid(wx, client):
+def test_a_missing_keyword_and_an_unapproved_const_are_invalid(wx, wxapi):
     assert wx.control("templates", {"template_id": "TPL_SHIP", "keywords": ["thing1", "const2"],
                                     "const_values": {"const2": ["已发货", "已签收"]}}).ok
     wx.follow("o-t1")
-    assert send(client, "o-t1", "TPL_SHIP", {"thing1": {"value": "会员礼包"}, "const2": {"value": "已发货"}})[
+    assert send(wxapi, "o-t1", "TPL_SHIP", {"thing1": {"value": "会员礼包"}, "const2": {"value": "已发货"}})[
         "errcode"] == 0
-    assert_refused(send(client, "o-t1", "TPL_SHIP", {"thing1": {"value": "会员礼包"}}), "template.value", key="const2")
-    assert_refused(send(client, "o-t1", "TPL_SHIP", {"thing1": {"value": "会员礼包"}, "const2": {"value": "在路上"}}),
+    assert_refused(send(wxapi, "o-t1", "TPL_SHIP", {"thing1": {"value": "会员礼包"}}), "template.value", key="const2")
+    assert_refused(send(wxapi, "o-t1", "TPL_SHIP", {"thing1": {"value": "会员礼包"}, "const2": {"value": "在路上"}}),
                    "template.value", key="const2")
 
 
-def test_the_default_templates_take_what_wxcrm_should_send(wx, client):
+def test_the_default_templates_take_what_wxcrm_should_send(wx, wxapi):
     wx.follow("o-t1")
     expiring = template_data({"character_string1": "8800000123", "date2": "2026-04-01"})
-    assert send(client, "o-t1", "TPL_MEMBERSHIP_EXPIRING", expiring)["errcode"] == 0
+    assert send(wxapi, "o-t1", "TPL_MEMBERSHIP_EXPIRING", expiring)["errcode"] == 0
     # wxcrm.checkout sends the change signed ("+20"); a number keyword is digits only
     signed = template_data({"thing1": "南京西路店", "number2": "+20", "number3": "1520"})
-    assert_refused(send(client, "o-t1", "TPL_POINTS_CHANGED", signed), "template.value", key="number2")
+    assert_refused(send(wxapi, "o-t1", "TPL_POINTS_CHANGED", signed), "template.value", key="number2")
 
 
 def test_the_same_client_msg_id_sends_once_in_ten_minutes(wx):

@@ -31,13 +31,13 @@ def test_every_api_call_carries_a_token_the_standin_issued(wx):
                    "token.unknown")
 
 
-def test_a_token_dies_after_its_ttl_on_the_standin_clock(wx, client):
-    assert client.jsapi.get_ticket("jsapi")["ticket"]
+def test_a_token_dies_after_its_ttl_on_the_standin_clock(wx, wxapi):
+    assert wxapi.jsapi.get_ticket("jsapi")["ticket"]
     wx.advance(7199)
-    assert client.jsapi.get_ticket("jsapi")["ticket"]
+    assert wxapi.jsapi.get_ticket("jsapi")["ticket"]
     wx.advance(1)
     with pytest.raises(WeChatClientException) as err:
-        client.jsapi.get_ticket("jsapi")
+        wxapi.jsapi.get_ticket("jsapi")
     assert_refused(err.value, "token.expired")
 
 

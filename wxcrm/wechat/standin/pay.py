@@ -157,7 +157,7 @@ def _check_order_params(run: Runtime, data: dict) -> float:
 
 
 def _same_order(order: dict, data: dict) -> bool:
-    stable = lambda d: {k: v for k, v in d.items() if k not in VOLATILE and v}  # noqa: E731
+    stable = lambda d: {k: v for k, v in d.items() if k not in VOLATILE and v}
     return stable(order["params"]) == stable(data)
 
 

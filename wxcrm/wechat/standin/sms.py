@@ -22,7 +22,7 @@ bp = Blueprint("standin_sms", __name__)
 MOBILE = re.compile(r"^(?:\+?86)?1[3-9]\d{9}$")
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 CODE = re.compile(r"^[0-9A-Za-z]{4,8}$")
-LINK = re.compile(r"https?://|www\.", re.I)
+LINK = re.compile(r"https?://|www\.", re.IGNORECASE)
 PARAM_LIMIT = 35
 # a verification code to one phone: per minute, hour and day
 CODE_LIMITS = (("分钟", 60, 1), ("小时", 3600, 5), ("天", 86400, 10))

@@ -82,7 +82,7 @@ class StandinCA:
             ca_cert = x509.load_pem_x509_certificate((path / "ca.pem").read_bytes())
             return cls(path, ca_key, ca_cert)
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         ca_cert = (x509.CertificateBuilder().subject_name(_name("Standin Tenpay.com Root CA"))
                    .issuer_name(_name("Standin Tenpay.com Root CA")).public_key(ca_key.public_key())
                    .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
@@ -105,7 +105,7 @@ class StandinCA:
     def issue(self, cn: str, cert_name: str, key_name: str, *, server: bool = False) -> tuple[str, str]:
         """A certificate signed by this CA: the server's, or a merchant's client certificate."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         builder = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(self.ca_cert.subject)
                    .public_key(key.public_key()).serial_number(x509.random_serial_number())
                    .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=825)))
