@@ -39,7 +39,7 @@ def push_event(run: Runtime, data: dict) -> tuple[dict, int]:
         run.state.open_window(openid, USER_EVENTS[event], now)
     pusher = run.pusher()
     fields = {
-        "subscribe": lambda: _follow_fields(pusher, openid, data.get("scene") or None),
+        "subscribe": lambda: pusher.follow_xml(openid, data.get("scene") or None),
         "scan": lambda: pusher.event_xml(openid, "SCAN", data.get("scene", ""), Ticket="standin-ticket"),
         "unsubscribe": lambda: pusher.event_xml(openid, "unsubscribe"),
         "click": lambda: pusher.event_xml(openid, "CLICK", data.get("key", "")),
@@ -47,9 +47,3 @@ def push_event(run: Runtime, data: dict) -> tuple[dict, int]:
         "text": lambda: pusher.text_xml(openid, data.get("text", "")),
     }[event]()
     return run.push(fields, event=event, **{k: v for k, v in data.items() if k in DETAIL}), 200
-
-
-def _follow_fields(pusher, openid: str, scene: str | None) -> dict:
-    if scene:
-        return pusher.event_xml(openid, "subscribe", f"qrscene_{scene}", Ticket="standin-ticket")
-    return pusher.event_xml(openid, "subscribe")

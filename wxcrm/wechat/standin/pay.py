@@ -88,9 +88,7 @@ def read_request() -> dict:
     g.pay_sign_type = sign_type
     if data.get("appid") != run.cfg.appid:
         raise refuse("pay.appid_match" if str(data.get("appid", "")).startswith("wx") else "pay.appid_exist")
-    for name in ("nonce_str",):
-        if not data.get(name):
-            raise refuse("pay.lack", name=name)
+    _need(data, "nonce_str")
     return data
 
 
@@ -157,7 +155,8 @@ def _check_order_params(run: Runtime, data: dict) -> float:
 
 
 def _same_order(order: dict, data: dict) -> bool:
-    stable = lambda d: {k: v for k, v in d.items() if k not in VOLATILE and v}
+    def stable(fields: dict) -> dict:
+        return {k: v for k, v in fields.items() if k not in VOLATILE and v}
     return stable(order["params"]) == stable(data)
 
 

@@ -42,10 +42,13 @@ class WeChatPusher:
         fields.update(extra)
         return fields
 
-    def follow(self, openid: str, scene: str | None = None, **kw) -> PushResult:
+    def follow_xml(self, openid: str, scene: str | None = None) -> dict:
         if scene:
-            return self.push(self.event_xml(openid, "subscribe", f"qrscene_{scene}", Ticket="standin-ticket"), **kw)
-        return self.push(self.event_xml(openid, "subscribe"), **kw)
+            return self.event_xml(openid, "subscribe", f"qrscene_{scene}", Ticket="standin-ticket")
+        return self.event_xml(openid, "subscribe")
+
+    def follow(self, openid: str, scene: str | None = None, **kw) -> PushResult:
+        return self.push(self.follow_xml(openid, scene), **kw)
 
     def scan(self, openid: str, scene: str, **kw) -> PushResult:
         return self.push(self.event_xml(openid, "SCAN", scene, Ticket="standin-ticket"), **kw)
