@@ -12,7 +12,7 @@ def template_data(fields: dict) -> dict:
     return {key: {"value": value} for key, value in fields.items()}
 
 
-POINTS = {"thing1": {"value": "南京西路店"}, "number2": {"value": "20"}, "number3": {"value": "1520"}}
+POINTS = {"thing1": {"value": "南京西路店"}, "character_string2": {"value": "+20"}, "number3": {"value": "1520"}}
 
 
 def send(wxapi, openid: str, template_id: str, data: dict, **kw):
@@ -86,9 +86,11 @@ def test_the_default_templates_take_what_wxcrm_should_send(wx, wxapi):
     wx.follow("o-t1")
     expiring = template_data({"character_string1": "8800000123", "date2": "2026-04-01"})
     assert send(wxapi, "o-t1", "TPL_MEMBERSHIP_EXPIRING", expiring)["errcode"] == 0
-    # wxcrm.checkout sends the change signed ("+20"); a number keyword is digits only
-    signed = template_data({"thing1": "南京西路店", "number2": "+20", "number3": "1520"})
-    assert_refused(send(wxapi, "o-t1", "TPL_POINTS_CHANGED", signed), "template.value", key="number2")
+    # the points change is signed ("+20"): a character_string; a number keyword is digits only
+    assert send(wxapi, "o-t1", "TPL_POINTS_CHANGED", POINTS)["errcode"] == 0
+    assert wx.control("templates", {"template_id": "TPL_NUMBER", "keywords": ["thing1", "number2"]}).ok
+    signed = template_data({"thing1": "南京西路店", "number2": "+20"})
+    assert_refused(send(wxapi, "o-t1", "TPL_NUMBER", signed), "template.value", key="number2")
 
 
 def test_the_same_client_msg_id_sends_once_in_ten_minutes(wx):

@@ -48,6 +48,7 @@ class Runtime:
             self.scheduler.clear()
             self.state.clear()
             self.install_defaults()
+        self.scheduler.wait_idle()   # a report taken just before the clear finishes its push first
         self.clock.reset()
 
     @property

@@ -35,6 +35,7 @@ class Scheduler:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._running = 0
         clock.on_change(self.wake)
 
     def add(self, delay: float, kind: str, label: str, run: Callable[[], object]) -> Job:
@@ -63,6 +64,11 @@ class Scheduler:
         with self._cond:
             self._heap.clear()
 
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no job is running (one taken before a ``clear`` may still be pushing)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._running == 0, timeout)
+
     def wake(self) -> None:
         with self._cond:
             self._cond.notify_all()
@@ -73,19 +79,32 @@ class Scheduler:
                 if self._heap:
                     wait = self._heap[0].due - self.clock.now()
                     if wait <= 0:
-                        return heapq.heappop(self._heap)
+                        job = heapq.heappop(self._heap)
+                        self._running += 1   # counted from the moment it leaves the heap
+                        return job
                 else:
                     wait = MAX_WAIT
                 self._cond.wait(min(wait, MAX_WAIT))
 
     def _loop(self) -> None:
         while True:
-            self._run(self._next_due())
+            job = self._next_due()
+            try:
+                self._run(job)
+            finally:
+                with self._cond:
+                    self._running -= 1
+                    self._cond.notify_all()
 
-    @staticmethod
-    def _run(job: Job) -> object:
+    def _run(self, job: Job) -> object:
+        with self._cond:
+            self._running += 1
         try:
             return job.run()
         except Exception as exc:
             log.exception("stand-in job %s failed", job.label)
             return {"error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            with self._cond:
+                self._running -= 1
+                self._cond.notify_all()

@@ -2,8 +2,9 @@
 
 A template is registered with its keywords (``thing1``, ``number2``, ...) whose prefix is
 the type; a value that does not fit its type is what WeChat answers 47003 for.
-The defaults are the ids wxcrm ships in ``WXCRM_WECHAT_TEMPLATE_IDS``, with the types a
-category template for that notice has.
+The defaults are the templates wxcrm ships in ``WXCRM_WECHAT_TEMPLATE_IDS`` with the
+keyword layouts ``wxcrm.messages.kinds`` documents (the account's configuration, not a
+rule: ``/standin/templates`` registers others).
 """
 from __future__ import annotations
 
@@ -105,12 +106,12 @@ def template_from(data: dict) -> Template:
 
 
 DEFAULT_TEMPLATES = (
-    # wxcrm.checkout fills: thing1 store name, number2 points change, number3 balance
-    Template("TPL_POINTS_CHANGED", "积分变动提醒", ("thing1", "number2", "number3")),
+    # thing1 store name, character_string2 the signed change ("+20"; a number has no sign), number3 balance
+    Template("TPL_POINTS_CHANGED", "积分变动提醒", ("thing1", "character_string2", "number3")),
     Template("TPL_TOPUP_DONE", "充值成功通知", ("thing1", "amount2", "amount3", "time4")),
     Template("TPL_COUPON_RECEIVED", "优惠券到账通知", ("thing1", "date2")),
     Template("TPL_COUPON_EXPIRING", "优惠券过期提醒", ("thing1", "date2")),
-    # wxcrm.members.notices fills: character_string1 card number, date2 expiry date
+    # character_string1 card number, date2 expiry date
     Template("TPL_MEMBERSHIP_EXPIRING", "会员到期提醒", ("character_string1", "date2")),
 )
 
