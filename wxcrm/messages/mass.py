@@ -270,14 +270,17 @@ def _apply_report(session: Session, settings: Settings, mass: MassSend, status: 
                   sent: int, errors: int, now: datetime) -> None:
     mass.status, mass.reported_at, mass.report_status = "reported", now, status[:64]
     mass.total_count, mass.filter_count, mass.sent_count, mass.error_count = total, filter_count, sent, errors
-    missed = max(total - filter_count, 0) + errors
-    failed = sent == 0 and not status.lower().startswith("send success")
+    filtered = max(total - filter_count, 0)
+    missed = filtered + errors
+    failed = sent == 0 and filter_count > 0 and not status.lower().startswith("send success")
     if not missed and not failed:
         return
     rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.mass_send_id == mass.id,
                                                             OutboxMessage.status == "sent")))
-    if failed or missed >= len(rows):
-        movers = [(row, "mass_failed" if failed else "mass_filtered") for row in rows]
+    if filtered >= len(rows):
+        movers = [(row, "mass_filtered") for row in rows]
+    elif failed or missed >= len(rows):
+        movers = [(row, "mass_failed") for row in rows]
     else:
         member_ids = [r.member_id for r in rows if r.member_id]
         unfollowed = set(session.scalars(select(Member.id).where(Member.id.in_(member_ids),
