@@ -90,7 +90,7 @@ def test_with_four_mass_messages_this_month_the_fifth_goes_by_sms(app, make, sta
         assert drain(app).mass_calls == 1
     c, d = (follower(make, o, standin=standin) for o in ("o-4c", "o-4d"))
     assert campaign(app, [a.id, b.id, c.id, d.id], text="第5期活动") == {"sms": 2, "mass": 2}
-    assert codes(status_of(a))[0] == ("skipped", "window_closed", "custom")
+    assert codes(status_of(a))[0] == ("skipped", "no_window", "custom")
     assert ("skipped", "mass_month", "mass") in codes(status_of(a))
     report = drain(app)
     assert (report.mass_calls, report.sent) == (1, 4)
@@ -146,7 +146,7 @@ def test_a_member_who_unfollowed_before_the_report_gets_the_next_channel(app, ma
     drain(app)
     standin.flush_jobs()
     row = status_of(a)
-    assert (row.channel, row.status) == ("sms", "pending") and ("moved", "mass_filtered", "mass") in codes(row)
+    assert (row.channel, row.status) == ("sms", "pending") and ("moved", "mass_unfollowed", "mass") in codes(row)
     assert sends()[0].unexplained == 0 and status_of(b).status == "sent"
 
 

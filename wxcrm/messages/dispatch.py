@@ -28,7 +28,7 @@ from wechatpy.exceptions import WeChatClientException
 from wxcrm.config import Settings
 from wxcrm.messages import fate, outbox, windows
 from wxcrm.messages.errcodes import Fate, fate_of_sms, fate_of_wechat
-from wxcrm.messages.models import OutboxMessage
+from wxcrm.messages.models import Contact, OutboxMessage
 from wxcrm.messages.sms import SmsMessage, SmsRefused, SmsUnavailable, sms_provider
 from wxcrm.wechat.adapter.client import wechat_client
 
@@ -240,8 +240,8 @@ def send_claimed(session: Session, sender: Sender, settings: Settings, message_i
         return False
     if row.channel == "custom" and row.openid and not windows.any_open(session, row.openid, now):
         # the window closed while the message waited: no call that WeChat would refuse
-        outbox.reroute(session, row, fate.step("moved", "window_closed", "custom", now,
-                                               last=_last_action(session, row.openid)), now, settings)
+        last = windows.last_action(session.scalar(select(Contact).where(Contact.openid == row.openid)))
+        outbox.reroute(session, row, fate.step("moved", "window_closed", "custom", now, last=last), now, settings)
         report.rerouted += row.status == "pending"
         report.parked += row.status == "parked"
         return False
@@ -255,8 +255,3 @@ def send_claimed(session: Session, sender: Sender, settings: Settings, message_i
         return exc.fate == Fate.RATE_LIMIT
     settle(session, row, now, settings, report, remote_id=remote_id)
     return False
-
-
-def _last_action(session: Session, openid: str):
-    from wxcrm.messages.models import Contact
-    return windows.last_action(session.scalar(select(Contact).where(Contact.openid == openid)))

@@ -20,6 +20,7 @@ WHY: dict[str, str] = {
     "not_following": N_("the member does not follow the account"),
     "no_template": N_("no WeChat template is set up for this kind of message"),
     "template_value": N_("the template field %(keyword)s cannot take “%(value)s”"),
+    "no_window": N_("no customer-service window is open (the member has not written or acted recently)"),
     "window_closed": N_("outside the customer-service window (the member's last action: %(last)s)"),
     "window_used": N_("the customer-service window's messages are used up"),
     "mass_month": N_("the member has had 4 mass messages in %(month)s"),
@@ -28,7 +29,11 @@ WHY: dict[str, str] = {
     "wechat_member": N_("WeChat refused it for this member (%(errcode)s: %(error)s)"),
     "sms_member": N_("the SMS gateway refused this number (%(errcode)s: %(error)s)"),
     "mass_alone": N_("no other message with the same words to go with it (a mass send needs 2 or more)"),
-    "mass_filtered": N_("WeChat's mass-send report: not delivered (%(detail)s)"),
+    "mass_filtered": N_("WeChat's mass-send report: it filtered every follower of the send (past 4 mass messages "
+                        "this month, or not following)"),
+    "mass_unfollowed": N_("WeChat's mass-send report: not delivered, the member no longer follows the account"),
+    "mass_past_four": N_("WeChat's mass-send report: not delivered, the member had 4 mass messages this month "
+                         "already"),
     "mass_failed": N_("WeChat's mass-send report: the send failed (%(detail)s)"),
     "template_blocked": N_("WeChat's report: the member blocks template messages"),
     "template_failed": N_("WeChat's report: the template message failed"),

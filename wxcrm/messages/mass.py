@@ -286,17 +286,11 @@ def _apply_report(session: Session, settings: Settings, mass: MassSend, status: 
         unfollowed = set(session.scalars(select(Member.id).where(Member.id.in_(member_ids),
                                                                   Member.followed.is_(False)))) if member_ids else set()
         past_four = over_limit(session, member_ids, mass_month(mass.submitted_at or now))
-        movers = [(row, "mass_filtered") for row in rows if row.member_id in unfollowed | past_four]
+        movers = [(row, "mass_unfollowed" if row.member_id in unfollowed else "mass_past_four") for row in rows
+                  if row.member_id in unfollowed | past_four]
     for row, code in movers:
-        detail = status if code == "mass_failed" else (
-            "not following" if not _follows(session, row) else "past 4 mass messages this month")
         row.status = "sending"   # reroute from a sent row: it never arrived
-        outbox.reroute(session, row, fate.step("moved", code, "mass", now, detail=detail, send=mass.id), now,
+        outbox.reroute(session, row, fate.step("moved", code, "mass", now, detail=status[:40], send=mass.id), now,
                        settings, channels=KINDS[row.purpose].lone_channels)
         row.sent_at, row.remote_id = None, ""
     mass.unexplained = max(missed - len(movers), 0) if not failed else 0
-
-
-def _follows(session: Session, row: OutboxMessage) -> bool:
-    member = session.get(Member, row.member_id) if row.member_id else None
-    return bool(member and member.followed)

@@ -131,7 +131,10 @@ def choose(session: Session, settings: Settings, purpose: str, channels: Sequenc
             try:
                 taken = windows.take_send(session, to.openid, now)
             except windows.WindowClosed as exc:
-                skip(channel, exc.code, last=exc.last)
+                if exc.last is None:
+                    skip(channel, "no_window")
+                else:
+                    skip(channel, exc.code, last=exc.last)
                 continue
             return Choice(channel, {"text": content.body, "window": {"kind": taken.kind,
                                                                      "opened_at": taken.opened_at.isoformat()}},
@@ -262,7 +265,7 @@ def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: st
                                 dedup_key=keys.get(mid), attempts=0, last_error="", created_at=now, remote_id="",
                                 history=[], channel=channels[0])
             if "custom" in channels and "custom" not in usable:
-                choice.steps.insert(0, fate.step("skipped", "window_closed", "custom", now, last=None))
+                choice.steps.insert(0, fate.step("skipped", "no_window", "custom", now))
             _apply(row, choice, content, now)
             counts[row.channel if row.status == "pending" else "parked"] = counts.get(
                 row.channel if row.status == "pending" else "parked", 0) + 1
