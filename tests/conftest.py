@@ -332,6 +332,26 @@ def standin(app, _standin_server):
             _standin_server.reset()
 
 
+@pytest.fixture(scope="session")
+def standin_tls(_standin_server):
+    """The same stand-in on an HTTPS port that asks for client certificates (Pay refunds)."""
+    from wxcrm.wechat.standin.tls import serve_tls
+    run = _standin_server.app.extensions["standin"]
+    server = serve_tls(_standin_server.app, run.ca)
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture
+def standin_pay(app, standin, standin_tls):
+    """wxcrm's Pay pointed at the stand-in's HTTPS port with the merchant's certificate,
+    verified against the stand-in's CA; the certificate files (``.ca``)."""
+    ca = standin.app.extensions["standin"].ca
+    with configured(app, WECHAT_PAY_API_BASE=standin_tls.url, WECHAT_PAY_CERT_PATH=ca.client_cert_path,
+                    WECHAT_PAY_KEY_PATH=ca.client_key_path, WECHAT_CA_BUNDLE=ca.ca_path):
+        yield ca
+
+
 class WeChatServer:
     """Plays WeChat: signs (and in safe mode encrypts) with wechatpy, posts over HTTP."""
 

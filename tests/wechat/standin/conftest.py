@@ -15,7 +15,6 @@ from wechatpy.exceptions import WeChatClientException
 from werkzeug.serving import make_server
 
 from wxcrm.wechat.standin.rules import RULE_BY_ID
-from wxcrm.wechat.standin.tls import serve_tls
 
 APPID, SECRET = "wx_demo_appid", "demo_secret"
 MCH_ID, PAY_KEY = "1900000109", "standin-pay-key-32-characters-xx"
@@ -106,15 +105,6 @@ def wxapi(standin) -> WeChatClient:
     wechat = WeChatClient(APPID, SECRET, auto_retry=False)
     wechat._http = Routed(standin.url)
     return wechat
-
-
-@pytest.fixture(scope="session")
-def standin_tls(_standin_server):
-    """The same stand-in on an HTTPS port that asks for client certificates."""
-    run = _standin_server.app.extensions["standin"]
-    server = serve_tls(_standin_server.app, run.ca)
-    yield server
-    server.shutdown()
 
 
 class NotifyTarget:
