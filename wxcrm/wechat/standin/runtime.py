@@ -11,6 +11,7 @@ from wxcrm.wechat.standin.clock import StandinClock
 from wxcrm.wechat.standin.config import StandinConfig
 from wxcrm.wechat.standin.push import WeChatPusher
 from wxcrm.wechat.standin.scheduler import Scheduler
+from wxcrm.wechat.standin.smstemplates import default_sms_templates
 from wxcrm.wechat.standin.state import State
 from wxcrm.wechat.standin.templates import default_templates
 
@@ -35,7 +36,6 @@ class Runtime:
         return self.clock.now()
 
     def install_defaults(self) -> None:
-        from wxcrm.wechat.standin.sms import default_sms_templates
         with self.state.lock:
             self.state.templates = default_templates()
             self.state.sms_templates = default_sms_templates()
