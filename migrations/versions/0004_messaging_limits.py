@@ -4,6 +4,9 @@ their reports, each message's history
 Revision ID: 0004_messaging_limits
 Revises: 0003_wechat
 """
+import hashlib
+import json
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -60,6 +63,15 @@ def upgrade():
         batch_op.create_index('ix_outbox_messages_mass', ['channel', 'status', 'content_key'], unique=False)
         batch_op.create_index('ix_outbox_messages_remote_id', ['remote_id'], unique=False)
     op.execute("UPDATE outbox_messages SET history = '[]'")
+    # mass messages still queued go out in batches by their words: give them their key
+    conn = op.get_bind()
+    queued = conn.execute(sa.text("SELECT id, payload FROM outbox_messages WHERE channel = 'mass' "
+                                  "AND status IN ('pending', 'sending')")).all()
+    for row_id, payload in queued:
+        data = json.loads(payload) if isinstance(payload, str) else payload
+        key = hashlib.sha1(str((data or {}).get("text", "")).encode()).hexdigest()
+        conn.execute(sa.text("UPDATE outbox_messages SET content_key = :key, status = 'pending', claimed_by = NULL "
+                             "WHERE id = :id"), {"key": key, "id": row_id})
     with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
         batch_op.alter_column('history', existing_type=sa.JSON(), nullable=False)
 

@@ -53,6 +53,8 @@ def test_member_a_used_up_window_moves_the_message_and_the_pass_goes_on(app, mak
     first = rows()[0]
     assert first.channel == "mass" and first.status == "pending" and first.attempts == 0
     assert ("moved", "wechat_member", "custom") in codes(first) and "45047" in first.reason
+    # wxcrm believes WeChat: the next message does not try customer service again
+    assert enqueue(purpose="campaign", member=db.session.get(type(member), member.id), text="再来").channel == "mass"
 
 
 def test_rate_limit_stops_the_pass_and_hands_the_rest_back(app, make, standin):

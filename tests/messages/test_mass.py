@@ -230,3 +230,10 @@ def _received_four_elsewhere(standin, *openids: str) -> None:
 def _wechat(app):
     from wxcrm.wechat.adapter.client import wechat_client
     return wechat_client(settings_for(app), db.engine)
+
+
+def test_a_campaign_queued_twice_with_a_key_queues_each_member_once(app, make, standin):
+    a, b = follower(make, "o-qa", standin=standin), follower(make, "o-qb", standin=standin)
+    assert campaign(app, [a.id, b.id], text="周年庆", dedup_prefix="campaign:7") == {"mass": 2}
+    assert campaign(app, [a.id, b.id], text="周年庆", dedup_prefix="campaign:7") == {"skipped": 2}
+    assert len(rows()) == 2

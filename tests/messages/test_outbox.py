@@ -297,6 +297,18 @@ def test_wechats_rate_limit_pauses_the_pass_without_burning_attempts(app, make, 
     assert [r.attempts for r in rows()] == [1, 0, 0]
 
 
+def test_a_member_who_blocks_template_messages_gets_the_notice_by_sms(app, make, standin):
+    points_message(follower(make, "o-block", phone="13900000013", standin=standin))
+    db.session.commit()
+    import requests
+    requests.post(f"{standin.url}/standin/users", json={"openid": "o-block", "blocks_templates": True})
+    assert drain(app).sent == 1
+    standin.flush_jobs()   # TEMPLATESENDJOBFINISH: failed:user block
+    [row] = rows()
+    assert (row.channel, row.status) == ("sms", "pending") and ("moved", "template_blocked", "template") in codes(row)
+    assert drain(app).sent == 1 and standin.sms("13900000013")[0]["template_id"] == "SMS_POINTS_CHANGED"
+
+
 def test_a_bad_template_is_parked_at_once(app, make, standin):
     points_message(follower(make, "o-bad", standin=standin))
     db.session.commit()

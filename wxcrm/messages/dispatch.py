@@ -35,6 +35,7 @@ from wxcrm.wechat.adapter.client import wechat_client
 log = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 120
+CLOSED_WINDOW = (45015, 45047)   # WeChat says the customer-service windows are closed or used up
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -195,7 +196,10 @@ def settle(session: Session, row: OutboxMessage, now: datetime, settings: Settin
         return
     row.last_error = str(error)[:500]
     if error.fate == Fate.MEMBER:
+        was_custom = row.channel == "custom"
         outbox.reroute(session, row, moved_step(row, error, now), now, settings)
+        if was_custom and error.code in CLOSED_WINDOW and row.openid:
+            windows.exhaust(session, row.openid)
         report.rerouted += row.status == "pending"
         report.parked += row.status == "parked"
         return

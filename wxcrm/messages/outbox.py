@@ -38,6 +38,7 @@ from wxcrm.messages.massquota import (
     reserve_mass_sends,
 )
 from wxcrm.messages.models import OutboxMessage
+from wxcrm.sqlutil import insert_missing
 from wxcrm.timeutil import utcnow
 
 __all__ = ["PURPOSES", "MASS_PER_MONTH", "enqueue", "enqueue_many", "reroute", "resend", "status_counts",
@@ -206,7 +207,6 @@ def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, me
         session.flush()
         return row
     # A concurrent caller with the same key: whichever commits first wins, the other gets its row.
-    from wxcrm.sqlutil import insert_missing
     values = {c.key: getattr(row, c.key) for c in OutboxMessage.__table__.columns if c.key != "id"}
     insert_missing(session, OutboxMessage, "dedup_key", **values)
     return session.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key))
@@ -241,8 +241,9 @@ def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: st
         if keys:
             done = set(session.scalars(select(OutboxMessage.dedup_key)
                                        .where(OutboxMessage.dedup_key.in_(list(keys.values())))))
-            chunk = [mid for mid in chunk if keys[mid] not in done]
-            counts["skipped"] = counts.get("skipped", 0) + len(keys) - len(chunk)
+            if done:
+                chunk = [mid for mid in chunk if keys[mid] not in done]
+                counts["skipped"] = counts.get("skipped", 0) + len(done)
         people = session.execute(select(Member.id, Member.openid, Member.phone, Member.followed)
                                  .where(Member.id.in_(chunk))).all()
         recipients = {p.id: Recipient(p.id, p.openid, p.phone, bool(p.followed)) for p in people}

@@ -108,8 +108,18 @@ def give_back(session: Session, openid: str, taken: Taken) -> None:
         setattr(contact, f"{taken.kind}_used", max(getattr(contact, f"{taken.kind}_used") - 1, 0))
 
 
+def exhaust(session: Session, openid: str) -> None:
+    """WeChat said the user's windows are closed or used up (45015, 45047): believe it, so
+    the next message does not try customer service again until the user acts again."""
+    contact = _contact(session, openid, lock=True)
+    if contact is not None:
+        contact.message_used, contact.event_used = WINDOWS["message"][0], WINDOWS["event"][0]
+        contact.payment_at = None
+
+
 def any_open(session: Session, openid: str, now: datetime) -> bool:
-    """Has the user an open window now (checked again just before sending)?"""
+    """Has the user an open window with a send left (checked again just before sending)?
+    A message queued earlier has taken its send already, so a used-up count still counts."""
     return bool(_open_windows(_contact(session, openid, lock=False), now))
 
 
