@@ -51,8 +51,10 @@ def split(count: int, calls_left: int) -> list[int]:
 
 
 def calls_today(session: Session, now: datetime) -> int:
+    """Mass-send calls the account made today (Beijing), ours and those made elsewhere."""
     return session.scalar(select(func.count(MassSend.id)).where(
-        MassSend.created_at >= day_start(now), MassSend.status.in_(("sending", "submitted", "reported")))) or 0
+        MassSend.created_at >= day_start(now),
+        MassSend.status.in_(("sending", "submitted", "reported", "outside")))) or 0
 
 
 def _due_mass(now: datetime):
