@@ -300,6 +300,25 @@ class Standin:
     def reset(self):
         requests.post(f"{self.url}/standin/reset")
 
+    def follow(self, *openids: str, subscribed: bool = True) -> None:
+        """Followers the account already has (WeChat knows them; no event is pushed)."""
+        res = requests.post(f"{self.url}/standin/users", json={"openids": list(openids), "subscribed": subscribed})
+        assert res.ok, res.text
+
+    def push(self, event: str, openid: str, **fields) -> dict:
+        """A user acts in WeChat: the stand-in pushes the event into wxcrm (and opens the
+        customer-service window WeChat would)."""
+        res = requests.post(f"{self.url}/standin/push", json={"event": event, "openid": openid, **fields})
+        assert res.ok, res.text
+        return res.json()
+
+    def flush_jobs(self) -> list[dict]:
+        """Push every pending job report (MASSSENDJOBFINISH, TEMPLATESENDJOBFINISH) now."""
+        return requests.post(f"{self.url}/standin/jobs/flush").json()
+
+    def sms(self, phone: str = "") -> list[dict]:
+        return requests.get(f"{self.url}/standin/sms", params={"phone": phone}).json()
+
 
 @pytest.fixture(scope="session")
 def _standin_server(app, live_server):
@@ -314,12 +333,36 @@ def _standin_server(app, live_server):
 
 @pytest.fixture
 def standin(app, _standin_server):
-    """The stand-in, reset, with wxcrm's API base and SMS pointed at it for this test."""
+    """The stand-in, reset, with wxcrm's API base and SMS pointed at it for this test.
+    Reset again at the end, so no job report or pay notify still pending reaches the next test."""
     with configured(app, WECHAT_API_BASE=_standin_server.url, SMS_PROVIDER="standin", WECHAT_MCH_ID="1900000109",
                     WECHAT_PAY_API_KEY="standin-pay-key-32-characters-xx", OUTBOX_RATE_PER_SECOND=1000):
         _standin_server.reset()
         _standin_server.state.tokens.clear()
-        yield _standin_server
+        try:
+            yield _standin_server
+        finally:
+            _standin_server.reset()
+
+
+@pytest.fixture(scope="session")
+def standin_tls(_standin_server):
+    """The same stand-in on an HTTPS port that asks for client certificates (Pay refunds)."""
+    from wxcrm.wechat.standin.tls import serve_tls
+    run = _standin_server.app.extensions["standin"]
+    server = serve_tls(_standin_server.app, run.ca)
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture
+def standin_pay(app, standin, standin_tls):
+    """wxcrm's Pay pointed at the stand-in's HTTPS port with the merchant's certificate,
+    verified against the stand-in's CA; the certificate files (``.ca``)."""
+    ca = standin.app.extensions["standin"].ca
+    with configured(app, WECHAT_PAY_API_BASE=standin_tls.url, WECHAT_PAY_CERT_PATH=ca.client_cert_path,
+                    WECHAT_PAY_KEY_PATH=ca.client_key_path, WECHAT_CA_BUNDLE=ca.ca_path):
+        yield ca
 
 
 class WeChatServer:

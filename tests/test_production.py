@@ -17,6 +17,9 @@ SAFE = {"ENV": "production", "SECRET_KEY": "s" * 40, "DATABASE_URL": "mysql+pymy
         "SQLALCHEMY_DATABASE_URI": "mysql+pymysql://u:p@127.0.0.1:9/x", "WECHAT_APP_ID": "wx1234567890abcdef",
         "WECHAT_APP_SECRET": "a-real-secret", "WECHAT_TOKEN": "realtoken", "WECHAT_MESSAGE_MODE": "safe",
         "WECHAT_AES_KEY": "k" * 43, "PUBLIC_URL": "https://crm.example.cn"}
+CERTS = Path(__file__).resolve().parent / "data"   # dummy PEM files: production only checks they are PEM
+PAY_FILES = {"WECHAT_PAY_CERT_PATH": str(CERTS / "apiclient_cert.pem"),
+             "WECHAT_PAY_KEY_PATH": str(CERTS / "apiclient_key.pem")}
 EVERY_DEFAULT_PROBLEM = ["WXCRM_SECRET_KEY", "WXCRM_DATABASE_URL", "WXCRM_WECHAT_APP_ID", "WXCRM_WECHAT_APP_SECRET",
                          "WXCRM_WECHAT_TOKEN", "WXCRM_WECHAT_MESSAGE_MODE", "WXCRM_PUBLIC_URL"]
 
@@ -50,8 +53,10 @@ def test_the_app_refuses_to_start_naming_the_settings(tmp_path, monkeypatch):
     ({"WECHAT_APP_SECRET": "demo_secret"}, "WXCRM_WECHAT_APP_SECRET"),
     ({"WECHAT_MESSAGE_MODE": ""}, "WXCRM_WECHAT_MESSAGE_MODE"),
     ({"WECHAT_MESSAGE_MODE": "compatible", "WECHAT_AES_KEY": ""}, "WXCRM_WECHAT_AES_KEY"),
-    ({"WECHAT_PAY_ENABLED": True, "WECHAT_PAY_API_KEY": "p" * 32}, "WXCRM_WECHAT_MCH_ID"),
-    ({"WECHAT_PAY_ENABLED": True, "WECHAT_MCH_ID": "1900000109"}, "WXCRM_WECHAT_PAY_API_KEY"),
+    ({"WECHAT_PAY_ENABLED": True, "WECHAT_PAY_API_KEY": "p" * 32, **PAY_FILES}, "WXCRM_WECHAT_MCH_ID"),
+    ({"WECHAT_PAY_ENABLED": True, "WECHAT_MCH_ID": "1900000109", **PAY_FILES}, "WXCRM_WECHAT_PAY_API_KEY"),
+    ({"WECHAT_PAY_ENABLED": True, "WECHAT_MCH_ID": "1900000109", "WECHAT_PAY_API_KEY": "p" * 32,
+      "WECHAT_PAY_KEY_PATH": PAY_FILES["WECHAT_PAY_KEY_PATH"]}, "WXCRM_WECHAT_PAY_CERT_PATH"),
     ({"DATABASE_URL": "sqlite:///x.db", "SQLALCHEMY_DATABASE_URI": "sqlite:///x.db"}, "WXCRM_DATABASE_URL"),
     ({"SECRET_KEY": "short"}, "WXCRM_SECRET_KEY"),
     ({"WECHAT_API_BASE": "http://127.0.0.1:5001"}, "WXCRM_WECHAT_API_BASE"),

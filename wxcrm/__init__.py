@@ -52,14 +52,17 @@ def _running_check_config() -> bool:
 def production_problems(app: Flask, *, warn=None) -> list:
     """Everything production refuses: the settings, then what the database holds (demo logins).
     ``warn(text)`` hears what could not be checked."""
-    from wxcrm.config import unsafe_settings
+    from wxcrm.config import Unsafe, settings_for, unsafe_settings
     from wxcrm.demo import demo_logins_present
+    from wxcrm.messages.checks import messaging_and_pay_problems
 
     problems = unsafe_settings(app.config)
+    for text in messaging_and_pay_problems(settings_for(app), production=False):
+        setting, _, why = text.partition(": ")
+        problems.append(Unsafe(setting, why))
     with app.app_context():
         from sqlalchemy.exc import SQLAlchemyError
 
-        from wxcrm.config import Unsafe
         from wxcrm.extensions import db
         try:
             for username in demo_logins_present(db.session):

@@ -254,15 +254,68 @@ def wechat_menu(dry_run: bool) -> None:
 @wxcrm_cli.command("wechat-standin")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=None, type=int, help="Default: WXCRM_STANDIN_PORT (5001).")
+@click.option("--tls-port", default=None, type=int, help="The HTTPS port (Pay refunds with the merchant's "
+              "certificate). Default: the port + 1; 0: none.")
+@click.option("--cert-dir", default=None, help="Where the test CA and the merchant certificate are kept "
+              "(default: the instance folder's standin-certs).")
 @click.option("--callback-url", default=None, help="wxcrm's callback (default: WXCRM_PUBLIC_URL/wechat/callback).")
-def wechat_standin(host: str, port: int | None, callback_url: str | None) -> None:
+def wechat_standin(host: str, port: int | None, tls_port: int | None, cert_dir: str | None,
+                   callback_url: str | None) -> None:
     """Run the local WeChat stand-in. Point wxcrm at it with WXCRM_WECHAT_API_BASE."""
+    import os
+
     from werkzeug.serving import run_simple
 
     from wxcrm.wechat.standin import StandinConfig, create_standin_app
+    from wxcrm.wechat.standin.tls import serve_tls
     cfg = StandinConfig.from_wxcrm(current_app.config, callback_url)
+    cfg.cert_dir = cert_dir or os.path.join(current_app.instance_path, "standin-certs")
     port = port or current_app.config["WXCRM_STANDIN_PORT"]
+    tls_port = port + 1 if tls_port is None else tls_port
+    app = create_standin_app(cfg)
     click.echo(f"WeChat stand-in on http://{host}:{port}/standin/ -> callbacks to {cfg.callback_url} "
                f"({'safe mode' if cfg.aes_key else 'plaintext'})")
     click.echo(f"  set WXCRM_WECHAT_API_BASE=http://{host}:{port} for wxcrm")
-    run_simple(host, port, create_standin_app(cfg), threaded=True)
+    if tls_port:
+        ca = app.extensions["standin"].ca
+        tls = serve_tls(app, ca, host, tls_port)
+        click.echo(f"  HTTPS (WeChat Pay, refunds with the merchant certificate) on {tls.url}; for wxcrm set\n"
+                   f"    WXCRM_WECHAT_PAY_API_BASE={tls.url}\n"
+                   f"    WXCRM_WECHAT_CA_BUNDLE={ca.ca_path}\n"
+                   f"    WXCRM_WECHAT_PAY_CERT_PATH={ca.client_cert_path}\n"
+                   f"    WXCRM_WECHAT_PAY_KEY_PATH={ca.client_key_path}")
+    run_simple(host, port, app, threaded=True)
+
+
+@wxcrm_cli.command("standin-followers")
+@click.option("--wait", default=15.0, show_default=True, help="Seconds to wait for the stand-in to start.")
+def standin_followers(wait: float) -> None:
+    """Tell the stand-in (at WXCRM_WECHAT_API_BASE) which members follow the account, so
+    WeChat knows their openids (the demo's seeded members followed before it started)."""
+    import time
+
+    import requests
+    from sqlalchemy import select
+
+    from wxcrm.members.models import Member
+    base = current_settings().wechat_api_base.rstrip("/")
+    if not base:
+        click.echo("error: WXCRM_WECHAT_API_BASE is empty (the real WeChat knows its followers)", err=True)
+        sys.exit(2)
+    people = db.session.execute(select(Member.openid, Member.followed).where(Member.openid.is_not(None))).all()
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            for followed in (True, False):
+                openids = [p.openid for p in people if bool(p.followed) == followed]
+                if openids:
+                    requests.post(f"{base}/standin/users", json={"openids": openids, "subscribed": followed},
+                                  timeout=10).raise_for_status()
+            break
+        except requests.RequestException as exc:
+            if time.monotonic() > deadline:
+                click.echo(f"error: the stand-in at {base} does not answer ({exc})", err=True)
+                sys.exit(1)
+            time.sleep(0.3)
+    followers = sum(1 for p in people if p.followed)
+    click.echo(f"stand-in knows {len(people)} openids ({followers} following)")

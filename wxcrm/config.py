@@ -47,11 +47,19 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "WECHAT_PAY_API_KEY": (str, ""),
     "WECHAT_PAY_ENABLED": (bool, False),
     "PUBLIC_URL": (str, "http://localhost:5000"),
-    # WeChat (wxcrm/wechat): template ids per message purpose ("purpose=id,..."), the menu as
-    # JSON (empty: card, points, coupons, top-up), the HTTP timeout to WeChat in seconds.
+    # WeChat (wxcrm/wechat): template ids per message purpose with their keywords
+    # ("purpose=id" for the layout README documents, or "purpose=id:thing1=store|number3=balance,..."),
+    # the menu as JSON (empty: card, points, coupons, top-up), the HTTP timeout to WeChat in seconds.
     "WECHAT_TEMPLATE_IDS": (str, "points_changed=TPL_POINTS_CHANGED,topup_done=TPL_TOPUP_DONE,"
                                  "coupon_received=TPL_COUPON_RECEIVED,coupon_expiring=TPL_COUPON_EXPIRING,"
                                  "membership_expiring=TPL_MEMBERSHIP_EXPIRING"),
+    # WeChat Pay v2 (wxcrm/wechat/adapter): where Pay calls go (empty: WECHAT_API_BASE), the
+    # merchant's API client certificate and key (refunds need them), and the CA bundle that
+    # verifies WeChat's hosts (empty: the system's; the stand-in's CA for its HTTPS port).
+    "WECHAT_PAY_API_BASE": (str, ""),
+    "WECHAT_PAY_CERT_PATH": (str, ""),
+    "WECHAT_PAY_KEY_PATH": (str, ""),
+    "WECHAT_CA_BUNDLE": (str, ""),
     "WECHAT_MENU": (str, ""),
     "WECHAT_HTTP_TIMEOUT": (int, 5),
     # The outbox dispatcher: attempts before a message is parked, sends per second, rows per
@@ -61,7 +69,11 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "OUTBOX_BATCH_SIZE": (int, 50),
     "OUTBOX_RETRY_SECONDS": (int, 30),
     "OUTBOX_INTERVAL_SECONDS": (int, 5),
-    "SMS_PROVIDER": (str, "log"),  # log | standin
+    # SMS (wxcrm/messages/sms.py): provider (log | standin), the approved signature (empty: the
+    # brand name) and the gateway's template codes per purpose ("purpose=SMS_123,..."; empty: defaults).
+    "SMS_PROVIDER": (str, "log"),
+    "SMS_SIGN": (str, ""),
+    "SMS_TEMPLATE_IDS": (str, ""),
     "SCHEDULER_LEASE_SECONDS": (int, 60),
     # How often the daily rule events (birthday, membership expiry) look for due members.
     "RULES_DAILY_INTERVAL_SECONDS": (int, 900),
@@ -284,6 +296,10 @@ class Settings:
     wechat_api_base: str
     wechat_mch_id: str
     wechat_pay_api_key: str
+    wechat_pay_api_base: str
+    wechat_pay_cert_path: str
+    wechat_pay_key_path: str
+    wechat_ca_bundle: str
     wechat_template_ids: Mapping[str, str]
     wechat_menu: str
     wechat_http_timeout: int
@@ -297,6 +313,8 @@ class Settings:
     wechat_pay_enabled: bool
     sale_approval_fen: int
     privacy_notice_version: str
+    sms_sign: str
+    sms_template_ids: Mapping[str, str]
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -309,7 +327,7 @@ class Settings:
             if not f.init:
                 continue
             raw = config[f"WXCRM_{f.name.upper()}"]
-            values[f.name] = _template_ids(raw) if f.name == "wechat_template_ids" else raw
+            values[f.name] = _template_ids(raw) if f.name in ("wechat_template_ids", "sms_template_ids") else raw
         values["wechat_message_mode"] = message_mode(config)
         return cls(**values)
 

@@ -22,3 +22,18 @@ def insert_missing(session: Session, model, key_column: str, **values) -> None:
     else:
         stmt = sqlite.insert(model).values(**values).on_conflict_do_nothing()
     session.execute(stmt)
+
+
+def insert_missing_many(session: Session, model, key_column: str, rows: list[dict]) -> None:
+    """``insert_missing`` for many rows in one statement (rows whose key exists are left)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect in ("mysql", "mariadb"):
+        stmt = mysql.insert(model)
+        stmt = stmt.on_duplicate_key_update({key_column: stmt.inserted[key_column]})
+    elif dialect == "postgresql":
+        stmt = postgresql.insert(model).on_conflict_do_nothing()
+    else:
+        stmt = sqlite.insert(model).on_conflict_do_nothing()
+    session.execute(stmt, rows)

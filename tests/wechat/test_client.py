@@ -6,8 +6,10 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
+import requests
 from flask import current_app
 from sqlalchemy import update
+from wechatpy.exceptions import WeChatPayException
 from wechatpy.pay.utils import calculate_signature, dict_to_xml
 
 from wxcrm.config import settings_for
@@ -155,11 +157,41 @@ def test_a_tampered_amount_with_the_old_signature_is_rejected():
         verify_payment_notice(forged.encode(), standin_settings(), lambda no: 1)
 
 
-def test_the_pay_client_orders_queries_and_refunds_through_the_standin(app, standin):
+def test_the_pay_client_orders_queries_and_refunds_with_the_merchant_certificate(app, standin, standin_pay,
+                                                                                  monkeypatch):
+    # on this machine REQUESTS_CA_BUNDLE names the system's CAs; the stand-in's CA must still be used
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    standin.follow("o-pay")   # JSAPI needs an openid the account knows
     pay = wechat_pay(settings_for(app))
-    order = pay.order.create(trade_type="JSAPI", body="储值充值", total_fee=10000, notify_url="http://localhost/pay",
-                             user_id="o-pay", out_trade_no="T-100")
+    order = pay.order.create(trade_type="JSAPI", body="储值充值", total_fee=10000, notify_url="http://127.0.0.1:9/pay",
+                             user_id="o-pay", out_trade_no="TOPUP-100")
     assert order["prepay_id"].startswith("wx")
-    assert pay.order.query(out_trade_no="T-100")["trade_state"] == "NOTPAY"
-    refund = pay.refund.apply(total_fee=10000, refund_fee=10000, out_refund_no="R-1", out_trade_no="T-100")
-    assert refund["refund_id"]
+    assert pay.order.query(out_trade_no="TOPUP-100")["trade_state"] == "NOTPAY"
+    assert requests.post(f"{standin.url}/standin/pay-notify", json={"out_trade_no": "TOPUP-100"}).ok  # the user pays
+    refund = pay.refund.apply(total_fee=10000, refund_fee=10000, out_refund_no="R-1", out_trade_no="TOPUP-100")
+    assert refund["result_code"] == "SUCCESS" and refund["refund_id"]
+    assert [c["path"] for c in standin.calls("/mch/secapi")] == ["/mch/secapi/pay/refund"]
+
+
+def test_a_refund_without_the_merchant_certificate_is_refused(app, standin, standin_pay, configure):
+    standin.follow("o-pay")
+    configure(WECHAT_PAY_CERT_PATH="", WECHAT_PAY_KEY_PATH="")
+    pay = wechat_pay(settings_for(app))
+    pay.order.create(trade_type="JSAPI", body="储值充值", total_fee=500, notify_url="http://127.0.0.1:9/pay",
+                     user_id="o-pay", out_trade_no="TOPUP-101")
+    requests.post(f"{standin.url}/standin/pay-notify", json={"out_trade_no": "TOPUP-101"})
+    with pytest.raises(WeChatPayException) as err:
+        pay.refund.apply(total_fee=500, refund_fee=500, out_refund_no="R-2", out_trade_no="TOPUP-101")
+    assert err.value.errcode == "CERT_ERROR"
+
+
+def test_production_mode_can_ask_what_is_wrong_with_pay_and_messaging(app, settings, standin_pay):
+    from wxcrm.messages.checks import messaging_and_pay_problems
+    assert messaging_and_pay_problems(settings.replace(wechat_mch_id="")) == []
+    pay_on = settings.replace(wechat_mch_id="1900000109", wechat_pay_api_key="k" * 32, wechat_pay_cert_path="",
+                              wechat_pay_key_path="/nowhere/apiclient_key.pem", sms_provider="standin")
+    problems = messaging_and_pay_problems(pay_on)
+    assert any(p.startswith("WXCRM_WECHAT_PAY_CERT_PATH: not set") for p in problems)
+    assert any(p.startswith("WXCRM_WECHAT_PAY_KEY_PATH: cannot read /nowhere") for p in problems)
+    assert any(p.startswith("WXCRM_SMS_PROVIDER") for p in problems) and len(problems) == 3
+    assert messaging_and_pay_problems(settings_for(app).replace(wechat_pay_api_key="k" * 32), production=False) == []

@@ -36,6 +36,7 @@ def test_a_user_follows_with_a_store_scene_then_types_points(mode, make, standin
 
 
 def test_the_standin_records_calls_and_can_fail_on_request(standin):
+    standin.follow("o1")   # WeChat answers user/info only for openids of the account
     standin.fail_next(1, errcode=45009, path="/cgi-bin/user")
     token = requests.get(f"{standin.url}/cgi-bin/token", params={
         "grant_type": "client_credential", "appid": "wx_demo_appid", "secret": "demo_secret"}).json()["access_token"]

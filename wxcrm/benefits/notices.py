@@ -19,7 +19,7 @@ def notify_points_changed(session: Session, settings: Settings, member: Member, 
     """A points-changed notice (sent after commit, by the dispatcher)."""
     outbox.enqueue(session, settings, purpose="points_changed", member=member,
                    text=f"您在{store_name}消费，积分变动 {change:+d}，当前积分 {balance}",
-                   fields={"thing1": store_name, "number2": f"{change:+d}", "number3": str(balance)},
+                   fields={"store": store_name, "change": f"{change:+d}", "balance": str(balance)},
                    dedup_key=dedup_key)
 
 
@@ -33,7 +33,7 @@ def remind_expiring_memberships(session: Session, settings: Settings, today: dat
                                                        Member.openid.is_not(None))):
         outbox.enqueue(session, settings, purpose="membership_expiring", member=member,
                        text=f"您的会员卡 {member.card_no} 将于 {due.isoformat()} 到期，消费满额可免费续期。",
-                       fields={"character_string1": member.card_no, "date2": due.isoformat()},
+                       fields={"card": member.card_no, "date": due.isoformat()},
                        dedup_key=f"membership_expiring:{member.id}:{due.isoformat()}")
         queued += 1
     session.flush()

@@ -5,6 +5,9 @@ database has it, then a guarded UPDATE that only takes rows still due, which is 
 the whole mechanism on SQLite), so no lock is held while we wait for WeChat. A claim
 expires, so a dispatcher that died mid-send leaves its rows to the next one.
 
+Mass messages are not claimed here: ``mass`` sends them in batches. What an error means
+(this message, this member, the whole account, the token) is ``errcodes``' table.
+
 These functions flush; the loop that commits the claim, then each result on its own, is
 the job's (``wxcrm.jobs.outbox.drain``), run by the scheduler and by `flask wxcrm outbox-drain`.
 """
@@ -14,7 +17,6 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,70 +26,76 @@ from sqlalchemy.orm import Session
 from wechatpy.exceptions import WeChatClientException
 
 from wxcrm.config import Settings
-from wxcrm.messages import outbox
-from wxcrm.messages.models import OutboxMessage
-from wxcrm.messages.sms import SmsError, sms_sender
+from wxcrm.messages import fate, outbox, windows
+from wxcrm.messages.errcodes import Fate, fate_of_sms, fate_of_wechat
+from wxcrm.messages.models import Contact, OutboxMessage
+from wxcrm.messages.sms import SmsMessage, SmsRefused, SmsUnavailable, sms_provider
 from wxcrm.wechat.adapter.client import wechat_client
 
 log = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 120
+CLOSED_WINDOW = (45015, 45047)   # WeChat says the customer-service windows are closed or used up
 MAX_BACKOFF = timedelta(hours=1)
-# WeChat error codes, by what the dispatcher does about them
-RATE_LIMITED = {45009, 45011, 45047, 45048, -1}   # slow down, try again later
-WINDOW_CLOSED = {45015}                            # 48 h customer-service window: next channel
-UNREACHABLE = {43004, 40003, 43019}                # not following / bad openid / blocked us: next channel
-PERMANENT = {40037, 47001, 44002, 45027, 40036}    # our request is wrong: park now
 
 
-class Unreachable(Exception):
-    """This channel will never carry this message to this user."""
+class ChannelError(Exception):
+    """WeChat or the SMS gateway did not take the message: ``fate`` (``errcodes``) says
+    what that means, ``code`` is their error code (None for a transport failure)."""
 
-
-class Permanent(Exception):
-    """WeChat refused the message itself; retrying cannot help."""
-
-
-class Transient(Exception):
-    def __init__(self, message: str, *, rate_limited: bool = False):
-        super().__init__(message)
-        self.rate_limited = rate_limited
+    def __init__(self, fate: Fate, code: int | str | None, message: str):
+        super().__init__(f"{'wechat' if isinstance(code, int) else 'sms' if code else 'http'} "
+                         f"{code if code is not None else 'error'}: {message}"[:500])
+        self.fate = fate
+        self.code = code
+        self.message = message
 
 
 class Sender:
-    """Sends one outbox row through wechatpy or the SMS gateway; raises one of the three
-    exceptions above, or returns WeChat's (or the gateway's) message id."""
+    """Sends one outbox row (or one mass send) through wechatpy or the SMS provider; raises
+    ChannelError, or returns WeChat's (or the gateway's) message id."""
 
-    def __init__(self, client, sms: Callable[[str, str], str]):
+    def __init__(self, client, sms):
         self.client = client
         self.sms = sms
 
     def send(self, row: OutboxMessage) -> str:
         p = row.payload
-        try:
+        with _errors():
             if row.channel == "template":
                 res = self.client.message.send_template(row.openid, p["template_id"], p["data"], url=p["url"] or None)
                 return str(res.get("msgid", ""))
             if row.channel == "custom":
                 res = self.client.message.send_text(row.openid, p["text"])
                 return str(res.get("msgid", ""))
-            if row.channel == "mass":
-                res = self.client.message.send_mass_text([row.openid], p["text"],
-                                                         client_msg_id=f"outbox-{row.id}")
-                return str(res.get("msg_id", ""))
             if row.channel == "sms":
-                return self.sms(row.phone, p["text"])
-        except WeChatClientException as exc:
-            code = exc.errcode
-            text = f"wechat {code}: {exc.errmsg}" if code is not None else f"wechat http error: {exc}"
-            if code in WINDOW_CLOSED or code in UNREACHABLE:
-                raise Unreachable(text) from exc
-            if code in PERMANENT:
-                raise Permanent(text) from exc
-            raise Transient(text, rate_limited=code in RATE_LIMITED) from exc
-        except (requests.RequestException, SmsError) as exc:
-            raise Transient(f"{type(exc).__name__}: {exc}") from exc
-        raise Permanent(f"unknown channel {row.channel}")
+                return self.sms.send(SmsMessage(row.phone, p["sign"], p["template"], p["params"]))
+        raise ChannelError(Fate.PERMANENT, None, f"channel {row.channel} is not sent one by one")
+
+    def send_mass(self, openids: list[str], text: str, client_msg_id: str) -> str:
+        with _errors():
+            res = self.client.message.send_mass_text(openids, text, client_msg_id=client_msg_id)
+            return str(res.get("msg_id", ""))
+
+
+class _errors:
+    """Turns wechatpy's, requests' and the SMS provider's failures into ChannelError."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is None:
+            return False
+        if isinstance(exc, WeChatClientException):
+            code = exc.errcode if isinstance(exc.errcode, int) else None
+            message = exc.errmsg if code is not None else str(exc)
+            raise ChannelError(fate_of_wechat(code), code, str(message)) from exc
+        if isinstance(exc, SmsRefused):
+            raise ChannelError(fate_of_sms(exc.code), exc.code, exc.message) from exc
+        if isinstance(exc, (requests.RequestException, SmsUnavailable)):
+            raise ChannelError(Fate.RETRY, None, f"{type(exc).__name__}: {exc}") from exc
+        return False
 
 
 class RateLimiter:
@@ -115,11 +123,12 @@ class DrainReport:
     rerouted: int = 0
     parked: int = 0
     released: int = 0
+    mass_calls: int = 0
     errors: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (f"claimed {self.claimed}, sent {self.sent}, retried {self.retried}, rerouted {self.rerouted}, "
-                f"parked {self.parked}, released {self.released}")
+        return (f"claimed {self.claimed}, sent {self.sent} ({self.mass_calls} mass sends), retried {self.retried}, "
+                f"rerouted {self.rerouted}, parked {self.parked}, released {self.released}")
 
 
 def _due(now: datetime):
@@ -128,8 +137,8 @@ def _due(now: datetime):
 
 
 def claim(session: Session, worker: str, limit: int, now: datetime) -> None:
-    """Mark up to ``limit`` due rows as ours (the caller commits, then reads them with
-    ``claimed``).
+    """Mark up to ``limit`` due rows (not mass) as ours (the caller commits, then reads
+    them with ``claimed``).
 
     Due pending rows are read in the order of the (status, next_attempt_at) index, so
     MySQL stops after ``limit`` rows and locks only those; a sort would lock every
@@ -138,9 +147,11 @@ def claim(session: Session, worker: str, limit: int, now: datetime) -> None:
     """
     lock = session.get_bind().dialect.name in ("mysql", "mariadb", "postgresql")
     queries = (
-        select(OutboxMessage.id).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+        select(OutboxMessage.id).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now,
+                                       OutboxMessage.channel != "mass")
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id),
-        select(OutboxMessage.id).where(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now)
+        select(OutboxMessage.id).where(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now,
+                                       OutboxMessage.mass_send_id.is_(None))
         .order_by(OutboxMessage.id),
     )
     ids: list[int] = []
@@ -159,7 +170,8 @@ def claim(session: Session, worker: str, limit: int, now: datetime) -> None:
 def claimed(session: Session, worker: str) -> list[int]:
     """The ids a worker's committed claim holds, in order."""
     return list(session.scalars(select(OutboxMessage.id).where(
-        OutboxMessage.claimed_by == worker, OutboxMessage.status == "sending").order_by(OutboxMessage.id)))
+        OutboxMessage.claimed_by == worker, OutboxMessage.status == "sending",
+        OutboxMessage.mass_send_id.is_(None)).order_by(OutboxMessage.id)))
 
 
 def backoff(attempts: int, base_seconds: int) -> timedelta:
@@ -168,34 +180,43 @@ def backoff(attempts: int, base_seconds: int) -> timedelta:
     return delay * (1 + random.random() * 0.2)
 
 
+def moved_step(row: OutboxMessage, error: ChannelError, now: datetime) -> dict:
+    code = "sms_member" if row.channel == "sms" else "wechat_member"
+    return fate.step("moved", code, row.channel, now, errcode=error.code, error=error.message[:120])
+
+
 def settle(session: Session, row: OutboxMessage, now: datetime, settings: Settings, report: DrainReport,
-           *, remote_id: str | None = None, error: Exception | None = None) -> None:
-    """Record what sending did: sent, rerouted to the next channel, retried later or parked."""
+           *, remote_id: str | None = None, error: ChannelError | None = None) -> None:
+    """Record what sending did: sent, moved to the next channel, retried later or parked."""
     row.claimed_by = row.claimed_until = None
-    if error is None:
+    if error is None or error.fate == Fate.ALREADY_SENT:
         row.status, row.sent_at, row.remote_id = "sent", now, (remote_id or "")[:64]
         row.attempts += 1
         report.sent += 1
         return
     row.last_error = str(error)[:500]
-    if isinstance(error, Unreachable):
-        if row.channel == "mass" and row.member_id:
-            outbox.release_mass_send(session, row.member_id, row.created_at, settings.tz)
-        outbox.reroute(session, row, str(error), now, settings)
+    if error.fate == Fate.MEMBER:
+        was_custom = row.channel == "custom"
+        outbox.reroute(session, row, moved_step(row, error, now), now, settings)
+        if was_custom and error.code in CLOSED_WINDOW and row.openid:
+            windows.exhaust(session, row.openid)
         report.rerouted += row.status == "pending"
         report.parked += row.status == "parked"
         return
     row.attempts += 1
-    if isinstance(error, Permanent) or row.attempts >= settings.outbox_max_attempts:
-        why = "refused" if isinstance(error, Permanent) else f"failed {row.attempts} times"
-        row.status = "parked"
-        row.reason = "; ".join(filter(None, [row.reason, f"{row.channel} {why}: {error}"]))[:500]
-        if row.channel == "mass" and row.member_id:
-            outbox.release_mass_send(session, row.member_id, row.created_at, settings.tz)
+    if error.fate == Fate.PERMANENT:
+        outbox.park(session, row, fate.step("parked", "refused", row.channel, now, error=str(error)[:160]))
+        report.parked += 1
+        return
+    if row.attempts >= settings.outbox_max_attempts:
+        outbox.park(session, row, fate.step("parked", "failed_n", row.channel, now, attempts=row.attempts,
+                                            error=str(error)[:160]))
         report.parked += 1
         return
     row.status = "pending"
     row.next_attempt_at = now + backoff(row.attempts, settings.outbox_retry_seconds)
+    row.history = list(row.history or []) + [fate.step("retrying", "failed", row.channel, now,
+                                                        attempt=row.attempts, error=str(error)[:160])]
     report.retried += 1
 
 
@@ -211,23 +232,30 @@ def release(session: Session, ids: list[int], worker: str, now: datetime) -> int
 
 def configured_sender(settings: Settings, engine) -> Sender:
     """The Sender for these settings: wxcrm's WeChat client and the configured SMS provider."""
-    return Sender(wechat_client(settings, engine), sms_sender(settings))
+    return Sender(wechat_client(settings, engine), sms_provider(settings))
 
 
 def send_claimed(session: Session, sender: Sender, settings: Settings, message_id: int, worker: str,
                  report: DrainReport, now: datetime, rate: RateLimiter) -> bool:
-    """Send one claimed row and settle it. Returns True when WeChat said we are sending too
-    fast, so the pass should stop and hand the rest back."""
+    """Send one claimed row and settle it. Returns True when WeChat said the account is
+    sending too fast, so the pass should stop and hand the rest back."""
     row = session.get(OutboxMessage, message_id)
     if row is None or row.claimed_by != worker:
+        return False
+    if row.channel == "custom" and row.openid and not windows.any_open(session, row.openid, now):
+        # the window closed while the message waited: no call that WeChat would refuse
+        last = windows.last_action(session.scalar(select(Contact).where(Contact.openid == row.openid)))
+        outbox.reroute(session, row, fate.step("moved", "window_closed", "custom", now, last=last), now, settings)
+        report.rerouted += row.status == "pending"
+        report.parked += row.status == "parked"
         return False
     rate.wait()
     try:
         remote_id = sender.send(row)
-    except (Unreachable, Permanent, Transient) as exc:
-        log.info("outbox %s (%s/%s): %s", row.id, row.purpose, row.channel, exc)
+    except ChannelError as exc:
+        log.info("outbox %s (%s/%s): %s (%s)", row.id, row.purpose, row.channel, exc, exc.fate.value)
         report.errors.append(f"{row.id}: {exc}")
         settle(session, row, now, settings, report, error=exc)
-        return isinstance(exc, Transient) and exc.rate_limited
+        return exc.fate == Fate.RATE_LIMIT
     settle(session, row, now, settings, report, remote_id=remote_id)
     return False

@@ -1,54 +1,51 @@
 """The outbox: every message to a member is a row written in the caller's transaction.
 
-``enqueue`` decides, there and then, which channel may carry the message, following the
-platform's rules, and records why any better channel was skipped:
+``enqueue`` decides, there and then, which channel may carry the message, following
+WeChat's rules, and records why each better channel was skipped:
 
-- template messages are service notices only (not marketing), need a template id per
-  purpose, carry short plain fields (no colours since 2023) and reach followers only;
-- customer-service ("custom") messages only within 48 hours of the user's last message
-  to us (WeChat answers 45015 otherwise);
-- mass sends reach a member at most four times a calendar month;
-- SMS needs a phone number.
+- template messages are service notices only (``kinds``), need the account's template for
+  the purpose, values that fit each keyword's type (``templates``), and reach followers;
+- customer-service ("custom") messages only inside a window the user opened, within its
+  count (``windows``);
+- mass sends reach a member at most four times a calendar month (Beijing time), and go
+  out in batches of 2..10,000 followers with the same words (``mass``);
+- SMS needs a mainland mobile number and values an SMS template can take (``sms``).
 
-The dispatcher (``wxcrm.messages.dispatch``, driven by a job) sends rows later, outside any request.
-Functions take a session, flush, never commit.
+The dispatcher (``dispatch`` and ``mass``, driven by a job) sends rows later, outside any
+request; when a channel turns a message down it moves to the next one, and every step is
+in the row's ``history``. Functions take a session, flush, never commit.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from wxcrm.config import Settings
 from wxcrm.errors import DomainError, NotFound
 from wxcrm.members.models import Member
-from wxcrm.messages.models import Contact, MassSendCount, OutboxMessage
+from wxcrm.messages import fate, sms, templates, windows
+from wxcrm.messages.kinds import KINDS, PURPOSES
+from wxcrm.messages.massquota import (
+    MASS_PER_MONTH,
+    mass_month,
+    release_mass_send,
+    reserve_mass_send,
+    reserve_mass_sends,
+)
+from wxcrm.messages.models import OutboxMessage
 from wxcrm.sqlutil import insert_missing
-from wxcrm.timeutil import to_local, utcnow
+from wxcrm.timeutil import utcnow
 
-# purpose -> channels in order of preference. Marketing never goes as a template message.
-PURPOSES: dict[str, tuple[str, ...]] = {
-    "points_changed": ("template", "sms"),
-    "topup_done": ("template", "sms"),
-    "coupon_received": ("template", "sms"),
-    "coupon_expiring": ("template", "sms"),
-    "membership_expiring": ("template", "sms"),
-    "birthday": ("custom", "mass", "sms"),
-    "campaign": ("custom", "mass", "sms"),
-    "service_reply": ("custom",),
-}
-CUSTOM_WINDOW = timedelta(hours=48)
-MASS_PER_MONTH = 4
-# Template keyword types and their length limits (WeChat's 2023 template rules).
-TEMPLATE_FIELD_LIMITS = {"thing": 20, "character_string": 32, "number": 32, "amount": 32, "time": 32,
-                         "date": 32, "phrase": 5, "phone_number": 17, "car_number": 8, "const": 20}
-DEFAULT_FIELD_LIMIT = 20
-SMS_LIMIT = 300
+__all__ = ["PURPOSES", "MASS_PER_MONTH", "enqueue", "enqueue_many", "reroute", "resend", "status_counts",
+           "content_key", "Recipient", "record_user_action"]
+
 TEXT_LIMIT = 600
+record_user_action = windows.record_user_action
 
 
 @dataclass(frozen=True)
@@ -59,112 +56,128 @@ class Recipient:
     followed: bool
 
 
-def template_data(fields: Mapping[str, object]) -> dict[str, dict[str, str]]:
-    """Template keywords as WeChat wants them now: plain values, cut to their type's limit."""
-    data = {}
-    for key, value in fields.items():
-        kind = key.rstrip("0123456789")
-        limit = TEMPLATE_FIELD_LIMITS.get(kind, DEFAULT_FIELD_LIMIT)
-        text = str(value)
-        data[key] = {"value": text if len(text) <= limit else text[:limit - 1] + "…"}
-    return data
+@dataclass(frozen=True)
+class Content:
+    """What the message says: its words, its named values, a link."""
+    text: str
+    fields: Mapping[str, object]
+    url: str
+
+    @classmethod
+    def of(cls, row: OutboxMessage) -> Content:
+        p = row.payload
+        return cls(p["source_text"], p.get("source_fields") or {}, p.get("source_url") or "")
+
+    def source(self) -> dict:
+        return {"source_text": self.text, "source_fields": dict(self.fields), "source_url": self.url}
+
+    @property
+    def body(self) -> str:
+        """The words of a customer-service or mass message (the link on its own line)."""
+        body = self.text if not self.url else f"{self.text}\n{self.url}"
+        return body[:TEXT_LIMIT]
 
 
-def month_of(now: datetime, tz: ZoneInfo) -> str:
-    return to_local(now, tz).strftime("%Y-%m")
+def content_key(text: str) -> str:
+    """Messages with the same key may go in one mass send."""
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
-def last_interaction(session: Session, openid: str) -> datetime | None:
-    return session.scalar(select(Contact.last_interaction_at).where(Contact.openid == openid))
-
-
-def record_interaction(session: Session, openid: str, at: datetime) -> None:
-    """The user wrote to us (message, menu click, follow, scan): the 48 h window reopens."""
-    contact = session.scalar(select(Contact).where(Contact.openid == openid))
-    if contact is None:
-        insert_missing(session, Contact, "openid", openid=openid, last_interaction_at=at)
-        contact = session.scalar(select(Contact).where(Contact.openid == openid))
-    contact.last_interaction_at = max(contact.last_interaction_at, at)
-    session.flush()
-
-
-def _mass_count(session: Session, member_id: int, month: str, *, lock: bool) -> MassSendCount | None:
-    stmt = select(MassSendCount).where(MassSendCount.member_id == member_id, MassSendCount.month == month)
-    if lock:
-        stmt = stmt.with_for_update()
-    return session.scalar(stmt)
-
-
-def reserve_mass_send(session: Session, member_id: int, now: datetime, tz: ZoneInfo) -> int | None:
-    """Take one of the member's monthly mass sends; None when all four are used.
-
-    The counter row is locked, so two campaigns queued at once cannot both take the
-    fourth. A rolled-back enqueue gives its send back.
-    """
-    month = month_of(now, tz)
-    row = _mass_count(session, member_id, month, lock=True)
-    if row is None:
-        insert_missing(session, MassSendCount, "member_id", member_id=member_id, month=month, sent=0)
-        row = _mass_count(session, member_id, month, lock=True)
-    if row.sent >= MASS_PER_MONTH:
-        return None
-    row.sent += 1
-    return row.sent
-
-
-def release_mass_send(session: Session, member_id: int, sent_at_month: datetime, tz: ZoneInfo) -> None:
-    row = _mass_count(session, member_id, month_of(sent_at_month, tz), lock=True)
-    if row is not None and row.sent > 0:
-        row.sent -= 1
-
-
-def _choose_channel(session: Session, channels: tuple[str, ...], purpose: str, to: Recipient, now: datetime,
-                    settings: Settings) -> tuple[str | None, list[str]]:
-    """The first channel allowed for this recipient now, and why each earlier one was not."""
-    skipped: list[str] = []
-    for channel in channels:
-        if channel in ("template", "custom", "mass"):
-            if not to.openid:
-                skipped.append(f"{channel}: member has no WeChat openid")
-                continue
-            if not to.followed:
-                skipped.append(f"{channel}: member does not follow the account")
-                continue
-        if channel == "template":
-            if purpose not in settings.wechat_template_ids:
-                skipped.append(f"template: no template id configured for {purpose}")
-                continue
-        elif channel == "custom":
-            last = last_interaction(session, to.openid)
-            if last is None or now - last > CUSTOM_WINDOW:
-                when = f"last message {last:%Y-%m-%d %H:%M} UTC" if last else "no message from the user"
-                skipped.append(f"custom: outside the 48 h window ({when})")
-                continue
-        elif channel == "mass":
-            if to.member_id is None or reserve_mass_send(session, to.member_id, now, settings.tz) is None:
-                skipped.append(f"mass: monthly limit of {MASS_PER_MONTH} reached for {month_of(now, settings.tz)}")
-                continue
-        elif channel == "sms":
-            if not to.phone:
-                skipped.append("sms: member has no phone number")
-                continue
-        return channel, skipped
-    return None, skipped
-
-
-def _payload(channel: str, purpose: str, text: str, fields: Mapping | None, url: str | None,
-             settings: Settings) -> dict:
-    if channel == "template":
-        data = template_data(fields or {"thing1": text})
-        return {"template_id": settings.wechat_template_ids[purpose], "data": data, "url": url or "", "text": text}
-    if channel == "sms":
-        return {"text": text[:SMS_LIMIT]}
-    body = text if not url else f"{text}\n{url}"
-    return {"text": body[:TEXT_LIMIT], "fields": dict(fields or {}), "url": url or ""}
+@dataclass
+class Choice:
+    channel: str | None
+    payload: dict
+    steps: list[dict]
 
 
 def recipient_for(member: Member) -> Recipient:
     return Recipient(member.id, member.openid, member.phone, bool(member.followed))
+
+
+def _recipient_of(session: Session, row: OutboxMessage) -> Recipient:
+    member = session.get(Member, row.member_id) if row.member_id else None
+    return recipient_for(member) if member else Recipient(None, row.openid, row.phone, bool(row.openid))
+
+
+def choose(session: Session, settings: Settings, purpose: str, channels: Sequence[str], to: Recipient,
+           content: Content, now: datetime, *, mass_left: int | None = None) -> Choice:
+    """The first of ``channels`` that may carry this message to this recipient now (taking a
+    customer-service send or a monthly mass send), and a step for each one that may not.
+    ``mass_left``: the member's mass sends left this month, when the caller worked it out."""
+    steps: list[dict] = []
+
+    def skip(channel: str, code: str, **detail) -> None:
+        steps.append(fate.step("skipped", code, channel, now, **detail))
+
+    for channel in channels:
+        if channel in ("template", "custom", "mass"):
+            if not to.openid:
+                skip(channel, "no_openid")
+                continue
+            if not to.followed:
+                skip(channel, "not_following")
+                continue
+        if channel == "template":
+            spec = templates.template_for(settings, purpose)
+            if spec is None:
+                skip(channel, "no_template")
+                continue
+            try:
+                data = spec.data(content.fields)
+            except templates.TemplateValueError as exc:
+                skip(channel, "template_value", keyword=exc.keyword, value=(exc.value or "")[:40])
+                continue
+            return Choice(channel, {"template_id": spec.template_id, "data": data, "url": content.url}, steps)
+        if channel == "custom":
+            try:
+                taken = windows.take_send(session, to.openid, now)
+            except windows.WindowClosed as exc:
+                if exc.last is None:
+                    skip(channel, "no_window")
+                else:
+                    skip(channel, exc.code, last=exc.last)
+                continue
+            return Choice(channel, {"text": content.body, "window": {"kind": taken.kind,
+                                                                     "opened_at": taken.opened_at.isoformat()}},
+                          steps)
+        if channel == "mass":
+            month = mass_month(now)
+            if to.member_id is None or (mass_left is not None and mass_left <= 0) or (
+                    mass_left is None and not reserve_mass_send(session, to.member_id, month)):
+                skip(channel, "mass_month", month=month)
+                continue
+            return Choice(channel, {"text": content.body, "mass_month": month}, steps)
+        if channel == "sms":
+            if not sms.mobile(to.phone):
+                skip(channel, "no_phone")
+                continue
+            try:
+                params = sms.params_for(purpose, content.text, content.fields)
+            except sms.SmsValueError as exc:
+                skip(channel, "sms_value", param=exc.param, value=(exc.value or "")[:40])
+                continue
+            return Choice(channel, {"template": sms.template_code(settings, purpose), "sign": sms.sign(settings),
+                                    "params": params}, steps)
+    return Choice(None, {}, steps)
+
+
+def _apply(row: OutboxMessage, choice: Choice, content: Content, now: datetime) -> None:
+    """Put a choice on a row: its channel and payload, or parked when nothing can carry it."""
+    row.history = list(row.history or []) + choice.steps
+    if choice.channel is None:
+        row.status = "parked"
+        row.history = row.history + [fate.step("parked", "no_channel", None, now)]
+        row.payload = content.source()
+        row.reason = fate.reason_of([e for e in row.history if e["event"] != "parked"],
+                                    parked_without_channel=True)
+        row.content_key = None
+    else:
+        row.channel, row.status = choice.channel, "pending"
+        row.payload = choice.payload | content.source()
+        row.reason = fate.reason_of(row.history)
+        row.content_key = content_key(choice.payload["text"]) if choice.channel == "mass" else None
+        row.next_attempt_at = now
+    row.claimed_by = row.claimed_until = None
 
 
 def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, member: Member | None = None,
@@ -172,27 +185,23 @@ def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, me
             dedup_key: str | None = None, now: datetime | None = None) -> OutboxMessage:
     """Queue one message in the caller's transaction and return its row.
 
-    ``text`` is the message in words (custom, mass, SMS; the template's first field when no
-    ``fields``); ``fields`` are the template keywords. With ``dedup_key`` a second call
-    returns the first row. A message no channel may carry is stored parked, with the reason.
+    ``text`` is the message in words (customer service, mass, the SMS ``text`` parameter);
+    ``fields`` are its named values (``kinds``: e.g. store, change, balance) that fill the
+    WeChat and SMS templates. With ``dedup_key`` a second call returns the first row. A
+    message no channel may carry is stored parked, with the reason.
     """
-    if purpose not in PURPOSES:
-        raise DomainError(f"unknown message purpose {purpose}", code="unknown_message_purpose")
-    if not text.strip():
-        raise DomainError("a message needs text", code="empty_message")
+    _check(purpose, text)
     now = now or utcnow()
     if dedup_key:
         existing = session.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key))
         if existing is not None:
             return existing
     to = recipient_for(member) if member is not None else Recipient(None, openid, None, bool(openid))
-    channel, skipped = _choose_channel(session, PURPOSES[purpose], purpose, to, now, settings)
-    row = OutboxMessage(purpose=purpose, channel=channel or PURPOSES[purpose][0], member_id=to.member_id,
-                        openid=to.openid, phone=to.phone, dedup_key=dedup_key, attempts=0, last_error="",
-                        payload=_payload(channel or PURPOSES[purpose][0], purpose, text, fields, url, settings)
-                        | {"source_text": text, "source_fields": dict(fields or {}), "source_url": url or ""},
-                        status="pending" if channel else "parked", next_attempt_at=now, created_at=now,
-                        remote_id="", reason=_reason(skipped, cannot_go=channel is None))
+    content = Content(text, dict(fields or {}), url or "")
+    row = OutboxMessage(purpose=purpose, channel=PURPOSES[purpose][0], member_id=to.member_id, openid=to.openid,
+                        phone=to.phone, dedup_key=dedup_key, attempts=0, last_error="", created_at=now,
+                        remote_id="", history=[])
+    _apply(row, choose(session, settings, purpose, PURPOSES[purpose], to, content, now), content, now)
     if dedup_key is None:
         session.add(row)
         session.flush()
@@ -203,31 +212,126 @@ def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, me
     return session.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key))
 
 
-def _reason(skipped: list[str], *, cannot_go: bool) -> str:
-    text = "; ".join(skipped)
-    if cannot_go:
-        text = "cannot go: " + (text or "no channel")
-    return text[:500]
+def _check(purpose: str, text: str) -> None:
+    if purpose not in KINDS:
+        raise DomainError(f"unknown message purpose {purpose}", code="unknown_message_purpose")
+    if not text.strip():
+        raise DomainError("a message needs text", code="empty_message")
 
 
-def reroute(session: Session, row: OutboxMessage, why: str, now: datetime, settings: Settings) -> None:
-    """The channel refused at send time (window closed, user unfollowed): try the next ones."""
-    member = session.get(Member, row.member_id) if row.member_id else None
-    to = recipient_for(member) if member else Recipient(None, row.openid, row.phone, bool(row.openid))
-    channels = PURPOSES[row.purpose]
-    later = channels[channels.index(row.channel) + 1:] if row.channel in channels else ()
-    channel, skipped = _choose_channel(session, later, row.purpose, to, now, settings)
-    reason = "; ".join(filter(None, [row.reason, f"{row.channel}: {why}", *skipped]))
-    if channel is None:
-        row.status, row.reason = "parked", ("cannot go: " + reason)[:500]
-    else:
-        p = row.payload
-        row.channel, row.status, row.reason = channel, "pending", reason[:500]
-        row.payload = _payload(channel, row.purpose, p["source_text"], p.get("source_fields") or None,
-                               p.get("source_url") or None, settings) | {
-            k: p[k] for k in ("source_text", "source_fields", "source_url")}
-        row.next_attempt_at = now
+CHUNK = 1000
+
+
+def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: str, member_ids: Sequence[int],
+                 fields: Mapping[str, object] | None = None, url: str | None = None, dedup_prefix: str | None = None,
+                 now: datetime | None = None) -> dict[str, int]:
+    """The same message to many members (a campaign, a greeting), set-based: members,
+    windows and mass counters are read and written a thousand at a time, the rows
+    inserted in bulk. With ``dedup_prefix`` each member's row is keyed
+    ``{prefix}:m{member_id}`` and a member already queued is skipped. Returns how many
+    went to each channel (and "parked", "skipped")."""
+    _check(purpose, text)
+    now = now or utcnow()
+    content = Content(text, dict(fields or {}), url or "")
+    channels = PURPOSES[purpose]
+    counts: dict[str, int] = {}
+    for start in range(0, len(member_ids), CHUNK):
+        chunk = list(member_ids[start:start + CHUNK])
+        keys = {mid: f"{dedup_prefix}:m{mid}"[:191] for mid in chunk} if dedup_prefix else {}
+        if keys:
+            done = set(session.scalars(select(OutboxMessage.dedup_key)
+                                       .where(OutboxMessage.dedup_key.in_(list(keys.values())))))
+            if done:
+                chunk = [mid for mid in chunk if keys[mid] not in done]
+                counts["skipped"] = counts.get("skipped", 0) + len(done)
+        people = session.execute(select(Member.id, Member.openid, Member.phone, Member.followed)
+                                 .where(Member.id.in_(chunk))).all()
+        recipients = {p.id: Recipient(p.id, p.openid, p.phone, bool(p.followed)) for p in people}
+        in_window = windows.openids_with_open_window(
+            session, [r.openid for r in recipients.values() if r.openid and r.followed], now) \
+            if "custom" in channels else set()
+        mass_left = reserve_mass_sends(session, [r.member_id for r in recipients.values()
+                                                 if r.openid and r.followed and r.openid not in in_window],
+                                       mass_month(now)) if "mass" in channels else {}
+        rows = []
+        for mid in chunk:
+            to = recipients.get(mid)
+            if to is None:
+                continue
+            usable = tuple(c for c in channels if c != "custom" or to.openid in in_window)
+            choice = choose(session, settings, purpose, usable, to, content, now, mass_left=mass_left.get(mid))
+            if choice.channel != "mass" and mass_left.get(mid):
+                release_mass_send(session, to.member_id, mass_month(now))
+            row = OutboxMessage(purpose=purpose, member_id=mid, openid=to.openid, phone=to.phone,
+                                dedup_key=keys.get(mid), attempts=0, last_error="", created_at=now, remote_id="",
+                                history=[], channel=channels[0])
+            if "custom" in channels and "custom" not in usable:
+                choice.steps.insert(0, fate.step("skipped", "no_window", "custom", now))
+            _apply(row, choice, content, now)
+            counts[row.channel if row.status == "pending" else "parked"] = counts.get(
+                row.channel if row.status == "pending" else "parked", 0) + 1
+            rows.append({c.key: getattr(row, c.key) for c in OutboxMessage.__table__.columns if c.key != "id"})
+        if rows:
+            session.execute(insert(OutboxMessage), rows)
+    session.flush()
+    return counts
+
+
+def release(session: Session, row: OutboxMessage) -> None:
+    """The row leaves its channel without having gone: give back what it took there."""
+    p = row.payload or {}
+    if row.channel == "mass" and row.member_id and p.get("mass_month"):
+        release_mass_send(session, row.member_id, p["mass_month"])
+    elif row.channel == "custom" and row.openid and p.get("window"):
+        taken = windows.Taken(p["window"]["kind"], datetime.fromisoformat(p["window"]["opened_at"]))
+        windows.give_back(session, row.openid, taken)
+
+
+def reroute(session: Session, row: OutboxMessage, why: dict, now: datetime, settings: Settings,
+            channels: Sequence[str] | None = None) -> None:
+    """This channel cannot carry the message (refused at send time, alone in a mass send,
+    filtered by WeChat): record why and try the next channels (or ``channels``)."""
+    release(session, row)
+    purpose_channels = PURPOSES[row.purpose]
+    if channels is None:
+        channels = purpose_channels[purpose_channels.index(row.channel) + 1:] \
+            if row.channel in purpose_channels else ()
+    channels = [c for c in channels if c != row.channel]
+    content = Content.of(row)
+    choice = choose(session, settings, row.purpose, channels, _recipient_of(session, row), content, now)
+    moved = dict(why, to=choice.channel) if choice.channel else why
+    row.history = list(row.history or []) + [moved]
+    row.mass_send_id = None
+    _apply(row, choice, content, now)
+
+
+def park(session: Session, row: OutboxMessage, why: dict) -> None:
+    """Give up on the message (refused for good, or failed too often), keeping why."""
+    release(session, row)
+    row.status = "parked"
+    row.history = list(row.history or []) + [why]
+    row.reason = fate.reason_of(row.history)
     row.claimed_by = row.claimed_until = None
+
+
+def record_template_report(session: Session, settings: Settings, *, msgid: str, status: str,
+                           now: datetime) -> OutboxMessage | None:
+    """WeChat's TEMPLATESENDJOBFINISH for a template message we sent: a member who blocks
+    template messages gets it by the next channel; a failure on WeChat's side is retried."""
+    row = session.scalar(select(OutboxMessage).where(OutboxMessage.remote_id == msgid,
+                                                     OutboxMessage.channel == "template",
+                                                     OutboxMessage.status == "sent").with_for_update())
+    if row is None or status == "success":
+        return row
+    row.status = "sending"   # it never arrived: it goes again, by the next channel or this one
+    row.sent_at, row.remote_id = None, ""
+    if "block" in status:
+        reroute(session, row, fate.step("moved", "template_blocked", "template", now), now, settings)
+    else:
+        row.status, row.next_attempt_at = "pending", now
+        row.history = list(row.history or []) + [fate.step("retrying", "template_failed", "template", now)]
+    session.flush()
+    return row
 
 
 def resend(session: Session, message_id: int, settings: Settings, now: datetime | None = None) -> OutboxMessage:
@@ -239,19 +343,16 @@ def resend(session: Session, message_id: int, settings: Settings, now: datetime 
         raise NotFound(f"no outbox message {message_id}", code="outbox_message_not_found")
     if row.status != "parked":
         raise DomainError(f"message {message_id} is {row.status}, not parked", code="outbox_not_parked")
-    member = session.get(Member, row.member_id) if row.member_id else None
-    to = recipient_for(member) if member else Recipient(None, row.openid, row.phone, bool(row.openid))
-    channel, skipped = _choose_channel(session, PURPOSES[row.purpose], row.purpose, to, now, settings)
-    if channel is None:
-        row.reason = _reason(skipped, cannot_go=True)
+    content = Content.of(row)
+    choice = choose(session, settings, row.purpose, PURPOSES[row.purpose], _recipient_of(session, row), content,
+                    now)
+    if choice.channel is None:
+        row.reason = fate.reason_of(choice.steps, parked_without_channel=True)
         raise DomainError(row.reason, code="outbox_cannot_go")
-    p = row.payload
-    row.payload = _payload(channel, row.purpose, p["source_text"], p.get("source_fields") or None,
-                           p.get("source_url") or None, settings) | {
-        k: p[k] for k in ("source_text", "source_fields", "source_url")}
-    row.channel, row.status, row.attempts, row.last_error = channel, "pending", 0, ""
-    row.reason = _reason(skipped, cannot_go=False)
-    row.next_attempt_at, row.claimed_by, row.claimed_until = now, None, None
+    row.history = list(row.history or []) + [fate.step("resent", "console", None, now)]
+    row.attempts, row.last_error, row.mass_send_id = 0, "", None
+    _apply(row, Choice(choice.channel, choice.payload, choice.steps), content, now)
+    row.reason = fate.reason_of(choice.steps)
     session.flush()
     return row
 

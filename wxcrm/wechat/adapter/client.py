@@ -3,8 +3,13 @@
 ``WXCRM_WECHAT_API_BASE`` empty means the real WeChat. Set, every wechatpy request to a
 WeChat host (api.weixin.qq.com, mp.weixin.qq.com, open.weixin.qq.com,
 api.mch.weixin.qq.com) is routed to that base instead, including the access-token URL
-that wechatpy keeps inside its client. The stand-in and the tests rely on this; nothing
-patches wechatpy.
+that wechatpy keeps inside its client; ``WXCRM_WECHAT_PAY_API_BASE`` sends WeChat Pay's
+host elsewhere (the stand-in's HTTPS port, where refunds present the merchant's client
+certificate). The stand-in and the tests rely on this; nothing patches wechatpy.
+
+``WXCRM_WECHAT_CA_BUNDLE`` verifies WeChat's hosts against a given CA file. It is passed
+with every request, because requests lets ``REQUESTS_CA_BUNDLE`` (set on many machines)
+override a session's own ``verify``.
 """
 from __future__ import annotations
 
@@ -41,8 +46,14 @@ REFRESH_LEASE_SECONDS = 10
 REFRESH_WAIT_SECONDS = 5.0
 
 
-def route_url(url: str, api_base: str) -> str:
-    """Where a WeChat URL really goes: unchanged, or under the configured API base."""
+PAY_HOST = "https://api.mch.weixin.qq.com/"
+
+
+def route_url(url: str, api_base: str, pay_base: str = "") -> str:
+    """Where a WeChat URL really goes: unchanged, or under the configured API base (Pay's
+    host under ``pay_base`` when given)."""
+    if pay_base and url.startswith(PAY_HOST):
+        return pay_base.rstrip("/") + "/mch/" + url[len(PAY_HOST):]
     if not api_base:
         return url
     for prefix, path in WECHAT_HOSTS:
@@ -52,14 +63,19 @@ def route_url(url: str, api_base: str) -> str:
 
 
 class WeChatHttp(requests.Session):
-    """A requests session that sends WeChat URLs to the configured API base."""
+    """A requests session that sends WeChat URLs to the configured API base, verifying
+    TLS against ``ca_bundle`` when one is given."""
 
-    def __init__(self, api_base: str):
+    def __init__(self, api_base: str, *, pay_base: str = "", ca_bundle: str = ""):
         super().__init__()
         self.api_base = api_base
+        self.pay_base = pay_base
+        self.ca_bundle = ca_bundle
 
     def request(self, method, url, *args, **kwargs):
-        return super().request(method, route_url(url, self.api_base), *args, **kwargs)
+        if self.ca_bundle:
+            kwargs.setdefault("verify", self.ca_bundle)
+        return super().request(method, route_url(url, self.api_base, self.pay_base), *args, **kwargs)
 
 
 # ---------------------------------------------------------------- the shared token store
@@ -141,9 +157,9 @@ class WxcrmWeChatClient(WeChatClient):
     """
 
     def __init__(self, appid: str, secret: str, storage: DatabaseStorage, api_base: str = "",
-                 timeout: float | None = None):
+                 timeout: float | None = None, ca_bundle: str = ""):
         super().__init__(appid, secret, session=storage, timeout=timeout, auto_retry=False)
-        self._http = WeChatHttp(api_base)
+        self._http = WeChatHttp(api_base, ca_bundle=ca_bundle)
         self._token_used: str | None = None
 
     @property
@@ -206,12 +222,13 @@ def qrcode_image(client: WxcrmWeChatClient, ticket: str) -> bytes:
 def wechat_client(settings: Settings, engine: Engine) -> WxcrmWeChatClient:
     """The API client every worker shares a token through (``engine``: the app's database)."""
     return WxcrmWeChatClient(settings.wechat_app_id, settings.wechat_app_secret, DatabaseStorage(engine),
-                             api_base=settings.wechat_api_base, timeout=settings.wechat_http_timeout)
+                             api_base=settings.wechat_api_base, timeout=settings.wechat_http_timeout,
+                             ca_bundle=settings.wechat_ca_bundle)
 
 
 def wechat_oauth(settings: Settings, redirect_uri: str, scope: str, state: str) -> WeChatOAuth:
     oauth = WeChatOAuth(settings.wechat_app_id, settings.wechat_app_secret, redirect_uri, scope=scope, state=state)
-    oauth._http = WeChatHttp(settings.wechat_api_base)
+    oauth._http = WeChatHttp(settings.wechat_api_base, ca_bundle=settings.wechat_ca_bundle)
     return oauth
 
 
@@ -221,7 +238,11 @@ def oauth_authorize_url(oauth: WeChatOAuth, settings: Settings) -> str:
 
 
 def wechat_pay(settings: Settings) -> WeChatPay:
+    """wechatpy's Pay v2 client with the merchant's API client certificate (refunds need it:
+    wechatpy presents it in the TLS handshake) and WeChat's hosts verified as configured."""
     pay = WeChatPay(settings.wechat_app_id, settings.wechat_pay_api_key, settings.wechat_mch_id,
+                    mch_cert=settings.wechat_pay_cert_path or None, mch_key=settings.wechat_pay_key_path or None,
                     timeout=settings.wechat_http_timeout)
-    pay._http = WeChatHttp(settings.wechat_api_base)
+    pay._http = WeChatHttp(settings.wechat_api_base, pay_base=settings.wechat_pay_api_base,
+                           ca_bundle=settings.wechat_ca_bundle)
     return pay

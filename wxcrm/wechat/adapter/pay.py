@@ -106,3 +106,36 @@ def answer_payment_notice(body: bytes | str, settings: Settings,
 def notice_reply(ok: bool, message: str = "OK") -> str:
     """What WeChat Pay expects back from a notify URL."""
     return dict_to_xml({"return_code": "SUCCESS" if ok else "FAIL", "return_msg": message})
+
+
+def pay_config_problems(settings: Settings) -> list[str]:
+    """What is wrong with WeChat Pay's settings when pay is on (``WXCRM_WECHAT_PAY_ENABLED``, or
+    a merchant id set): the merchant's API client certificate and key as readable PEM files
+    (refunds are refused without them) and the CA bundle. The key and merchant id themselves
+    are checked with the other settings (``wxcrm.config``)."""
+    if not (settings.wechat_pay_enabled or settings.wechat_mch_id):
+        return []
+    problems = []
+    for name, path, marker in (("WXCRM_WECHAT_PAY_CERT_PATH", settings.wechat_pay_cert_path, "CERTIFICATE"),
+                               ("WXCRM_WECHAT_PAY_KEY_PATH", settings.wechat_pay_key_path, "PRIVATE KEY")):
+        problem = _pem_problem(path, marker)
+        if problem:
+            problems.append(f"{name}: {problem} (refunds need the merchant's API client certificate)")
+    if settings.wechat_ca_bundle:
+        problem = _pem_problem(settings.wechat_ca_bundle, "CERTIFICATE")
+        if problem:
+            problems.append(f"WXCRM_WECHAT_CA_BUNDLE: {problem}")
+    return problems
+
+
+def _pem_problem(path: str, marker: str) -> str | None:
+    if not path:
+        return "not set"
+    try:
+        with open(path, encoding="ascii", errors="replace") as handle:
+            text = handle.read(65536)
+    except OSError as exc:
+        return f"cannot read {path} ({exc.strerror})"
+    if f"-----BEGIN {marker}-----" not in text and not (marker == "PRIVATE KEY" and " PRIVATE KEY-----" in text):
+        return f"{path} holds no PEM {marker.lower()}"
+    return None

@@ -49,8 +49,10 @@ _FIELDS = {
     "Event": re.compile(r"^[A-Za-z_]{1,32}$"),
 }
 _REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
-# Events that carry a nested block (menu scan / photo / location pickers); nothing else nests.
-_CONTAINERS = frozenset({"ScanCodeInfo", "SendPicsInfo", "SendLocationInfo", "PicList", "item"})
+# Events that carry a nested block (menu scan / photo / location pickers; a mass send's report
+# with its copyright check and article results); nothing else nests.
+_CONTAINERS = frozenset({"ScanCodeInfo", "SendPicsInfo", "SendLocationInfo", "PicList", "item",
+                         "CopyrightCheckResult", "ResultList", "ArticleUrlResult"})
 MAX_FIELD_CHARS = 2048
 MAX_ID = 2**63 - 1
 

@@ -2,8 +2,9 @@
 
 ``receive`` is the entry: it claims the message's key (MsgId for messages; FromUserName +
 CreateTime + event for events, which carry no MsgId), so a WeChat retry replays the
-first reply and changes nothing, records the user's interaction (the 48 h
-customer-service window) and dispatches. Everything here is quick database work; slow
+first reply and changes nothing, opens the customer-service window the action really
+opens (a message; a follow, scan or menu click; nothing for VIEW, job reports or card
+events) and dispatches. WeChat's reports on our template and mass sends go to the outbox. Everything here is quick database work; slow
 work goes to the outbox. Takes a session, flushes, never commits.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from wxcrm.errors import DomainError
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.members.models import Member, Store
-from wxcrm.messages import outbox
+from wxcrm.messages import mass, outbox
 from wxcrm.money import fen_to_yuan_str
 from wxcrm.timeutil import Clock
 from wxcrm.wechat.adapter.menu import KEY_CARD, KEY_COUPONS, KEY_POINTS
@@ -60,11 +61,26 @@ class Context:
         return f"{self.settings.public_url.rstrip('/')}/h5{path}"
 
 
+# what the user did -> the customer-service window it opens (``messages.windows``)
+WINDOW_ACTIONS = {"subscribe": "follow", "subscribe_scan": "follow", "scan": "scan", "click": "menu",
+                  "scancode_push": "menu", "scancode_waitmsg": "menu"}
+REPORTS = ("masssendjobfinish", "templatesendjobfinish")
+
+
 def dedup_key(msg: BaseMessage) -> str:
+    event = getattr(msg, "event", "") or msg.type
     if msg.type != "event" and msg.id:
         return f"msg:{msg.id}"
-    event = getattr(msg, "event", "") or msg.type
+    if event in REPORTS:   # two reports can share a second (and the mass helper's "openid")
+        return f"evt:{event}:{getattr(msg, 'id', '')}"[:191]
     return f"evt:{msg.source}:{msg.time}:{event}"[:191]
+
+
+def window_action(msg: BaseMessage) -> str | None:
+    """The customer-service window this message or event opens, if any."""
+    if msg.type == "event":
+        return WINDOW_ACTIONS.get(getattr(msg, "event", ""))
+    return "message"
 
 
 def stored_reply(session: Session, key: str) -> str | None:
@@ -85,8 +101,9 @@ def receive(session: Session, msg: BaseMessage, ctx: Context) -> tuple[str, bool
                        reply="", received_at=ctx.clock.utc)
     session.add(row)
     session.flush()
-    if msg.source and getattr(msg, "event", "") != "unsubscribe":
-        outbox.record_interaction(session, msg.source, ctx.clock.utc)
+    action = window_action(msg)
+    if msg.source and action:
+        outbox.record_user_action(session, msg.source, action, ctx.clock.utc)
     row.reply = dispatch(session, msg, ctx)
     session.flush()
     return row.reply, False
@@ -107,7 +124,16 @@ def dispatch(session: Session, msg: BaseMessage, ctx: Context) -> str:
             return ""
         if event == "click":
             return answer_menu_click(session, openid, msg.key or "", ctx)
-        return ""  # VIEW, LOCATION, template/mass job reports: nothing to say
+        if event == "masssendjobfinish":
+            mass.record_report(session, ctx.settings, msg_id=str(msg.id), status=msg.status or "",
+                               total=msg.total_count, filter_count=msg.filter_count, sent=msg.sent_count,
+                               errors=msg.error_count, now=ctx.clock.utc)
+            return ""
+        if event == "templatesendjobfinish":
+            outbox.record_template_report(session, ctx.settings, msgid=str(msg.id), status=msg.status or "",
+                                          now=ctx.clock.utc)
+            return ""
+        return ""  # VIEW, LOCATION, card events: nothing to say
     if msg.type == "text":
         return answer_text(session, openid, (msg.content or "").strip(), ctx)
     return help_text("zh", ctx)

@@ -42,10 +42,13 @@ class WeChatPusher:
         fields.update(extra)
         return fields
 
-    def follow(self, openid: str, scene: str | None = None, **kw) -> PushResult:
+    def follow_xml(self, openid: str, scene: str | None = None) -> dict:
         if scene:
-            return self.push(self.event_xml(openid, "subscribe", f"qrscene_{scene}", Ticket="standin-ticket"), **kw)
-        return self.push(self.event_xml(openid, "subscribe"), **kw)
+            return self.event_xml(openid, "subscribe", f"qrscene_{scene}", Ticket="standin-ticket")
+        return self.event_xml(openid, "subscribe")
+
+    def follow(self, openid: str, scene: str | None = None, **kw) -> PushResult:
+        return self.push(self.follow_xml(openid, scene), **kw)
 
     def scan(self, openid: str, scene: str, **kw) -> PushResult:
         return self.push(self.event_xml(openid, "SCAN", scene, Ticket="standin-ticket"), **kw)
@@ -59,10 +62,12 @@ class WeChatPusher:
     def view(self, openid: str, url: str, **kw) -> PushResult:
         return self.push(self.event_xml(openid, "VIEW", url), **kw)
 
+    def text_xml(self, openid: str, content: str, *, msg_id: int | None = None) -> dict:
+        return {"ToUserName": self.account, "FromUserName": openid, "CreateTime": str(int(time.time())),
+                "MsgType": "text", "Content": content, "MsgId": str(msg_id or next(_msg_ids))}
+
     def text(self, openid: str, content: str, *, msg_id: int | None = None, **kw) -> PushResult:
-        fields = {"ToUserName": self.account, "FromUserName": openid, "CreateTime": str(int(time.time())),
-                  "MsgType": "text", "Content": content, "MsgId": str(msg_id or next(_msg_ids))}
-        return self.push(fields, **kw)
+        return self.push(self.text_xml(openid, content, msg_id=msg_id), **kw)
 
     # -- the wire
 
