@@ -23,7 +23,6 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "DATABASE_URL": (str, None),
     "TIMEZONE": (str, "Asia/Shanghai"),
     "PORT": (int, 5000),
-    "POINTS_PER_YUAN": (int, 1),
     # What one point is worth when used as payment at the till, in fen.
     "POINT_VALUE_FEN": (int, 1),
     # Earned points expire at the end of the month this many months after earning.
@@ -81,7 +80,7 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         raw = os.environ.get(f"WXCRM_{name}")
         cfg[f"WXCRM_{name}"] = _coerce(kind, raw) if raw is not None else default
     for key, value in (overrides or {}).items():
-        # "POINTS_PER_YUAN" and "WXCRM_POINTS_PER_YUAN" mean the same; other keys
+        # "POINT_VALUE_FEN" and "WXCRM_POINT_VALUE_FEN" mean the same; other keys
         # (TESTING, SQLALCHEMY_*, ...) go to Flask as they are.
         cfg[f"WXCRM_{key}" if key in SETTINGS else key] = value
 
@@ -133,7 +132,6 @@ class Settings:
     """Every WXCRM_* setting a service may need, typed. Built by ``Settings.from_config``;
     money settings have no defaults here, so a service can never fall back silently."""
     timezone: str
-    points_per_yuan: int
     point_value_fen: int
     points_expiry_months: int
     card_prefix: str

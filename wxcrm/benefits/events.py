@@ -20,7 +20,7 @@ from wxcrm.members.models import Member
 from wxcrm.rules.decide import decide_event
 from wxcrm.rules.effects import Effect
 from wxcrm.rules.models import RuleEventRun
-from wxcrm.rules.usage import record_usage
+from wxcrm.rules.usage import membership_anchor, record_usage
 from wxcrm.timeutil import Clock
 
 
@@ -43,7 +43,7 @@ def run_member_event(session: Session, member: Member, event: str, *, occasion: 
         return []
     for effect in decision.effects:
         apply_member_effect(session, member, effect, occasion, settings)
-    record_usage(session, member.id, decision.result, decision.compiled, clock.today)
+    record_usage(session, member.id, decision.result, decision.compiled, clock.today, membership_anchor(member))
     return list(decision.effects)
 
 

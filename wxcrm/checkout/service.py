@@ -20,7 +20,7 @@ from wxcrm.members.models import Member, Staff, Store
 from wxcrm.money import cumulative_share, fen_to_yuan_str, pro_rata_down
 from wxcrm.rules.context import BasketLine
 from wxcrm.rules.decide import NO_DECISION, Basket, decide_purchase
-from wxcrm.rules.usage import record_usage, release_usage
+from wxcrm.rules.usage import membership_anchor, record_usage, release_usage
 from wxcrm.sales.models import Transaction, TransactionBenefit, TransactionItem
 from wxcrm.sales.queries import benefits_by_rule, earlier_purchases
 from wxcrm.timeutil import Clock
@@ -95,7 +95,8 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
         if effect.kind != "discount":
             earned += apply_member_effect(session, member, effect, occasion, settings)
     if decision.compiled is not None:
-        record_usage(session, member.id, decision.result, decision.compiled, clock.today)
+        record_usage(session, member.id, decision.result, decision.compiled, clock.today,
+                     membership_anchor(member))
     if member_active and member.referrer_id is not None and not earlier_purchases(session, member.id, txn.id):
         reward_referral(session, member, clock=clock, settings=settings, ref=f"first_purchase:{txn.id}")
     txn.points_earned = earned
@@ -286,7 +287,9 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
     refund.payable_fen -= charge
     session.flush()
     if fully and original.member_id is not None:
-        release_usage(session, original.member_id, original.business_date, benefits_by_rule(session, original.id))
+        buyer = session.get(Member, original.member_id)
+        release_usage(session, original.member_id, original.business_date, benefits_by_rule(session, original.id),
+                      membership_anchor(buyer))
     refund.receipt = refund_receipt(session, refund, original, clock, shortfall_charge_fen=charge)
     return refund
 

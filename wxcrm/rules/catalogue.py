@@ -47,6 +47,17 @@ def points_per_amount_spent(*, rate: int = 1, per_yuan: int = 1,
     }]
 
 
+BASE_EARNING = "points_per_amount_spent"
+
+
+def base_earning_rule(*, rate: int = 1, per_yuan: int = 1) -> dict:
+    """The programme's starting point, live: every purchase earns ``rate`` points per
+    ``per_yuan`` yuan paid. A new install starts with it (migration 0004, ``init-db``) and
+    so does the demo; the rules page shows it like any rule, and nothing switches it off
+    but a person pausing it."""
+    return {**points_per_amount_spent(rate=rate, per_yuan=per_yuan)[0], "status": "active"}
+
+
 def birthday_extra_points(*, pct: int = 200) -> list[dict]:
     return [{
         "name": "生日当月双倍积分" if pct == 200 else "生日当月加倍积分",

@@ -39,10 +39,10 @@ LIVE_STATUSES = ("active",)
 
 
 # Pay-out stages, in the order payout.pay_out works through them.
-DISCOUNT, EARN, MULTIPLY, BONUS, HOLD, STORED_VALUE, OTHER = range(7)
+DISCOUNT, EARN, MULTIPLY, BONUS, HOLD, STORED_VALUE, OTHER, NO_POINTS = range(8)
 _STAGE = {"discount_percent": DISCOUNT, "discount_fixed": DISCOUNT, "earn_points": EARN,
           "multiply_points": MULTIPLY, "bonus_points": BONUS, "hold_points": HOLD,
-          "bonus_stored_value": STORED_VALUE}
+          "bonus_stored_value": STORED_VALUE, "no_points": NO_POINTS}
 
 
 @dataclass(eq=False, slots=True)

@@ -24,8 +24,8 @@ A rule (every field but name, event and actions is optional)::
                 "groups": ["ACME"]},
       "stop": false,                          # matched: no lower rule runs
       "exclusive_group": "birthday",          # only the best matched rule of the group applies
-      "limits": {"per_day": 1, "per_month": 1, "lifetime": 12,
-                 "budget_points": 1000000, "budget_fen": 0}
+      "limits": {"per_day": 1, "per_month": 1, "per_year": 12, "per_membership_year": 12,
+                 "lifetime": 12, "budget_points": 1000000, "budget_fen": 0}
     }
 
 Conditions nest ``{"all": [...]}``, ``{"any": [...]}``, ``{"not": {...}}`` around leaves
@@ -139,6 +139,7 @@ RULE_SCHEMA = {
         "limits": {
             "type": "object", "additionalProperties": False, "minProperties": 1,
             "properties": {"per_day": _COUNT_LIMIT, "per_month": _COUNT_LIMIT,
+                           "per_year": _COUNT_LIMIT, "per_membership_year": _COUNT_LIMIT,
                            "lifetime": _COUNT_LIMIT,
                            "budget_points": {"type": "integer", "minimum": 1},
                            "budget_fen": {"type": "integer", "minimum": 1}},
@@ -438,10 +439,14 @@ class _SemanticCheck:
             self._add("limits.budget_points", "the rule gives no points")
         if "budget_fen" in limits and "fen" not in gives:
             self._add("limits.budget_fen", "the rule gives no money (discount or stored value)")
-        day, month, life = (limits.get(k) for k in ("per_day", "per_month", "lifetime"))
-        if day and month and day > month:
-            self._add("limits.per_day", "must not exceed per_month")
-        if month and life and month > life:
+        # Each period's limit fits in the longer periods' (per_day <= per_month <= per_year
+        # <= lifetime; per_membership_year <= lifetime).
+        for shorter, longer in (("per_day", "per_month"), ("per_month", "per_year"), ("per_year", "lifetime"),
+                                ("per_membership_year", "lifetime")):
+            if shorter in limits and longer in limits and limits[shorter] > limits[longer]:
+                self._add(f"limits.{shorter}", f"must not exceed {longer}")
+        if "per_month" in limits and "lifetime" in limits and "per_year" not in limits \
+                and limits["per_month"] > limits["lifetime"]:
             self._add("limits.per_month", "must not exceed lifetime")
 
 

@@ -16,7 +16,7 @@ from wxcrm.rules.context import BasketLine, EvaluationContext, MemberFacts
 from wxcrm.rules.engine import evaluate
 from wxcrm.rules.live import draft_rule_set, live_rule_set
 from wxcrm.rules.member_facts import member_facts
-from wxcrm.rules.usage import budgets_used, usage_for
+from wxcrm.rules.usage import budgets_used, membership_anchor, usage_for
 from wxcrm.timeutil import to_local, utcnow
 
 
@@ -73,7 +73,8 @@ def simulate(session: Session, data: Mapping, *, settings: Settings, points_bala
             raise NotFound(f"no member {data['member_id']}", code="member_not_found")
         balance = points_balance_of(member.id, today) if points_balance_of else 0
         facts = member_facts(session, member, today=today, compiled=compiled, points_balance=balance)
-        usage = usage_for(session, member.id, [r.id for r in compiled.rules if r.limits], today)
+        usage = usage_for(session, member.id, [r.id for r in compiled.rules if r.limits], today,
+                          membership_anchor(member))
     else:
         facts = _described_member(data.get("member") or {}, today)
     budgets = budgets_used(session)
