@@ -35,7 +35,9 @@ class Occasion:
 
 def apply_member_effect(session: Session, member: Member, effect: Effect, occasion: Occasion,
                         settings: Settings) -> int:
-    """Apply one effect to ``member``. Returns the points it credited (for the receipt)."""
+    """Apply one effect to ``member``. Returns the points it credited (for the receipt):
+    negative for a multiplier below 100 %, which takes its points off what the same
+    occasion's earlier effects just credited."""
     today = occasion.clock.today
     cause = ledger.Cause(occasion.cause, ref=occasion.ref, transaction_id=occasion.transaction_id,
                          rule_id=effect.rule_id, rule_version=effect.rule_version, staff_id=occasion.staff_id,
@@ -45,6 +47,9 @@ def apply_member_effect(session: Session, member: Member, effect: Effect, occasi
         ledger.earn_points(session, member.id, effect.points, cause, today=today,
                            expires_on=ledger.expiry_date(today, settings.points_expiry_months),
                            pending_days=effect.pending_days)
+        return effect.points
+    if kind == "points" and effect.points < 0:
+        ledger.take_off_new_points(session, member.id, -effect.points, cause)
         return effect.points
     if kind == "stored_value_bonus" and effect.amount_fen > 0:
         ledger.credit_value(session, member.id, effect.amount_fen, cause)

@@ -97,8 +97,10 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     if decision.compiled is not None:
         record_usage(session, member.id, decision.result, decision.compiled, clock.today,
                      membership_anchor(member))
-    if member_active and member.referrer_id is not None and not earlier_purchases(session, member.id, txn.id):
-        reward_referral(session, member, clock=clock, settings=settings, ref=f"first_purchase:{txn.id}")
+    if member_active and member.referrer_id is not None:
+        reward_referral(session, member, clock=clock, settings=settings, ref=f"purchase:{txn.id}",
+                        basket=basket, transaction_id=txn.id,
+                        purchases_before=earlier_purchases(session, member.id, txn.id))
     txn.points_earned = earned
     session.flush()
     txn.receipt = purchase_receipt(session, txn, member, clock)
