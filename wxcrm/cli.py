@@ -28,8 +28,19 @@ def _fail(exc: DomainError) -> None:
 def init_db() -> None:
     """Migrate the database to the newest schema (Alembic head)."""
     from flask_migrate import upgrade
+
+    from wxcrm.rules.storage import earning_rules, rule_json
+    from wxcrm.rules.wording import rate_words
     upgrade()
     click.echo(f"database at head: {current_app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
+    # Say what earns points: a new install starts with the base earning rule (migration 0004).
+    earning = earning_rules(db.session)
+    for rule in earning:
+        rates = ", ".join(rate_words(a)[1] for a in rule_json(rule)["actions"] if a["type"] == "earn_points")
+        click.echo(f"purchases earn points by rule #{rule.id} {rule.name} ({rates})")
+    if not earning:
+        click.echo("no live rule earns points on purchases: purchases earn no points (see /console/rules)")
+    db.session.rollback()
 
 
 @wxcrm_cli.command("seed-demo")
