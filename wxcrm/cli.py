@@ -196,6 +196,23 @@ def rules_run(event: str, on: str | None) -> None:
     click.echo(f"{event} {day.isoformat()}: {done} member(s) handled")
 
 
+@wxcrm_cli.command("tiers")
+@click.option("--date", "on", default=None, help="Business date (YYYY-MM-DD); default today.")
+def tiers(on: str | None) -> None:
+    """Review tiers now, as the daily `tiers` job does: every month end not yet reviewed
+    (down when the rolling 12-month spend fell below the threshold) and ended staff holds."""
+    from datetime import date
+
+    from wxcrm.jobs.tasks import run_tier_review
+    from wxcrm.timeutil import business_date
+    settings = current_settings()
+    today = date.fromisoformat(on) if on else business_date(settings.tz)
+    report = run_tier_review(db.session, settings, today=today)
+    ends = ", ".join(report["month_ends"]) or "none due"
+    click.echo(f"tiers: month ends reviewed: {ends}; {report['changed']} member(s) changed tier, "
+               f"{report['holds_ended']} hold(s) ended")
+
+
 @wxcrm_cli.command("outbox-drain")
 @click.option("--passes", default=1, show_default=True, help="Passes to run (each claims one batch).")
 def outbox_drain(passes: int) -> None:

@@ -27,6 +27,10 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "POINT_VALUE_FEN": (int, 1),
     # Earned points expire at the end of the month this many months after earning.
     "POINTS_EXPIRY_MONTHS": (int, 24),
+    # The most of a bill (after discounts) points may pay, in percent.
+    "POINTS_MAX_SHARE_PCT": (int, 100),
+    # An offline till's sale (occurred_at) may be this many days old at most.
+    "OFFLINE_MAX_AGE_DAYS": (int, 7),
     "DEFAULT_LOCALE": (str, "zh_CN"),
     "CARD_PREFIX": (str, "8800"),
     "BRAND_NAME": (str, "wxcrm"),
@@ -134,6 +138,8 @@ class Settings:
     timezone: str
     point_value_fen: int
     points_expiry_months: int
+    points_max_share_pct: int
+    offline_max_age_days: int
     card_prefix: str
     brand_name: str
     public_url: str
@@ -156,6 +162,10 @@ class Settings:
 
     def __post_init__(self):
         object.__setattr__(self, "tz", ZoneInfo(self.timezone))
+        if not 0 <= self.points_max_share_pct <= 100:
+            raise ValueError("WXCRM_POINTS_MAX_SHARE_PCT must be a whole percent from 0 to 100")
+        if self.offline_max_age_days < 0:
+            raise ValueError("WXCRM_OFFLINE_MAX_AGE_DAYS must not be negative")
 
     @classmethod
     def from_config(cls, config: Mapping) -> "Settings":

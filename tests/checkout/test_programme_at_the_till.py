@@ -18,7 +18,7 @@ from wxcrm.rules.models import ReferralPayout, Rule
 @pytest.fixture
 def shop(make, client, frozen_now):
     frozen_now(datetime(2026, 11, 23, 6, 0))           # Monday 14:00 in Shanghai
-    store = make.store("S001")
+    make.store("S001")
     make.store("F001", kind="franchise")
     token = make.token("admin")
     return type("Shop", (), {"token": token, "client": client, "make": make})
@@ -49,7 +49,7 @@ def balance(member) -> int:
 def test_a_vip_discount_going_live_leaves_everyone_else_earning(shop):
     shop.make.base_rule()
     shop.make.tier("normal", 1)
-    shop.make.tier("vip", 2)
+    shop.make.tier("vip", 2, threshold_fen=100_000_000)
     member = shop.make.member(tier_code="normal")
     assert buy(shop, member, 10_000)["points_earned"] == 100
     live({"name": "VIP 95折", "event": "purchase", "scope": {"tiers": ["vip"]},

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from wxcrm.config import Settings
 from wxcrm.ledger import service as ledger
+from wxcrm.members import service as members
 from wxcrm.members.models import Member, Tier
 from wxcrm.messages import outbox
 from wxcrm.rules.effects import Effect
@@ -67,7 +68,8 @@ def apply_member_effect(session: Session, member: Member, effect: Effect, occasi
         if tier is None:
             log.warning("rule %s sets unknown tier %r", effect.rule_name, effect.params.get("tier"))
         else:
-            member.tier_id = tier.id
+            members.set_tier(session, member, tier, source="rule", reason=effect.rule_name, rule_id=effect.rule_id,
+                             transaction_id=occasion.transaction_id, at=occasion.clock.utc)
     elif kind == "reset_points":
         ledger.reset_points(session, member.id, cause)
     elif kind == "message":

@@ -17,8 +17,8 @@ from wxcrm.config import Settings
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.members.models import Member
-from wxcrm.rules.decide import Basket, Decision, decide_event
 from wxcrm.rules.context import ReferredFacts
+from wxcrm.rules.decide import Basket, Decision, decide_event
 from wxcrm.rules.effects import Effect
 from wxcrm.rules.live import live_rule_set
 from wxcrm.rules.models import ReferralPayout, RuleEventRun
