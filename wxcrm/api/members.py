@@ -2,8 +2,16 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from wxcrm.api.auth import roles_required
-from wxcrm.api.schemas import LedgerPageOut, LedgerQuery, MemberIn, MemberOut, MemberQuery
+from wxcrm.api.auth import Forbidden, current_staff, roles_required
+from wxcrm.api.schemas import (
+    LedgerPageOut,
+    LedgerQuery,
+    MemberHistoryOut,
+    MemberIn,
+    MemberOut,
+    MemberPatchIn,
+    MemberQuery,
+)
 from wxcrm.benefits.events import enrol_member
 from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
@@ -50,6 +58,37 @@ def find_members(query):
 @blp.response(200, MemberOut)
 def get_member(member_id):
     return member_body(members.get_member(db.session, member_id))
+
+
+@blp.route("/members/<int:member_id>", methods=["PATCH"])
+@roles_required(blp, "admin", "marketer")
+@blp.arguments(MemberPatchIn)
+@blp.response(200, MemberOut)
+def change_member(data, member_id):
+    """Change a member from the back office: the tier (a code, with `reason`, and `tier_until`
+    for a tier that holds through that date), the membership expiry (admins) and the
+    profile (admins and marketers). Each change is kept in the member's history with who,
+    when and why."""
+    staff = current_staff()
+    reason = data.pop("reason", "")
+    if staff.role != "admin" and set(data) - set(members.PROFILE_FIELDS):
+        raise Forbidden("a marketer changes the profile only; the tier and the expiry are for admins")
+    settings = current_settings()
+    member = members.get_member(db.session, member_id)
+    clock = Clock.now(settings.tz)
+    members.change_member(db.session, member, data, staff_id=staff.id, reason=reason, today=clock.today,
+                          at=clock.utc)
+    db.session.commit()
+    return member_body(member)
+
+
+@blp.route("/members/<int:member_id>/history", methods=["GET"])
+@roles_required(blp, "marketer", "admin")
+@blp.response(200, MemberHistoryOut)
+def member_history(member_id):
+    """The member's history, newest first: tier, expiry and profile changes, who and why."""
+    members.get_member(db.session, member_id)
+    return {"member_id": member_id, "changes": members.member_history(db.session, member_id)}
 
 
 @blp.route("/members/<int:member_id>/ledger", methods=["GET"])

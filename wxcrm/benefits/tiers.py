@@ -16,15 +16,16 @@ Flushes, never commits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from wxcrm.members import service as members
-from wxcrm.members.models import Member, Tier
+from wxcrm.members.models import Member, MemberChange, Tier
 from wxcrm.sales.queries import net_spend_by_member
-from wxcrm.timeutil import add_months
+from wxcrm.timeutil import add_months, to_utc_naive
 
 
 def tier_for_spend(tiers: list[Tier], spend_fen: int) -> Tier | None:
@@ -97,12 +98,19 @@ def _raise(session: Session, member: Member, tier: Tier | None, tiers: list[Tier
     return True
 
 
-def review_month_end(session: Session, member: Member, *, month_end: date, at: datetime,
+def review_month_end(session: Session, member: Member, *, month_end: date, at: datetime, tz: ZoneInfo,
                      tiers: list[Tier] | None = None) -> bool:
     """At the end of ``month_end``'s month: set the tier the spend reached by that day
-    (down as well as up) unless a staff hold runs past it. True when the tier changed."""
+    (down as well as up) unless a staff hold runs past it, or the tier was set after the
+    month closed (a purchase, staff or a rule: that already knew later spend). True when
+    the tier changed."""
     tiers = members.tiers_by_rank(session) if tiers is None else tiers
     if not tiers or (member.tier_until is not None and member.tier_until > month_end):
+        return False
+    closed = to_utc_naive(datetime.combine(month_end + timedelta(days=1), time(0), tz))
+    if session.scalar(select(MemberChange.id).where(
+            MemberChange.member_id == member.id, MemberChange.field == "tier", MemberChange.at >= closed,
+            MemberChange.source.in_(("spend", "group", "staff", "rule"))).limit(1)) is not None:
         return False
     reached = qualified_tier(session, member, today=month_end, tiers=tiers)
     current = next((t for t in tiers if t.id == member.tier_id), None)
@@ -115,7 +123,7 @@ def review_month_end(session: Session, member: Member, *, month_end: date, at: d
     return True
 
 
-def end_hold(session: Session, member: Member, *, today: date, at: datetime) -> bool:
+def end_hold(session: Session, member: Member, *, today: date, at: datetime, tz: ZoneInfo) -> bool:
     """A staff hold ran out (``tier_until`` before today): clear it and review the member
     as of yesterday, the hold's last day. True when the tier changed."""
     if member.tier_until is None or member.tier_until >= today:
@@ -123,7 +131,7 @@ def end_hold(session: Session, member: Member, *, today: date, at: datetime) -> 
     members.record_change(session, member, "tier_until", member.tier_until, None, source="month_end",
                           reason="the tier hold ended", at=at)
     member.tier_until = None
-    return review_month_end(session, member, month_end=today - timedelta(days=1), at=at)
+    return review_month_end(session, member, month_end=today - timedelta(days=1), at=at, tz=tz)
 
 
 def last_month_end(today: date) -> date:

@@ -90,14 +90,16 @@ def run_tier_review(session: Session, settings: Settings, *, today: date) -> dic
             after = ids[-1]
             for member_id in ids:
                 report["changed"] += tiers.review_month_end(session, session.get(Member, member_id),
-                                                            month_end=month_end, at=utcnow())
+                                                            month_end=month_end, at=utcnow(),
+                                                            tz=settings.tz)
                 session.commit()
                 reviewed += 1
         daily.mark_day_done(session, "tiers", month_end, reviewed)
         session.commit()
     for member_id in tiers.holds_ended(session, today):
         report["holds_ended"] += 1
-        report["changed"] += tiers.end_hold(session, session.get(Member, member_id), today=today, at=utcnow())
+        report["changed"] += tiers.end_hold(session, session.get(Member, member_id), today=today, at=utcnow(),
+                                                 tz=settings.tz)
         session.commit()
     return report
 

@@ -156,6 +156,8 @@ class MemberChange(db.Model):
     transaction_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
+    staff: Mapped[Staff | None] = relationship()
+
     __table_args__ = (Index("ix_member_changes_member_id_id", "member_id", "id"),)
 
 
