@@ -86,7 +86,8 @@ def record_usage(session: Session, member_id: int, result: EvaluationResult, com
                 RuleUsage.period == period, RuleUsage.period_key == key).values(count=RuleUsage.count + 1))
         if rule.budget_points is not None or rule.budget_fen is not None:
             session.execute(update(RuleBudget).where(RuleBudget.rule_id == applied.rule_id).values(
-                points_used=RuleBudget.points_used + applied.points, fen_used=RuleBudget.fen_used + applied.fen))
+                points_used=RuleBudget.points_used + max(applied.points, 0),
+                fen_used=RuleBudget.fen_used + max(applied.fen, 0)))
 
 
 def release_usage(session: Session, member_id: int, business_date: date,
@@ -100,7 +101,7 @@ def release_usage(session: Session, member_id: int, business_date: date,
             session.execute(update(RuleUsage).where(
                 RuleUsage.rule_id == rule_id, RuleUsage.member_id == member_id, RuleUsage.period == period,
                 RuleUsage.period_key == key, RuleUsage.count > 0).values(count=RuleUsage.count - 1))
-        points, fen = int(points or 0), int(fen or 0)
+        points, fen = max(int(points or 0), 0), max(int(fen or 0), 0)
         session.execute(update(RuleBudget).where(RuleBudget.rule_id == rule_id).values(
             points_used=case((RuleBudget.points_used > points, RuleBudget.points_used - points), else_=0),
             fen_used=case((RuleBudget.fen_used > fen, RuleBudget.fen_used - fen), else_=0)))
