@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
+from wxcrm.errors import N_
 from wxcrm.rules.codegen import generate_predicate
 from wxcrm.rules.conditions import fold, hoist_index_tests, leaves, parse_condition
 from wxcrm.rules.facts import LineSelector
@@ -134,14 +135,13 @@ def compile_rules(rules: Iterable[dict], *, live_statuses: Iterable[str] = LIVE_
                 validate_rule(raw, require_identity=True)
             rule = compile_rule(raw)
         except InvalidRule as exc:
-            problems += [Problem(f"[{position}].{p.path}" if p.path else f"[{position}]", p.message)
-                         for p in exc.problems]
+            problems += [p.at(f"[{position}].{p.path}" if p.path else f"[{position}]") for p in exc.problems]
             continue
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             problems.append(Problem(f"[{position}]", f"cannot be compiled ({exc!r}); validate it"))
             continue
         if rule.id in seen:
-            problems.append(Problem(f"[{position}].id", f"repeats rule id {rule.id}"))
+            problems.append(Problem.of(f"[{position}].id", N_("repeats rule id %(id)s"), id=rule.id))
         seen.add(rule.id)
         compiled.append(rule)
     if problems:
@@ -171,7 +171,7 @@ def compile_rules(rules: Iterable[dict], *, live_statuses: Iterable[str] = LIVE_
 def compile_rule(raw: dict) -> CompiledRule:
     rule_id, version = raw["id"], raw["version"]
     if not isinstance(rule_id, int) or not isinstance(version, int):
-        raise InvalidRule([Problem("id", "id and version must be whole numbers")])
+        raise InvalidRule([Problem.of("id", N_("id and version must be whole numbers"))])
     condition = parse_condition(raw["conditions"]) if "conditions" in raw else True
     validity = Validity.from_json(raw.get("validity"))
     scope = Scope.from_json(raw.get("scope"))

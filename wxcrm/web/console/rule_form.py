@@ -29,6 +29,7 @@ ACTION_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "earn_points": (("rate", "int"), ("per_yuan", "int"), ("on", "selector"), ("pending_days", "int")),
     "bonus_points": (("points", "int"), ("pending_days", "int")),
     "multiply_points": (("pct", "int"), ("pending_days", "int")),
+    "no_points": (),
     "hold_points": (("days", "int"),),
     "discount_percent": (("pct", "int"), ("on", "selector")),
     "discount_fixed": (("amount_fen", "yuan"), ("on", "selector"), ("per_item", "bool")),
@@ -96,6 +97,8 @@ class RuleForm:
     groups: str = ""
     per_day: str = ""
     per_month: str = ""
+    per_year: str = ""
+    per_membership_year: str = ""
     lifetime: str = ""
     budget_points: str = ""
     budget_yuan: str = ""
@@ -130,6 +133,7 @@ def rule_to_form(rule: dict) -> RuleForm:
         stores=list(scope.get("stores") or []), store_kinds=list(scope.get("store_kinds") or []),
         tiers=list(scope.get("tiers") or []), groups=", ".join(scope.get("groups") or []),
         per_day=_text(limits.get("per_day")), per_month=_text(limits.get("per_month")),
+        per_year=_text(limits.get("per_year")), per_membership_year=_text(limits.get("per_membership_year")),
         lifetime=_text(limits.get("lifetime")), budget_points=_text(limits.get("budget_points")),
         budget_yuan=_yuan_text(limits.get("budget_fen")), stop=bool(rule.get("stop", False)),
         exclusive_group=str(rule.get("exclusive_group") or ""),
@@ -266,6 +270,7 @@ def form_from_post(data: FormData) -> RuleForm:
         weekdays=weekdays, hours=hours, stores=_distinct(data.getlist("stores")),
         store_kinds=_distinct(data.getlist("store_kinds")), tiers=_distinct(data.getlist("tiers")),
         groups=_get(data, "groups"), per_day=_get(data, "per_day"), per_month=_get(data, "per_month"),
+        per_year=_get(data, "per_year"), per_membership_year=_get(data, "per_membership_year"),
         lifetime=_get(data, "lifetime"), budget_points=_get(data, "budget_points"),
         budget_yuan=_get(data, "budget_yuan"), stop=data.get("stop") in ("on", "1", "true", "yes"),
         exclusive_group=_get(data, "exclusive_group"),
@@ -337,7 +342,7 @@ def form_to_rule(form: RuleForm) -> tuple[dict, list[Problem]]:
     if form.exclusive_group:
         rule["exclusive_group"] = form.exclusive_group
     limits: dict = {}
-    for key in ("per_day", "per_month", "lifetime", "budget_points"):
+    for key in ("per_day", "per_month", "per_year", "per_membership_year", "lifetime", "budget_points"):
         _put_int(limits, key, getattr(form, key), f"limits.{key}", problems)
     _put_yuan(limits, "budget_fen", form.budget_yuan, "limits.budget_fen", problems)
     if limits:
