@@ -45,7 +45,7 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "WECHAT_PAY_API_KEY": (str, ""),
     "PUBLIC_URL": (str, "http://localhost:5000"),
     # WeChat (wxcrm/wechat): template ids per message purpose ("purpose=id,..."), the menu as
-    # JSON (empty: card, points, coupons, top-up), the HTTP timeout to WeChat in seconds.
+    # JSON (empty: card, points, profile, card number), the HTTP timeout to WeChat in seconds.
     "WECHAT_TEMPLATE_IDS": (str, "points_changed=TPL_POINTS_CHANGED,topup_done=TPL_TOPUP_DONE,"
                                  "coupon_received=TPL_COUPON_RECEIVED,coupon_expiring=TPL_COUPON_EXPIRING,"
                                  "membership_expiring=TPL_MEMBERSHIP_EXPIRING"),

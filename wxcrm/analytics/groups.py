@@ -9,8 +9,8 @@ from datetime import date
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from wxcrm.ledger.models import LedgerAccount
 from wxcrm.benefits.tiers import tier_for_spend
+from wxcrm.ledger.models import LedgerAccount
 from wxcrm.members.models import GroupAccount, Member, Tier
 from wxcrm.sales.models import Transaction
 from wxcrm.sales.queries import rolling_year_start, signed_payable

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from wxcrm.errors import N_
 from wxcrm.members import service as members
 from wxcrm.members.models import Member, MemberChange, Tier
 from wxcrm.sales.queries import net_spend_by_member
@@ -93,7 +94,7 @@ def _raise(session: Session, member: Member, tier: Tier | None, tiers: list[Tier
     current = next((t for t in tiers if t.id == member.tier_id), None)
     if tier is None or _rank(tier) <= _rank(current):
         return False
-    reason = "group spend reached the threshold" if source == "group" else "12-month spend reached the threshold"
+    reason = N_("group spend reached the threshold") if source == "group" else N_("12-month spend reached the threshold")
     members.set_tier(session, member, tier, source=source, reason=reason, transaction_id=transaction_id, at=at)
     return True
 
@@ -117,8 +118,8 @@ def review_month_end(session: Session, member: Member, *, month_end: date, at: d
     if reached.best is None or reached.best.id == (current.id if current else None):
         return False
     down = _rank(reached.best) < _rank(current)
-    reason = (f"12-month spend at the end of {month_end:%Y-%m} is below the threshold" if down
-              else f"12-month spend at the end of {month_end:%Y-%m} reached the threshold")
+    reason = (N_("12-month spend at month end is below the threshold") if down
+              else N_("12-month spend at month end reached the threshold"))
     members.set_tier(session, member, reached.best, source="month_end", reason=reason, at=at)
     return True
 
@@ -129,7 +130,7 @@ def end_hold(session: Session, member: Member, *, today: date, at: datetime, tz:
     if member.tier_until is None or member.tier_until >= today:
         return False
     members.record_change(session, member, "tier_until", member.tier_until, None, source="month_end",
-                          reason="the tier hold ended", at=at)
+                          reason=N_("the tier hold ended"), at=at)
     member.tier_until = None
     return review_month_end(session, member, month_end=today - timedelta(days=1), at=at, tz=tz)
 

@@ -231,7 +231,11 @@ def update_own_profile(session: Session, member: Member, *, name: str, gender: s
         # Birthdays earn greetings and birthday rules: members set it once; the till staff correct it.
         raise DomainError("your birthday is already set; ask at the till to change it", code="birthday_locked",
                           fields={"birthday": "locked"})
-    member.name, member.gender, member.birthday = name, gender, birthday
+    for field, value in (("name", name), ("gender", gender), ("birthday", birthday)):
+        if getattr(member, field) != value:
+            record_change(session, member, field, getattr(member, field), value, source="member",
+                          reason=N_("the member's own profile form"))
+            setattr(member, field, value)
     session.flush()
     return member
 

@@ -120,8 +120,9 @@ def problem_text(exc: DomainError | Exception) -> str:
 
 # ---------------------------------------------------------------- rule problems
 
-_LIMIT_NAMES = {"per_day": N_("a day"), "per_month": N_("a month"), "per_year": N_("a calendar year"),
-                "per_membership_year": N_("a membership year"), "lifetime": N_("in all")}
+_LIMIT_NAMES = {"per_day": N_("the limit per day"), "per_month": N_("the limit per month"),
+                "per_year": N_("the limit per calendar year"),
+                "per_membership_year": N_("the limit per membership year"), "lifetime": N_("the limit in all")}
 
 
 def problem_message(problem) -> str:

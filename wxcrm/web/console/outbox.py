@@ -13,6 +13,7 @@ from wxcrm.members.models import Member
 from wxcrm.messages import outbox
 from wxcrm.messages.models import OUTBOX_STATUSES, OutboxMessage
 from wxcrm.web.auth import role_required
+from wxcrm.web.labels import channel_label
 
 bp = Blueprint("console_outbox", __name__)
 PAGE_SIZE = 50
@@ -41,11 +42,12 @@ def resend(message_id: int):
     try:
         row = outbox.resend(db.session, message_id, current_settings())
         db.session.commit()
-        flash(_("Message %(id)s queued again as %(channel)s.", id=row.id, channel=row.channel), "success")
+        flash(_("Message %(id)s queued again as %(channel)s.", id=row.id, channel=channel_label(row.channel)),
+              "success")
     except DomainError as exc:
         if exc.code == "outbox_cannot_go":
             db.session.commit()  # keep the fresh reason on the row
         else:
             db.session.rollback()
-        flash(exc.detail, "danger")
+        flash(_("This message cannot go yet: %(why)s", why=exc.detail), "danger")
     return redirect(url_for(".messages", status="parked"))

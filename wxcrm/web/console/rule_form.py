@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
+from wxcrm.errors import N_
 from wxcrm.money import fen_to_yuan_str, yuan_str_to_fen
 from wxcrm.rules.actions import ACTIONS
 from wxcrm.rules.facts import FACTS
@@ -298,7 +299,7 @@ def _distinct(values) -> list[str]:
 
 class _Problems(list):
     def add(self, path: str, message: str) -> None:
-        self.append(Problem(path, message))
+        self.append(Problem.of(path, message))
 
 
 def form_to_rule(form: RuleForm) -> tuple[dict, list[Problem]]:
@@ -363,7 +364,7 @@ def _condition(form: RuleForm, row: ConditionRow, i: int, problems: _Problems) -
         return leaf
     texts = split_list(row.value) if row.op in ("in", "not_in", "between") else [row.value]
     if row.op == "between" and len(texts) != 2:
-        problems.add(f"{path}.value", "must be two values: lowest, highest")
+        problems.add(f"{path}.value", N_("must be two values: lowest, highest"))
         leaf["value"] = texts
         return leaf
     values = []
@@ -376,19 +377,19 @@ def _condition(form: RuleForm, row: ConditionRow, i: int, problems: _Problems) -
 
 def _parse_value(kind: str, text: str, path: str, problems: _Problems):
     if text == "":
-        problems.add(path, "is required")
+        problems.add(path, N_("is required"))
         return None
     if kind == "money":
         try:
             return yuan_str_to_fen(text)
         except ValueError:
-            problems.add(path, "must be an amount in yuan, such as 100 or 99.50")
+            problems.add(path, N_("must be an amount in yuan, such as 100 or 99.50"))
             return None
     if kind in ("count", "int"):
         try:
             return int(text)
         except ValueError:
-            problems.add(path, "must be a whole number")
+            problems.add(path, N_("must be a whole number"))
             return None
     if kind == "bool":
         word = text.lower()
@@ -396,7 +397,7 @@ def _parse_value(kind: str, text: str, path: str, problems: _Problems):
             return True
         if word in FALSE_WORDS:
             return False
-        problems.add(path, "must be true or false")
+        problems.add(path, N_("must be true or false"))
         return None
     return text
 
@@ -429,7 +430,7 @@ def _put_int(target: dict, key: str, text: str, path: str, problems: _Problems) 
     try:
         target[key] = int(text)
     except ValueError:
-        problems.add(path, "must be a whole number")
+        problems.add(path, N_("must be a whole number"))
 
 
 def _put_yuan(target: dict, key: str, text: str, path: str, problems: _Problems) -> None:
@@ -439,7 +440,7 @@ def _put_yuan(target: dict, key: str, text: str, path: str, problems: _Problems)
     try:
         target[key] = yuan_str_to_fen(text)
     except ValueError:
-        problems.add(path, "must be an amount in yuan, such as 100 or 99.50")
+        problems.add(path, N_("must be an amount in yuan, such as 100 or 99.50"))
 
 
 def split_list(text: str) -> list[str]:
@@ -476,6 +477,10 @@ class SimulationForm:
     points_balance: str = ""
     at: str = ""            # datetime-local: 2026-05-20T12:30
     topup_yuan: str = ""
+    # A referral event: the member who was referred (the basket is their purchase).
+    referred_joined: str = ""
+    referred_purchases: str = ""
+    referred_first: bool = False
 
 
 def simulation_from_post(data: FormData) -> SimulationForm:
@@ -491,7 +496,9 @@ def simulation_from_post(data: FormData) -> SimulationForm:
         card_no=_get(data, "sim_card"), tier=_get(data, "sim_tier"), birthday=_get(data, "sim_birthday"),
         gender=_get(data, "sim_gender") or "unknown", joined_on=_get(data, "sim_joined"),
         purchase_count=_get(data, "sim_purchase_count"), spend_yuan=_get(data, "sim_spend"),
-        points_balance=_get(data, "sim_points_balance"), at=_get(data, "sim_at"), topup_yuan=_get(data, "sim_topup"))
+        points_balance=_get(data, "sim_points_balance"), at=_get(data, "sim_at"), topup_yuan=_get(data, "sim_topup"),
+        referred_joined=_get(data, "sim_referred_joined"), referred_purchases=_get(data, "sim_referred_purchases"),
+        referred_first=data.get("sim_referred_first") in ("on", "1", "yes", "true"))
 
 
 def simulation_request(sim: SimulationForm, *, event: str, windows: tuple[int, ...] = ()) -> tuple[dict, list[Problem]]:
@@ -508,14 +515,14 @@ def simulation_request(sim: SimulationForm, *, event: str, windows: tuple[int, .
             if qty_n <= 0:
                 raise ValueError
         except ValueError:
-            problems.add(f"basket[{i}].qty", "must be a whole number above 0")
+            problems.add(f"basket[{i}].qty", N_("must be a whole number above 0"))
             continue
         try:
             price_fen = yuan_str_to_fen(price or "0")
             if price_fen < 0:
                 raise ValueError
         except ValueError:
-            problems.add(f"basket[{i}].price", "must be an amount in yuan, such as 100 or 99.50")
+            problems.add(f"basket[{i}].price", N_("must be an amount in yuan, such as 100 or 99.50"))
             continue
         items.append({"sku": sku, "category": category, "qty": qty_n, "unit_price_fen": price_fen})
     data: dict = {"event": event, "store_code": sim.store, "items": items, "payment_method": sim.payment}
@@ -523,7 +530,7 @@ def simulation_request(sim: SimulationForm, *, event: str, windows: tuple[int, .
         try:
             data["at"] = datetime.fromisoformat(sim.at)
         except ValueError:
-            problems.add("at", "must be a date and time")
+            problems.add("at", N_("must be a date and time"))
     if sim.topup_yuan:
         holder: dict = {}
         _put_yuan(holder, "topup", sim.topup_yuan, "topup", problems)
@@ -536,7 +543,7 @@ def simulation_request(sim: SimulationForm, *, event: str, windows: tuple[int, .
             try:
                 member[key] = date.fromisoformat(text).isoformat()
             except ValueError:
-                problems.add(f"member.{key}", "must be a date YYYY-MM-DD")
+                problems.add(f"member.{key}", N_("must be a date YYYY-MM-DD"))
     counts: dict = {}
     _put_int(counts, "purchase_count", sim.purchase_count, "member.purchase_count", problems)
     _put_int(counts, "points_balance", sim.points_balance, "member.points_balance", problems)
@@ -546,6 +553,15 @@ def simulation_request(sim: SimulationForm, *, event: str, windows: tuple[int, .
     member["spend_in_window_fen"] = {str(w): counts.get("spend", 0) for w in windows}
     member["purchases_in_window"] = {str(w): counts.get("purchase_count", 0) for w in windows}
     data["member"] = member
+    if event == "referral":
+        referred: dict = {"first_purchase": sim.referred_first}
+        if sim.referred_joined:
+            try:
+                referred["joined_on"] = date.fromisoformat(sim.referred_joined).isoformat()
+            except ValueError:
+                problems.add("referred.joined_on", N_("must be a date YYYY-MM-DD"))
+        _put_int(referred, "purchase_count", sim.referred_purchases, "referred.purchase_count", problems)
+        data["referred"] = referred
     return data, list(problems)
 
 
