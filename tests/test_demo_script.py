@@ -27,7 +27,9 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Nothing listens there (closed connections waiting out TIME_WAIT do not count)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True
@@ -85,7 +87,7 @@ def test_stopping_the_demo_stops_the_stand_in_too(demo_env):
         assert requests.get(f"http://127.0.0.1:{app_port}/healthz", timeout=5).json() == {"status": "ok"}
         demo.send_signal(signal.SIGTERM)            # the script alone, as a terminal's Ctrl-C would
         demo.wait(timeout=30)
-        for _ in range(50):
+        for _ in range(150):
             if port_is_free(standin_port) and port_is_free(app_port):
                 break
             time.sleep(0.2)

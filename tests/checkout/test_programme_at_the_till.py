@@ -191,3 +191,15 @@ def test_a_once_per_membership_year_gift_follows_the_expiry_anniversary(shop, fr
     assert buy(shop, member, 100)["points_earned"] == 0
     frozen_now(datetime(2026, 12, 10, 6, 0))        # the anniversary of the expiry date
     assert buy(shop, member, 100)["points_earned"] == 50
+
+
+def test_a_rule_that_sets_a_tier_names_it_on_the_receipt(shop):
+    """Issue 9, item 12: no raw tier code on a receipt."""
+    gold = shop.make.tier("gold", 3, threshold_fen=10**9)
+    gold.name, gold.name_en = "金卡", "Gold"
+    shop.make.tier("normal", 1)
+    db.session.commit()
+    live({"name": "大单升金卡", "event": "purchase", "actions": [{"type": "set_tier", "tier": "gold"}]})
+    receipt = buy(shop, shop.make.member(tier_code="normal"), 10_000)
+    (line,) = [line for line in receipt["receipt_lines"] if line["kind"] == "set_tier"]
+    assert line["text"] == "大单升金卡：会员等级调整为金卡" and line["text_en"].endswith("tier set to Gold")

@@ -477,7 +477,8 @@ def _fixed_effect(rule: CompiledRule, action: Action) -> Effect:
     elif kind == "cancel_membership":
         zh, en, params, effect_kind = "会员资格取消", "membership cancelled", {}, "cancel"
     elif kind == "set_tier":
-        zh, en = f"会员等级调整为 {p['tier']}", f"tier set to {p['tier']}"
+        name_zh, name_en = action.tier_name or (p["tier"], p["tier"])
+        zh, en = f"会员等级调整为{name_zh}", f"tier set to {name_en}"
         params, effect_kind = {"tier": p["tier"]}, "set_tier"
     elif kind == "reset_points":
         zh, en, params, effect_kind = "积分清零", "points reset to zero", {}, "reset_points"

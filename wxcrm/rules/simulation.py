@@ -14,7 +14,7 @@ from wxcrm.members.models import Member, Store
 from wxcrm.rules.conflicts import find_conflicts
 from wxcrm.rules.context import BasketLine, EvaluationContext, MemberFacts, ReferredFacts
 from wxcrm.rules.engine import evaluate
-from wxcrm.rules.live import draft_rule_set, live_rule_set
+from wxcrm.rules.live import draft_rule_set, live_rule_set, tier_names
 from wxcrm.rules.member_facts import member_facts
 from wxcrm.rules.usage import budgets_used, membership_anchor, usage_for
 from wxcrm.timeutil import to_local, utcnow
@@ -76,7 +76,7 @@ def simulate(session: Session, data: Mapping, *, settings: Settings, points_bala
     local = (at.replace(tzinfo=tz) if at and at.tzinfo is None else at.astimezone(tz)) if at else to_local(utcnow(), tz)
     today = local.date()
     draft = data.get("rules")
-    compiled = (draft_rule_set(draft, point_value_fen=point_value) if draft is not None
+    compiled = (draft_rule_set(draft, point_value_fen=point_value, tier_names=tier_names(session)) if draft is not None
                 else live_rule_set(session, point_value_fen=point_value))
 
     store = session.scalar(select(Store).where(Store.code == str(data.get("store_code", "")).upper()))

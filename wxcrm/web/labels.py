@@ -12,6 +12,8 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from wxcrm.errors import N_, DomainError
+from wxcrm.rules.actions import ACTIONS
+from wxcrm.rules.facts import FACTS
 
 # ---------------------------------------------------------------- codes by name
 
@@ -68,6 +70,27 @@ def tier_name_of_code(code: str | None, tiers: dict) -> str:
         return "—"
     tier = tiers.get(code)
     return tier_name(tier) if tier is not None else code
+
+
+def event_label(event: str) -> str:
+    return {"purchase": _("Purchase"), "refund": _("Refund"), "topup": _("Top-up"), "signup": _("Sign-up"),
+            "referral": _("Referral"), "birthday": _("Birthday (daily)"),
+            "membership_expiry": _("Membership expiry"), "schedule": _("Schedule")}.get(event, event)
+
+
+def fact_label(fact: dict | str) -> str:
+    """A fact as a marketer reads it; money facts are typed in yuan here, not fen."""
+    spec = FACTS.get(fact if isinstance(fact, str) else fact["name"])
+    if spec is None:
+        return str(fact)
+    if zh():
+        return spec.label_zh.replace("（分）", "（元）")
+    return spec.label_en.replace("(fen)", "(yuan)")
+
+
+def action_label(kind: str) -> str:
+    spec = ACTIONS.get(kind)
+    return (spec.label_zh if zh() else spec.label_en) if spec else kind
 
 
 # ---------------------------------------------------------------- refusals, by code
@@ -133,7 +156,6 @@ def problem_message(problem) -> str:
         return _(problem.message)
     params = dict(getattr(problem, "args", ()))
     if params:
-        from wxcrm.web.console.rules import action_label, event_label, fact_label
         if "fact" in params:
             params["fact"] = fact_label(params["fact"])
         if "event" in params:

@@ -47,7 +47,7 @@ from wxcrm.timeutil import business_date, to_local, utcnow
 from wxcrm.web.auth import role_required
 from wxcrm.web.console import rule_form
 from wxcrm.web.console.rule_form import ACTION_FIELDS, RuleForm, SimulationForm
-from wxcrm.web.labels import problem_message, problem_text, tier_name
+from wxcrm.web.labels import action_label, event_label, fact_label, problem_message, problem_text, tier_name
 
 bp = Blueprint("console_rules", __name__)
 EDITORS = ("admin", "marketer")
@@ -167,12 +167,6 @@ def weekday_name(day: int) -> str:
             else ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))[day - 1]
 
 
-def event_label(event: str) -> str:
-    return {"purchase": _("Purchase"), "refund": _("Refund"), "topup": _("Top-up"), "signup": _("Sign-up"),
-            "referral": _("Referral"), "birthday": _("Birthday (daily)"),
-            "membership_expiry": _("Membership expiry"), "schedule": _("Schedule")}.get(event, event)
-
-
 def outcome_label(outcome: str) -> str:
     return {"applied": _("Applied"), "no_effect": _("Matched, nothing to give"),
             "lost_exclusive": _("Lost to a better rule"), "not_matched": _("Conditions not met"),
@@ -196,21 +190,6 @@ def effect_label(kind: str) -> str:
 def payment_label(method: str) -> str:
     return {"wechat_pay": _("WeChat Pay"), "cash": _("Cash"), "card": _("Bank card"),
             "stored_value": _("Stored value"), "alipay": _("Alipay"), "other": _("Other")}.get(method, method)
-
-
-def fact_label(fact: dict | str) -> str:
-    """A fact as a marketer reads it; money facts are typed in yuan here, not fen."""
-    spec = FACTS.get(fact if isinstance(fact, str) else fact["name"])
-    if spec is None:
-        return str(fact)
-    if _zh():
-        return spec.label_zh.replace("（分）", "（元）")
-    return spec.label_en.replace("(fen)", "(yuan)")
-
-
-def action_label(kind: str) -> str:
-    spec = ACTIONS.get(kind)
-    return (spec.label_zh if _zh() else spec.label_en) if spec else kind
 
 
 def op_label(op: str) -> str:
