@@ -192,3 +192,23 @@ def test_a_rule_editor_problem_is_in_chinese_on_a_chinese_page(client, make):
                                                                 "sim_sku": ["A"], "sim_qty": ["x"],
                                                                 "sim_price": ["1"]})
     assert "必须是大于 0 的整数" in r.get_data(as_text=True)
+
+
+def test_the_simulators_reasons_name_tiers_not_codes(client, make):
+    """Issue 9, item 12: "会员等级 silver" no more."""
+    from wxcrm.rules import storage
+    make.store("S001")
+    silver = make.tier("silver", 2)
+    silver.name, silver.name_en = "银卡", "Silver"
+    gold = make.tier("gold", 3, threshold_fen=10**9)
+    gold.name, gold.name_en = "金卡", "Gold"
+    storage.create_rule(db.session, {"name": "金卡双倍", "event": "purchase", "status": "active",
+                                     "scope": {"tiers": ["gold"]}, "actions": [{"type": "earn_points", "rate": 2}]})
+    db.session.commit()
+    marketer = make.staff("marketer")
+    client.post("/login", data={"username": marketer.username, "password": "password123"})
+    page = client.post("/console/rules/simulate?lang=zh_CN", data={
+        "event": "purchase", "sim_store": "S001", "sim_sku": ["A"], "sim_category": [""], "sim_qty": ["1"],
+        "sim_price": ["100"], "sim_tier": "silver"}).get_data(as_text=True)
+    trace = re.search(r'data-testid="trace">(.*?)</table>', page, re.S).group(1)
+    assert "银卡" in trace and "金卡" in trace and "silver" not in trace and "gold" not in trace

@@ -7,6 +7,7 @@ form <-> JSON conversion is in ``rule_form`` (pure, tested alone).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -604,11 +605,29 @@ def _run_simulation(sim: SimulationForm, event: str, draft_rules: list[dict] | N
         db.session.rollback()  # simulation reads only
     names = {r.id: storage.rule_json(r) for r in db.session.scalars(select(Rule))}
     names.update({r["id"]: r for r in draft_rules or [] if "id" in r})  # the edited version's own name
+    tier_words = _tier_words()
     for result in results.values():
         for row in result["rules"]:
             stored = names.get(row["rule_id"])
             row["title"] = rule_title(stored) if stored else row["rule"]
+            # The engine's reasons name tiers by code; people read the tier's name.
+            row["reason"] = tier_words(row["reason"], zh=False)
+            row["reason_zh"] = tier_words(row["reason_zh"], zh=True)
     return results, []
+
+
+def _tier_words():
+    """A function putting tier names in place of tier codes in a sentence."""
+    tiers = list(db.session.scalars(select(Tier)))
+    if not tiers:
+        return lambda text, zh: text
+    pattern = re.compile(r"(?<![A-Za-z0-9_-])(" + "|".join(re.escape(t.code) for t in tiers) + r")(?![A-Za-z0-9_-])")
+    by_code = {t.code: t for t in tiers}
+
+    def replace(text: str, zh: bool) -> str:
+        return pattern.sub(lambda m: by_code[m.group(1)].name if zh
+                           else (by_code[m.group(1)].name_en or by_code[m.group(1)].name), text or "")
+    return replace
 
 
 def _render_editor(stored: Rule | None, state: EditorState, *, template=None, part: int = 0):
