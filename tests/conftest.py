@@ -87,6 +87,7 @@ def app(tmp_path_factory):
     with application.app_context():
         from flask_migrate import upgrade
         upgrade()  # the real migrations build the test schema
+        clear_tables()  # and any starting data they add (the base earning rule): tests start empty
     return application
 
 
@@ -194,6 +195,15 @@ class Factory:
         tier = service.create_tier(db.session, code=code, name=code, rank=rank, upgrade_threshold_fen=threshold_fen)
         db.session.commit()
         return tier
+
+    def base_rule(self, rate: int = 1, per_yuan: int = 1):
+        """The base earning rule a new install starts with (live): ``rate`` points per
+        ``per_yuan`` yuan paid."""
+        from wxcrm.rules import storage
+        from wxcrm.rules.catalogue import base_earning_rule
+        rule = storage.create_rule(db.session, base_earning_rule(rate=rate, per_yuan=per_yuan))
+        db.session.commit()
+        return rule
 
     def member(self, today: date | None = None, **fields):
         from wxcrm.members import service

@@ -50,8 +50,19 @@ def check_config() -> None:
 def init_db() -> None:
     """Migrate the database to the newest schema (Alembic head)."""
     from flask_migrate import upgrade
+
+    from wxcrm.rules.storage import earning_rules, rule_json
+    from wxcrm.rules.wording import rate_words
     upgrade()
     click.echo(f"database at head: {current_app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
+    # Say what earns points: a new install starts with the base earning rule (migration 0004).
+    earning = earning_rules(db.session)
+    for rule in earning:
+        rates = ", ".join(rate_words(a)[1] for a in rule_json(rule)["actions"] if a["type"] == "earn_points")
+        click.echo(f"purchases earn points by rule #{rule.id} {rule.name} ({rates})")
+    if not earning:
+        click.echo("no live rule earns points on purchases: purchases earn no points (see /console/rules)")
+    db.session.rollback()
 
 
 @wxcrm_cli.command("seed-demo")
@@ -205,6 +216,23 @@ def rules_run(event: str, on: str | None) -> None:
     day = date.fromisoformat(on) if on else today
     done = run_daily_event(db.session, settings, event, day, today=today)
     click.echo(f"{event} {day.isoformat()}: {done} member(s) handled")
+
+
+@wxcrm_cli.command("tiers")
+@click.option("--date", "on", default=None, help="Business date (YYYY-MM-DD); default today.")
+def tiers(on: str | None) -> None:
+    """Review tiers now, as the daily `tiers` job does: every month end not yet reviewed
+    (down when the rolling 12-month spend fell below the threshold) and ended staff holds."""
+    from datetime import date
+
+    from wxcrm.jobs.tasks import run_tier_review
+    from wxcrm.timeutil import business_date
+    settings = current_settings()
+    today = date.fromisoformat(on) if on else business_date(settings.tz)
+    report = run_tier_review(db.session, settings, today=today)
+    ends = ", ".join(report["month_ends"]) or "none due"
+    click.echo(f"tiers: month ends reviewed: {ends}; {report['changed']} member(s) changed tier, "
+               f"{report['holds_ended']} hold(s) ended")
 
 
 @wxcrm_cli.command("outbox-drain")

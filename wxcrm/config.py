@@ -25,11 +25,14 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "DATABASE_URL": (str, None),
     "TIMEZONE": (str, "Asia/Shanghai"),
     "PORT": (int, 5000),
-    "POINTS_PER_YUAN": (int, 1),
     # What one point is worth when used as payment at the till, in fen.
     "POINT_VALUE_FEN": (int, 1),
     # Earned points expire at the end of the month this many months after earning.
     "POINTS_EXPIRY_MONTHS": (int, 24),
+    # The most of a bill (after discounts) points may pay, in percent.
+    "POINTS_MAX_SHARE_PCT": (int, 100),
+    # An offline till's sale (occurred_at) may be this many days old at most.
+    "OFFLINE_MAX_AGE_DAYS": (int, 7),
     "DEFAULT_LOCALE": (str, "zh_CN"),
     "CARD_PREFIX": (str, "8800"),
     "BRAND_NAME": (str, "wxcrm"),
@@ -49,7 +52,7 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "PUBLIC_URL": (str, "http://localhost:5000"),
     # WeChat (wxcrm/wechat): template ids per message purpose with their keywords
     # ("purpose=id" for the layout README documents, or "purpose=id:thing1=store|number3=balance,..."),
-    # the menu as JSON (empty: card, points, coupons, top-up), the HTTP timeout to WeChat in seconds.
+    # the menu as JSON (empty: card, points, profile, card number), the HTTP timeout to WeChat in seconds.
     "WECHAT_TEMPLATE_IDS": (str, "points_changed=TPL_POINTS_CHANGED,topup_done=TPL_TOPUP_DONE,"
                                  "coupon_received=TPL_COUPON_RECEIVED,coupon_expiring=TPL_COUPON_EXPIRING,"
                                  "membership_expiring=TPL_MEMBERSHIP_EXPIRING"),
@@ -117,7 +120,7 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         raw = os.environ.get(f"WXCRM_{name}")
         cfg[f"WXCRM_{name}"] = _coerce(kind, raw) if raw is not None else default
     for key, value in (overrides or {}).items():
-        # "POINTS_PER_YUAN" and "WXCRM_POINTS_PER_YUAN" mean the same; other keys
+        # "POINT_VALUE_FEN" and "WXCRM_POINT_VALUE_FEN" mean the same; other keys
         # (TESTING, SQLALCHEMY_*, ...) go to Flask as they are.
         cfg[f"WXCRM_{key}" if key in SETTINGS else key] = value
 
@@ -283,9 +286,10 @@ class Settings:
     """Every WXCRM_* setting a service may need, typed. Built by ``Settings.from_config``;
     money settings have no defaults here, so a service can never fall back silently."""
     timezone: str
-    points_per_yuan: int
     point_value_fen: int
     points_expiry_months: int
+    points_max_share_pct: int
+    offline_max_age_days: int
     card_prefix: str
     brand_name: str
     public_url: str
@@ -319,6 +323,10 @@ class Settings:
 
     def __post_init__(self):
         object.__setattr__(self, "tz", ZoneInfo(self.timezone))
+        if not 0 <= self.points_max_share_pct <= 100:
+            raise ValueError("WXCRM_POINTS_MAX_SHARE_PCT must be a whole percent from 0 to 100")
+        if self.offline_max_age_days < 0:
+            raise ValueError("WXCRM_OFFLINE_MAX_AGE_DAYS must not be negative")
 
     @classmethod
     def from_config(cls, config: Mapping) -> "Settings":

@@ -1,23 +1,30 @@
 """Demo data: stores, staff, tiers, group accounts, members and their purchase history.
 
-Purchases go through the real till service, so every point in the demo has a ledger
-entry and `flask wxcrm audit` passes on a fresh demo.
+Purchases and refunds go through the real till service, so every point in the demo has a
+ledger entry and `flask wxcrm audit` passes on a fresh demo; tiers follow the history
+through the tier rules (up at once after a crossing purchase, down at each month end), so
+every member's tier is the one their rolling 12-month spend gives, and a group account's
+totals are its members'. Some members were referred by others, and a few purchases were
+refunded (one of them a once-a-month birthday discount, used again afterwards).
 """
 from __future__ import annotations
 
+import heapq
 import random
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from wxcrm.benefits import tiers as tier_rules
+from wxcrm.benefits.daily import mark_day_done
 from wxcrm.checkout import service as checkout
 from wxcrm.config import Settings
 from wxcrm.members import service as member_service
-from wxcrm.members.models import Store
+from wxcrm.members.models import Member, Store
 from wxcrm.rules import storage as rules
 from wxcrm.rules.catalogue import TEMPLATES
-from wxcrm.timeutil import Clock
+from wxcrm.timeutil import Clock, to_utc_naive
 
 STORES = [
     ("S001", "静安旗舰店", "direct", "上海", "上海市静安区南京西路 1266 号"),
@@ -29,7 +36,7 @@ STORES = [
 ]
 TIERS = [("normal", "普卡", "Classic", 1, 0), ("silver", "银卡", "Silver", 2, 200_000),
          ("gold", "金卡", "Gold", 3, 800_000), ("diamond", "钻石卡", "Diamond", 4, 2_000_000)]
-GROUPS = [("G-ACME", "艾克美科技有限公司"), ("G-RUN", "城市跑团")]
+GROUPS = [("G-ACME", "艾克美科技有限公司"), ("G-RUN", "城市跑团"), ("G-STAFF", "本店员工")]
 CATALOGUE = [  # sku, category, unit price fen
     ("TEA-001", "tea", 1800), ("TEA-002", "tea", 2600), ("COF-001", "coffee", 2800), ("COF-002", "coffee", 3200),
     ("BAK-001", "bakery", 1200), ("BAK-002", "bakery", 1600), ("SNK-001", "snacks", 900), ("GFT-001", "gifts", 16800),
@@ -59,13 +66,16 @@ def demo_logins_present(session: Session) -> list[str]:
     return found
 
 
-DEMO_RULES = [  # (template, parameters, status)
+DEMO_RULES = [  # (template, parameters, status); the base earning rule comes first (ensure_base_earning)
     ("points_per_tier_and_store", {"tier_rates": {"gold": 2, "diamond": 3}, "store_rates": {},
-                                   "franchise_per_yuan": 2}, "active"),
+                                   "by_store_kind": False,
+                                   "tier_names": {code: (zh, en) for code, zh, en, _, _ in TIERS}}, "active"),
+    ("franchise_half_points", {}, "active"),
     ("birthday_extra_points", {}, "active"),
     ("birthday_month_discount", {"pct_off": 10}, "active"),
     ("double_points_time_window", {"weekdays": (3,), "start": "10:00", "end": "14:00"}, "active"),
-    ("referral_bonus_points", {"points": 500}, "active"),
+    ("referral_on_first_purchase", {"points": 300, "min_fen": 5_000, "within_days": 30}, "active"),
+    ("staff_no_points", {"group": "G-STAFF"}, "draft"),
     ("free_renewal_on_spend", {"threshold_fen": 100_000}, "draft"),
     ("renew_by_points", {"cost_points": 1000}, "draft"),
     ("cancel_on_low_spend", {"threshold_fen": 100_000}, "draft"),
@@ -77,7 +87,9 @@ BIRTHDAY_GIFT = {"name": "生日礼遇", "name_en": "Birthday gift", "event": "b
 
 
 def _seed_rules(session: Session) -> None:
-    """The brand's programme from the catalogue; the membership-expiry ones as drafts to review."""
+    """The brand's programme from the catalogue, on top of the base earning rule a new
+    install starts with; the membership-expiry ones as drafts to review."""
+    rules.ensure_base_earning(session)
     for key, params, status in DEMO_RULES:
         for rule in TEMPLATES[key].rules(**params):
             rules.create_rule(session, {**rule, "status": status})
@@ -110,6 +122,9 @@ def seed(session: Session, settings: Settings, *, members: int = 300, days: int 
     people = []
     for i in range(members):
         joined = today - timedelta(days=rng.randint(0, 720))
+        referred = i % 9 == 4 and i >= 7
+        if referred:   # brought in by a friend lately: their first purchases fall inside the history
+            joined = today - timedelta(days=rng.randint(3, max(3, min(days - 1, 25))))
         birthday = date(rng.randint(1960, 2006), rng.randint(1, 12), rng.randint(1, 28))
         if i < 3:  # a few birthdays this month, so the birthday rules have someone to greet
             birthday = birthday.replace(month=today.month, day=min(today.day, 28))
@@ -119,15 +134,28 @@ def seed(session: Session, settings: Settings, *, members: int = 300, days: int 
             gender=rng.choice(["male", "female", "female", "unknown"]), birthday=birthday,
             district=rng.choice(DISTRICTS), occupation=rng.choice(OCCUPATIONS), education=rng.choice(EDUCATION),
             income_band=rng.choice(INCOME), home_store_code=rng.choice(STORES)[0],
-            group_code=GROUPS[i % 2][0] if i % 25 == 0 else None, tier_code=rng.choice(TIERS[:3])[0],
+            group_code=GROUPS[i % 2][0] if i % 25 == 0 else None,
             privacy_version=settings.privacy_notice_version, marketing_consent=rng.random() < 0.6,
             expires_on=joined.replace(year=joined.year + 2) if not (joined.month == 2 and joined.day == 29) else joined + timedelta(days=730))
         m.followed = rng.random() < 0.85
+        if referred:                       # brought in by a member who joined earlier
+            referrer = people[i - 7]
+            if referrer.joined_on <= m.joined_on:
+                m.referrer_id = referrer.id
         people.append(m)
     session.flush()
 
+    _history(session, settings, rng, people, today=today, days=days)
+    session.flush()
+    return logins
+
+
+def _history(session: Session, settings: Settings, rng: random.Random, people: list[Member], *, today: date,
+             days: int) -> None:
+    """Purchase history, oldest first, through the real till; a few refunds a little later;
+    the tiers' month-end review at each month's turn, as the daily job does."""
+    tz = settings.tz
     store_codes = [s[0] for s in STORES]
-    # Purchase history, oldest first, through the real till.
     sales = []
     for m in people:
         for _ in range(rng.choice([0, 1, 2, 3, 5, 8, 12])):
@@ -135,19 +163,73 @@ def seed(session: Session, settings: Settings, *, members: int = 300, days: int 
             if day < m.joined_on:
                 day = m.joined_on if m.joined_on <= today else today
             sales.append((day, rng.randint(8, 21), rng.randint(0, 59), m))
-    for _ in range(members // 3):  # walk-in sales without a member
+    for _ in range(len(people) // 3):  # walk-in sales without a member
         sales.append((today - timedelta(days=rng.randint(0, days - 1)), rng.randint(8, 21), rng.randint(0, 59), None))
     sales.sort(key=lambda s: (s[0], s[1], s[2]))
+    refunds: list[tuple[datetime, int, int, bool]] = []      # (when, order, purchase id, whole)
+    month = None
     for day, hour, minute, m in sales:
         local = datetime.combine(day, time(hour, minute), tz)
+        _refunds_due(session, settings, refunds, local)
+        if month is not None and (day.year, day.month) != month:
+            _month_end_review(session, settings, day.replace(day=1))
+        month = (day.year, day.month)
         clock = Clock.local_moment(local)
         basket = [{"sku": sku, "category": cat, "qty": rng.choice([1, 1, 1, 2, 3]), "unit_price_fen": price}
                   for sku, cat, price in rng.sample(CATALOGUE, rng.randint(1, 4))]
         home = m.home_store.code if m and m.home_store else rng.choice(store_codes)
         store = home if rng.random() < 0.7 else rng.choice(store_codes)
-        checkout.ring_up_purchase(session, store_code=store, items=basket, clock=clock, settings=settings,
-                                  member_ref={"member_id": m.id} if m else None,
-                                  payment_method=rng.choice(["wechat_pay", "wechat_pay", "alipay", "card", "cash"]),
-                                  notify=False)  # history: its notices went out long ago
-    session.flush()
-    return logins
+        txn = checkout.ring_up_purchase(session, store_code=store, items=basket, clock=clock, settings=settings,
+                                        member_ref={"member_id": m.id} if m else None,
+                                        payment_method=rng.choice(["wechat_pay", "wechat_pay", "alipay", "card",
+                                                                   "cash"]),
+                                        notify=False)  # history: its notices went out long ago
+        if m is not None and rng.random() < 0.05:        # returned, whole or one line, within a few days
+            when = local + timedelta(days=rng.randint(0, 3), hours=rng.randint(0, 3))
+            if when.date() <= today:
+                heapq.heappush(refunds, (when, txn.id, txn.id, rng.random() < 0.6))
+    _refunds_due(session, settings, refunds, datetime.combine(today, time(23, 59), tz))
+    _birthday_discount_used_again(session, settings, people, today=today)
+
+
+def _refunds_due(session: Session, settings: Settings, refunds: list, until: datetime) -> None:
+    while refunds and refunds[0][0] <= until:
+        when, _, purchase_id, whole = heapq.heappop(refunds)
+        items = None if whole else [{"line_no": 1, "qty": 1}]
+        checkout.refund_purchase(session, transaction_id=purchase_id, clock=Clock.local_moment(when),
+                                 settings=settings, items=items, notify=False)
+
+
+def _month_end_review(session: Session, settings: Settings, first_of_month: date) -> None:
+    """What the daily `tiers` job does on the first of a month: each member's tier as their
+    spend stood at the end of the month before (down as well as up)."""
+    month_end = first_of_month - timedelta(days=1)
+    at = to_utc_naive(datetime.combine(first_of_month, time(0, 5), settings.tz))
+    reviewed = 0
+    for member in session.scalars(select(Member).order_by(Member.id)):
+        tier_rules.review_month_end(session, member, month_end=month_end, at=at, tz=settings.tz)
+        reviewed += 1
+    mark_day_done(session, "tiers", month_end, reviewed)
+
+
+def _birthday_discount_used_again(session: Session, settings: Settings, people: list[Member], *,
+                                  today: date) -> None:
+    """A birthday member buys this morning with the once-a-month birthday discount, brings it
+    all back, and buys again: the refund gave the discount's use back, so it applies again."""
+    from wxcrm.sales.models import Transaction
+    month_start = today.replace(day=1)
+    bought_this_month = set(session.scalars(select(Transaction.member_id).where(
+        Transaction.business_date >= month_start, Transaction.member_id.is_not(None))))
+    member = next((m for m in people if m.birthday and m.birthday.month == today.month and m.status == "active"
+                   and m.id not in bought_this_month), None)
+    if member is None:
+        return
+    basket = [{"sku": "GFT-001", "category": "gifts", "qty": 1, "unit_price_fen": 16800}]
+    first = datetime.combine(today, time(0, 10), settings.tz)
+    bought = checkout.ring_up_purchase(session, store_code="S001", items=basket, clock=Clock.local_moment(first),
+                                       settings=settings, member_ref={"member_id": member.id}, notify=False)
+    checkout.refund_purchase(session, transaction_id=bought.id, settings=settings, notify=False,
+                             clock=Clock.local_moment(first + timedelta(minutes=10)))
+    checkout.ring_up_purchase(session, store_code="S001", items=basket, settings=settings, notify=False,
+                              clock=Clock.local_moment(first + timedelta(minutes=20)),
+                              member_ref={"member_id": member.id})

@@ -9,7 +9,7 @@ class DomainError(Exception):
     title = "Request cannot be processed"
 
     def __init__(self, detail: str, *, code: str | None = None, status: int | None = None,
-                 fields: dict | None = None):
+                 fields: dict | None = None, params: dict | None = None):
         super().__init__(detail)
         self.detail = detail
         if code:
@@ -17,6 +17,9 @@ class DomainError(Exception):
         if status:
             self.status = status
         self.fields = fields or {}
+        # The numbers in ``detail`` by name, so a page can say it again in its own language
+        # (wxcrm.web.messages translates by ``code``).
+        self.params = params or {}
 
 
 class NotFound(DomainError):

@@ -25,6 +25,11 @@ def to_utc_naive(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
+def rfc3339(utc_naive: datetime) -> str:
+    """A stored (naive UTC) moment as RFC 3339 with its offset: '2026-11-23T06:00:00Z'."""
+    return utc_naive.replace(microsecond=0).isoformat() + "Z"
+
+
 def business_date(tz: ZoneInfo, utc_naive: datetime | None = None) -> date:
     """The merchant's calendar date at a UTC moment (default: now)."""
     return to_local(utc_naive or utcnow(), tz).date()

@@ -14,6 +14,8 @@ MATRIX = [
     ("POST", "/api/v1/members", "/api/v1/members", {"cashier", "manager", "admin"}),
     ("GET", "/api/v1/members", "/api/v1/members?phone=13900000000", {"cashier", "manager", "marketer", "admin"}),
     ("GET", "/api/v1/members/<int:member_id>", "/api/v1/members/1", {"cashier", "manager", "marketer", "admin"}),
+    ("PATCH", "/api/v1/members/<int:member_id>", "/api/v1/members/1", {"marketer", "admin"}),
+    ("GET", "/api/v1/members/<int:member_id>/history", "/api/v1/members/1/history", {"marketer", "admin"}),
     ("GET", "/api/v1/members/<int:member_id>/ledger", "/api/v1/members/1/ledger", {"cashier", "manager", "marketer", "admin"}),
     ("POST", "/api/v1/stores", "/api/v1/stores", {"admin"}),
     ("GET", "/api/v1/stores", "/api/v1/stores", {"admin"}),

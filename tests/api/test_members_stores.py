@@ -48,6 +48,7 @@ def test_looking_up_a_missing_member(cashier_api):
 
 def test_the_ledger_pages_through_entries(cashier_api, make):
     import uuid
+    make.base_rule()
     member = make.member()
     for i in range(5):
         cashier_api.post("/transactions", {"store_code": "S001", "member": {"member_id": member.id},

@@ -3,7 +3,15 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from tests.conftest import Api
+
+
+@pytest.fixture(autouse=True)
+def base_earning(make):
+    """The shop earns 1 point per yuan: the base earning rule every install starts with."""
+    return make.base_rule()
 
 
 def sale(card_no=None, items=None, **extra):

@@ -56,6 +56,7 @@ def test_marketing_consent_is_separate_and_recorded_each_time(client, make):
 
 
 def test_a_member_downloads_profile_cards_ledgers_and_transactions(client, make, cashier_api):
+    make.base_rule()
     member = make.member(openid="o-dl", name="李雷", birthday=date(1990, 1, 2))
     cashier_api.post("/transactions", {"store_code": "S001", "member": {"card_no": member.card_no},
                                        "items": [{"sku": "TEA", "qty": 1, "unit_price_fen": 1000}]},
@@ -71,6 +72,7 @@ def test_a_member_downloads_profile_cards_ledgers_and_transactions(client, make,
 
 
 def test_a_closed_membership_leaves_no_personal_data_and_the_audit_stays_clean(client, make, cashier_api, app):
+    make.base_rule()
     member = make.member(openid="o-close", name="韩梅梅", birthday=date(1991, 3, 4), district="静安区",
                          occupation="教师", education="本科", income_band="10k-20k", gender="female",
                          marketing_consent=True)

@@ -16,6 +16,7 @@ from wxcrm.sales.models import Transaction
 def test_twenty_tills_spending_one_members_points_never_overdraw(app, make):
     store = make.store("S001")
     token = make.token("cashier", store)
+    make.base_rule()
     member = make.member()
     post_sale(app, token, {"store_code": "S001", "member": {"card_no": member.card_no},
                        "items": [{"sku": "G", "qty": 1, "unit_price_fen": 100000}]}, str(uuid.uuid4()))  # 1000 pts
@@ -40,6 +41,7 @@ def test_twenty_tills_spending_one_members_points_never_overdraw(app, make):
 def test_twenty_tills_posting_the_same_key_create_one_transaction(app, make):
     store = make.store("S001")
     token = make.token("cashier", store)
+    make.base_rule()
     member = make.member()
     body = {"store_code": "S001", "member": {"card_no": member.card_no},
             "items": [{"sku": "T", "qty": 1, "unit_price_fen": 5000}]}

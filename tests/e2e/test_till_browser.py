@@ -9,6 +9,7 @@ pytestmark = pytest.mark.e2e
 def test_a_cashier_rings_up_a_purchase_and_sees_the_receipt(live_server, make, page, shot):
     store = make.store("S001", name="静安旗舰店")
     make.staff("cashier", store, username="till1", password="till-pass-123")
+    make.base_rule()
     member = make.member(name="韩梅梅")
 
     page.goto(f"{live_server.url}/login")

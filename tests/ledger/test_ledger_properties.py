@@ -31,7 +31,7 @@ step = st.one_of(
 @examples(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(step, min_size=1, max_size=25))
 def test_any_sequence_keeps_balances_true_and_never_negative(make, settings, steps):
-    settings = settings.replace(points_per_yuan=1, point_value_fen=1, points_expiry_months=1)
+    settings = settings.replace(point_value_fen=1, points_expiry_months=1)
     clear_tables(keep=("stores",))
     from wxcrm.members import service
     if not db.session.scalar(text("SELECT count(*) FROM stores")):

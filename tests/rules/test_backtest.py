@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from wxcrm.extensions import db
 from wxcrm.ledger.models import LedgerEntry
 from wxcrm.rules import storage as rules
-from wxcrm.sales.models import Transaction, TransactionItem
+from wxcrm.rules.models import Rule
+from wxcrm.sales.models import Transaction, TransactionBenefit, TransactionItem
 from wxcrm.timeutil import business_date
 
 DOUBLE = {"name": "双倍积分", "event": "purchase", "priority": 10, "actions": [{"type": "earn_points", "rate": 2}]}
@@ -48,7 +49,31 @@ def test_a_backtest_matches_an_independent_sum_and_writes_nothing(app, settings,
     assert report["actual"]["points"] == sum(t.points_earned for t in purchases)
     # The demo's purchases were rung up under today's live rules: replaying them gives the same.
     assert report["live"]["points"] == report["actual"]["points"]
+    assert report["live"]["discount_fen"] == report["actual"]["discount_fen"]
     assert db.session.scalar(select(func.count(LedgerEntry.id))) == entries_before
+
+
+def test_replaying_the_demo_with_its_refunds_reproduces_the_till_exactly(app, settings):
+    """Issue 9, item 6: the demo has refunds, one of them of a purchase that used the
+    once-a-month birthday discount; the refund gave the use back and the discount applied
+    again. Replaying the live rules gives what the till gave: points, discounts, referrals."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["wxcrm", "seed-demo", "--members", "120", "--days", "60"]).exit_code == 0
+    birthday = db.session.scalar(select(Rule.id).where(Rule.name == "生日月专享折扣"))
+    uses = list(db.session.scalars(select(TransactionBenefit.transaction_id).where(
+        TransactionBenefit.rule_id == birthday).order_by(TransactionBenefit.transaction_id)))
+    refunded = set(db.session.scalars(select(Transaction.original_id).where(Transaction.kind == "refund")))
+    assert refunded and any(u in refunded for u in uses), "the demo refunds a purchase with the birthday discount"
+    again = [u for u in uses if u not in refunded]
+    member_of = {t.id: t.member_id for t in db.session.scalars(select(Transaction).where(Transaction.id.in_(uses)))}
+    assert any(member_of[u] == member_of[r] for u in again for r in uses if r in refunded and r < u)
+
+    r = runner.invoke(args=["wxcrm", "rules-backtest", "--days", "60", "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert report["live"]["points"] == report["actual"]["points"]
+    assert report["live"]["discount_fen"] == report["actual"]["discount_fen"]
+    assert report["live"]["referral_points"] == report["actual"]["referral_points"] > 0
 
 
 def test_by_default_the_draft_set_is_the_live_rules_plus_every_draft(app):

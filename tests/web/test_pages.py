@@ -73,6 +73,7 @@ def test_a_cashier_cannot_open_the_console_and_a_marketer_cannot_ring_up(client,
 def test_the_till_rings_up_a_member_purchase_and_shows_the_receipt(client, auth, make):
     store = make.store("S001")
     cashier = make.staff("cashier", store)
+    make.base_rule()
     member = make.member(name="李雷")
     auth.login(cashier.username)
     page = client.get(f"/cashier/?card_no={member.card_no}").get_data(as_text=True)

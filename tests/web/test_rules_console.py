@@ -274,8 +274,8 @@ def test_invalid_input_is_shown_with_its_path_and_nothing_is_saved(client, make)
     r = client.post("/console/rules/new?lang=en", data=data)
     assert r.status_code == 422
     shown = page(r)
-    assert "<code>actions[0].type</code>" in shown and "cannot run at a &#39;birthday&#39; event" in shown
-    assert "<code>limits.per_day</code> must not exceed per_month" in shown
+    assert "<code>actions[0].type</code>" in shown and "cannot run at a &#39;Birthday (daily)&#39; event" in shown
+    assert "<code>limits.per_day</code> must not exceed the limit per month" in shown
     assert db.session.query(Rule).count() == 0
     # the form comes back as typed, the error beside its row
     assert 'value="5"' in shown and 'class="rule-row act-row has-error"' in shown

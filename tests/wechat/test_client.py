@@ -63,12 +63,19 @@ def test_the_token_store_forgets_expired_values(app):
     assert storage.try_lock("k")
 
 
-def test_the_menu_cli_publishes_card_points_coupons_and_topup(app, standin):
+def test_the_menu_cli_publishes_only_pages_that_exist(app, standin, client):
+    """Issue 9, item 13: no coupons or top-up button until those pages exist."""
     result = app.test_cli_runner().invoke(args=["wxcrm", "wechat-menu"])
     assert result.exit_code == 0, result.output
     [call] = standin.calls("/cgi-bin/menu/create")
-    names = [b["name"] for b in call["body"]["button"]] + [s["name"] for s in call["body"]["button"][2]["sub_button"]]
-    assert {"会员卡", "我的积分", "我的优惠券", "储值充值"} <= set(names)
+    buttons = call["body"]["button"]
+    flat = buttons[:2] + buttons[2]["sub_button"]
+    assert {b["name"] for b in flat} == {"会员卡", "我的积分", "个人资料", "会员卡号"}
+    assert not {"我的优惠券", "储值充值"} & {b["name"] for b in flat}
+    for button in flat:                 # every page the menu opens answers (after WeChat sign-in)
+        if button["type"] == "view":
+            path = button["url"].split("localhost", 1)[1]
+            assert client.get(path).status_code in (200, 302), path
 
 
 def test_a_menu_breaking_wechats_limits_is_refused():

@@ -90,4 +90,4 @@ def test_the_profile_page_asks_for_userinfo_and_keeps_the_unionid(client, make, 
     saved = db.session.get(Member, member.id)
     assert (saved.name, saved.gender, str(saved.birthday), saved.unionid) == ("李雷", "male", "1990-05-04", "union-o-prof")
     page = client.post("/h5/profile", data={"name": "李雷", "gender": "male", "birthday": "1991-01-01"})
-    assert page.status_code == 200 and "birthday is already set" in page.get_data(as_text=True)
+    assert page.status_code == 200 and "您的生日已设置" in page.get_data(as_text=True)   # by its code, in Chinese

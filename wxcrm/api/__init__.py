@@ -18,4 +18,5 @@ def init_api(app: Flask) -> None:
         csrf.exempt(module.blp)  # bearer-token API: no cookies, no CSRF
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     errors.init_app(app)
-    app.add_url_rule("/api/v1/openapi.json", "openapi_json", lambda: api.spec.to_dict())
+    from wxcrm.api.openapi import openapi_document
+    app.add_url_rule("/api/v1/openapi.json", "openapi_json", lambda: openapi_document(api.spec.to_dict()))

@@ -9,8 +9,17 @@ import hashlib
 from flask import current_app, jsonify, request
 from flask_smorest import Blueprint
 
-from wxcrm.api.auth import current_staff, roles_required
-from wxcrm.api.schemas import TILL_HIDDEN, LedgerPageOut, LedgerQuery, MemberIn, MemberOut, MemberQuery
+from wxcrm.api.auth import Forbidden, current_staff, roles_required
+from wxcrm.api.schemas import (
+    TILL_HIDDEN,
+    LedgerPageOut,
+    LedgerQuery,
+    MemberHistoryOut,
+    MemberIn,
+    MemberOut,
+    MemberPatchIn,
+    MemberQuery,
+)
 from wxcrm.benefits.events import enrol_member
 from wxcrm.config import current_settings
 from wxcrm.errors import DomainError, NotFound
@@ -108,6 +117,37 @@ def get_member(member_id):
     members.log_access(db.session, staff_id=current_staff().id, member_id=member.id, action="view", channel="api")
     db.session.commit()
     return member_view(member)
+
+
+@blp.route("/members/<int:member_id>", methods=["PATCH"])
+@roles_required(blp, "admin", "marketer")
+@blp.arguments(MemberPatchIn)
+@blp.response(200, MemberOut)
+def change_member(data, member_id):
+    """Change a member from the back office: the tier (a code, with `reason`, and `tier_until`
+    for a tier that holds through that date), the membership expiry (admins) and the
+    profile (admins and marketers). Each change is kept in the member's history with who,
+    when and why."""
+    staff = current_staff()
+    reason = data.pop("reason", "")
+    if staff.role != "admin" and set(data) - set(members.PROFILE_FIELDS):
+        raise Forbidden("a marketer changes the profile only; the tier and the expiry are for admins")
+    settings = current_settings()
+    member = members.get_member(db.session, member_id)
+    clock = Clock.now(settings.tz)
+    members.change_member(db.session, member, data, staff_id=staff.id, reason=reason, today=clock.today,
+                          at=clock.utc)
+    db.session.commit()
+    return member_body(member)
+
+
+@blp.route("/members/<int:member_id>/history", methods=["GET"])
+@roles_required(blp, "marketer", "admin")
+@blp.response(200, MemberHistoryOut)
+def member_history(member_id):
+    """The member's history, newest first: tier, expiry and profile changes, who and why."""
+    members.get_member(db.session, member_id)
+    return {"member_id": member_id, "changes": members.member_history(db.session, member_id)}
 
 
 @blp.route("/members/<int:member_id>/ledger", methods=["GET"])

@@ -78,6 +78,12 @@ class SimulateIn(Schema):
     payment_method = fields.String(load_default="cash")
     points_to_use = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**9))
     topup_amount_fen = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**10))
+    referred = fields.Dict(metadata={"description": "a referral event: the referred member (joined_on, "
+                                                    "purchase_count before this purchase, first_purchase); "
+                                                    "the items are their purchase"})
+    paid_rule_ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1)),
+                                validate=validate.Length(max=1000), metadata={"description": "referral rules that already paid "
+                                                                          "for this referred member"})
     at = fields.DateTime(metadata={"description": "the moment, merchant time; default now"})
     rules = fields.List(fields.Dict(), metadata={"description": "a draft rule set; default the live one"})
 

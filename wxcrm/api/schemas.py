@@ -5,6 +5,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from wxcrm.checkout.service import MAX_LINES, MAX_QTY, MAX_UNIT_PRICE_FEN, PAYMENT_METHODS
 from wxcrm.members.models import GENDERS, MEMBER_STATUSES, STORE_KINDS
+from wxcrm.timeutil import rfc3339
 
 MAX_ID = 2**63 - 1  # a database id (BIGINT); anything larger cannot name a row
 
@@ -12,6 +13,13 @@ MAX_ID = 2**63 - 1  # a database id (BIGINT); anything larger cannot name a row
 class StrictSchema(Schema):
     class Meta:
         ordered = True
+
+
+class UtcDateTime(fields.DateTime):
+    """A stored (naive UTC) moment, written as RFC 3339 with its offset (...Z)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else rfc3339(value)
 
 
 class StoreIn(StrictSchema):
@@ -75,6 +83,7 @@ class MemberOut(StrictSchema):
     referrer_id = fields.Integer(allow_none=True)
     group_code = fields.Function(lambda m: m.group.code if m.group else None)
     tier = fields.Function(lambda m: m.tier.code if m.tier else None)
+    tier_until = fields.Date(allow_none=True)
     status = fields.String(validate=validate.OneOf(MEMBER_STATUSES))
     followed = fields.Boolean()
     marketing_consent = fields.Boolean()
@@ -88,6 +97,39 @@ class MemberOut(StrictSchema):
 # managers, who also get the phone masked. Admins and marketers see everything.
 TILL_HIDDEN = ("openid", "gender", "birthday", "district", "occupation", "education", "income_band",
                "referrer_id")
+class MemberPatchIn(StrictSchema):
+    """Back-office changes to a member. Admins: everything; marketers: the profile only."""
+    tier = fields.String(validate=validate.Length(min=1, max=32),
+                         metadata={"description": "a tier's code; needs reason"})
+    reason = fields.String(validate=validate.Length(min=1, max=255),
+                           metadata={"description": "why (kept in the member's history); required with tier"})
+    tier_until = fields.Date(allow_none=True, metadata={"description": "the tier holds through this date"})
+    expires_on = fields.Date(allow_none=True)
+    name = fields.String(validate=validate.Length(max=64))
+    gender = fields.String(validate=validate.OneOf(GENDERS))
+    birthday = fields.Date(allow_none=True)
+    district = fields.String(validate=validate.Length(max=64))
+    occupation = fields.String(validate=validate.Length(max=64))
+    education = fields.String(validate=validate.Length(max=32))
+    income_band = fields.String(validate=validate.Length(max=32))
+
+
+class MemberChangeOut(StrictSchema):
+    id = fields.Integer()
+    field = fields.String()
+    old_value = fields.String()
+    new_value = fields.String()
+    source = fields.String(metadata={"description": "staff, spend, month_end, group, rule or member"})
+    reason = fields.String()
+    staff = fields.Function(lambda c: c.staff.username if c.staff else None)
+    rule_id = fields.Integer(allow_none=True)
+    transaction_id = fields.Integer(allow_none=True)
+    at = UtcDateTime()
+
+
+class MemberHistoryOut(StrictSchema):
+    member_id = fields.Integer()
+    changes = fields.List(fields.Nested(MemberChangeOut))
 
 
 class MemberQuery(StrictSchema):
@@ -123,6 +165,11 @@ class TransactionIn(StrictSchema):
     items = fields.List(fields.Nested(ItemIn), required=True, validate=validate.Length(min=1, max=MAX_LINES))
     points_to_use = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**9))
     payment_method = fields.String(load_default="cash", validate=validate.OneOf(PAYMENT_METHODS))
+    occurred_at = fields.AwareDateTime(
+        load_default=None, allow_none=True, format="iso",
+        metadata={"description": "An offline till's sale: when it happened, RFC 3339 with its offset "
+                                 "(2026-11-23T14:05:00+08:00). Not in the future, not older than "
+                                 "WXCRM_OFFLINE_MAX_AGE_DAYS (occurred_at_in_future, occurred_at_too_old)."})
 
 
 class RefundItemIn(StrictSchema):
@@ -174,7 +221,8 @@ class TransactionOut(StrictSchema):
     points_shortfall = fields.Integer()
     points_balance = fields.Integer(allow_none=True)
     business_date = fields.String()
-    created_at = fields.String()
+    created_at = fields.String(metadata={"description": "when the sale happened, RFC 3339"})
+    recorded_at = fields.String(metadata={"description": "when wxcrm got it (an offline sale: later), RFC 3339"})
     receipt_lines = fields.List(fields.Nested(ReceiptLineOut))
 
 
@@ -195,7 +243,7 @@ class LedgerEntryOut(StrictSchema):
     rule_version = fields.Integer(allow_none=True)
     text_zh = fields.String()
     text_en = fields.String()
-    created_at = fields.DateTime()
+    created_at = UtcDateTime()
 
 
 class LedgerPageOut(StrictSchema):

@@ -36,17 +36,22 @@ def idempotency_key() -> str:
 @blp.response(201, TransactionOut)
 @blp.doc(**IDEMPOTENCY_DOC)
 def create_transaction(data):
-    """Ring up a purchase: price the basket, apply the rules, write the ledger, answer the receipt."""
+    """Ring up a purchase: price the basket, apply the rules, write the ledger, answer the receipt.
+
+    A sale rung up while the till was offline sends `occurred_at`; the rules, the business
+    date, points expiry and limits then use that moment."""
     key = idempotency_key()
     staff = current_staff()
 
     settings = current_settings()
 
     def write():
-        txn = checkout.ring_up_purchase(db.session, staff=staff, clock=Clock.now(settings.tz), settings=settings,
+        now = Clock.now(settings.tz)
+        clock = checkout.sale_clock(settings, occurred_at=data["occurred_at"], now=now)
+        txn = checkout.ring_up_purchase(db.session, staff=staff, clock=clock, settings=settings,
                                         store_code=data["store_code"], items=data["items"],
                                         member_ref=data["member"], points_to_use=data["points_to_use"],
-                                        payment_method=data["payment_method"])
+                                        payment_method=data["payment_method"], received_at=now.utc)
         return 201, txn.receipt
 
     status, body, _ = run_once(db.session, f"transactions:{token_scope()}", key, request.get_json(), write)

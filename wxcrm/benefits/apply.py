@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from wxcrm.config import Settings
 from wxcrm.ledger import service as ledger
+from wxcrm.members import service as members
 from wxcrm.members.models import Member, Tier
 from wxcrm.messages import outbox
 from wxcrm.rules.effects import Effect
@@ -35,7 +36,9 @@ class Occasion:
 
 def apply_member_effect(session: Session, member: Member, effect: Effect, occasion: Occasion,
                         settings: Settings) -> int:
-    """Apply one effect to ``member``. Returns the points it credited (for the receipt)."""
+    """Apply one effect to ``member``. Returns the points it credited (for the receipt):
+    negative for a multiplier below 100 %, which takes its points off what the same
+    occasion's earlier effects just credited."""
     today = occasion.clock.today
     cause = ledger.Cause(occasion.cause, ref=occasion.ref, transaction_id=occasion.transaction_id,
                          rule_id=effect.rule_id, rule_version=effect.rule_version, staff_id=occasion.staff_id,
@@ -45,6 +48,9 @@ def apply_member_effect(session: Session, member: Member, effect: Effect, occasi
         ledger.earn_points(session, member.id, effect.points, cause, today=today,
                            expires_on=ledger.expiry_date(today, settings.points_expiry_months),
                            pending_days=effect.pending_days)
+        return effect.points
+    if kind == "points" and effect.points < 0:
+        ledger.take_off_new_points(session, member.id, -effect.points, cause)
         return effect.points
     if kind == "stored_value_bonus" and effect.amount_fen > 0:
         ledger.credit_value(session, member.id, effect.amount_fen, cause)
@@ -62,7 +68,8 @@ def apply_member_effect(session: Session, member: Member, effect: Effect, occasi
         if tier is None:
             log.warning("rule %s sets unknown tier %r", effect.rule_name, effect.params.get("tier"))
         else:
-            member.tier_id = tier.id
+            members.set_tier(session, member, tier, source="rule", reason=effect.rule_name, rule_id=effect.rule_id,
+                             transaction_id=occasion.transaction_id, at=occasion.clock.utc)
     elif kind == "reset_points":
         ledger.reset_points(session, member.id, cause)
     elif kind == "message":

@@ -1,5 +1,5 @@
-"""Member events without a basket: what the rules give a member for joining (`signup`),
-whoever referred them (`referral`), and the daily events (`birthday`,
+"""Member events: what the rules give a member for joining (`signup`), whoever referred
+them (`referral`: at signup and at the referred member's purchases), and the daily events (`birthday`,
 `membership_expiry`, `schedule`; see ``daily``).
 
 Every enrolment path (the till API, the console, a WeChat follow) goes through
@@ -17,10 +17,12 @@ from wxcrm.config import Settings
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.members.models import Member
-from wxcrm.rules.decide import decide_event
+from wxcrm.rules.context import ReferredFacts
+from wxcrm.rules.decide import Basket, Decision, decide_event
 from wxcrm.rules.effects import Effect
-from wxcrm.rules.models import RuleEventRun
-from wxcrm.rules.usage import record_usage
+from wxcrm.rules.live import live_rule_set
+from wxcrm.rules.models import ReferralPayout, RuleEventRun
+from wxcrm.rules.usage import membership_anchor, record_usage
 from wxcrm.timeutil import Clock
 
 
@@ -34,22 +36,28 @@ def run_member_event(session: Session, member: Member, event: str, *, occasion: 
                      topup_amount_fen: int = 0) -> list[Effect]:
     """Decide a member event, apply its effects and count them against the rules' limits,
     all in the caller's transaction. Locks the member's row first, like a purchase."""
-    lock_member(session, member)
-    clock = occasion.clock
-    decision = decide_event(session, member, event, local_time=clock.local, settings=settings,
-                            points_balance=ledger.available_points(session, member.id, clock.today),
-                            store_code=store_code, store_kind=store_kind, topup_amount_fen=topup_amount_fen)
-    if decision.compiled is None:
-        return []
-    for effect in decision.effects:
-        apply_member_effect(session, member, effect, occasion, settings)
-    record_usage(session, member.id, decision.result, decision.compiled, clock.today)
+    decision = _decide_and_apply(session, member, event, occasion=occasion, settings=settings,
+                                 store_code=store_code, store_kind=store_kind, topup_amount_fen=topup_amount_fen)
     return list(decision.effects)
 
 
+def _decide_and_apply(session: Session, member: Member, event: str, *, occasion: Occasion, settings: Settings,
+                      **facts) -> Decision:
+    lock_member(session, member)
+    clock = occasion.clock
+    decision = decide_event(session, member, event, local_time=clock.local, settings=settings,
+                            points_balance=ledger.available_points(session, member.id, clock.today), **facts)
+    if decision.compiled is None:
+        return decision
+    for effect in decision.effects:
+        apply_member_effect(session, member, effect, occasion, settings)
+    record_usage(session, member.id, decision.result, decision.compiled, clock.today, membership_anchor(member))
+    return decision
+
+
 def _claim_once(session: Session, event: str, member: Member) -> RuleEventRun | None:
-    """The key that makes an event happen once per member (signup; referral per referred
-    member). None when it already happened."""
+    """The key that makes an event happen once per member (signup). None when it already
+    happened."""
     if session.scalar(select(RuleEventRun.id).where(RuleEventRun.event == event,
                                                     RuleEventRun.member_id == member.id)) is not None:
         return None
@@ -70,24 +78,39 @@ def welcome_member(session: Session, member: Member, *, clock: Clock, settings: 
     return effects
 
 
-def reward_referral(session: Session, referred: Member, *, clock: Clock, settings: Settings,
-                    ref: str) -> list[Effect]:
-    """The `referral` event for whoever referred ``referred``: once per referred member, at
-    signup through the referrer's QR code or at the referred member's first purchase,
-    whichever comes first. The caller holds the referred member's row lock."""
+def reward_referral(session: Session, referred: Member, *, clock: Clock, settings: Settings, ref: str,
+                    basket: Basket | None = None, transaction_id: int | None = None,
+                    purchases_before: int = 0) -> list[Effect]:
+    """The `referral` event for whoever referred ``referred``: at their signup and then at
+    each of their purchases (``basket``), until every live referral rule has paid for
+    them. Each rule pays once per referred member (``ReferralPayout``'s unique key); at a
+    purchase the rules see it under the purchase's fact names, and ``referred.*`` says
+    how long ago the referred member joined and whether this is their first purchase.
+    ``member.*`` is the referrer. The caller holds the referred member's row lock."""
     if referred.referrer_id is None:
         return []
-    claim = _claim_once(session, "referral", referred)
-    if claim is None:
+    live = live_rule_set(session, point_value_fen=settings.point_value_fen)
+    index = live.by_event.get("referral")
+    if index is None:
         return []
+    rule_ids = {rule.id for rule in live.rules if rule.event == "referral" and rule.status in live.live_statuses}
+    paid = frozenset(session.scalars(select(ReferralPayout.rule_id).where(ReferralPayout.referred_id == referred.id)))
+    if rule_ids <= paid:
+        return []                  # every live referral rule has paid for this member
     referrer = session.get(Member, referred.referrer_id)
     if referrer is None or referrer.status != "active":
         return []
-    effects = run_member_event(session, referrer, "referral", settings=settings,
-                               occasion=Occasion("referral", ref=ref, clock=clock))
-    claim.effects = len(effects)
+    facts = ReferredFacts(id=referred.id, joined_on=referred.joined_on, purchase_count=purchases_before,
+                          first_purchase=basket is not None and purchases_before == 0)
+    decision = _decide_and_apply(session, referrer, "referral", settings=settings, basket=basket,
+                                 referred=facts, paid_rules=paid,
+                                 occasion=Occasion("referral", ref=ref, clock=clock, transaction_id=transaction_id))
+    for applied in decision.result.applied:
+        session.add(ReferralPayout(rule_id=applied.rule_id, rule_version=applied.rule_version, referred_id=referred.id,
+                                   referrer_id=referrer.id, transaction_id=transaction_id, points=applied.points,
+                                   fen=applied.fen, created_at=clock.utc))
     session.flush()
-    return effects
+    return list(decision.effects)
 
 
 def record_referral(session: Session, member: Member, referrer: Member, *, clock: Clock,

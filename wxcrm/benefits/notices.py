@@ -15,10 +15,12 @@ EXPIRY_REMINDER_DAYS = 30
 
 
 def notify_points_changed(session: Session, settings: Settings, member: Member, *, store_name: str,
-                          change: int, balance: int, dedup_key: str) -> None:
-    """A points-changed notice (sent after commit, by the dispatcher)."""
+                          change: int, balance: int, dedup_key: str, refund: bool = False) -> None:
+    """A points-changed notice after a purchase or a refund (sent after commit, by the
+    dispatcher)."""
+    what = "退货" if refund else "消费"
     outbox.enqueue(session, settings, purpose="points_changed", member=member,
-                   text=f"您在{store_name}消费，积分变动 {change:+d}，当前积分 {balance}",
+                   text=f"您在{store_name}{what}，积分变动 {change:+d}，当前积分 {balance}",
                    fields={"store": store_name, "change": f"{change:+d}", "balance": str(balance)},
                    dedup_key=dedup_key)
 

@@ -5,9 +5,12 @@ idempotency key (see wxcrm.idempotency.run_once).
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from wxcrm.benefits import tiers
 from wxcrm.benefits.apply import Occasion, apply_member_effect
 from wxcrm.benefits.events import lock_member, reward_referral
 from wxcrm.benefits.notices import notify_points_changed
@@ -17,13 +20,13 @@ from wxcrm.ledger import service as ledger
 from wxcrm.ledger.models import LedgerEntry
 from wxcrm.members import service as members
 from wxcrm.members.models import Member, Staff, Store
-from wxcrm.money import cumulative_share, fen_to_yuan_str, pro_rata_down
+from wxcrm.money import cumulative_share, fen_to_yuan_str, percent_of, pro_rata_down
 from wxcrm.rules.context import BasketLine
 from wxcrm.rules.decide import NO_DECISION, Basket, decide_purchase
-from wxcrm.rules.usage import record_usage, release_usage
+from wxcrm.rules.usage import membership_anchor, record_usage, release_usage
 from wxcrm.sales.models import Transaction, TransactionBenefit, TransactionItem
 from wxcrm.sales.queries import benefits_by_rule, earlier_purchases
-from wxcrm.timeutil import Clock
+from wxcrm.timeutil import Clock, rfc3339, to_utc_naive
 
 MAX_LINES = 500
 MAX_QTY = 100_000
@@ -34,11 +37,37 @@ PAYMENT_METHODS = ("cash", "card", "wechat_pay", "alipay", "stored_value", "othe
 
 # ---------------------------------------------------------------- purchase
 
+OFFLINE_CLOCK_SKEW = timedelta(minutes=5)   # a till's clock may run this far ahead of ours
+
+
+def sale_clock(settings: Settings, *, occurred_at: datetime | None, now: Clock) -> Clock:
+    """The moment a sale happened: now, or an offline till's ``occurred_at`` (an aware
+    moment, RFC 3339 with its offset). The rules, business date, points expiry and limits
+    all use it, in the merchant's time zone. Refused when it lies in the future (beyond
+    a few minutes of clock skew) or more than ``WXCRM_OFFLINE_MAX_AGE_DAYS`` back."""
+    if occurred_at is None:
+        return now
+    if occurred_at.tzinfo is None or occurred_at.utcoffset() is None:
+        raise DomainError(N_("occurred_at needs its offset, e.g. 2026-11-23T14:05:00+08:00"),
+                          code="occurred_at_needs_offset", fields={"occurred_at": "no offset"})
+    moment = to_utc_naive(occurred_at)
+    if moment > now.utc + OFFLINE_CLOCK_SKEW:
+        raise DomainError(N_("occurred_at is in the future"), code="occurred_at_in_future",
+                          fields={"occurred_at": "in the future"})
+    if moment < now.utc - timedelta(days=settings.offline_max_age_days):
+        raise DomainError(f"occurred_at is more than {settings.offline_max_age_days} days ago",
+                          code="occurred_at_too_old", fields={"occurred_at": "too old"},
+                          params={"days": settings.offline_max_age_days})
+    return Clock.local_moment(occurred_at.astimezone(settings.tz))
+
+
 def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], clock: Clock, settings: Settings,
                      member_ref: dict | None = None, points_to_use: int = 0, payment_method: str = "cash",
-                     staff: Staff | None = None, notify: bool = True) -> Transaction:
-    """Ring up one purchase. ``notify=False`` queues no WeChat notice (history being
-    loaded, e.g. the demo's past purchases)."""
+                     staff: Staff | None = None, notify: bool = True,
+                     received_at: datetime | None = None) -> Transaction:
+    """Ring up one purchase at ``clock`` (``sale_clock``: now, or when an offline till
+    rang it up; ``received_at`` is when wxcrm got it, default the same). ``notify=False``
+    queues no WeChat notice (history being loaded, e.g. the demo's past purchases)."""
     store = _open_store(session, store_code, staff)
     member = _member_for_till(session, member_ref) if member_ref else None
     lines = _price_basket(items)
@@ -64,15 +93,13 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
                                    points_balance=ledger.available_points(session, member.id, clock.today))
     line_discounts = _line_discounts(decision.effects)
     discount = sum(line_discounts.values())
-    if points_value > total - discount:
-        raise DomainError(f"{points_to_use} points are worth more than the {fen_to_yuan_str(total - discount)} "
-                          "yuan left to pay", code="points_exceed_payable", fields={"points_to_use": "too many"})
+    _check_points_payment(points_to_use, total - discount, settings)
 
     txn = Transaction(kind="purchase", store_id=store.id, member_id=member.id if member else None,
                       staff_id=staff.id if staff else None, payment_method=payment_method, total_fen=total,
                       discount_fen=discount, points_redeemed_fen=points_value,
                       payable_fen=total - discount - points_value, business_date=clock.today, created_at=clock.utc,
-                      receipt={})
+                      recorded_at=received_at or clock.utc, receipt={})
     session.add(txn)
     session.flush()
     for line in lines:
@@ -97,10 +124,15 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
         if effect.kind != "discount":
             earned += apply_member_effect(session, member, effect, occasion, settings)
     if decision.compiled is not None:
-        record_usage(session, member.id, decision.result, decision.compiled, clock.today)
-    if member_active and member.referrer_id is not None and not earlier_purchases(session, member.id, txn.id):
-        reward_referral(session, member, clock=clock, settings=settings, ref=f"first_purchase:{txn.id}")
+        record_usage(session, member.id, decision.result, decision.compiled, clock.today,
+                     membership_anchor(member))
+    if member_active and member.referrer_id is not None:
+        reward_referral(session, member, clock=clock, settings=settings, ref=f"purchase:{txn.id}",
+                        basket=basket, transaction_id=txn.id,
+                        purchases_before=earlier_purchases(session, member.id, txn.id))
     txn.points_earned = earned
+    if member_active:
+        tiers.after_purchase(session, member, today=clock.today, at=txn.recorded_at, transaction_id=txn.id)
     session.flush()
     txn.receipt = purchase_receipt(session, txn, member, clock)
     if notify and member is not None and (earned or points_to_use) and member.openid:
@@ -118,6 +150,27 @@ def _check_sale_size(total: int, staff: Staff | None, settings: Settings) -> Non
     if staff is not None and staff.role == "cashier" and total > settings.sale_approval_fen:
         raise DomainError(N_("a sale this large needs a manager's approval"), code="approval_required",
                           status=403, fields={"items": "approval required"})
+
+
+def max_points_payment(settings: Settings, left_to_pay_fen: int) -> int:
+    """The most points may pay of a bill: ``WXCRM_POINTS_MAX_SHARE_PCT`` of what is left
+    after discounts, in fen (the till page shows it as points)."""
+    return percent_of(left_to_pay_fen, settings.points_max_share_pct)
+
+
+def _check_points_payment(points_to_use: int, left_to_pay_fen: int, settings: Settings) -> None:
+    value = points_to_use * settings.point_value_fen
+    left = fen_to_yuan_str(left_to_pay_fen)
+    if value > left_to_pay_fen:
+        raise DomainError(f"{points_to_use} points are worth more than the {left} yuan left to pay",
+                          code="points_exceed_payable", fields={"points_to_use": "too many"},
+                          params={"points": points_to_use, "left": left})
+    most = max_points_payment(settings, left_to_pay_fen)
+    if value > most:
+        raise DomainError(f"points may pay at most {settings.points_max_share_pct}% of the bill: "
+                          f"{most // settings.point_value_fen} points here", code="points_exceed_share",
+                          fields={"points_to_use": "too many"},
+                          params={"pct": settings.points_max_share_pct, "most": most // settings.point_value_fen})
 
 
 def _open_store(session: Session, store_code: str, staff: Staff | None) -> Store:
@@ -201,6 +254,12 @@ def purchase_receipt(session: Session, txn: Transaction, member: Member | None, 
             lines.append({"kind": b.kind, "text": b.text_zh, "text_en": b.text_en, "points": b.points,
                           "amount_fen": b.amount_fen, "rule": b.rule_name, "rule_id": b.rule_id,
                           "rule_version": b.rule_version})
+    if member is not None:
+        for change in members.changes_by_transaction(session, member.id, txn.id, field="tier"):
+            tier = members.find_tier(session, change.new_value)
+            if tier is not None:
+                lines.append({"kind": "tier", "text": f"会员等级升至{tier.name}",
+                              "text_en": f"Tier raised to {tier.name_en or tier.name}"})
     balance = None
     if member is not None:
         summary = ledger.points_summary(session, member.id, clock.today)
@@ -217,8 +276,8 @@ def purchase_receipt(session: Session, txn: Transaction, member: Member | None, 
         "payment_method": txn.payment_method, "total_fen": txn.total_fen, "discount_fen": txn.discount_fen,
         "points_redeemed_fen": txn.points_redeemed_fen, "payable_fen": txn.payable_fen,
         "points_earned": txn.points_earned, "points_redeemed": txn.points_redeemed, "points_balance": balance,
-        "business_date": txn.business_date.isoformat(), "created_at": txn.created_at.isoformat() + "Z",
-        "receipt_lines": lines,
+        "business_date": txn.business_date.isoformat(), "created_at": rfc3339(txn.created_at),
+        "recorded_at": rfc3339(txn.recorded_at or txn.created_at), "receipt_lines": lines,
     }
     return body
 
@@ -226,7 +285,7 @@ def purchase_receipt(session: Session, txn: Transaction, member: Member | None, 
 # ---------------------------------------------------------------- refund
 
 def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, settings: Settings,
-                    items: list[dict] | None = None, staff: Staff | None = None) -> Transaction:
+                    items: list[dict] | None = None, staff: Staff | None = None, notify: bool = True) -> Transaction:
     """Refund a whole purchase or some of its items.
 
     Earned points come back pro rata to the money refunded; points used as payment are
@@ -271,7 +330,8 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
                          staff_id=staff.id if staff else None, original_id=original.id,
                          payment_method=original.payment_method, total_fen=gross, discount_fen=discount_back,
                          points_redeemed_fen=redeemed_fen_back, payable_fen=money_back, points_earned=0,
-                         points_redeemed=0, business_date=clock.today, created_at=clock.utc, receipt={})
+                         points_redeemed=0, business_date=clock.today, created_at=clock.utc,
+                         recorded_at=clock.utc, receipt={})
     session.add(refund)
     session.flush()
     for line_no, qty in sorted(wanted.items()):
@@ -300,8 +360,17 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
     refund.payable_fen -= charge
     session.flush()
     if fully and original.member_id is not None:
-        release_usage(session, original.member_id, original.business_date, benefits_by_rule(session, original.id))
+        buyer = session.get(Member, original.member_id)
+        release_usage(session, original.member_id, original.business_date, benefits_by_rule(session, original.id),
+                      membership_anchor(buyer))
     refund.receipt = refund_receipt(session, refund, original, clock, shortfall_charge_fen=charge)
+    change = refund.points_earned - refund.points_redeemed      # taken back (-) and given back (+)
+    buyer = session.get(Member, original.member_id) if original.member_id is not None else None
+    if notify and buyer is not None and change and buyer.openid:
+        store = session.get(Store, original.store_id)
+        notify_points_changed(session, settings, buyer, store_name=store.name, change=change,
+                              balance=refund.receipt["points_balance"], dedup_key=f"refund:{refund.id}:points",
+                              refund=True)
     return refund
 
 
@@ -341,34 +410,45 @@ def _net_refunded(item: TransactionItem, line_net: int) -> int:
 
 def refund_receipt(session: Session, refund: Transaction, original: Transaction, clock: Clock, *,
                    shortfall_charge_fen: int) -> dict:
+    """The refund receipt, from the customer's side: what goes back to them is positive
+    (the items, the money, points used that come back), what is taken back is negative
+    (the original discount, points earned); points are points, never money."""
+    store = session.get(Store, refund.store_id)
+    member = session.get(Member, refund.member_id) if refund.member_id is not None else None
     lines = []
     for item in session.scalars(select(TransactionItem).where(TransactionItem.transaction_id == refund.id)
                                 .order_by(TransactionItem.line_no)):
         lines.append({"kind": "item", "text": f"退 {item.sku} × {item.qty}", "text_en": f"Return {item.sku} x {item.qty}",
-                      "sku": item.sku, "qty": item.qty, "amount_fen": -item.amount_fen})
+                      "sku": item.sku, "qty": item.qty, "amount_fen": item.amount_fen})
     if refund.discount_fen:
-        lines.append({"kind": "discount", "text": "原单折扣", "text_en": "Original discount", "amount_fen": refund.discount_fen})
+        lines.append({"kind": "discount", "text": "原单折扣", "text_en": "Original discount",
+                      "amount_fen": -refund.discount_fen})
+    if refund.points_redeemed_fen:
+        lines.append({"kind": "points_redeemed_money", "text": "积分抵扣部分（退回积分）",
+                      "text_en": "Part paid with points (returned as points)",
+                      "amount_fen": -refund.points_redeemed_fen})
+    if shortfall_charge_fen:
+        lines.append({"kind": "points_shortfall", "text": f"{refund.points_shortfall} 积分已使用，从退款中扣除",
+                      "text_en": f"{refund.points_shortfall} earned points already used: charged against the refund",
+                      "points": refund.points_shortfall, "amount_fen": -shortfall_charge_fen})
+    lines.append({"kind": "refund", "text": "应退", "text_en": "To refund", "amount_fen": refund.payable_fen})
     if refund.points_earned:
         lines.append({"kind": "points", "text": "扣回所得积分", "text_en": "Earned points taken back",
                       "points": refund.points_earned})
     if refund.points_redeemed:
-        lines.append({"kind": "points_redeemed", "text": "退回抵扣积分", "text_en": "Points used returned",
-                      "points": -refund.points_redeemed, "amount_fen": -refund.points_redeemed_fen})
-    if refund.points_shortfall:
-        lines.append({"kind": "points_shortfall",
-                      "text": f"{refund.points_shortfall} 积分已使用，从退款中扣除",
-                      "text_en": f"{refund.points_shortfall} earned points already used: charged against the refund",
-                      "points": -refund.points_shortfall, "amount_fen": shortfall_charge_fen})
-    lines.append({"kind": "refund", "text": "应退", "text_en": "To refund", "amount_fen": -refund.payable_fen})
+        lines.append({"kind": "points_returned", "text": "退回抵扣积分", "text_en": "Points used given back",
+                      "points": -refund.points_redeemed})
     balance = None
     if refund.member_id is not None:
         balance = ledger.balance(session, refund.member_id, "points")
         lines.append({"kind": "points_balance", "text": "积分余额", "text_en": "Points balance", "points": balance})
     return {
-        "id": refund.id, "kind": "refund", "original_id": original.id, "member_id": refund.member_id,
-        "total_fen": refund.total_fen, "discount_fen": refund.discount_fen, "refund_fen": refund.payable_fen,
-        "payable_fen": -refund.payable_fen, "points_earned": refund.points_earned,
+        "id": refund.id, "kind": "refund", "original_id": original.id, "store_code": store.code,
+        "store_name": store.name, "member_id": refund.member_id, "card_no": member.card_no if member else None,
+        "payment_method": refund.payment_method, "total_fen": refund.total_fen, "discount_fen": refund.discount_fen,
+        "refund_fen": refund.payable_fen, "payable_fen": -refund.payable_fen, "points_earned": refund.points_earned,
         "points_redeemed": refund.points_redeemed, "points_shortfall": refund.points_shortfall,
         "points_balance": balance, "business_date": refund.business_date.isoformat(),
-        "created_at": refund.created_at.isoformat() + "Z", "receipt_lines": lines,
+        "created_at": rfc3339(refund.created_at), "recorded_at": rfc3339(refund.recorded_at or refund.created_at),
+        "receipt_lines": lines,
     }

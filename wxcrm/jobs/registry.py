@@ -27,6 +27,9 @@ JOBS: tuple[Job, ...] = (
         "Birthday and membership-expiry rules for each business day, catching up after downtime."),
     Job("points-expiry", "wxcrm.jobs.tasks:expire_points", "WXCRM_RULES_DAILY_INTERVAL_SECONDS",
         "Expire points lots whose last day has passed (idempotent: an expired lot has nothing left)."),
+    Job("tiers", "wxcrm.jobs.tasks:review_tiers", "WXCRM_RULES_DAILY_INTERVAL_SECONDS",
+        "Tiers at month end: down when the rolling 12-month spend fell below the threshold (once per "
+        "month end), and staff holds that ran out."),
     Job("membership-reminders", "wxcrm.jobs.tasks:remind_expiring", "WXCRM_RULES_DAILY_INTERVAL_SECONDS",
         "Remind members 30 days before their card expires (once per member and expiry date)."),
 )

@@ -9,13 +9,13 @@ from flask import Flask
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from wxcrm.benefits import daily
+from wxcrm.benefits import daily, tiers
 from wxcrm.benefits.notices import remind_expiring_memberships
 from wxcrm.config import Settings, settings_for
 from wxcrm.jobs.outbox import drain
 from wxcrm.ledger import service as ledger
 from wxcrm.members.models import Member
-from wxcrm.timeutil import business_date
+from wxcrm.timeutil import business_date, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,52 @@ def run_daily_rule_events(app: Flask) -> None:
                 done = run_daily_event(db.session, settings, event, day, today=today)
                 if done:
                     log.info("rules: %s for %s: %d member(s)", event, day, done)
+    finally:
+        db.session.remove()
+
+
+def run_tier_review(session: Session, settings: Settings, *, today: date) -> dict:
+    """Tiers at month end (every month end since the last one reviewed, or just the last
+    one the first time), then the staff holds that ran out. One committed transaction per
+    member; a month end is marked done once every member is reviewed."""
+    from sqlalchemy import func, select
+
+    from wxcrm.rules.models import RuleDayDone
+    last_done = session.scalar(select(func.max(RuleDayDone.business_date)).where(RuleDayDone.event == "tiers"))
+    target = tiers.last_month_end(today)
+    due = [target] if last_done is None else tiers.month_ends_between(last_done, target)
+    report = {"month_ends": [d.isoformat() for d in due], "changed": 0, "holds_ended": 0}
+    for month_end in due:
+        reviewed, after = 0, 0
+        while True:
+            ids = tiers.members_with_tiers_due(session, after_id=after)
+            if not ids:
+                break
+            after = ids[-1]
+            for member_id in ids:
+                report["changed"] += tiers.review_month_end(session, session.get(Member, member_id),
+                                                            month_end=month_end, at=utcnow(),
+                                                            tz=settings.tz)
+                session.commit()
+                reviewed += 1
+        daily.mark_day_done(session, "tiers", month_end, reviewed)
+        session.commit()
+    for member_id in tiers.holds_ended(session, today):
+        report["holds_ended"] += 1
+        report["changed"] += tiers.end_hold(session, session.get(Member, member_id), today=today, at=utcnow(),
+                                                 tz=settings.tz)
+        session.commit()
+    return report
+
+
+def review_tiers(app: Flask) -> None:
+    """The daily `tiers` job: month-end downgrades (and upgrades missed), ended holds."""
+    from wxcrm.extensions import db
+    settings = settings_for(app)
+    try:
+        report = run_tier_review(db.session, settings, today=business_date(settings.tz))
+        if report["changed"]:
+            log.info("tiers: %s", report)
     finally:
         db.session.remove()
 

@@ -212,6 +212,25 @@ def claw_back_points(session: Session, member_id: int, points: int, cause: Cause
     return entry, points - take
 
 
+def take_off_new_points(session: Session, member_id: int, points: int, cause: Cause) -> LedgerEntry:
+    """Take ``points`` off the lots this occasion has just credited (``cause.kind`` and
+    ``cause.ref`` name the occasion): a multiplier below 100 % reduces what the same
+    purchase earned, with an entry of its own naming its rule. Never touches other lots."""
+    if points <= 0:
+        raise ValueError("take_off_new_points needs a positive amount")
+    account = lock_account(session, member_id, "points")
+    lots = list(session.scalars(
+        select(PointsLot).join(LedgerEntry, LedgerEntry.id == PointsLot.entry_id)
+        .where(PointsLot.account_id == account.id, PointsLot.remaining > 0, LedgerEntry.amount > 0,
+               LedgerEntry.cause == cause.kind, LedgerEntry.cause_id == cause.ref)
+        .order_by(PointsLot.id.desc()).with_for_update()))
+    if sum(lot.remaining for lot in lots) < points:
+        raise ValueError(f"{cause.kind} {cause.ref} credited fewer than {points} points")
+    entry = _post(session, account, -points, cause)
+    _take_from_lots(session, entry, lots, points)
+    return entry
+
+
 def expire_points(session: Session, today: date, *, member_id: int | None = None,
                   job_run: str = "") -> int:
     """Expire every lot whose last day is before `today`. One entry per account. Returns points expired."""

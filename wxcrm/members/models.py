@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wxcrm.extensions import db
@@ -127,6 +127,8 @@ class Member(db.Model):
     home_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True, index=True)
     referrer_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True, index=True)
     tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"), nullable=True)
+    # A tier set by staff holds (no automatic downgrade below it) through this date.
+    tier_until: Mapped[date | None] = mapped_column(Date, nullable=True)
     group_id: Mapped[int | None] = mapped_column(ForeignKey("group_accounts.id"), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(16), default="active")
     followed: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -194,6 +196,34 @@ class MembershipClosure(db.Model):
     points_forfeited: Mapped[int] = mapped_column(BigInteger, default=0)
     stored_value_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     refund_status: Mapped[str] = mapped_column(String(16), default="none")  # none | requested | paid
+# What a member-history row may name: the tier, the membership and the profile.
+HISTORY_FIELDS = ("tier", "tier_until", "expires_on", "status", "name", "gender", "birthday", "district",
+                  "occupation", "education", "income_band", "home_store")
+HISTORY_SOURCES = ("staff", "spend", "month_end", "group", "rule", "member")
+
+
+class MemberChange(db.Model):
+    """One change to a member's tier, membership or profile: what changed (field, before,
+    after), who (staff, or the rule, the spend review, the member), when and why.
+    Append-only, like the ledgers."""
+    __tablename__ = "member_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    field: Mapped[str] = mapped_column(String(24))
+    old_value: Mapped[str] = mapped_column(String(120), default="")
+    new_value: Mapped[str] = mapped_column(String(120), default="")
+    source: Mapped[str] = mapped_column(String(16))          # one of HISTORY_SOURCES
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    rule_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The purchase or refund that caused it (a tier going up at once after a purchase).
+    transaction_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    staff: Mapped[Staff | None] = relationship()
+
+    __table_args__ = (Index("ix_member_changes_member_id_id", "member_id", "id"),)
 
 
 class CardNumberSequence(db.Model):

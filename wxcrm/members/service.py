@@ -14,6 +14,8 @@ from wxcrm.errors import N_, Conflict, DomainError, NotFound
 from wxcrm.ledger import service as ledger
 from wxcrm.members.models import (
     GENDERS,
+    HISTORY_FIELDS,
+    HISTORY_SOURCES,
     ROLES,
     STORE_KINDS,
     STORE_ROLES,
@@ -23,6 +25,7 @@ from wxcrm.members.models import (
     GroupAccount,
     Member,
     MemberAccess,
+    MemberChange,
     Staff,
     Store,
     Tier,
@@ -354,7 +357,11 @@ def update_own_profile(session: Session, member: Member, *, name: str, gender: s
         # Birthdays earn greetings and birthday rules: members set it once; the till staff correct it.
         raise DomainError("your birthday is already set; ask at the till to change it", code="birthday_locked",
                           fields={"birthday": "locked"})
-    member.name, member.gender, member.birthday = name, gender, birthday
+    for field, value in (("name", name), ("gender", gender), ("birthday", birthday)):
+        if getattr(member, field) != value:
+            record_change(session, member, field, getattr(member, field), value, source="member",
+                          reason=N_("the member's own profile form"))
+            setattr(member, field, value)
     session.flush()
     return member
 
@@ -372,3 +379,129 @@ def member_for_openid(session: Session, openid: str, unionid: str | None = None)
 def tier_counts(session: Session) -> list[tuple[Tier, int]]:
     counts = dict(session.execute(select(Member.tier_id, func.count(Member.id)).group_by(Member.tier_id)).all())
     return [(t, counts.get(t.id, 0)) for t in session.scalars(select(Tier).order_by(Tier.rank))]
+
+
+# ---------------------------------------------------------------- changes and their history
+
+PROFILE_FIELDS = ("name", "gender", "birthday", "district", "occupation", "education", "income_band")
+_TEXT_LIMITS = {"name": 64, "district": 64, "occupation": 64, "education": 32, "income_band": 32}
+
+
+def _shown(value) -> str:
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def record_change(session: Session, member: Member, field: str, old, new, *, source: str, reason: str = "",
+                  staff_id: int | None = None, rule_id: int | None = None, transaction_id: int | None = None,
+                  at: datetime | None = None) -> MemberChange:
+    """One line of the member's history: what changed, from what to what, who and why."""
+    if field not in HISTORY_FIELDS or source not in HISTORY_SOURCES:
+        raise ValueError(f"unknown history field {field!r} or source {source!r}")
+    change = MemberChange(member_id=member.id, field=field, old_value=_shown(old)[:120], new_value=_shown(new)[:120],
+                          source=source, reason=(reason or "")[:255], staff_id=staff_id, rule_id=rule_id,
+                          transaction_id=transaction_id, at=at or utcnow())
+    session.add(change)
+    session.flush()
+    return change
+
+
+def tiers_by_rank(session: Session) -> list[Tier]:
+    return list(session.scalars(select(Tier).order_by(Tier.rank)))
+
+
+def tier_by_code(session: Session, code: str) -> Tier:
+    tier = session.scalar(select(Tier).where(Tier.code == code))
+    if tier is None:
+        raise NotFound(f"no tier {code}", code="tier_not_found", fields={"tier": "unknown tier"})
+    return tier
+
+
+def set_tier(session: Session, member: Member, tier: Tier | None, *, source: str, reason: str = "",
+             staff_id: int | None = None, rule_id: int | None = None, transaction_id: int | None = None,
+             at: datetime | None = None) -> MemberChange | None:
+    """Move a member to ``tier`` and write it in their history; None when already there."""
+    old = session.get(Tier, member.tier_id) if member.tier_id else None
+    if (old.id if old else None) == (tier.id if tier else None):
+        return None
+    member.tier_id = tier.id if tier else None
+    return record_change(session, member, "tier", old.code if old else None, tier.code if tier else None,
+                         source=source, reason=reason, staff_id=staff_id, rule_id=rule_id,
+                         transaction_id=transaction_id, at=at)
+
+
+def change_member(session: Session, member: Member, changes: dict, *, staff_id: int | None, reason: str = "",
+                  today: date, at: datetime | None = None) -> list[MemberChange]:
+    """Staff change a member from the back office: the tier (a code, with ``reason`` and an
+    optional ``tier_until``: the tier holds through that date), the membership expiry and
+    the profile. Every change is a history line naming the staff member and the reason.
+    Nothing changes when any value is refused."""
+    unknown = set(changes) - {"tier", "tier_until", "expires_on", *PROFILE_FIELDS}
+    if unknown:
+        raise DomainError(f"cannot change {', '.join(sorted(unknown))}", code="invalid_member_change",
+                          fields={name: "unknown field" for name in unknown})
+    if "tier_until" in changes and "tier" not in changes:
+        raise DomainError(N_("tier_until goes with tier"), code="tier_until_needs_tier",
+                          fields={"tier_until": "needs tier"})
+    if "tier" in changes and not (reason or "").strip():
+        raise DomainError(N_("say why the tier changes"), code="reason_required", fields={"reason": "required"})
+    tier = None
+    if "tier" in changes:
+        tier = tier_by_code(session, str(changes["tier"] or ""))
+    until = changes.get("tier_until")
+    if until is not None and until < today:
+        raise DomainError(N_("tier_until is in the past"), code="invalid_tier_until",
+                          fields={"tier_until": "in the past"})
+    if "gender" in changes and changes["gender"] not in GENDERS:
+        raise DomainError("unknown gender", code="invalid_gender", fields={"gender": "invalid"})
+    birthday = changes.get("birthday")
+    if birthday is not None and (birthday > today or birthday.year < 1900):
+        raise DomainError(N_("birthday is not a real date of birth"), code="invalid_birthday",
+                          fields={"birthday": "invalid"})
+    for name, limit in _TEXT_LIMITS.items():
+        if name in changes and len(str(changes[name] or "")) > limit:
+            raise DomainError(f"{name} is longer than {limit} characters", code="too_long",
+                              fields={name: "too long"})
+    at = at or utcnow()
+    done: list[MemberChange] = []
+    who = {"source": "staff", "reason": reason, "staff_id": staff_id, "at": at}
+    if tier is not None:
+        changed = set_tier(session, member, tier, **who)
+        if changed is not None:
+            done.append(changed)
+        if until != member.tier_until:
+            done.append(record_change(session, member, "tier_until", member.tier_until, until, **who))
+            member.tier_until = until
+    if "expires_on" in changes and changes["expires_on"] != member.expires_on:
+        done.append(record_change(session, member, "expires_on", member.expires_on, changes["expires_on"], **who))
+        member.expires_on = changes["expires_on"]
+        if member.status == "expired" and member.expires_on and member.expires_on >= today:
+            done.append(record_change(session, member, "status", member.status, "active", **who))
+            member.status = "active"
+    for name in PROFILE_FIELDS:
+        if name in changes:
+            value = changes[name] if name == "birthday" else str(changes[name] or "").strip()
+            if value != getattr(member, name):
+                done.append(record_change(session, member, name, getattr(member, name), value, **who))
+                setattr(member, name, value)
+    session.flush()
+    return done
+
+
+def changes_by_transaction(session: Session, member_id: int, transaction_id: int, *,
+                           field: str | None = None) -> list[MemberChange]:
+    q = select(MemberChange).where(MemberChange.member_id == member_id, MemberChange.transaction_id == transaction_id)
+    if field:
+        q = q.where(MemberChange.field == field)
+    return list(session.scalars(q.order_by(MemberChange.id)))
+
+
+def find_tier(session: Session, code: str) -> Tier | None:
+    return session.scalar(select(Tier).where(Tier.code == code)) if code else None
+
+
+def member_history(session: Session, member_id: int, *, limit: int = 200) -> list[MemberChange]:
+    """The member's history, newest first."""
+    return list(session.scalars(select(MemberChange).where(MemberChange.member_id == member_id)
+                                .order_by(MemberChange.id.desc()).limit(limit)))

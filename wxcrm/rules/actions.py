@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wxcrm.errors import N_
 from wxcrm.rules.context import EVENTS
 
 _ALL = frozenset(EVENTS)
@@ -15,7 +16,7 @@ _EARNING = frozenset({"purchase", "topup"})
 _LIFECYCLE = frozenset({"membership_expiry", "schedule"})
 
 CODE = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^\S(.*\S)?$",
-        "x-hint": "must be a code without leading or trailing spaces"}
+        "x-hint": N_("must be a code without leading or trailing spaces")}
 CODE_LIST = {"type": "array", "minItems": 1, "maxItems": 1000, "uniqueItems": True, "items": CODE}
 LINE_SELECTOR = {
     "type": "object", "additionalProperties": False, "minProperties": 1,
@@ -49,16 +50,18 @@ _ACTIONS = (
                 "pending_days": PENDING_DAYS},
                ("points",), "赠送积分", "bonus points"),
     ActionSpec("multiply_points", "points", _EARNING, "points",
-               {"pct": {"type": "integer", "minimum": 101, "maximum": 1000,
-                        "x-hint": "must be a whole percent from 101 to 1000 (200 = double points)"},
+               {"pct": {"type": "integer", "minimum": 1, "maximum": 1000,
+                        "x-hint": N_("must be a whole percent from 1 to 1000 (50 = half, 200 = double points)")},
                 "pending_days": PENDING_DAYS},
                ("pct",), "积分倍数", "points multiplier"),
+    ActionSpec("no_points", "no_points", _EARNING, "", {}, (),
+               "不积分（本单不得任何积分）", "no points (this sale earns none)"),
     ActionSpec("hold_points", "", _EARNING, "",
                {"days": {"type": "integer", "minimum": 1, "maximum": 365}},
                ("days",), "积分冻结期（退货期）", "hold points for a return window"),
     ActionSpec("discount_percent", "discount", frozenset({"purchase"}), "fen",
                {"pct": {"type": "integer", "minimum": 1, "maximum": 100,
-                        "x-hint": "must be a whole percent off from 1 to 100 (10 = 9折)"},
+                        "x-hint": N_("must be a whole percent off from 1 to 100 (10 = 10 percent off)")},
                 "on": LINE_SELECTOR},
                ("pct",), "折扣", "percentage discount"),
     ActionSpec("discount_fixed", "discount", frozenset({"purchase"}), "fen",

@@ -47,6 +47,17 @@ def points_per_amount_spent(*, rate: int = 1, per_yuan: int = 1,
     }]
 
 
+BASE_EARNING = "points_per_amount_spent"
+
+
+def base_earning_rule(*, rate: int = 1, per_yuan: int = 1) -> dict:
+    """The programme's starting point, live: every purchase earns ``rate`` points per
+    ``per_yuan`` yuan paid. A new install starts with it (migration 0004, ``init-db``) and
+    so does the demo; the rules page shows it like any rule, and nothing switches it off
+    but a person pausing it."""
+    return {**points_per_amount_spent(rate=rate, per_yuan=per_yuan)[0], "status": "active"}
+
+
 def birthday_extra_points(*, pct: int = 200) -> list[dict]:
     return [{
         "name": "生日当月双倍积分" if pct == 200 else "生日当月加倍积分",
@@ -63,6 +74,37 @@ def birthday_month_discount(*, pct_off: int = 10, times_per_month: int = 1) -> l
         "status": "draft", "priority": 60, "conditions": BIRTHDAY_THIS_MONTH,
         "actions": [{"type": "discount_percent", "pct": pct_off}],
         "limits": {"per_month": times_per_month},
+    }]
+
+
+def referral_on_first_purchase(*, points: int = 300, min_fen: int = 5_000, within_days: int = 30) -> list[dict]:
+    """The referrer gets ``points`` when the referred member's first purchase comes to at
+    least ``min_fen`` within ``within_days`` of joining. The referral event fires at signup
+    and at each of the referred member's purchases until the rule has paid for them."""
+    return [{
+        "name": "推荐好友首单有礼", "name_en": "Referral: a friend's first purchase",
+        "event": "referral", "status": "draft", "priority": 0,
+        "conditions": {"all": [{"fact": "referred.first_purchase", "op": "==", "value": True},
+                               {"fact": "basket.total_fen", "op": ">=", "value": min_fen},
+                               {"fact": "referred.tenure_days", "op": "<=", "value": within_days}]},
+        "actions": [{"type": "bonus_points", "points": points}],
+    }]
+
+
+def franchise_half_points(*, pct: int = 50) -> list[dict]:
+    """Franchise stores earn ``pct`` % of the points (a multiplier below 100 %)."""
+    return [{
+        "name": "加盟店积分减半" if pct == 50 else "加盟店积分折算", "name_en": "Franchise stores earn less",
+        "event": "purchase", "status": "draft", "priority": 20, "scope": {"store_kinds": ["franchise"]},
+        "actions": [{"type": "multiply_points", "pct": pct}],
+    }]
+
+
+def staff_no_points(*, group: str = "STAFF") -> list[dict]:
+    """Purchases by the cards of the staff group account earn no points at all."""
+    return [{
+        "name": "员工消费不积分", "name_en": "Staff purchases earn no points", "event": "purchase",
+        "status": "draft", "priority": 1000, "scope": {"groups": [group]}, "actions": [{"type": "no_points"}],
     }]
 
 
@@ -125,13 +167,22 @@ def double_points_time_window(*, pct: int = 200, weekdays: tuple[int, ...] = (3,
     }]
 
 
+# Names for the usual tier codes, so a rule's name never shows a raw code.
+TIER_NAMES = {"normal": ("普卡", "Classic"), "silver": ("银卡", "Silver"), "gold": ("金卡", "Gold"),
+              "platinum": ("白金卡", "Platinum"), "diamond": ("钻石卡", "Diamond")}
+
+
 def points_per_tier_and_store(*, tier_rates: dict[str, int] | None = None,
                               store_rates: dict[str, int] | None = None,
-                              franchise_per_yuan: int = 2) -> list[dict]:
+                              franchise_per_yuan: int = 2, by_store_kind: bool = True,
+                              tier_names: dict[str, tuple[str, str]] | None = None) -> list[dict]:
     """One exclusive group "base_earn": each purchase earns at the best rate it qualifies
-    for: its store kind's, its tier's or its store's."""
+    for: its store kind's, its tier's or its store's. ``by_store_kind=False`` leaves the
+    store-kind rates out (the base earning rule, in the same group, covers every store).
+    ``tier_names``: (Chinese, English) per tier code for the rules' names."""
     tier_rates = {"gold": 2, "platinum": 3} if tier_rates is None else tier_rates
     store_rates = {"SH001": 2} if store_rates is None else store_rates
+    names = {**TIER_NAMES, **(tier_names or {})}
     rules = [
         {"name": "直营店消费积分", "name_en": "Points at direct stores", "event": "purchase",
          "status": "draft", "priority": 0, "exclusive_group": "base_earn",
@@ -140,9 +191,10 @@ def points_per_tier_and_store(*, tier_rates: dict[str, int] | None = None,
          "status": "draft", "priority": 0, "exclusive_group": "base_earn",
          "scope": {"store_kinds": ["franchise"]},
          "actions": [{"type": "earn_points", "rate": 1, "per_yuan": franchise_per_yuan}]},
-    ]
+    ] if by_store_kind else []
     for tier, rate in tier_rates.items():
-        rules.append({"name": f"{tier} 等级积分", "name_en": f"{tier} tier points",
+        zh, en = names.get(tier, (tier, tier))
+        rules.append({"name": f"{zh}等级积分", "name_en": f"{en} tier points",
                       "event": "purchase", "status": "draft", "priority": 10,
                       "exclusive_group": "base_earn", "scope": {"tiers": [tier]},
                       "actions": [{"type": "earn_points", "rate": rate}]})
@@ -161,6 +213,10 @@ TEMPLATES: dict[str, Template] = {t.key: t for t in (
     Template("birthday_month_discount", "生日月折扣", "Birthday-month discount",
              birthday_month_discount),
     Template("referral_bonus_points", "推荐奖励积分", "Referral bonus points", referral_bonus_points),
+    Template("referral_on_first_purchase", "推荐好友首单有礼", "Referral: a friend's qualifying first purchase",
+             referral_on_first_purchase),
+    Template("franchise_half_points", "加盟店积分减半", "Franchise stores earn half", franchise_half_points),
+    Template("staff_no_points", "员工消费不积分", "Staff purchases earn no points", staff_no_points),
     Template("free_renewal_on_spend", "年消费达标免费续期", "Free renewal when the year's spend "
              "reaches a threshold", free_renewal_on_spend),
     Template("cancel_on_low_spend", "年消费未达标取消会员", "Cancel membership when the year's "

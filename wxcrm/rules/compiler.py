@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
+from wxcrm.errors import N_
 from wxcrm.rules.actions import ACTIONS
 from wxcrm.rules.codegen import UnsafeRule, generate_predicate
 from wxcrm.rules.conditions import fold, hoist_index_tests, leaves, parse_condition
@@ -40,10 +41,10 @@ LIVE_STATUSES = ("active",)
 
 
 # Pay-out stages, in the order payout.pay_out works through them.
-DISCOUNT, EARN, MULTIPLY, BONUS, HOLD, STORED_VALUE, OTHER = range(7)
+DISCOUNT, EARN, MULTIPLY, BONUS, HOLD, STORED_VALUE, OTHER, NO_POINTS = range(8)
 _STAGE = {"discount_percent": DISCOUNT, "discount_fixed": DISCOUNT, "earn_points": EARN,
           "multiply_points": MULTIPLY, "bonus_points": BONUS, "hold_points": HOLD,
-          "bonus_stored_value": STORED_VALUE}
+          "bonus_stored_value": STORED_VALUE, "no_points": NO_POINTS}
 
 
 @dataclass(eq=False, slots=True)
@@ -57,6 +58,8 @@ class Action:
     per_yuan: int = 1
     zh: tuple[str, ...] = ()           # the receipt sentence around its numbers (wording.phrases)
     en: tuple[str, ...] = ()
+    # set_tier: the tier's name (zh, en) for the receipt, when the compiler was given it
+    tier_name: tuple[str, str] | None = None
     constant_effect: object = None     # the pay-out's Effect when it never changes (filled on use)
 
     def __post_init__(self):
@@ -116,13 +119,15 @@ class CompiledRuleSet:
 
 
 def compile_rules(rules: Iterable[dict], *, live_statuses: Iterable[str] = LIVE_STATUSES,
-                  point_value_fen: int = 1, validate: bool = False) -> CompiledRuleSet:
+                  point_value_fen: int = 1, validate: bool = False,
+                  tier_names: dict[str, tuple[str, str]] | None = None) -> CompiledRuleSet:
     """Compile stored rules (each with ``id`` and ``version``) once per rule-set version.
 
     Storage validates a rule when it is saved, so by default compiling trusts the shape
     and only refuses what it cannot compile. ``validate=True`` runs the full schema and
     semantic check first: for rule sets from outside (an import, a simulator's draft).
     ``live_statuses``: which rules take part (the simulator may add ``draft``).
+    ``tier_names``: tier code -> (Chinese, English) name, so a receipt never shows a code.
     """
     rules = list(rules)
     live = tuple(live_statuses)
@@ -133,10 +138,9 @@ def compile_rules(rules: Iterable[dict], *, live_statuses: Iterable[str] = LIVE_
         try:
             if validate:
                 validate_rule(raw, require_identity=True)
-            rule = compile_rule(raw)
+            rule = compile_rule(raw, tier_names)
         except InvalidRule as exc:
-            problems += [Problem(f"[{position}].{p.path}" if p.path else f"[{position}]", p.message)
-                         for p in exc.problems]
+            problems += [p.at(f"[{position}].{p.path}" if p.path else f"[{position}]") for p in exc.problems]
             continue
         except UnsafeRule as exc:
             problems.append(Problem(f"[{position}]", f"refused by the code generator: {exc}"))
@@ -145,7 +149,7 @@ def compile_rules(rules: Iterable[dict], *, live_statuses: Iterable[str] = LIVE_
             problems.append(Problem(f"[{position}]", f"cannot be compiled ({exc!r}); validate it"))
             continue
         if rule.id in seen:
-            problems.append(Problem(f"[{position}].id", f"repeats rule id {rule.id}"))
+            problems.append(Problem.of(f"[{position}].id", N_("repeats rule id %(id)s"), id=rule.id))
         seen.add(rule.id)
         compiled.append(rule)
     if problems:
@@ -172,10 +176,10 @@ def compile_rules(rules: Iterable[dict], *, live_statuses: Iterable[str] = LIVE_
         spend_windows=frozenset(spend), purchase_windows=frozenset(purchases))
 
 
-def compile_rule(raw: dict) -> CompiledRule:
+def compile_rule(raw: dict, tier_names: dict[str, tuple[str, str]] | None = None) -> CompiledRule:
     rule_id, version = raw["id"], raw["version"]
     if not isinstance(rule_id, int) or not isinstance(version, int):
-        raise InvalidRule([Problem("id", "id and version must be whole numbers")])
+        raise InvalidRule([Problem.of("id", N_("id and version must be whole numbers"))])
     condition = parse_condition(raw["conditions"]) if "conditions" in raw else True
     validity = Validity.from_json(raw.get("validity"))
     scope = Scope.from_json(raw.get("scope"))
@@ -194,7 +198,8 @@ def compile_rule(raw: dict) -> CompiledRule:
         params = {k: v for k, v in a.items() if k not in ("type", "on")}
         zh, en = phrases(a["type"], params, name, name_en)
         actions.append(Action(a["type"], params, LineSelector.from_json(a["on"]) if "on" in a else None,
-                              _STAGE.get(a["type"], OTHER), zh=zh, en=en))
+                              _STAGE.get(a["type"], OTHER), zh=zh, en=en,
+                              tier_name=(tier_names or {}).get(a.get("tier")) if a["type"] == "set_tier" else None))
     actions = tuple(actions)
 
     return CompiledRule(

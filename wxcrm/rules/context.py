@@ -55,15 +55,30 @@ class MemberFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferredFacts:
+    """At a `referral` event ``member`` is the referrer; this is the member they referred.
+    At signup nothing has been bought yet; at each of the referred member's purchases
+    (until every referral rule has paid for them) the purchase is the event's basket."""
+    id: int
+    joined_on: date
+    purchase_count: int = 0             # the referred member's purchases before this one
+    first_purchase: bool = False        # this event is the referred member's first purchase
+
+
+@dataclass(frozen=True, slots=True)
 class UsageCounts:
     """How often a rule has already given this member something.
 
-    ``today`` and ``this_month`` count in the merchant's business day and month of the
-    event's ``local_time``.
+    ``today``, ``this_month`` and ``this_year`` count in the merchant's business day,
+    month and calendar year of the event's ``local_time``; ``this_membership_year`` in
+    the member's membership year (from the anniversary of their expiry date, see
+    ``usage.membership_year_start``).
     """
     today: int = 0
     this_month: int = 0
     lifetime: int = 0
+    this_year: int = 0
+    this_membership_year: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +101,6 @@ class EvaluationContext:
     topup_amount_fen: int = 0
     usage: Mapping[int, UsageCounts] = field(default_factory=dict)          # rule id -> this member's usage
     budget_used: Mapping[int, BudgetUsage] = field(default_factory=dict)  # rule id -> all members' usage
+    referred: ReferredFacts | None = None       # referral events: the member who was referred
+    # Referral events: the rules that already paid for this referred member (each pays once).
+    paid_rules: frozenset[int] = frozenset()

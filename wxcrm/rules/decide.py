@@ -12,20 +12,21 @@ from sqlalchemy.orm import Session
 
 from wxcrm.config import Settings
 from wxcrm.members.models import Member
-from wxcrm.money import fen_to_yuan_str, points_for_amount
 from wxcrm.rules.compiler import CompiledRuleSet
-from wxcrm.rules.context import BasketLine, EvaluationContext
+from wxcrm.rules.context import BasketLine, EvaluationContext, ReferredFacts
 from wxcrm.rules.effects import Effect
 from wxcrm.rules.engine import NOTHING, EvaluationResult, evaluate
 from wxcrm.rules.live import counted_rules, live_rule_set
 from wxcrm.rules.member_facts import member_facts
-from wxcrm.rules.usage import lock_budgets, usage_for
+from wxcrm.rules.usage import lock_budgets, membership_anchor, usage_for
 
 
 @dataclass(frozen=True)
 class Decision:
     """What the rules give for one event. ``compiled`` is None when no rule set took part
-    (the base earn rate, or no member)."""
+    (no live rule for the event, or no member). Points come only from rules: the base
+    earning is a rule like any other (``catalogue.base_earning_rule``), never a hidden
+    fallback that a new rule could switch off."""
     effects: tuple[Effect, ...]
     result: EvaluationResult
     compiled: CompiledRuleSet | None
@@ -53,8 +54,7 @@ def decide_purchase(session: Session, member: Member, basket: Basket, *, local_t
     """The rules' decision on a member's purchase. The caller holds the member's row lock."""
     compiled = live_rule_set(session, point_value_fen=settings.point_value_fen)
     if "purchase" not in compiled.by_event:
-        effects = _base_earn(basket, settings.points_per_yuan)
-        return Decision(effects, NOTHING, None)
+        return NO_DECISION      # no live purchase rule: nothing earns (the rules page says so)
     result = _evaluate(session, compiled, member, "purchase", local_time=local_time,
                        points_balance=points_balance, store_code=basket.store_code,
                        store_kind=basket.store_kind, payment_method=basket.payment_method, lines=basket.lines,
@@ -64,14 +64,24 @@ def decide_purchase(session: Session, member: Member, basket: Basket, *, local_t
 
 def decide_event(session: Session, member: Member, event: str, *, local_time: datetime, points_balance: int,
                  settings: Settings, store_code: str | None = None, store_kind: str | None = None,
-                 topup_amount_fen: int = 0) -> Decision:
-    """The rules' decision on a member event without a basket (signup, referral, birthday,
-    membership expiry, schedule, top-up). The caller holds the member's row lock."""
+                 topup_amount_fen: int = 0, basket: Basket | None = None, referred: ReferredFacts | None = None,
+                 paid_rules: frozenset[int] = frozenset()) -> Decision:
+    """The rules' decision on a member event other than a purchase (signup, referral,
+    birthday, membership expiry, schedule, top-up). A referral event at the referred
+    member's purchase sees that purchase (``basket``) and ``referred``; ``paid_rules``
+    already paid for this referred member. The caller holds the member's row lock."""
     compiled = live_rule_set(session, point_value_fen=settings.point_value_fen)
     if event not in compiled.by_event:
         return NO_DECISION
+    sale = {}
+    if basket is not None:
+        sale = {"store_code": basket.store_code, "store_kind": basket.store_kind,
+                "payment_method": basket.payment_method, "lines": basket.lines,
+                "points_payment_fen": basket.points_payment_fen}
+    else:
+        sale = {"store_code": store_code, "store_kind": store_kind}
     result = _evaluate(session, compiled, member, event, local_time=local_time, points_balance=points_balance,
-                       store_code=store_code, store_kind=store_kind, topup_amount_fen=topup_amount_fen)
+                       topup_amount_fen=topup_amount_fen, referred=referred, paid_rules=paid_rules, **sale)
     return Decision(tuple(result.effects), result, compiled)
 
 
@@ -82,17 +92,8 @@ def _evaluate(session: Session, compiled: CompiledRuleSet, member: Member, event
     ctx = EvaluationContext(
         event=event, local_time=local_time,
         member=member_facts(session, member, today=today, compiled=compiled, points_balance=points_balance),
-        usage=usage_for(session, member.id, limited, today), budget_used=lock_budgets(session, budgeted),
+        usage=usage_for(session, member.id, limited, today, membership_anchor(member)),
+        budget_used=lock_budgets(session, budgeted),
         **event_facts)
     return evaluate(compiled, ctx)
 
-
-def _base_earn(basket: Basket, points_per_yuan: int) -> tuple[Effect, ...]:
-    base = max(basket.total_fen - basket.points_payment_fen, 0)
-    points = points_for_amount(base, points_per_yuan)
-    if points <= 0:
-        return ()
-    amount = fen_to_yuan_str(base)
-    return (Effect(kind="points", rule_name="base_earn", points=points,
-                   text_zh=f"消费 {amount} 元，每元 {points_per_yuan} 积分",
-                   text_en=f"{points_per_yuan} point(s) per yuan on {amount} yuan spent"),)

@@ -11,7 +11,9 @@ from typing import Mapping
 
 # kind -> what the applier does with it
 EFFECT_KINDS = (
-    "points",          # credit `points` (pending for `pending_days` if > 0)
+    "points",          # credit `points` (pending for `pending_days` if > 0); negative: a
+                       # multiplier below 100 % takes them off what this event earned
+    "no_points",       # a no_points rule: this event earns no points (the receipt says which rule)
     "discount",        # take `amount_fen` off the basket, line by line as `line_discounts` says
     "coupon",          # issue coupon template params["template"] (coupons package)
     "stored_value_bonus",  # credit `amount_fen` bonus stored value (top-ups)

@@ -5,8 +5,9 @@ How a rule set decides, in order:
 1. **Candidates**: the live rules of the event whose scope (store, store kind, tier,
    group account) and validity (dates, weekdays, hours) admit this event.
 2. **Walk** the candidates in evaluation order (priority high to low, ties by lower
-   id). A rule the member has used up (``limits.per_day`` / ``per_month`` /
-   ``lifetime``) or whose total budget is spent is passed over. A rule whose conditions
+   id). A rule the member has used up (``limits.per_day`` / ``per_month`` / ``per_year``
+   / ``per_membership_year`` / ``lifetime``), whose total budget is spent, or that has
+   already paid for this referred member (``ctx.paid_rules``, referral) is passed over. A rule whose conditions
    hold *matches*; a matched rule with ``stop`` ends the walk: no lower rule runs.
 3. **Exclusive groups**: of the matched rules sharing an ``exclusive_group`` only the
    best applies. Best is the one worth most to the member on its own: the discount and
@@ -52,6 +53,9 @@ OUTCOMES = (
     "other_event",
     "not_live",         # draft, paused or archived
 )
+
+
+_POINTS_ACTIONS = frozenset({"earn_points", "multiply_points", "bonus_points"})
 
 
 class RuleTrace(NamedTuple):
@@ -123,8 +127,11 @@ def _walk(candidates: tuple[tuple, ...], s: FactSnapshot) -> list[CompiledRule]:
     """The matched rules, in evaluation order, up to the first that says stop."""
     usage = s.ctx.usage
     budgets = s.ctx.budget_used
+    paid = s.ctx.paid_rules
     matched = []
     for predicate, limits, stop, rule in candidates:
+        if paid and rule.id in paid:
+            continue                            # a referral rule pays once per referred member
         if limits is not None:
             used, spent = usage.get(rule.id), budgets.get(rule.id)
             if (used is not None or spent is not None) and limits.used_up(used, spent):
@@ -205,6 +212,8 @@ def _evaluate_explained(compiled: CompiledRuleSet, s: FactSnapshot) -> Evaluatio
     effects, held_by = pay_out(winners, s)
     result = EvaluationResult(effects, rules=winners, held_by=held_by)
     applied = {a.rule_id for a in result.applied}
+    blocker = next((rule for rule in winners if rule.id in applied
+                    and any(a.type == "no_points" for a in rule.actions)), None)
     for rule in matched:
         if rule.id in beaten:
             best = beaten[rule.id]
@@ -213,6 +222,9 @@ def _evaluate_explained(compiled: CompiledRuleSet, s: FactSnapshot) -> Evaluatio
                               f"互斥组 {rule.exclusive_group} 中规则 {best.id}（{best.name}）对会员更有利")
         elif rule.id in applied:
             notes[rule.id] = ("applied", "", "")
+        elif blocker is not None and any(a.type in _POINTS_ACTIONS for a in rule.actions):
+            notes[rule.id] = ("no_effect", f"rule {blocker.id} ({blocker.name}) says this sale earns no points",
+                              f"规则 {blocker.id}（{blocker.name}）规定本单不积分")
         else:
             notes[rule.id] = ("no_effect", "matched but had nothing to give", "已匹配，但没有可给予的内容")
     trace = tuple(RuleTrace(rule.id, rule.version, rule.name, *notes[rule.id])
@@ -228,6 +240,11 @@ def _why_rule_not(rule: CompiledRule, s: FactSnapshot) -> tuple[str, str, str] |
     reasons = rule.validity.why_not(s)
     if reasons:
         return ("outside_validity", *reasons)
+    if rule.id in s.ctx.paid_rules:
+        referred = s.ctx.referred
+        who = f"member {referred.id}" if referred else "this member"
+        return ("limit_reached", f"already paid for the referral of {who}",
+                f"已为推荐{'会员 ' + str(referred.id) if referred else '该会员'}发放过奖励（每位被推荐会员一次）")
     if rule.limits is not None:
         reasons = rule.limits.why_not(s.ctx.usage.get(rule.id), s.ctx.budget_used.get(rule.id))
         if reasons:

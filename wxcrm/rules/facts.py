@@ -19,7 +19,11 @@ from weakref import WeakValueDictionary
 from wxcrm.rules.context import EVENTS, EvaluationContext
 
 BASKET_EVENTS = frozenset({"purchase", "refund"})
-STORE_EVENTS = frozenset({"purchase", "refund", "topup", "signup"})
+# A referral event at the referred member's purchase sees that purchase (at signup the
+# basket is empty), under the names a purchase rule uses.
+PURCHASE_SEEN = BASKET_EVENTS | {"referral"}
+STORE_EVENTS = frozenset({"purchase", "refund", "topup", "signup", "referral"})
+REFERRAL_EVENTS = frozenset({"referral"})
 ALL_EVENTS = frozenset(EVENTS)
 
 # (code, youngest, oldest): the age bands the marketing reports use.
@@ -70,18 +74,18 @@ class FactSpec:
 
 
 _FACTS = (
-    FactSpec("basket.total_fen", "money", BASKET_EVENTS, "购物篮总额（分）", "basket total (fen)",
+    FactSpec("basket.total_fen", "money", PURCHASE_SEEN, "购物篮总额（分）", "basket total (fen)",
              attr="total_fen", minimum=0),
-    FactSpec("item.sku", "lines", BASKET_EVENTS, "商品编码", "item SKU"),
-    FactSpec("item.category", "lines", BASKET_EVENTS, "商品品类", "item category"),
-    FactSpec("item.qty", "count", BASKET_EVENTS, "所选商品件数", "quantity of the chosen items",
+    FactSpec("item.sku", "lines", PURCHASE_SEEN, "商品编码", "item SKU"),
+    FactSpec("item.category", "lines", PURCHASE_SEEN, "商品品类", "item category"),
+    FactSpec("item.qty", "count", PURCHASE_SEEN, "所选商品件数", "quantity of the chosen items",
              minimum=0, takes_items=True),
-    FactSpec("item.amount_fen", "money", BASKET_EVENTS, "所选商品金额（分）",
+    FactSpec("item.amount_fen", "money", PURCHASE_SEEN, "所选商品金额（分）",
              "amount of the chosen items (fen)", minimum=0, takes_items=True),
     FactSpec("store.code", "text", STORE_EVENTS, "门店", "store", attr="store_code"),
     FactSpec("store.kind", "choice", STORE_EVENTS, "门店类型", "store kind", attr="store_kind",
              choices=STORE_KINDS),
-    FactSpec("payment.method", "text", BASKET_EVENTS | {"topup"}, "支付方式", "payment method",
+    FactSpec("payment.method", "text", PURCHASE_SEEN | {"topup"}, "支付方式", "payment method",
              attr="ctx.payment_method"),
     FactSpec("member.tier", "text", ALL_EVENTS, "会员等级", "member tier", attr="tier"),
     FactSpec("member.age", "int", ALL_EVENTS, "年龄", "age", attr="age", minimum=0, maximum=150,
@@ -94,7 +98,7 @@ _FACTS = (
              attr="tenure_days", minimum=0),
     FactSpec("member.tenure_months", "count", ALL_EVENTS, "入会整月数", "full months since joining",
              attr="tenure_months", minimum=0),
-    FactSpec("member.first_purchase", "bool", BASKET_EVENTS | {"referral"}, "首次消费",
+    FactSpec("member.first_purchase", "bool", BASKET_EVENTS, "首次消费",
              "first purchase", attr="first_purchase"),
     FactSpec("member.purchase_count", "count", ALL_EVENTS, "消费次数", "number of purchases",
              attr="member.purchase_count", minimum=0, window="optional"),
@@ -117,6 +121,12 @@ _FACTS = (
     FactSpec("time.weekday", "int", ALL_EVENTS, "星期（1=周一）", "weekday (1 = Monday)",
              attr="weekday", minimum=1, maximum=7),
     FactSpec("time.hour", "int", ALL_EVENTS, "小时", "hour", attr="ctx.local_time.hour", minimum=0, maximum=23),
+    FactSpec("referred.tenure_days", "count", REFERRAL_EVENTS, "被推荐会员入会天数",
+             "days since the referred member joined", attr="referred_tenure_days", minimum=0),
+    FactSpec("referred.purchase_count", "count", REFERRAL_EVENTS, "被推荐会员此前消费次数",
+             "the referred member's purchases before this one", attr="referred_purchase_count", minimum=0),
+    FactSpec("referred.first_purchase", "bool", REFERRAL_EVENTS, "被推荐会员首次消费",
+             "the referred member's first purchase", attr="referred_first_purchase"),
     FactSpec("topup.amount_fen", "money", frozenset({"topup"}), "充值金额（分）", "top-up amount (fen)",
              attr="ctx.topup_amount_fen", minimum=0),
 )
@@ -295,6 +305,21 @@ class FactSnapshot:
     def first_purchase(self) -> bool:
         flag = self.member.first_purchase
         return self.member.purchase_count == 0 if flag is None else flag
+
+    @cached_fact
+    def referred_tenure_days(self) -> int:
+        referred = self.ctx.referred
+        return max((self.today - referred.joined_on).days, 0) if referred else 0
+
+    @cached_fact
+    def referred_purchase_count(self) -> int:
+        referred = self.ctx.referred
+        return referred.purchase_count if referred else 0
+
+    @cached_fact
+    def referred_first_purchase(self) -> bool:
+        referred = self.ctx.referred
+        return bool(referred and referred.first_purchase)
 
     @cached_fact
     def age(self) -> int | None:

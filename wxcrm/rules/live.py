@@ -18,6 +18,7 @@ import weakref
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from wxcrm.members.models import Tier
 from wxcrm.rules.compiler import CompiledRuleSet, compile_rule, compile_rules
 from wxcrm.rules.models import Rule
 from wxcrm.rules.schema import InvalidRule, validate_rule
@@ -69,7 +70,7 @@ def live_rule_set(session: Session, *, point_value_fen: int) -> CompiledRuleSet:
     compiled = _compiled.get(key)
     if compiled is None:
         rules = trusted_rules([rule_json(r) for r in session.scalars(select(Rule).where(Rule.status == "active"))])
-        compiled = compile_rules(rules, point_value_fen=point_value_fen)
+        compiled = compile_rules(rules, point_value_fen=point_value_fen, tier_names=tier_names(session))
         with _lock:
             # Keep one compiled set per database: an older revision is never asked for again.
             _compiled = {k: v for k, v in _compiled.items() if k[0] != key[0]}
@@ -77,7 +78,8 @@ def live_rule_set(session: Session, *, point_value_fen: int) -> CompiledRuleSet:
     return compiled
 
 
-def draft_rule_set(rules: list[dict], *, point_value_fen: int, include_drafts: bool = True) -> CompiledRuleSet:
+def draft_rule_set(rules: list[dict], *, point_value_fen: int, include_drafts: bool = True,
+                   tier_names: dict[str, tuple[str, str]] | None = None) -> CompiledRuleSet:
     """A rule set from outside (simulation, backtest): validated, drafts taking part."""
     numbered = []
     for i, r in enumerate(rules):
@@ -87,14 +89,21 @@ def draft_rule_set(rules: list[dict], *, point_value_fen: int, include_drafts: b
         r.setdefault("status", "draft")
         numbered.append(r)
     live = ("active", "draft") if include_drafts else ("active",)
-    return compile_rules(numbered, live_statuses=live, point_value_fen=point_value_fen, validate=True)
+    return compile_rules(numbered, live_statuses=live, point_value_fen=point_value_fen, validate=True,
+                         tier_names=tier_names)
+
+
+def tier_names(session: Session) -> dict[str, tuple[str, str]]:
+    """Tier code -> (Chinese, English) name, looked up when a rule set is compiled (a tier
+    renamed later shows under its new name from the next rule change or restart)."""
+    return {t.code: (t.name, t.name_en or t.name) for t in session.scalars(select(Tier))}
 
 
 def proposed_rule_set(session: Session, *, point_value_fen: int) -> CompiledRuleSet:
     """The rule set as it would be if every draft went live (beside the active rules)."""
     rows = session.scalars(select(Rule).where(Rule.status.in_(("active", "draft"))))
     return compile_rules(trusted_rules([rule_json(r) for r in rows]), live_statuses=("active", "draft"),
-                         point_value_fen=point_value_fen)
+                         tier_names=tier_names(session), point_value_fen=point_value_fen)
 
 
 def counted_rules(compiled: CompiledRuleSet, event: str) -> tuple[list[int], list[int]]:

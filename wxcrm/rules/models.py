@@ -60,14 +60,15 @@ class RuleSetState(db.Model):
 
 
 class RuleUsage(db.Model):
-    """How often a rule gave a member something: per business day, month and lifetime."""
+    """How often a rule gave a member something: per business day, month, calendar year,
+    membership year and lifetime."""
     __tablename__ = "rule_usage"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
-    period: Mapped[str] = mapped_column(String(8))       # day | month | life
-    period_key: Mapped[str] = mapped_column(String(10))  # 2026-11-23 | 2026-11 | -
+    period: Mapped[str] = mapped_column(String(8))       # day | month | year | myear | life
+    period_key: Mapped[str] = mapped_column(String(10))  # 2026-11-23 | 2026-11 | 2026 | 2026-03-15 | -
     count: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (UniqueConstraint("rule_id", "member_id", "period", "period_key"),)
@@ -80,6 +81,25 @@ class RuleBudget(db.Model):
     rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id"), primary_key=True, autoincrement=False)
     points_used: Mapped[int] = mapped_column(BigInteger, default=0)
     fen_used: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReferralPayout(db.Model):
+    """A referral rule paid the referrer for one referred member: each rule pays once per
+    referred member (the unique key), at signup or at a later purchase of theirs."""
+    __tablename__ = "referral_payouts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id"))
+    referred_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    referrer_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    rule_version: Mapped[int] = mapped_column(Integer, default=1)
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"), nullable=True,
+                                                       index=True)  # the purchase, if any
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
+    fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("rule_id", "referred_id"),)
 
 
 class RuleEventRun(db.Model):

@@ -14,14 +14,22 @@ marketer happened to store it:
    rounded down once (``wxcrm.money.points_for_amount``).
 4. **Multipliers** (``multiply_points``) act on the earned points of step 3 only, never
    on bonus points or on each other: each adds (pct - 100) % of the earned points,
-   rounded down. Two multipliers of 200 and 150 give 1 + 1 + 0.5 = 2.5 times, whatever
-   their order; put competing multipliers in one exclusive group to give only the best.
+   rounded down, so one multiplier alone leaves pct % of them, rounded down (50 % of
+   15 points is 7: the line reads -8). Several add up: 200 and 150 give
+   1 + 1 + 0.5 = 2.5 times, 200 and 50 give 1 + 1 - 0.5 = 1.5 times, whatever their
+   order; together they never take away more than was earned (never negative). Put
+   competing multipliers in one exclusive group to give only the best.
 5. **Bonus points** (``bonus_points``), fixed.
 6. **Hold** (``hold_points``): every points line of this event stays pending for at least
    that many days (the return window).
 7. **Stored-value bonus**, coupons, membership, tier, points reset and messages.
 
-A rule's budget caps what it gives in this event to what is left of the budget.
+A ``no_points`` rule (staff purchases) takes steps 3 to 5 away: the event earns no
+points whatever the other rules give, and the receipt has a line naming that rule.
+
+A rule's budget caps what it gives in this event to what is left of the budget: the
+policy is *partial* (a grant bigger than what is left gives what is left, and its line
+says how much the budget cut); once the budget is spent the rule no longer applies.
 """
 from __future__ import annotations
 
@@ -30,7 +38,18 @@ from types import MappingProxyType
 from typing import Callable, Mapping, NamedTuple
 
 from wxcrm.money import percent_of, points_for_amount, spread
-from wxcrm.rules.compiler import BONUS, DISCOUNT, EARN, HOLD, MULTIPLY, OTHER, STORED_VALUE, Action, CompiledRule
+from wxcrm.rules.compiler import (
+    BONUS,
+    DISCOUNT,
+    EARN,
+    HOLD,
+    MULTIPLY,
+    NO_POINTS,
+    OTHER,
+    STORED_VALUE,
+    Action,
+    CompiledRule,
+)
 from wxcrm.rules.effects import Effect
 from wxcrm.rules.facts import FactSnapshot
 from wxcrm.rules.wording import yuan
@@ -60,12 +79,14 @@ class Award(NamedTuple):
     pending_days: int
     base_fen: int                       # earn_points: the amount the points were earned on
     line_discounts: tuple[tuple[int, int], ...]   # discounts: (line number, fen) per line
+    cut: int                            # what the rule's budget cut off the grant (0: nothing)
 
 
 def _award(stage: int, rule: CompiledRule, action: Action, points: int, fen: int,
-           pending_days: int, base_fen: int, line_discounts: tuple[tuple[int, int], ...]) -> Award:
+           pending_days: int, base_fen: int, line_discounts: tuple[tuple[int, int], ...],
+           cut: int = 0) -> Award:
     # tuple.__new__ skips NamedTuple's Python-level __new__: a valuation makes several.
-    return _new_tuple(Award, (stage, rule, action, points, fen, pending_days, base_fen, line_discounts))
+    return _new_tuple(Award, (stage, rule, action, points, fen, pending_days, base_fen, line_discounts, cut))
 
 
 _new_tuple = tuple.__new__
@@ -202,7 +223,7 @@ def awards(rules: list[CompiledRule], s: FactSnapshot, *, earned_elsewhere: int 
     fen_so_far: dict[int, int] = {}                        # budgeted rules only
     left: list[int] | None = None                          # per line, what is left to pay
     # Discounts now, in evaluation order; every other stage waits for them, in its own list.
-    earns, multipliers, bonuses, rest, holds = [], [], [], [], []
+    earns, multipliers, bonuses, rest, holds, blockers = [], [], [], [], [], []
     hold = 0
     for rule in rules:
         for action in rule.actions:
@@ -212,9 +233,9 @@ def awards(rules: list[CompiledRule], s: FactSnapshot, *, earned_elsewhere: int 
                     continue                   # none of its lines is in this basket
                 if left is None:
                     left = s.amounts.copy()
-                amount, line_discounts = _take_discount(rule, action, s, left, fen_so_far)
+                amount, line_discounts, cut = _take_discount(rule, action, s, left, fen_so_far)
                 if amount > 0:
-                    found.append(make(DISCOUNT, rule, action, 0, amount, 0, 0, line_discounts))
+                    found.append(make(DISCOUNT, rule, action, 0, amount, 0, 0, line_discounts, cut))
             elif stage == EARN:
                 earns.append((rule, action))
             elif stage == MULTIPLY:
@@ -224,6 +245,8 @@ def awards(rules: list[CompiledRule], s: FactSnapshot, *, earned_elsewhere: int 
             elif stage == HOLD:
                 holds.append((rule, action))
                 hold = max(hold, action.params["days"])
+            elif stage == NO_POINTS:
+                blockers.append((rule, action))
             else:
                 rest.append((rule, action))
 
@@ -231,6 +254,12 @@ def awards(rules: list[CompiledRule], s: FactSnapshot, *, earned_elsewhere: int 
     points_so_far: dict[int, int] = {}
     earned = 0
     gave_points = False
+    if blockers:
+        # A no_points rule (staff purchases): the event earns no points whatever the other
+        # rules give; its own line on the receipt says which rule.
+        earns, multipliers, bonuses = (), (), ()
+        for rule, action in blockers:
+            found.append(make(NO_POINTS, rule, action, 0, 0, 0, 0, (), 0))
     if earns:
         if ctx.event == "topup":
             base = ctx.topup_amount_fen
@@ -238,28 +267,50 @@ def awards(rules: list[CompiledRule], s: FactSnapshot, *, earned_elsewhere: int 
             base = max((s.total_fen if left is None else sum(left)) - ctx.points_payment_fen, 0)
         for rule, action in earns:
             points, amount = _earned(action, s, left, base)
+            cut = 0
             if rule.budget_points is not None:
+                wanted = points
                 points = _capped(rule, points, points_so_far, s, "points")
+                cut = wanted - points
             if points > 0:
                 earned += points
                 gave_points = True
                 found.append(make(EARN, rule, action, points, 0, max(action.pending_days, hold),
-                                   amount, ()))
-    for rule, action in multipliers:                     # on the earned points only
-        points = percent_of(earned + earned_elsewhere, action.params["pct"] - 100)
-        if rule.budget_points is not None:
-            points = _capped(rule, points, points_so_far, s, "points")
-        if points > 0:
-            gave_points = True
-            found.append(make(MULTIPLY, rule, action, points, 0, max(action.pending_days, hold),
-                               0, ()))
+                                  amount, (), cut))
+    if multipliers:                                       # on the earned points only
+        adjustments = []
+        for rule, action in multipliers:
+            points = percent_of(earned + earned_elsewhere, action.params["pct"] - 100)
+            cut = 0
+            if points > 0 and rule.budget_points is not None:
+                wanted = points
+                points = _capped(rule, points, points_so_far, s, "points")
+                cut = wanted - points
+            if points:
+                adjustments.append([rule, action, points, cut])
+        # Multipliers below 100 % take points off; all of them together never take more
+        # than the earned points (with what the others added): the result is never negative.
+        room = earned + earned_elsewhere + sum(a[2] for a in adjustments if a[2] > 0)
+        for adjustment in adjustments:
+            if adjustment[2] < 0:
+                adjustment[2] = max(adjustment[2], -room)
+                room += adjustment[2]
+        for rule, action, points, cut in adjustments:
+            if points > 0:
+                gave_points = True
+                found.append(make(MULTIPLY, rule, action, points, 0, max(action.pending_days, hold),
+                                  0, (), cut))
+            elif points < 0:
+                found.append(make(MULTIPLY, rule, action, points, 0, 0, 0, (), 0))
     for rule, action in bonuses:
         points = action.params["points"]
+        cut = 0
         if rule.budget_points is not None:
             points = _capped(rule, points, points_so_far, s, "points")
+            cut = action.params["points"] - points
         if points > 0:
             gave_points = True
-            found.append(make(BONUS, rule, action, points, 0, max(action.pending_days, hold), 0, ()))
+            found.append(make(BONUS, rule, action, points, 0, max(action.pending_days, hold), 0, (), cut))
     held_by = ()
     if holds and gave_points:
         held_by = tuple(rule for rule, _ in holds)     # it changed what was given
@@ -268,21 +319,27 @@ def awards(rules: list[CompiledRule], s: FactSnapshot, *, earned_elsewhere: int 
             params = action.params
             amount = (percent_of(ctx.topup_amount_fen, params["pct"]) if "pct" in params
                       else params["amount_fen"])
+            cut = 0
             if rule.budget_fen is not None:
+                wanted = amount
                 amount = _capped(rule, amount, fen_so_far, s, "fen")
+                cut = wanted - amount
             if amount > 0:
-                found.append(make(STORED_VALUE, rule, action, 0, amount, 0, 0, ()))
+                found.append(make(STORED_VALUE, rule, action, 0, amount, 0, 0, (), cut))
         elif action.type == "renew_membership" and \
                 action.params.get("cost_points", 0) > s.member.points_balance:
             continue                                     # cannot pay for the renewal with points
         else:
-            found.append(make(OTHER, rule, action, 0, 0, 0, 0, ()))
+            found.append(make(OTHER, rule, action, 0, 0, 0, 0, (), 0))
     return found, earned, held_by
 
 
 def _capped(rule: CompiledRule, amount: int, so_far: dict[int, int], s: FactSnapshot,
             kind: str) -> int:
-    """``amount`` cut to what is left of the rule's points or fen budget."""
+    """``amount`` cut to what is left of the rule's points or fen budget.
+
+    The budget policy is *partial*: a grant bigger than what is left of the budget gives
+    what is left (the receipt line says so); once nothing is left the rule stops."""
     budget = rule.limits.budget_points if kind == "points" else rule.limits.budget_fen
     used = s.ctx.budget_used.get(rule.id)
     left = budget - (getattr(used, kind) if used else 0) - so_far.get(rule.id, 0)
@@ -294,15 +351,16 @@ def _capped(rule: CompiledRule, amount: int, so_far: dict[int, int], s: FactSnap
 # ---------------------------------------------------------------- numbers
 
 def _take_discount(rule: CompiledRule, action: Action, s: FactSnapshot, left: list[int],
-                   fen_so_far: dict[int, int]) -> tuple[int, tuple[int, ...]]:
-    """(fen off, (line number, fen) per line it came off) for one discount; takes it off
+                   fen_so_far: dict[int, int]) -> tuple[int, tuple[int, ...], int]:
+    """(fen off, (line number, fen) per line it came off, fen the budget cut) for one
+    discount; takes it off
     ``left``. Spread over its lines by ``wxcrm.money.spread``, the till's own rule."""
     lines = s.lines
     selector = action.selector
     chosen = [i for i in (range(len(lines)) if selector is None else s.chosen(selector)) if left[i] > 0]
     room = sum([left[i] for i in chosen])
     if room <= 0:
-        return 0, ()
+        return 0, (), 0
     params = action.params
     if action.type == "discount_percent":
         amount = percent_of(room, params["pct"])
@@ -311,14 +369,17 @@ def _take_discount(rule: CompiledRule, action: Action, s: FactSnapshot, left: li
     else:
         amount = params["amount_fen"]
     amount = min(amount, room)
+    cut = 0
     if rule.budget_fen is not None:
+        wanted = amount
         amount = _capped(rule, amount, fen_so_far, s, "fen")
+        cut = wanted - amount
     if amount <= 0:
-        return 0, ()
+        return 0, (), 0
     shares = spread(amount, [left[i] for i in chosen])
     for i, share in zip(chosen, shares):
         left[i] -= share
-    return amount, tuple((lines[i].line_no, share) for i, share in zip(chosen, shares) if share)
+    return amount, tuple((lines[i].line_no, share) for i, share in zip(chosen, shares) if share), cut
 
 
 def _earned(action: Action, s: FactSnapshot, left: list[int] | None, base: int) -> tuple[int, int]:
@@ -341,32 +402,36 @@ def _earned(action: Action, s: FactSnapshot, left: list[int] | None, base: int) 
 # ---------------------------------------------------------------- words
 
 def _as_effect(stage: int, rule: CompiledRule, action: Action, points: int, fen: int,
-               pending_days: int, base_fen: int, line_discounts: tuple[tuple[int, int], ...]) -> Effect:
+               pending_days: int, base_fen: int, line_discounts: tuple[tuple[int, int], ...],
+               cut: int = 0) -> Effect:
     """The receipt line for one award (given as ``Award``'s fields), in zh-CN and English."""
     zh, en = action.zh, action.en
     if stage == EARN:
         amount = yuan(base_fen)
         return _points_effect(rule, points, pending_days, f"{zh[0]}{amount}{zh[1]}{points}{zh[2]}",
-                              f"{en[0]}{amount}{en[1]}{points}{en[2]}")
+                              f"{en[0]}{amount}{en[1]}{points}{en[2]}", cut)
     if stage == MULTIPLY:
+        if points < 0:                       # a multiplier below 100 %: points off
+            return _points_effect(rule, points, 0, f"{zh[0][:-1]}{points}{zh[1]}",
+                                  f"{en[0][:-1]}{points}{en[1]}")
         return _points_effect(rule, points, pending_days, f"{zh[0]}{points}{zh[1]}",
-                              f"{en[0]}{points}{en[1]}")
+                              f"{en[0]}{points}{en[1]}", cut)
     if stage == BONUS:
         effect = action.constant_effect      # the same line every time unless a budget cut it
         if effect is None or effect.points != points or effect.pending_days != pending_days:
             effect = _points_effect(rule, points, pending_days, f"{zh[0]}{points}{zh[1]}",
-                                    f"{en[0]}{points}{en[1]}")
+                                    f"{en[0]}{points}{en[1]}", cut)
             if points == action.params["points"] and pending_days == action.pending_days:
                 action.constant_effect = effect
         return effect
     if stage == DISCOUNT:
         amount = yuan(fen)
-        return new_effect("discount", rule, f"{zh[0]}{amount}{zh[1]}", f"{en[0]}{amount}{en[1]}",
-                          0, 0, fen, line_discounts)
+        zh_text, en_text = _budget_note(f"{zh[0]}{amount}{zh[1]}", f"{en[0]}{amount}{en[1]}", cut, "fen")
+        return new_effect("discount", rule, zh_text, en_text, 0, 0, fen, line_discounts)
     if stage == STORED_VALUE:
         amount = yuan(fen)
-        return new_effect("stored_value_bonus", rule, f"{zh[0]}{amount}{zh[1]}",
-                          f"{en[0]}{amount}{en[1]}", 0, 0, fen)
+        zh_text, en_text = _budget_note(f"{zh[0]}{amount}{zh[1]}", f"{en[0]}{amount}{en[1]}", cut, "fen")
+        return new_effect("stored_value_bonus", rule, zh_text, en_text, 0, 0, fen)
     effect = action.constant_effect          # coupons, membership, tier, reset, messages
     if effect is None:
         effect = action.constant_effect = _fixed_effect(rule, action)
@@ -374,11 +439,23 @@ def _as_effect(stage: int, rule: CompiledRule, action: Action, points: int, fen:
 
 
 def _points_effect(rule: CompiledRule, points: int, pending_days: int, text_zh: str,
-                   text_en: str) -> Effect:
+                   text_en: str, cut: int = 0) -> Effect:
     if pending_days:                         # held for a return window, or a hold_points rule
         text_zh += f"（{pending_days} 天后可用）"
         text_en += f" (usable after {pending_days} days)"
+    text_zh, text_en = _budget_note(text_zh, text_en, cut, "points")
     return new_effect("points", rule, text_zh, text_en, points, pending_days)
+
+
+def _budget_note(text_zh: str, text_en: str, cut: int, kind: str) -> tuple[str, str]:
+    """A grant the rule's budget cut (the partial policy) says so on its line."""
+    if not cut:
+        return text_zh, text_en
+    if kind == "points":
+        return (text_zh + f"（预算余额不足，少发 {cut} 积分）",
+                text_en + f" (budget nearly spent: {cut} points short)")
+    return (text_zh + f"（预算余额不足，少优惠 {yuan(cut)} 元）",
+            text_en + f" (budget nearly spent: {yuan(cut)} yuan short)")
 
 
 def _fixed_effect(rule: CompiledRule, action: Action) -> Effect:
@@ -400,10 +477,13 @@ def _fixed_effect(rule: CompiledRule, action: Action) -> Effect:
     elif kind == "cancel_membership":
         zh, en, params, effect_kind = "会员资格取消", "membership cancelled", {}, "cancel"
     elif kind == "set_tier":
-        zh, en = f"会员等级调整为 {p['tier']}", f"tier set to {p['tier']}"
+        name_zh, name_en = action.tier_name or (p["tier"], p["tier"])
+        zh, en = f"会员等级调整为{name_zh}", f"tier set to {name_en}"
         params, effect_kind = {"tier": p["tier"]}, "set_tier"
     elif kind == "reset_points":
         zh, en, params, effect_kind = "积分清零", "points reset to zero", {}, "reset_points"
+    elif kind == "no_points":
+        zh, en, params, effect_kind = "本单不积分", "no points on this sale", {}, "no_points"
     elif kind == "send_message":
         zh, en = f"微信消息 {p['template']}", f"WeChat message {p['template']}"
         params = {"template": p["template"], "data": dict(p.get("data", {}))}

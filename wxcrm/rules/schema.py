@@ -24,8 +24,8 @@ A rule (every field but name, event and actions is optional)::
                 "groups": ["ACME"]},
       "stop": false,                          # matched: no lower rule runs
       "exclusive_group": "birthday",          # only the best matched rule of the group applies
-      "limits": {"per_day": 1, "per_month": 1, "lifetime": 12,
-                 "budget_points": 1000000, "budget_fen": 0}
+      "limits": {"per_day": 1, "per_month": 1, "per_year": 12, "per_membership_year": 12,
+                 "lifetime": 12, "budget_points": 1000000, "budget_fen": 0}
     }
 
 Conditions nest ``{"all": [...]}``, ``{"any": [...]}``, ``{"not": {...}}`` around leaves
@@ -36,13 +36,13 @@ purchase counts over the last N days) or ``items`` (which basket lines ``item.qt
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
 
 from jsonschema import Draft202012Validator
 
-from wxcrm.errors import DomainError
+from wxcrm.errors import N_, DomainError
 from wxcrm.rules.actions import ACTIONS, CODE_LIST, LINE_SELECTOR
 from wxcrm.rules.context import EVENTS
 from wxcrm.rules.facts import FACTS, OPERATORS, STORE_EVENTS, FactSpec
@@ -51,9 +51,9 @@ RULE_STATUSES = ("draft", "active", "paused", "archived")
 MAX_CONDITION_DEPTH = 8
 MAX_CONDITION_LEAVES = 100
 
-_DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$", "x-hint": "must be a date YYYY-MM-DD"}
+_DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$", "x-hint": N_("must be a date YYYY-MM-DD")}
 _CLOCK = {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$",
-          "x-hint": "must be a time HH:MM (00:00 to 24:00)"}
+          "x-hint": N_("must be a time HH:MM (00:00 to 24:00)")}
 _COUNT_LIMIT = {"type": "integer", "minimum": 1, "maximum": 1_000_000}
 _ALL_OPERATORS = sorted({op for ops in OPERATORS.values() for op in ops})
 
@@ -66,7 +66,7 @@ def _condition_schema() -> dict:
         "required": ["fact", "op", "value"], "additionalProperties": False,
         "properties": {
             "fact": {"type": "string", "enum": sorted(FACTS),
-                     "x-hint": "is not a known fact (see the fact catalogue)"},
+                     "x-hint": N_("is not a known fact (see the fact catalogue)")},
             "op": {"type": "string", "enum": _ALL_OPERATORS},
             "value": {},  # typed by the fact, in the semantic pass
             "window_days": {"type": "integer", "minimum": 1, "maximum": 3660},
@@ -135,10 +135,11 @@ RULE_SCHEMA = {
         },
         "stop": {"type": "boolean"},
         "exclusive_group": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]{1,40}$",
-                            "x-hint": "must be 1 to 40 letters, digits, '_', '-' or '.'"},
+                            "x-hint": N_("must be 1 to 40 letters, digits, '_', '-' or '.'")},
         "limits": {
             "type": "object", "additionalProperties": False, "minProperties": 1,
             "properties": {"per_day": _COUNT_LIMIT, "per_month": _COUNT_LIMIT,
+                           "per_year": _COUNT_LIMIT, "per_membership_year": _COUNT_LIMIT,
                            "lifetime": _COUNT_LIMIT,
                            "budget_points": {"type": "integer", "minimum": 1, "maximum": 10**12},
                            "budget_fen": {"type": "integer", "minimum": 1, "maximum": 10**13}},
@@ -150,8 +151,25 @@ RULE_SCHEMA = {
 
 @dataclass(frozen=True, order=True)
 class Problem:
+    """One thing wrong with a rule, at a path. ``message`` is English (the API's); pages
+    say it again in their language from ``template`` (an ``N_`` msgid with ``%(name)s``
+    slots) and ``args`` (the slots' values), see ``wxcrm.web.labels.problem_message``."""
     path: str
     message: str
+    template: str = ""
+    args: tuple = ()
+
+    @classmethod
+    def of(cls, path: str, template: str, **params) -> "Problem":
+        return cls(path, template % params if params else template, template, tuple(sorted(params.items())))
+
+    @property
+    def params(self) -> dict:
+        return dict(self.args)
+
+    def at(self, path: str) -> "Problem":
+        """The same problem at another path (a rule's position in a set)."""
+        return replace(self, path=path)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -184,11 +202,11 @@ def validate_rule_set(rules: list[dict], *, require_identity: bool = True) -> No
     seen: dict[object, int] = {}
     for position, rule in enumerate(rules):
         for p in rule_problems(rule, require_identity=require_identity):
-            problems.append(Problem(_join(f"[{position}]", p.path), p.message))
+            problems.append(p.at(_join(f"[{position}]", p.path)))
         if isinstance(rule, dict) and "id" in rule:
             if rule["id"] in seen:
-                problems.append(Problem(f"[{position}].id",
-                                        f"repeats the id of [{seen[rule['id']]}]"))
+                problems.append(Problem.of(f"[{position}].id", N_("repeats the id of [%(position)s]"),
+                                           position=seen[rule["id"]]))
             seen.setdefault(rule["id"], position)
     if problems:
         raise InvalidRule(problems)
@@ -200,7 +218,7 @@ def rule_problems(rule: object, *, require_identity: bool = False) -> list[Probl
     if not problems:  # the semantic pass may rely on the shape
         problems = _SemanticCheck(rule).problems()
         if require_identity:
-            problems += [Problem(key, "is required") for key in ("id", "version") if key not in rule]
+            problems += [Problem.of(key, N_("is required")) for key in ("id", "version") if key not in rule]
     return sorted(set(problems))
 
 
@@ -217,8 +235,9 @@ def _shape_problems(rule: object):
         yield from _explain_schema_error(error)
 
 
-_TYPE_NAMES = {"string": "a string", "integer": "an integer", "boolean": "true or false",
-               "object": "an object", "array": "a list", "number": "a number"}
+_TYPE_MESSAGES = {"string": N_("must be a string"), "integer": N_("must be an integer"),
+                  "boolean": N_("must be true or false"), "object": N_("must be an object"),
+                  "array": N_("must be a list"), "number": N_("must be a number")}
 
 
 def _explain_schema_error(error) -> list[Problem]:
@@ -226,36 +245,40 @@ def _explain_schema_error(error) -> list[Problem]:
     kind, expected, instance = error.validator, error.validator_value, error.instance
     hint = error.schema.get("x-hint") if isinstance(error.schema, dict) else None
     if kind == "required":
-        return [Problem(_join(path, name), "is required")
+        return [Problem.of(_join(path, name), N_("is required"))
                 for name in expected if isinstance(instance, dict) and name not in instance]
     if kind == "additionalProperties":
         known = error.schema.get("properties", {})
-        return [Problem(_join(path, name), "is not a known field")
+        return [Problem.of(_join(path, name), N_("is not a known field"))
                 for name in instance if name not in known]
     if hint and kind in ("pattern", "enum", "minimum", "maximum"):
-        return [Problem(path, hint)]
+        return [Problem.of(path, hint)]
     if kind == "type":
         names = expected if isinstance(expected, list) else [expected]
-        return [Problem(path, "must be " + " or ".join(_TYPE_NAMES.get(n, n) for n in names))]
+        if len(names) == 1 and names[0] in _TYPE_MESSAGES:
+            return [Problem.of(path, _TYPE_MESSAGES[names[0]])]
+        return [Problem.of(path, N_("must be %(kinds)s"), kinds=" or ".join(names))]
     if kind == "enum":
-        shown = ", ".join(map(str, expected)) if len(expected) <= 12 else "a known value"
-        return [Problem(path, f"must be one of {shown}")]
+        if len(expected) <= 16:
+            return [Problem.of(path, N_("must be one of %(choices)s"), choices=", ".join(map(str, expected)))]
+        return [Problem.of(path, N_("must be a known value"))]
     messages = {
-        "minimum": lambda: f"must be >= {expected}",
-        "maximum": lambda: f"must be <= {expected}",
-        "exclusiveMinimum": lambda: f"must be > {expected}",
-        "exclusiveMaximum": lambda: f"must be < {expected}",
-        "minLength": lambda: ("must not be empty" if expected == 1
-                              else f"must have at least {expected} characters"),
-        "maxLength": lambda: f"must have at most {expected} characters",
-        "minItems": lambda: "must not be empty" if expected == 1 else f"must have at least {expected} items",
-        "maxItems": lambda: f"must have at most {expected} items",
-        "uniqueItems": lambda: "must not repeat an item",
-        "minProperties": lambda: "must not be empty",
-        "maxProperties": lambda: f"must have at most {expected} entries",
-        "pattern": lambda: "has an invalid format",
+        "minimum": lambda: Problem.of(path, N_("must be >= %(n)s"), n=expected),
+        "maximum": lambda: Problem.of(path, N_("must be <= %(n)s"), n=expected),
+        "exclusiveMinimum": lambda: Problem.of(path, N_("must be > %(n)s"), n=expected),
+        "exclusiveMaximum": lambda: Problem.of(path, N_("must be < %(n)s"), n=expected),
+        "minLength": lambda: (Problem.of(path, N_("must not be empty")) if expected == 1
+                              else Problem.of(path, N_("must have at least %(n)s characters"), n=expected)),
+        "maxLength": lambda: Problem.of(path, N_("must have at most %(n)s characters"), n=expected),
+        "minItems": lambda: (Problem.of(path, N_("must not be empty")) if expected == 1
+                             else Problem.of(path, N_("must have at least %(n)s items"), n=expected)),
+        "maxItems": lambda: Problem.of(path, N_("must have at most %(n)s items"), n=expected),
+        "uniqueItems": lambda: Problem.of(path, N_("must not repeat an item")),
+        "minProperties": lambda: Problem.of(path, N_("must not be empty")),
+        "maxProperties": lambda: Problem.of(path, N_("must have at most %(n)s entries"), n=expected),
+        "pattern": lambda: Problem.of(path, N_("has an invalid format")),
     }
-    return [Problem(path, messages[kind]() if kind in messages else error.message)]
+    return [messages[kind]() if kind in messages else Problem(path, error.message)]
 
 
 def _format_path(parts) -> str:
@@ -304,11 +327,11 @@ class _SemanticCheck:
         self._check_limits()
         scope = self.rule.get("scope", {})
         if ("stores" in scope or "store_kinds" in scope) and self.event not in STORE_EVENTS:
-            self._add("scope", f"a {self.event!r} event happens outside any store")
+            self._add("scope", N_("a '%(event)s' event happens outside any store"), event=self.event)
         return self.found
 
-    def _add(self, path: str, message: str) -> None:
-        self.found.append(Problem(path, message))
+    def _add(self, path: str, template: str, **params) -> None:
+        self.found.append(Problem.of(path, template, **params))
 
     # -- conditions
 
@@ -318,7 +341,7 @@ class _SemanticCheck:
         while stack:
             node, path, depth = stack.pop()
             if depth > MAX_CONDITION_DEPTH:
-                self._add(path, f"nests deeper than {MAX_CONDITION_DEPTH} levels")
+                self._add(path, N_("nests deeper than %(n)s levels"), n=MAX_CONDITION_DEPTH)
                 continue
             if "all" in node or "any" in node:
                 key = "all" if "all" in node else "any"
@@ -330,39 +353,39 @@ class _SemanticCheck:
                 leaves += 1
                 self._check_leaf(node, path)
         if leaves > MAX_CONDITION_LEAVES:
-            self._add("conditions", f"has {leaves} tests; at most {MAX_CONDITION_LEAVES} are allowed")
+            self._add("conditions", N_("has %(n)s tests; at most %(most)s are allowed"), n=leaves, most=MAX_CONDITION_LEAVES)
 
     def _check_leaf(self, leaf: dict, path: str) -> None:
         spec = FACTS[leaf["fact"]]
         op = leaf["op"]
         if self.event not in spec.events:
-            self._add(f"{path}.fact", f"{spec.name!r} is not known at a {self.event!r} event")
+            self._add(f"{path}.fact", N_("'%(fact)s' is not known at a '%(event)s' event"), fact=spec.name, event=self.event)
         if op not in spec.operators:
-            self._add(f"{path}.op", f"{spec.name!r} allows {', '.join(spec.operators)}")
+            self._add(f"{path}.op", N_("'%(fact)s' allows %(ops)s"), fact=spec.name, ops=", ".join(spec.operators))
             return
         if spec.window == "required" and "window_days" not in leaf:
-            self._add(f"{path}.window_days", f"is required for {spec.name!r} (the last N days)")
+            self._add(f"{path}.window_days", N_("is required for '%(fact)s' (the last N days)"), fact=spec.name)
         if spec.window == "" and "window_days" in leaf:
-            self._add(f"{path}.window_days", f"does not apply to {spec.name!r}")
+            self._add(f"{path}.window_days", N_("does not apply to '%(fact)s'"), fact=spec.name)
         if "items" in leaf and not spec.takes_items:
-            self._add(f"{path}.items", f"does not apply to {spec.name!r}")
+            self._add(f"{path}.items", N_("does not apply to '%(fact)s'"), fact=spec.name)
         self._check_value(spec, op, leaf["value"], f"{path}.value")
 
     def _check_value(self, spec: FactSpec, op: str, value: object, path: str) -> None:
         if op in ("in", "not_in"):
             if not isinstance(value, list) or not value:
-                self._add(path, "must be a non-empty list")
+                self._add(path, N_("must be a non-empty list"))
                 return
             for i, item in enumerate(value):
                 self._check_scalar(spec, item, f"{path}[{i}]")
         elif op == "between":
             if not isinstance(value, list) or len(value) != 2:
-                self._add(path, "must be a list [lowest, highest]")
+                self._add(path, N_("must be a list [lowest, highest]"))
                 return
             low_ok = self._check_scalar(spec, value[0], f"{path}[0]")
             high_ok = self._check_scalar(spec, value[1], f"{path}[1]")
             if low_ok and high_ok and _comparable(spec, value[0]) > _comparable(spec, value[1]):
-                self._add(path, "lowest must not be above highest")
+                self._add(path, N_("lowest must not be above highest"))
         else:
             self._check_scalar(spec, value, path)
 
@@ -370,31 +393,31 @@ class _SemanticCheck:
         kind = spec.type
         if kind in ("money", "count", "int"):
             if not isinstance(value, int) or isinstance(value, bool):
-                unit = " in fen" if kind == "money" else ""
-                self._add(path, f"must be a whole number{unit}")
+                self._add(path, N_("must be a whole number in fen") if kind == "money"
+                          else N_("must be a whole number"))
                 return False
             if spec.minimum is not None and value < spec.minimum:
-                self._add(path, f"must be >= {spec.minimum}")
+                self._add(path, N_("must be >= %(n)s"), n=spec.minimum)
                 return False
             if spec.maximum is not None and value > spec.maximum:
-                self._add(path, f"must be <= {spec.maximum}")
+                self._add(path, N_("must be <= %(n)s"), n=spec.maximum)
                 return False
         elif kind == "bool":
             if not isinstance(value, bool):
-                self._add(path, "must be true or false")
+                self._add(path, N_("must be true or false"))
                 return False
         elif kind == "date":
             try:
                 parse_date(value)
             except (TypeError, ValueError):
-                self._add(path, "must be a date YYYY-MM-DD")
+                self._add(path, N_("must be a date YYYY-MM-DD"))
                 return False
         elif kind == "choice":
             if value not in spec.choices:
-                self._add(path, f"must be one of {', '.join(spec.choices)}")
+                self._add(path, N_("must be one of %(choices)s"), choices=", ".join(spec.choices))
                 return False
         elif not isinstance(value, str) or not value.strip():
-            self._add(path, "must be a non-empty code")
+            self._add(path, N_("must be a non-empty code"))
             return False
         return True
 
@@ -405,14 +428,14 @@ class _SemanticCheck:
             spec = ACTIONS[action["type"]]
             path = f"actions[{i}]"
             if self.event not in spec.events:
-                self._add(f"{path}.type", f"{spec.type!r} cannot run at a {self.event!r} event "
-                                          f"(only {', '.join(sorted(spec.events))})")
+                self._add(f"{path}.type", N_("'%(action)s' cannot run at a '%(event)s' event (only %(events)s)"),
+                          action=spec.type, event=self.event, events=", ".join(sorted(spec.events)))
             if spec.type == "bonus_stored_value" and ("pct" in action) == ("amount_fen" in action):
-                self._add(path, "needs exactly one of pct or amount_fen")
+                self._add(path, N_("needs exactly one of pct or amount_fen"))
             if "on" in action and spec.type == "earn_points" and self.event != "purchase":
-                self._add(f"{path}.on", "chooses basket lines, which only a purchase has")
+                self._add(f"{path}.on", N_("chooses basket lines, which only a purchase has"))
             if action.get("per_item") and "on" not in action:
-                self._add(f"{path}.per_item", "needs 'on' to say which items")
+                self._add(f"{path}.per_item", N_("needs 'on' to say which items"))
 
     # -- validity and limits
 
@@ -424,25 +447,29 @@ class _SemanticCheck:
                 try:
                     dates[key] = parse_date(validity[key])
                 except ValueError:
-                    self._add(f"validity.{key}", "is not a calendar date")
+                    self._add(f"validity.{key}", N_("is not a calendar date"))
         if len(dates) == 2 and dates["from"] > dates["to"]:
-            self._add("validity.to", "must not be before validity.from")
+            self._add("validity.to", N_("must not be before validity.from"))
         for i, window in enumerate(validity.get("hours", ())):
             if parse_clock(window["from"]) >= parse_clock(window["to"]):
-                self._add(f"validity.hours[{i}].to", "must be after from (use 24:00 for midnight)")
+                self._add(f"validity.hours[{i}].to", N_("must be after from (use 24:00 for midnight)"))
 
     def _check_limits(self) -> None:
         limits = self.rule.get("limits", {})
         gives = {ACTIONS[a["type"]].gives for a in self.rule["actions"]}
         if "budget_points" in limits and "points" not in gives:
-            self._add("limits.budget_points", "the rule gives no points")
+            self._add("limits.budget_points", N_("the rule gives no points"))
         if "budget_fen" in limits and "fen" not in gives:
-            self._add("limits.budget_fen", "the rule gives no money (discount or stored value)")
-        day, month, life = (limits.get(k) for k in ("per_day", "per_month", "lifetime"))
-        if day and month and day > month:
-            self._add("limits.per_day", "must not exceed per_month")
-        if month and life and month > life:
-            self._add("limits.per_month", "must not exceed lifetime")
+            self._add("limits.budget_fen", N_("the rule gives no money (discount or stored value)"))
+        # Each period's limit fits in the longer periods' (per_day <= per_month <= per_year
+        # <= lifetime; per_membership_year <= lifetime).
+        for shorter, longer in (("per_day", "per_month"), ("per_month", "per_year"), ("per_year", "lifetime"),
+                                ("per_membership_year", "lifetime")):
+            if shorter in limits and longer in limits and limits[shorter] > limits[longer]:
+                self._add(f"limits.{shorter}", N_("must not exceed %(limit)s"), limit=longer)
+        if "per_month" in limits and "lifetime" in limits and "per_year" not in limits \
+                and limits["per_month"] > limits["lifetime"]:
+            self._add("limits.per_month", N_("must not exceed %(limit)s"), limit="lifetime")
 
 
 def _comparable(spec: FactSpec, value: object):

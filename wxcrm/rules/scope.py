@@ -105,6 +105,8 @@ class Limits:
     lifetime: int | None = None
     budget_points: int | None = None
     budget_fen: int | None = None
+    per_year: int | None = None
+    per_membership_year: int | None = None
 
     def used_up(self, usage: UsageCounts | None, budget: BudgetUsage | None) -> bool:
         """Whether this member may not get the rule again: the engine's lean test."""
@@ -114,6 +116,10 @@ class Limits:
             if self.per_month is not None and usage.this_month >= self.per_month:
                 return True
             if self.lifetime is not None and usage.lifetime >= self.lifetime:
+                return True
+            if self.per_year is not None and usage.this_year >= self.per_year:
+                return True
+            if self.per_membership_year is not None and usage.this_membership_year >= self.per_membership_year:
                 return True
         if budget is not None:
             if self.budget_points is not None and budget.points >= self.budget_points:
@@ -127,6 +133,9 @@ class Limits:
         if usage is not None:
             for limit, used, label, label_zh in ((self.per_day, usage.today, "today", "今天"),
                                                  (self.per_month, usage.this_month, "this month", "本月"),
+                                                 (self.per_year, usage.this_year, "this year", "今年"),
+                                                 (self.per_membership_year, usage.this_membership_year,
+                                                  "this membership year", "本会员年度"),
                                                  (self.lifetime, usage.lifetime, "in total", "累计")):
                 if limit is not None and used >= limit:
                     return (f"limit reached: {used} of {limit} {label}",

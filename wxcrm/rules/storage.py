@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from wxcrm.errors import DomainError, NotFound
+from wxcrm.rules.catalogue import base_earning_rule
 from wxcrm.rules.models import RULE_STATUSES, Rule, RuleSetState, RuleVersion
 from wxcrm.rules.schema import validate_rule, validate_rule_set
 from wxcrm.sqlutil import insert_missing
@@ -132,3 +133,18 @@ def import_rules(session: Session, rules: list[dict], *, staff_id: int | None = 
 def revision(session: Session) -> tuple[int, str]:
     row = session.execute(select(RuleSetState.revision, RuleSetState.token).where(RuleSetState.id == 1)).first()
     return (row[0], row[1]) if row else (0, "")
+
+
+def earning_rules(session: Session) -> list[Rule]:
+    """The live purchase rules that earn points (an ``earn_points`` action): what the rules
+    page shows under "what earns points". Empty: purchases earn no points."""
+    return [rule for rule in list_rules(session, status="active", event="purchase")
+            if any(a.get("type") == "earn_points" for a in rule_json(rule).get("actions", ()))]
+
+
+def ensure_base_earning(session: Session, *, staff_id: int | None = None) -> Rule | None:
+    """The first-run step: when no live purchase rule earns points, add the base earning
+    rule (live) and return it; otherwise change nothing and return None."""
+    if earning_rules(session):
+        return None
+    return create_rule(session, base_earning_rule(), staff_id=staff_id)

@@ -1,5 +1,5 @@
-"""What the rules have already given: per-member limit counters (per business day, month
-and lifetime) and per-rule budgets. Read before an evaluation; written in the same
+"""What the rules have already given: per-member limit counters (per business day, month,
+calendar year, membership year and lifetime) and per-rule budgets. Read before an evaluation; written in the same
 transaction as the benefits, under row locks, so limits and budgets hold under
 concurrent purchases. Flushes, never commits."""
 from __future__ import annotations
@@ -12,25 +12,44 @@ from sqlalchemy.orm import Session
 from wxcrm.rules.compiler import CompiledRuleSet
 from wxcrm.rules.context import BudgetUsage, UsageCounts
 from wxcrm.rules.engine import EvaluationResult
+from wxcrm.rules.facts import birthday_in_year
 from wxcrm.rules.models import RuleBudget, RuleUsage
 from wxcrm.sqlutil import insert_missing
 
 
-def period_keys(today: date) -> dict[str, str]:
-    return {"day": today.isoformat(), "month": today.strftime("%Y-%m"), "life": "-"}
+def membership_anchor(member) -> date:
+    """The date a member's membership years run from: the anniversary of their expiry
+    date (a member without one: of the day they joined)."""
+    return member.expires_on or member.joined_on
 
 
-def usage_for(session: Session, member_id: int, rule_ids: list[int], today: date) -> dict[int, UsageCounts]:
+def membership_year_start(today: date, anchor: date) -> date:
+    """The first day of the membership year ``today`` is in: the latest anniversary of
+    ``anchor`` on or before today (29 February counts on the 28th in common years)."""
+    start = birthday_in_year(anchor, today.year)
+    return start if start <= today else birthday_in_year(anchor, today.year - 1)
+
+
+def period_keys(today: date, anchor: date | None = None) -> dict[str, str]:
+    """The counters' keys for a business date: day, month, calendar year (all in the
+    merchant's time zone), membership year (its first day) and lifetime."""
+    return {"day": today.isoformat(), "month": today.strftime("%Y-%m"), "year": today.strftime("%Y"),
+            "myear": membership_year_start(today, anchor or today).isoformat(), "life": "-"}
+
+
+def usage_for(session: Session, member_id: int, rule_ids: list[int], today: date,
+              anchor: date | None = None) -> dict[int, UsageCounts]:
     if not rule_ids:
         return {}
-    keys = period_keys(today)
+    keys = period_keys(today, anchor)
     rows = session.execute(select(RuleUsage.rule_id, RuleUsage.period, RuleUsage.period_key, RuleUsage.count)
                            .where(RuleUsage.member_id == member_id, RuleUsage.rule_id.in_(rule_ids))).all()
     counts: dict[int, dict[str, int]] = {}
     for rule_id, period, key, count in rows:
         if keys[period] == key:
             counts.setdefault(rule_id, {})[period] = count
-    return {rid: UsageCounts(today=c.get("day", 0), this_month=c.get("month", 0), lifetime=c.get("life", 0))
+    return {rid: UsageCounts(today=c.get("day", 0), this_month=c.get("month", 0), lifetime=c.get("life", 0),
+                             this_year=c.get("year", 0), this_membership_year=c.get("myear", 0))
             for rid, c in counts.items()}
 
 
@@ -52,9 +71,9 @@ def budgets_used(session: Session) -> dict[int, BudgetUsage]:
 
 
 def record_usage(session: Session, member_id: int, result: EvaluationResult, compiled: CompiledRuleSet,
-                 today: date) -> None:
+                 today: date, anchor: date | None = None) -> None:
     """Count what applied against the limits and budgets, in the caller's transaction."""
-    keys = period_keys(today)
+    keys = period_keys(today, anchor)
     for applied in result.applied:
         rule = compiled.rule(applied.rule_id)
         if rule.limits is None:
@@ -67,21 +86,22 @@ def record_usage(session: Session, member_id: int, result: EvaluationResult, com
                 RuleUsage.period == period, RuleUsage.period_key == key).values(count=RuleUsage.count + 1))
         if rule.budget_points is not None or rule.budget_fen is not None:
             session.execute(update(RuleBudget).where(RuleBudget.rule_id == applied.rule_id).values(
-                points_used=RuleBudget.points_used + applied.points, fen_used=RuleBudget.fen_used + applied.fen))
+                points_used=RuleBudget.points_used + max(applied.points, 0),
+                fen_used=RuleBudget.fen_used + max(applied.fen, 0)))
 
 
 def release_usage(session: Session, member_id: int, business_date: date,
-                  given: list[tuple[int, int, int]]) -> None:
+                  given: list[tuple[int, int, int]], anchor: date | None = None) -> None:
     """A purchase was refunded in full: what its rules gave (``given``: rule id, points,
     fen) no longer counts against their limits (a once-a-month birthday discount may be
     used again) nor their budgets."""
-    keys = period_keys(business_date)
+    keys = period_keys(business_date, anchor)
     for rule_id, points, fen in given:
         for period, key in keys.items():
             session.execute(update(RuleUsage).where(
                 RuleUsage.rule_id == rule_id, RuleUsage.member_id == member_id, RuleUsage.period == period,
                 RuleUsage.period_key == key, RuleUsage.count > 0).values(count=RuleUsage.count - 1))
-        points, fen = int(points or 0), int(fen or 0)
+        points, fen = max(int(points or 0), 0), max(int(fen or 0), 0)
         session.execute(update(RuleBudget).where(RuleBudget.rule_id == rule_id).values(
             points_used=case((RuleBudget.points_used > points, RuleBudget.points_used - points), else_=0),
             fen_used=case((RuleBudget.fen_used > fen, RuleBudget.fen_used - fen), else_=0)))

@@ -30,7 +30,9 @@ class Transaction(db.Model):
     points_shortfall: Mapped[int] = mapped_column(BigInteger, default=0)
     receipt: Mapped[dict] = mapped_column(JSON)  # the response body, as first answered
     business_date: Mapped[date] = mapped_column(Date)
+    # When the sale happened (an offline till's occurred_at) and when wxcrm got it.
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    recorded_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, default=utcnow)
 
     items: Mapped[list["TransactionItem"]] = relationship(order_by="TransactionItem.line_no",
                                                           back_populates="transaction")

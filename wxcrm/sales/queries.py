@@ -9,6 +9,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from wxcrm.sales.models import Transaction, TransactionBenefit
+from wxcrm.timeutil import add_months
 
 
 def signed_payable():
@@ -44,6 +45,25 @@ def purchase_history(session: Session, member_id: int, *, today: date, windows: 
     return PurchaseHistory(purchase_count=int(row[0]),
                            purchases_in={d: int(row[1 + 2 * i]) for i, d in enumerate(windows)},
                            spend_in={d: int(row[2 + 2 * i]) for i, d in enumerate(windows)})
+
+
+def rolling_year_start(today: date) -> date:
+    """Rolling 12-month spend counts the business dates after this one, up to today: the
+    one definition tiers, the group page and the demo share."""
+    return add_months(today, -12)
+
+
+def net_spend_by_member(session: Session, member_ids, *, today: date) -> dict[int, int]:
+    """Each member's net spend (purchases less refunds) over the rolling 12 months to ``today``."""
+    ids = list(member_ids)
+    if not ids:
+        return {}
+    rows = session.execute(select(Transaction.member_id, func.coalesce(func.sum(signed_payable()), 0))
+                           .where(Transaction.member_id.in_(ids), Transaction.business_date > rolling_year_start(today),
+                                  Transaction.business_date <= today)
+                           .group_by(Transaction.member_id)).all()
+    found = {member_id: int(total) for member_id, total in rows}
+    return {member_id: found.get(member_id, 0) for member_id in ids}
 
 
 def earlier_purchases(session: Session, member_id: int, transaction_id: int) -> int:

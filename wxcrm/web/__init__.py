@@ -14,9 +14,13 @@ from wxcrm.timeutil import to_local
 
 
 def _local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC time (datetime or ISO text) in the merchant's time zone."""
+    """A stored UTC time (datetime, or RFC 3339 text with its offset) in the merchant's time zone."""
+    if value is None:
+        return "—"
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.rstrip("Z"))
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is not None:
+        return value.astimezone(current_settings().tz).strftime(fmt)
     return to_local(value, current_settings().tz).strftime(fmt)
 
 
@@ -46,6 +50,8 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["yuan"] = fen_to_yuan_str
     app.jinja_env.filters["yuan_grouped"] = lambda fen: fen_to_yuan_str(fen, grouped=True)
     app.jinja_env.filters["local_time"] = _local_time
+    from wxcrm.web import labels
+    labels.register(app)
 
     @app.context_processor
     def page_globals():

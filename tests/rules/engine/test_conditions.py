@@ -10,6 +10,7 @@ from datetime import date, datetime
 import pytest
 
 from tests.rules.engine.shop import basket, bonus, event, fact, line, member, purchase, rule, run, yuan
+from wxcrm.rules.context import ReferredFacts
 from wxcrm.rules.facts import FACTS
 
 TEA = line("TEA01", "tea", 2, 1500)
@@ -76,6 +77,15 @@ CASES = [
      purchase(at=datetime(2025, 6, 7, 12)), purchase(at=datetime(2025, 6, 6, 12))),
     ("time.hour", fact("time.hour", "between", [7, 9]),
      purchase(at=datetime(2025, 6, 4, 9, 59)), purchase(at=datetime(2025, 6, 4, 10, 0))),
+    ("referred.tenure_days", fact("referred.tenure_days", "<=", 30),
+     purchase(event="referral", referred=ReferredFacts(9, date(2025, 5, 5))),
+     purchase(event="referral", referred=ReferredFacts(9, date(2025, 5, 4)))),
+    ("referred.purchase_count", fact("referred.purchase_count", "<", 2),
+     purchase(event="referral", referred=ReferredFacts(9, date(2025, 5, 5), purchase_count=1)),
+     purchase(event="referral", referred=ReferredFacts(9, date(2025, 5, 5), purchase_count=2))),
+    ("referred.first_purchase", fact("referred.first_purchase", "==", True),
+     purchase(event="referral", referred=ReferredFacts(9, date(2025, 5, 5), first_purchase=True)),
+     event("referral", referred=ReferredFacts(9, date(2025, 6, 4)))),
     ("topup.amount_fen", fact("topup.amount_fen", ">=", yuan(500)),
      event("topup", topup_amount_fen=yuan(500)), event("topup", topup_amount_fen=yuan(499))),
 ]

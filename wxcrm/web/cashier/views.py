@@ -1,4 +1,5 @@
-"""The till page: ring up a purchase for a member by card number, print the receipt."""
+"""The till page: ring up a purchase for a member by card number, print the receipt, and
+refund a purchase (whole or by line) from its receipt or the sales history."""
 from __future__ import annotations
 
 import uuid
@@ -6,7 +7,7 @@ import uuid
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from wxcrm.checkout import service as checkout
 from wxcrm.config import current_settings
@@ -15,15 +16,18 @@ from wxcrm.extensions import db
 from wxcrm.idempotency import IdempotencyConflict, run_once
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
-from wxcrm.members.models import Staff, Store
+from wxcrm.members.models import Member, Staff, Store
 from wxcrm.money import yuan_str_to_fen
-from wxcrm.sales.models import Transaction
+from wxcrm.sales.models import Transaction, TransactionItem
 from wxcrm.timeutil import Clock
 from wxcrm.web.auth import role_required
+from wxcrm.web.labels import problem_text
 from wxcrm.web.paging import page_arg
 
 bp = Blueprint("cashier", __name__)
 PAGE_SIZE = 50
+TILL_PAYMENT_METHODS = ("wechat_pay", "alipay", "card", "cash", "other")
+REFUNDERS = ("manager", "admin")   # a cashier calls the store manager for a refund
 
 
 def _stores_for(user) -> list[Store]:
@@ -32,8 +36,24 @@ def _stores_for(user) -> list[Store]:
     return list(db.session.scalars(select(Store).where(Store.active.is_(True)).order_by(Store.code)))
 
 
+def price_to_fen(text: str) -> int:
+    """A price typed in yuan: '18', '1.5' and '16.50' are fine; raises ValueError with the
+    reason ('decimals' for more than two decimals, 'amount' for anything else)."""
+    text = (text or "").strip()
+    whole, dot, frac = text.partition(".")
+    if dot and len(frac) > 2 and frac.isdigit() and (whole.isdigit() or not whole):
+        raise ValueError("decimals")
+    try:
+        fen = yuan_str_to_fen(text)
+    except ValueError:
+        raise ValueError("amount") from None
+    if fen < 0:
+        raise ValueError("amount")
+    return fen
+
+
 def _basket_from_form(form) -> tuple[list[dict], list[str]]:
-    """Rows of sku / category / qty / price (yuan) -> items in fen; errors name the row."""
+    """Rows of sku / category / qty / price (yuan) -> items in fen; errors name the row and why."""
     items, errors = [], []
     for i, (sku, category, qty, price) in enumerate(zip(form.getlist("sku"), form.getlist("category"),
                                                        form.getlist("qty"), form.getlist("price"))):
@@ -41,11 +61,17 @@ def _basket_from_form(form) -> tuple[list[dict], list[str]]:
             continue
         try:
             qty_n = int(qty)
-            price_fen = yuan_str_to_fen(price)
-            if qty_n <= 0 or price_fen < 0:
+            if qty_n <= 0:
                 raise ValueError
         except ValueError:
-            errors.append(_("Row %(n)d: quantity and price must be positive numbers.", n=i + 1))
+            errors.append(_("Row %(n)d: the quantity must be a whole number above 0.", n=i + 1))
+            continue
+        try:
+            price_fen = price_to_fen(price)
+        except ValueError as exc:
+            errors.append(_("Row %(n)d: “%(p)s” has more than two decimals; a price is in yuan and fen, "
+                            "such as 1.99.", n=i + 1, p=price.strip()) if str(exc) == "decimals"
+                          else _("Row %(n)d: the price must be an amount in yuan, such as 18 or 16.50.", n=i + 1))
             continue
         items.append({"sku": sku.strip() or "ITEM", "category": category.strip(), "qty": qty_n,
                       "unit_price_fen": price_fen})
@@ -55,6 +81,7 @@ def _basket_from_form(form) -> tuple[list[dict], list[str]]:
 @bp.route("/", methods=["GET", "POST"])
 @role_required("cashier", "manager", "admin")
 def till():
+    settings = current_settings()
     stores = _stores_for(current_user)
     member = None
     summary = None
@@ -64,7 +91,7 @@ def till():
         if member is None:
             flash(_("No member with card or phone %(c)s.", c=card_no), "warning")
         else:
-            summary = ledger.points_summary(db.session, member.id, Clock.now(current_settings().tz).today)
+            summary = ledger.points_summary(db.session, member.id, Clock.now(settings.tz).today)
 
     if request.method == "POST" and request.form.get("action") == "ring_up":
         items, errors = _basket_from_form(request.form)
@@ -83,8 +110,6 @@ def till():
                        "items": items, "points_to_use": points,
                        "payment_method": request.form.get("payment_method") or "cash"}
 
-            settings = current_settings()
-
             def write():
                 txn = checkout.ring_up_purchase(db.session, staff=current_user, clock=Clock.now(settings.tz),
                                                 settings=settings, store_code=payload["store_code"], items=items,
@@ -99,13 +124,14 @@ def till():
                 return redirect(url_for("cashier.receipt", transaction_id=body["id"]))
             except (DomainError, IdempotencyConflict) as exc:
                 db.session.rollback()
-                errors.append(_(exc.detail) if isinstance(exc, DomainError)
+                errors.append(problem_text(exc) if isinstance(exc, DomainError)
                               else _("This sale was already rung up with a different basket."))
         for e in errors:
             flash(e, "danger")
 
     return render_template("cashier/till.html", stores=stores, member=member, summary=summary, card_no=card_no,
-                           idempotency_key=str(uuid.uuid4()),
+                           idempotency_key=str(uuid.uuid4()), payment_methods=TILL_PAYMENT_METHODS,
+                           point_value_fen=settings.point_value_fen, max_share_pct=settings.points_max_share_pct,
                            rows=_rows_for_redisplay(request.form) if request.method == "POST" else None)
 
 
@@ -114,15 +140,89 @@ def _rows_for_redisplay(form) -> list[dict]:
             zip(form.getlist("sku"), form.getlist("category"), form.getlist("qty"), form.getlist("price"))]
 
 
-@bp.route("/receipt/<int:transaction_id>")
-@role_required("cashier", "manager", "admin", "marketer")
-def receipt(transaction_id: int):
+def _transaction_for(transaction_id: int) -> Transaction:
     txn = db.get_or_404(Transaction, transaction_id)
     if current_user.works_at_a_store and txn.store_id != current_user.store_id:
         abort(403)
+    return txn
+
+
+def _refundable(txn: Transaction) -> bool:
+    return txn.kind == "purchase" and any(it.refunded_qty < it.qty for it in txn.items)
+
+
+@bp.route("/receipt/<int:transaction_id>")
+@role_required("cashier", "manager", "admin", "marketer")
+def receipt(transaction_id: int):
+    txn = _transaction_for(transaction_id)
     store = db.session.get(Store, txn.store_id)
     txn_staff = db.session.get(Staff, txn.staff_id) if txn.staff_id else None
-    return render_template("cashier/receipt.html", txn=txn, r=txn.receipt, store=store, txn_staff=txn_staff)
+    member = db.session.get(Member, txn.member_id) if txn.member_id else None
+    refunds = list(db.session.scalars(select(Transaction).where(Transaction.original_id == txn.id)
+                                      .order_by(Transaction.id))) if txn.kind == "purchase" else []
+    return render_template("cashier/receipt.html", txn=txn, r=txn.receipt, store=store, txn_staff=txn_staff,
+                           member=member, refunds=refunds,
+                           can_refund=current_user.role in REFUNDERS and _refundable(txn),
+                           refund_needs_manager=current_user.role == "cashier" and _refundable(txn))
+
+
+@bp.route("/refund/<int:transaction_id>", methods=["GET", "POST"])
+@role_required(*REFUNDERS)
+def refund(transaction_id: int):
+    """Refund a purchase, whole or by line, with the same rules as the API; then print the
+    refund receipt."""
+    original = _transaction_for(transaction_id)
+    if original.kind != "purchase":
+        abort(404)
+    settings = current_settings()
+    lines = list(db.session.scalars(select(TransactionItem).where(TransactionItem.transaction_id == original.id)
+                                    .order_by(TransactionItem.line_no)))
+    errors: list[str] = []
+    wanted: dict[int, str] = {}
+    if request.method == "POST":
+        items = None                                  # everything left
+        if request.form.get("whole") != "1":
+            items = []
+            for line in lines:
+                raw = (request.form.get(f"qty_{line.line_no}") or "").strip()
+                wanted[line.line_no] = raw
+                if raw in ("", "0"):
+                    continue
+                try:
+                    qty = int(raw)
+                    if qty <= 0:
+                        raise ValueError
+                except ValueError:
+                    errors.append(_("Line %(n)d: the quantity must be a whole number above 0.", n=line.line_no))
+                    continue
+                items.append({"line_no": line.line_no, "qty": qty})
+            if not items and not errors:
+                errors.append(_("Choose at least one item to refund."))
+        if not errors:
+            payload = {"items": items}
+
+            def write():
+                made = checkout.refund_purchase(db.session, transaction_id=original.id, staff=current_user,
+                                                clock=Clock.now(settings.tz), settings=settings, items=items)
+                return 201, made.receipt
+
+            try:
+                _status, body, _replayed = run_once(db.session, f"refund:{original.id}:till:{current_user.id}",
+                                                    request.form.get("idempotency_key", "")[:128], payload, write)
+                db.session.commit()
+                return redirect(url_for("cashier.receipt", transaction_id=body["id"]))
+            except (DomainError, IdempotencyConflict) as exc:
+                db.session.rollback()
+                errors.append(problem_text(exc) if isinstance(exc, DomainError)
+                              else _("This refund was already made with other items."))
+        for e in errors:
+            flash(e, "danger")
+    member = db.session.get(Member, original.member_id) if original.member_id else None
+    net = {it.line_no: it.amount_fen - it.discount_fen for it in lines}
+    return render_template("cashier/refund.html", txn=original, lines=lines, net=net, member=member,
+                           store=db.session.get(Store, original.store_id), wanted=wanted,
+                           idempotency_key=str(uuid.uuid4()), fully=not _refundable(original)), \
+        (422 if errors else 200)
 
 
 @bp.route("/history")
@@ -133,4 +233,9 @@ def history():
     if current_user.works_at_a_store:
         stmt = stmt.where(Transaction.store_id == current_user.store_id)
     txns = list(db.session.scalars(stmt))
-    return render_template("cashier/history.html", txns=txns[:PAGE_SIZE], page=page, has_next=len(txns) > PAGE_SIZE)
+    txns, has_next = txns[:PAGE_SIZE], len(txns) > PAGE_SIZE
+    ids = [t.id for t in txns if t.kind == "purchase"]
+    open_lines = set(db.session.scalars(select(TransactionItem.transaction_id).where(
+        TransactionItem.transaction_id.in_(ids), TransactionItem.refunded_qty < TransactionItem.qty)
+        .group_by(TransactionItem.transaction_id).having(func.count() > 0))) if ids else set()
+    return render_template("cashier/history.html", txns=txns, refundable=open_lines, page=page, has_next=has_next)

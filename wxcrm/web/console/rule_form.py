@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
+from wxcrm.errors import N_
 from wxcrm.money import fen_to_yuan_str, yuan_str_to_fen
 from wxcrm.rules.actions import ACTIONS
 from wxcrm.rules.facts import FACTS
@@ -29,6 +30,7 @@ ACTION_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "earn_points": (("rate", "int"), ("per_yuan", "int"), ("on", "selector"), ("pending_days", "int")),
     "bonus_points": (("points", "int"), ("pending_days", "int")),
     "multiply_points": (("pct", "int"), ("pending_days", "int")),
+    "no_points": (),
     "hold_points": (("days", "int"),),
     "discount_percent": (("pct", "int"), ("on", "selector")),
     "discount_fixed": (("amount_fen", "yuan"), ("on", "selector"), ("per_item", "bool")),
@@ -96,6 +98,8 @@ class RuleForm:
     groups: str = ""
     per_day: str = ""
     per_month: str = ""
+    per_year: str = ""
+    per_membership_year: str = ""
     lifetime: str = ""
     budget_points: str = ""
     budget_yuan: str = ""
@@ -130,6 +134,7 @@ def rule_to_form(rule: dict) -> RuleForm:
         stores=list(scope.get("stores") or []), store_kinds=list(scope.get("store_kinds") or []),
         tiers=list(scope.get("tiers") or []), groups=", ".join(scope.get("groups") or []),
         per_day=_text(limits.get("per_day")), per_month=_text(limits.get("per_month")),
+        per_year=_text(limits.get("per_year")), per_membership_year=_text(limits.get("per_membership_year")),
         lifetime=_text(limits.get("lifetime")), budget_points=_text(limits.get("budget_points")),
         budget_yuan=_yuan_text(limits.get("budget_fen")), stop=bool(rule.get("stop", False)),
         exclusive_group=str(rule.get("exclusive_group") or ""),
@@ -266,6 +271,7 @@ def form_from_post(data: FormData) -> RuleForm:
         weekdays=weekdays, hours=hours, stores=_distinct(data.getlist("stores")),
         store_kinds=_distinct(data.getlist("store_kinds")), tiers=_distinct(data.getlist("tiers")),
         groups=_get(data, "groups"), per_day=_get(data, "per_day"), per_month=_get(data, "per_month"),
+        per_year=_get(data, "per_year"), per_membership_year=_get(data, "per_membership_year"),
         lifetime=_get(data, "lifetime"), budget_points=_get(data, "budget_points"),
         budget_yuan=_get(data, "budget_yuan"), stop=data.get("stop") in ("on", "1", "true", "yes"),
         exclusive_group=_get(data, "exclusive_group"),
@@ -293,7 +299,7 @@ def _distinct(values) -> list[str]:
 
 class _Problems(list):
     def add(self, path: str, message: str) -> None:
-        self.append(Problem(path, message))
+        self.append(Problem.of(path, message))
 
 
 def form_to_rule(form: RuleForm) -> tuple[dict, list[Problem]]:
@@ -337,7 +343,7 @@ def form_to_rule(form: RuleForm) -> tuple[dict, list[Problem]]:
     if form.exclusive_group:
         rule["exclusive_group"] = form.exclusive_group
     limits: dict = {}
-    for key in ("per_day", "per_month", "lifetime", "budget_points"):
+    for key in ("per_day", "per_month", "per_year", "per_membership_year", "lifetime", "budget_points"):
         _put_int(limits, key, getattr(form, key), f"limits.{key}", problems)
     _put_yuan(limits, "budget_fen", form.budget_yuan, "limits.budget_fen", problems)
     if limits:
@@ -358,7 +364,7 @@ def _condition(form: RuleForm, row: ConditionRow, i: int, problems: _Problems) -
         return leaf
     texts = split_list(row.value) if row.op in ("in", "not_in", "between") else [row.value]
     if row.op == "between" and len(texts) != 2:
-        problems.add(f"{path}.value", "must be two values: lowest, highest")
+        problems.add(f"{path}.value", N_("must be two values: lowest, highest"))
         leaf["value"] = texts
         return leaf
     values = []
@@ -371,19 +377,19 @@ def _condition(form: RuleForm, row: ConditionRow, i: int, problems: _Problems) -
 
 def _parse_value(kind: str, text: str, path: str, problems: _Problems):
     if text == "":
-        problems.add(path, "is required")
+        problems.add(path, N_("is required"))
         return None
     if kind == "money":
         try:
             return yuan_str_to_fen(text)
         except ValueError:
-            problems.add(path, "must be an amount in yuan, such as 100 or 99.50")
+            problems.add(path, N_("must be an amount in yuan, such as 100 or 99.50"))
             return None
     if kind in ("count", "int"):
         try:
             return int(text)
         except ValueError:
-            problems.add(path, "must be a whole number")
+            problems.add(path, N_("must be a whole number"))
             return None
     if kind == "bool":
         word = text.lower()
@@ -391,7 +397,7 @@ def _parse_value(kind: str, text: str, path: str, problems: _Problems):
             return True
         if word in FALSE_WORDS:
             return False
-        problems.add(path, "must be true or false")
+        problems.add(path, N_("must be true or false"))
         return None
     return text
 
@@ -424,7 +430,7 @@ def _put_int(target: dict, key: str, text: str, path: str, problems: _Problems) 
     try:
         target[key] = int(text)
     except ValueError:
-        problems.add(path, "must be a whole number")
+        problems.add(path, N_("must be a whole number"))
 
 
 def _put_yuan(target: dict, key: str, text: str, path: str, problems: _Problems) -> None:
@@ -434,7 +440,7 @@ def _put_yuan(target: dict, key: str, text: str, path: str, problems: _Problems)
     try:
         target[key] = yuan_str_to_fen(text)
     except ValueError:
-        problems.add(path, "must be an amount in yuan, such as 100 or 99.50")
+        problems.add(path, N_("must be an amount in yuan, such as 100 or 99.50"))
 
 
 def split_list(text: str) -> list[str]:
@@ -471,6 +477,10 @@ class SimulationForm:
     points_balance: str = ""
     at: str = ""            # datetime-local: 2026-05-20T12:30
     topup_yuan: str = ""
+    # A referral event: the member who was referred (the basket is their purchase).
+    referred_joined: str = ""
+    referred_purchases: str = ""
+    referred_first: bool = False
 
 
 def simulation_from_post(data: FormData) -> SimulationForm:
@@ -486,7 +496,9 @@ def simulation_from_post(data: FormData) -> SimulationForm:
         card_no=_get(data, "sim_card"), tier=_get(data, "sim_tier"), birthday=_get(data, "sim_birthday"),
         gender=_get(data, "sim_gender") or "unknown", joined_on=_get(data, "sim_joined"),
         purchase_count=_get(data, "sim_purchase_count"), spend_yuan=_get(data, "sim_spend"),
-        points_balance=_get(data, "sim_points_balance"), at=_get(data, "sim_at"), topup_yuan=_get(data, "sim_topup"))
+        points_balance=_get(data, "sim_points_balance"), at=_get(data, "sim_at"), topup_yuan=_get(data, "sim_topup"),
+        referred_joined=_get(data, "sim_referred_joined"), referred_purchases=_get(data, "sim_referred_purchases"),
+        referred_first=data.get("sim_referred_first") in ("on", "1", "yes", "true"))
 
 
 def simulation_request(sim: SimulationForm, *, event: str, windows: tuple[int, ...] = ()) -> tuple[dict, list[Problem]]:
@@ -503,14 +515,14 @@ def simulation_request(sim: SimulationForm, *, event: str, windows: tuple[int, .
             if qty_n <= 0:
                 raise ValueError
         except ValueError:
-            problems.add(f"basket[{i}].qty", "must be a whole number above 0")
+            problems.add(f"basket[{i}].qty", N_("must be a whole number above 0"))
             continue
         try:
             price_fen = yuan_str_to_fen(price or "0")
             if price_fen < 0:
                 raise ValueError
         except ValueError:
-            problems.add(f"basket[{i}].price", "must be an amount in yuan, such as 100 or 99.50")
+            problems.add(f"basket[{i}].price", N_("must be an amount in yuan, such as 100 or 99.50"))
             continue
         items.append({"sku": sku, "category": category, "qty": qty_n, "unit_price_fen": price_fen})
     data: dict = {"event": event, "store_code": sim.store, "items": items, "payment_method": sim.payment}
@@ -518,7 +530,7 @@ def simulation_request(sim: SimulationForm, *, event: str, windows: tuple[int, .
         try:
             data["at"] = datetime.fromisoformat(sim.at)
         except ValueError:
-            problems.add("at", "must be a date and time")
+            problems.add("at", N_("must be a date and time"))
     if sim.topup_yuan:
         holder: dict = {}
         _put_yuan(holder, "topup", sim.topup_yuan, "topup", problems)
@@ -531,7 +543,7 @@ def simulation_request(sim: SimulationForm, *, event: str, windows: tuple[int, .
             try:
                 member[key] = date.fromisoformat(text).isoformat()
             except ValueError:
-                problems.add(f"member.{key}", "must be a date YYYY-MM-DD")
+                problems.add(f"member.{key}", N_("must be a date YYYY-MM-DD"))
     counts: dict = {}
     _put_int(counts, "purchase_count", sim.purchase_count, "member.purchase_count", problems)
     _put_int(counts, "points_balance", sim.points_balance, "member.points_balance", problems)
@@ -541,6 +553,15 @@ def simulation_request(sim: SimulationForm, *, event: str, windows: tuple[int, .
     member["spend_in_window_fen"] = {str(w): counts.get("spend", 0) for w in windows}
     member["purchases_in_window"] = {str(w): counts.get("purchase_count", 0) for w in windows}
     data["member"] = member
+    if event == "referral":
+        referred: dict = {"first_purchase": sim.referred_first}
+        if sim.referred_joined:
+            try:
+                referred["joined_on"] = date.fromisoformat(sim.referred_joined).isoformat()
+            except ValueError:
+                problems.add("referred.joined_on", N_("must be a date YYYY-MM-DD"))
+        _put_int(referred, "purchase_count", sim.referred_purchases, "referred.purchase_count", problems)
+        data["referred"] = referred
     return data, list(problems)
 
 

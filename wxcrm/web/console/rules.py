@@ -7,6 +7,7 @@ form <-> JSON conversion is in ``rule_form`` (pure, tested alone).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -47,6 +48,7 @@ from wxcrm.timeutil import business_date, to_local, utcnow
 from wxcrm.web.auth import role_required
 from wxcrm.web.console import rule_form
 from wxcrm.web.console.rule_form import ACTION_FIELDS, RuleForm, SimulationForm
+from wxcrm.web.labels import action_label, event_label, fact_label, problem_message, problem_text, tier_name
 from wxcrm.web.paging import int_arg
 
 bp = Blueprint("console_rules", __name__)
@@ -112,7 +114,9 @@ def action_summary(action: dict) -> str:
         if kind == "issue_coupon":
             return f"{label} {action['template']}"
         if kind == "set_tier":
-            return f"{label} → {action['tier']}"
+            return f"{label} → {tier_label(action['tier'])}"
+        if kind == "no_points":
+            return "本单不积分" if zh else "no points"
     except (KeyError, TypeError):
         pass
     return label
@@ -142,7 +146,7 @@ def scope_summary(rule: dict) -> list[str]:
     if scope.get("store_kinds"):
         words.append(" / ".join(_(k) for k in scope["store_kinds"]))
     if scope.get("tiers"):
-        words.append(_("tiers %(s)s", s=", ".join(scope["tiers"])))
+        words.append(_("tiers %(s)s", s=", ".join(tier_label(code) for code in scope["tiers"])))
     if scope.get("groups"):
         words.append(_("groups %(s)s", s=", ".join(scope["groups"])))
     if validity.get("from") or validity.get("to"):
@@ -154,15 +158,15 @@ def scope_summary(rule: dict) -> list[str]:
     return words
 
 
+def tier_label(code: str) -> str:
+    """A tier code as the tier's name in the page's language (the code if no tier has it)."""
+    tier = db.session.scalar(select(Tier).where(Tier.code == code))
+    return tier_name(tier) if tier is not None else code
+
+
 def weekday_name(day: int) -> str:
     return (("周一", "周二", "周三", "周四", "周五", "周六", "周日") if _zh()
             else ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))[day - 1]
-
-
-def event_label(event: str) -> str:
-    return {"purchase": _("Purchase"), "refund": _("Refund"), "topup": _("Top-up"), "signup": _("Sign-up"),
-            "referral": _("Referral"), "birthday": _("Birthday (daily)"),
-            "membership_expiry": _("Membership expiry"), "schedule": _("Schedule")}.get(event, event)
 
 
 def outcome_label(outcome: str) -> str:
@@ -181,27 +185,13 @@ def conflict_label(kind: str) -> str:
 def effect_label(kind: str) -> str:
     return {"points": _("Points"), "discount": _("Discount"), "coupon": _("Coupon"),
             "stored_value_bonus": _("Stored value"), "renew": _("Renewal"), "cancel": _("Cancellation"),
-            "set_tier": _("Tier"), "reset_points": _("Points reset"), "message": _("Message")}.get(kind, kind)
+            "set_tier": _("Tier"), "reset_points": _("Points reset"), "message": _("Message"),
+            "no_points": _("No points")}.get(kind, kind)
 
 
 def payment_label(method: str) -> str:
     return {"wechat_pay": _("WeChat Pay"), "cash": _("Cash"), "card": _("Bank card"),
             "stored_value": _("Stored value"), "alipay": _("Alipay"), "other": _("Other")}.get(method, method)
-
-
-def fact_label(fact: dict | str) -> str:
-    """A fact as a marketer reads it; money facts are typed in yuan here, not fen."""
-    spec = FACTS.get(fact if isinstance(fact, str) else fact["name"])
-    if spec is None:
-        return str(fact)
-    if _zh():
-        return spec.label_zh.replace("（分）", "（元）")
-    return spec.label_en.replace("(fen)", "(yuan)")
-
-
-def action_label(kind: str) -> str:
-    spec = ACTIONS.get(kind)
-    return (spec.label_zh if _zh() else spec.label_en) if spec else kind
 
 
 def op_label(op: str) -> str:
@@ -259,10 +249,24 @@ def rule_list():
             conflicts_by_rule.setdefault(rid, []).append(c)
     templates = [{"key": t.key, "title": t.title_zh if _zh() else t.title_en, "rules": t.rules()}
                  for t in TEMPLATES.values()]
+    earning = [storage.rule_json(r) for r in storage.earning_rules(db.session)]
     return render_template("console/rules/list.html", by_event=by_event, events=EVENTS, statuses=RULE_STATUSES,
                            event=event, status=status, counts=counts, event_counts=event_counts,
                            conflicts=conflicts, conflicts_by_rule=conflicts_by_rule, templates=templates,
-                           total=len(rows), import_problems=None)
+                           total=len(rows), import_problems=None, earning=earning)
+
+
+@bp.route("/base-earning", methods=["POST"])
+@role_required(*EDITORS)
+def add_base_earning():
+    """The first-run step from the rules page: the base earning rule, live, when no live
+    purchase rule earns points."""
+    rule = storage.ensure_base_earning(db.session, staff_id=current_user.id)
+    db.session.commit()
+    if rule is not None:
+        flash(_("Rule “%(name)s” is live: every purchase earns points.", name=rule_title(storage.rule_json(rule))),
+              "success")
+    return redirect(url_for(".rule_list"))
 
 
 @bp.route("/<int:rule_id>/status", methods=["POST"])
@@ -274,7 +278,7 @@ def change_status(rule_id: int):
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
-        flash(_(exc.detail), "danger")
+        flash(problem_text(exc), "danger")
         return redirect(_back())
     messages = {"active": _("Rule “%(name)s” is live."), "paused": _("Rule “%(name)s” is paused."),
                 "archived": _("Rule “%(name)s” is archived."), "draft": _("Rule “%(name)s” is a draft again.")}
@@ -309,7 +313,7 @@ def create_from_template(key: str):
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
-        flash(_(exc.detail), "danger")
+        flash(problem_text(exc), "danger")
         return redirect(url_for(".rule_list"))
     flash(_("%(n)d draft rules created from “%(t)s”. Check them, then switch them on.", n=len(made),
             t=template.title_zh if _zh() else template.title_en), "success")
@@ -352,7 +356,7 @@ def import_rule_set():
             problems = exc.problems
         except DomainError as exc:
             db.session.rollback()
-            problems = [Problem("", _(exc.detail))]
+            problems = [Problem("", problem_text(exc))]
     flash(_("Nothing was imported: fix the rules below and try again."), "danger")
     rows = storage.list_rules(db.session)
     by_event = _by_event(rows)
@@ -529,7 +533,7 @@ def _save(stored: Rule | None, rule: dict, state: EditorState):
         return _render_editor(stored, state), 422
     except DomainError as exc:
         db.session.rollback()
-        state.problems = [Problem(next(iter(exc.fields), ""), _(exc.detail))]
+        state.problems = [Problem(next(iter(exc.fields), ""), problem_text(exc))]
         return _render_editor(stored, state), 422
     return redirect(url_for(".edit_rule", rule_id=saved.id))
 
@@ -597,16 +601,34 @@ def _run_simulation(sim: SimulationForm, event: str, draft_rules: list[dict] | N
     except MissingFact as exc:
         return None, [Problem("member", str(exc))]
     except DomainError as exc:
-        return None, [Problem(next(iter(exc.fields), ""), _(exc.detail))]
+        return None, [Problem(next(iter(exc.fields), ""), problem_text(exc))]
     finally:
         db.session.rollback()  # simulation reads only
     names = {r.id: storage.rule_json(r) for r in db.session.scalars(select(Rule))}
     names.update({r["id"]: r for r in draft_rules or [] if "id" in r})  # the edited version's own name
+    tier_words = _tier_words()
     for result in results.values():
         for row in result["rules"]:
             stored = names.get(row["rule_id"])
             row["title"] = rule_title(stored) if stored else row["rule"]
+            # The engine's reasons name tiers by code; people read the tier's name.
+            row["reason"] = tier_words(row["reason"], zh=False)
+            row["reason_zh"] = tier_words(row["reason_zh"], zh=True)
     return results, []
+
+
+def _tier_words():
+    """A function putting tier names in place of tier codes in a sentence."""
+    tiers = list(db.session.scalars(select(Tier)))
+    if not tiers:
+        return lambda text, zh: text
+    pattern = re.compile(r"(?<![A-Za-z0-9_-])(" + "|".join(re.escape(t.code) for t in tiers) + r")(?![A-Za-z0-9_-])")
+    by_code = {t.code: t for t in tiers}
+
+    def replace(text: str, zh: bool) -> str:
+        return pattern.sub(lambda m: by_code[m.group(1)].name if zh
+                           else (by_code[m.group(1)].name_en or by_code[m.group(1)].name), text or "")
+    return replace
 
 
 def _render_editor(stored: Rule | None, state: EditorState, *, template=None, part: int = 0):
@@ -623,13 +645,13 @@ def _render_editor(stored: Rule | None, state: EditorState, *, template=None, pa
     problems = state.problems or []
     return render_template(
         "console/rules/edit.html", stored=stored, state=state, form=state.form, problems=problems,
-        errors_at=lambda prefix: [p.message for p in rule_form.problems_under(problems, prefix)],
-        errors_exact=lambda *paths: [p.message for p in problems if p.path in paths],
+        errors_at=lambda prefix: [problem_message(p) for p in rule_form.problems_under(problems, prefix)],
+        errors_exact=lambda *paths: [problem_message(p) for p in problems if p.path in paths],
         events=EVENTS, statuses=RULE_STATUSES, facts=export_facts(), fact_specs=FACTS, actions=export_actions(),
         action_fields=ACTION_FIELDS, tiers=tiers, stores=stores, exclusive_groups=groups,
         history=history, template=template, part=part, payment_methods=PAYMENT_METHODS,
         this_rule_id=stored.id if stored else THIS_RULE_ID, weekday_name=weekday_name,
-        sim_errors_at=lambda prefix: [p.message for p in rule_form.problems_under(state.sim_problems or [], prefix)],
+        sim_errors_at=lambda prefix: [problem_message(p) for p in rule_form.problems_under(state.sim_problems or [], prefix)],
         rule_title=rule_title, categories=_known_categories())
 
 
@@ -655,7 +677,7 @@ def simulate_page():
                            problems=problems, stores=list(db.session.scalars(select(Store).order_by(Store.code))),
                            tiers=list(db.session.scalars(select(Tier).order_by(Tier.rank))),
                            payment_methods=PAYMENT_METHODS, categories=_known_categories(),
-                           sim_errors_at=lambda prefix: [p.message for p in rule_form.problems_under(problems, prefix)],
+                           sim_errors_at=lambda prefix: [problem_message(p) for p in rule_form.problems_under(problems, prefix)],
                            this_rule_id=None), (422 if problems else 200)
 
 
@@ -690,7 +712,7 @@ def _backtest_page(draft_rules: list[dict] | None, *, draft_label: str, days: in
                               draft_rules=draft_rules)
     except DomainError as exc:
         db.session.rollback()
-        flash(_(exc.detail), "danger")
+        flash(problem_text(exc), "danger")
         return redirect(url_for(".backtest"))
     finally:
         db.session.rollback()  # the backtest writes nothing; end the read

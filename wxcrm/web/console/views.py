@@ -6,7 +6,7 @@ from datetime import timedelta
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -19,8 +19,10 @@ from wxcrm.ledger.models import LedgerAccount
 from wxcrm.members import service as members
 from wxcrm.members.models import ROLES, STORE_KINDS, Member, Staff, Store
 from wxcrm.sales.models import Transaction
+from wxcrm.sales.queries import signed_payable
 from wxcrm.timeutil import business_date, utcnow
 from wxcrm.web.auth import role_required
+from wxcrm.web.labels import problem_text
 from wxcrm.web.paging import page_arg
 
 bp = Blueprint("console", __name__)
@@ -44,7 +46,7 @@ class StaffForm(FlaskForm):
 
 def _apply_domain_error(form: FlaskForm, exc: DomainError) -> None:
     """Show a service's refusal beside the field it names, in the page's language."""
-    message = _(exc.detail)
+    message = problem_text(exc)
     placed = False
     for field_name in exc.fields:
         field = getattr(form, field_name, None)
@@ -65,27 +67,32 @@ def home():
         "members": s.scalar(select(func.count(Member.id))),
         "members_30d": s.scalar(select(func.count(Member.id)).where(Member.joined_on >= since)),
         "stores": s.scalar(select(func.count(Store.id))),
-        "sales_today": s.scalar(select(func.coalesce(func.sum(Transaction.payable_fen), 0)).where(
-            Transaction.kind == "purchase", Transaction.business_date == today)),
+        # Net of refunds, like every spend figure (sales.queries.signed_payable).
+        "sales_today": s.scalar(select(func.coalesce(func.sum(signed_payable()), 0)).where(
+            Transaction.business_date == today)),
+        "refunds_today": s.scalar(select(func.coalesce(func.sum(Transaction.payable_fen), 0)).where(
+            Transaction.kind == "refund", Transaction.business_date == today)),
         "txns_today": s.scalar(select(func.count(Transaction.id)).where(
             Transaction.kind == "purchase", Transaction.business_date == today)),
-        "sales_30d": s.scalar(select(func.coalesce(func.sum(Transaction.payable_fen), 0)).where(
-            Transaction.kind == "purchase", Transaction.business_date >= since)),
+        "sales_30d": s.scalar(select(func.coalesce(func.sum(signed_payable()), 0)).where(
+            Transaction.business_date >= since)),
         "points_outstanding": s.scalar(select(func.coalesce(func.sum(LedgerAccount.balance), 0)).where(
             LedgerAccount.kind == "points")),
         "stored_value": s.scalar(select(func.coalesce(func.sum(LedgerAccount.balance), 0)).where(
             LedgerAccount.kind == "stored_value")),
     }
-    daily = s.execute(select(Transaction.business_date, func.sum(Transaction.payable_fen), func.count(Transaction.id))
-                      .where(Transaction.kind == "purchase", Transaction.business_date >= today - timedelta(days=13))
+    daily = s.execute(select(Transaction.business_date, func.sum(signed_payable()),
+                             func.sum(case((Transaction.kind == "purchase", 1), else_=0)))
+                      .where(Transaction.business_date >= today - timedelta(days=13))
                       .group_by(Transaction.business_date).order_by(Transaction.business_date)).all()
     peak = max((int(row[1] or 0) for row in daily), default=0)
-    by_store = s.execute(select(Store.code, Store.name, Store.kind, func.coalesce(func.sum(Transaction.payable_fen), 0),
-                                func.count(Transaction.id))
-                         .join(Transaction, (Transaction.store_id == Store.id) & (Transaction.kind == "purchase")
+    net = func.coalesce(func.sum(signed_payable()), 0)
+    by_store = s.execute(select(Store.code, Store.name, Store.kind, net,
+                                func.coalesce(func.sum(case((Transaction.kind == "purchase", 1), else_=0)), 0))
+                         .join(Transaction, (Transaction.store_id == Store.id)
                                & (Transaction.business_date >= since), isouter=True)
                          .group_by(Store.id, Store.code, Store.name, Store.kind)
-                         .order_by(func.coalesce(func.sum(Transaction.payable_fen), 0).desc()).limit(10)).all()
+                         .order_by(net.desc()).limit(10)).all()
     recent = list(s.scalars(select(Transaction).order_by(Transaction.id.desc()).limit(8)))
     return render_template("console/home.html", figures=figures, daily=daily, peak=peak, by_store=by_store,
                            recent=recent, today=today)
@@ -191,8 +198,10 @@ def member_detail(member_id: int):
     entries = ledger.entries_page(db.session, member.id, "points", limit=30)
     txns = list(db.session.scalars(select(Transaction).where(Transaction.member_id == member.id)
                                    .order_by(Transaction.id.desc()).limit(20)))
+    history = members.member_history(db.session, member.id, limit=50)
+    tiers = {t.code: t for t in members.tiers_by_rank(db.session)}
     return render_template("console/member.html", member=member, summary=summary, stored=stored, entries=entries,
-                           txns=txns)
+                           txns=txns, history=history, tiers=tiers)
 
 
 class GroupForm(FlaskForm):

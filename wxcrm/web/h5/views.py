@@ -17,6 +17,7 @@ from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.members.models import GENDERS, Member
 from wxcrm.timeutil import Clock, business_date
+from wxcrm.web.labels import problem_text
 
 bp = Blueprint("h5", __name__)
 
@@ -75,13 +76,14 @@ def profile(member: Member):
                                        gender=request.form.get("gender", "unknown"), birthday=birthday,
                                        today=business_date(current_settings().tz))
             db.session.commit()
-            flash(_("Saved."), "success")
+            flash(_("Your profile is saved."), "success")
             return redirect(url_for("h5.card"))
         except ValueError:
             errors["birthday"] = _("Please enter a date.")
         except DomainError as exc:
             db.session.rollback()
-            errors.update({name: exc.detail for name in exc.fields} or {"form": exc.detail})
+            message = problem_text(exc)
+            errors.update({name: message for name in exc.fields} or {"form": message})
     return render_template("h5/profile.html", member=member, genders=GENDERS, errors=errors,
                            form=request.form)
 

@@ -160,7 +160,7 @@ def follow(session: Session, openid: str, *, scene: str, ctx: Context) -> str:
             record_referral(session, member, referrer, clock=ctx.clock, settings=ctx.settings)
         log.info("wechat follow: new member %s (scene %r)", member.id, scene)
         return (f"欢迎加入{ctx.brand}！您的会员卡已开通，卡号 {member.card_no}。\n"
-                f"点此查看会员卡：{ctx.page('/')}\n回复“积分”“余额”“优惠券”随时查询。")
+                f"点此查看会员卡：{ctx.page('/')}\n回复“积分”“余额”随时查询。")
     member.followed = True
     _apply_scene(session, member, store, referrer, ctx)
     return (f"欢迎回来！您的{ctx.brand}会员卡 {member.card_no} 一直为您保留。\n"
@@ -259,9 +259,10 @@ def answer(session: Session, openid: str, topic: str, lang: str, ctx: Context) -
             return f"您的储值余额：¥{yuan}\n会员卡：{ctx.page('/')}"
         return f"Your stored-value balance: ¥{yuan}\nYour card: {ctx.page('/')}"
     if topic == "coupons":
+        # No coupon page yet (the coupons package brings it): say so, link to nothing.
         if zh:
-            return f"您的优惠券都在会员卡页面：{ctx.page('/')}"
-        return f"Your coupons are on your card page: {ctx.page('/')}"
+            return "优惠券功能即将上线，敬请期待。回复“积分”“余额”可查询积分和储值。"
+        return "Coupons are coming soon. Reply \"points\" or \"balance\" for your figures."
     if zh:
         return f"您的{ctx.brand}会员卡号：{member.card_no}\n结账时出示会员码即可积分：{ctx.page('/')}"
     return f"Your {ctx.brand} card number: {member.card_no}\nShow its code at the till to earn points: {ctx.page('/')}"
@@ -269,6 +270,6 @@ def answer(session: Session, openid: str, topic: str, lang: str, ctx: Context) -
 
 def help_text(lang: str, ctx: Context) -> str:
     if lang == "en":
-        return (f"Thank you for your message! Reply \"points\", \"balance\", \"coupons\" or \"card\", "
+        return (f"Thank you for your message! Reply \"points\", \"balance\" or \"card\", "
                 f"or open your card: {ctx.page('/')}")
-    return f"感谢您的留言！回复“积分”“余额”“优惠券”或“会员卡”即可查询，也可点此打开会员卡：{ctx.page('/')}"
+    return f"感谢您的留言！回复“积分”“余额”或“会员卡”即可查询，也可点此打开会员卡：{ctx.page('/')}"

@@ -1,0 +1,183 @@
+"""What people read instead of codes: every code a page could show (payment methods, tiers,
+message purposes and channels, member-history fields) by its name in the page's
+language, and every refusal a service gives (a ``DomainError``'s stable ``code``, a rule
+``Problem``'s template) said again in the page's language.
+
+Services speak English with a stable code; the API keeps both. Pages call these, never
+``exc.detail`` directly.
+"""
+from __future__ import annotations
+
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from wxcrm.errors import N_, DomainError
+from wxcrm.rules.actions import ACTIONS
+from wxcrm.rules.facts import FACTS
+
+# ---------------------------------------------------------------- codes by name
+
+PAYMENT_METHODS = {"wechat_pay": N_("WeChat Pay"), "alipay": N_("Alipay"), "card": N_("Bank card"),
+                   "cash": N_("Cash"), "stored_value": N_("Stored value"), "other": N_("Other")}
+PURPOSES = {"points_changed": N_("Points changed"), "topup_done": N_("Top-up done"),
+            "coupon_received": N_("Coupon received"), "coupon_expiring": N_("Coupon expiring"),
+            "membership_expiring": N_("Membership expiring"), "birthday": N_("Birthday greeting"),
+            "campaign": N_("Campaign"), "service_reply": N_("Service reply")}
+CHANNELS = {"template": N_("Template message"), "custom": N_("Customer-service message"),
+            "mass": N_("Mass message"), "sms": N_("SMS")}
+OUTBOX_STATUSES = {"pending": N_("pending"), "sending": N_("sending"), "sent": N_("sent"), "parked": N_("parked")}
+HISTORY_FIELDS = {"tier": N_("Tier"), "tier_until": N_("Tier held until"), "expires_on": N_("Membership expires"),
+                  "status": N_("Status"), "name": N_("Name"), "gender": N_("Gender"), "birthday": N_("Birthday"),
+                  "district": N_("District"), "occupation": N_("Occupation"), "education": N_("Education"),
+                  "income_band": N_("Income"), "home_store": N_("Home store")}
+HISTORY_SOURCES = {"staff": N_("staff"), "spend": N_("12-month spend"), "month_end": N_("month-end review"),
+                   "group": N_("group account spend"), "rule": N_("rule"), "member": N_("the member")}
+TRANSACTION_KINDS = {"purchase": N_("purchase"), "refund": N_("refund")}
+
+
+def zh() -> bool:
+    return str(get_locale()).startswith("zh")
+
+
+def label(table: dict, code: str | None) -> str:
+    if not code:
+        return "—"
+    return _(table[code]) if code in table else code
+
+
+def payment_label(method: str | None) -> str:
+    return label(PAYMENT_METHODS, method)
+
+
+def purpose_label(purpose: str | None) -> str:
+    return label(PURPOSES, purpose)
+
+
+def channel_label(channel: str | None) -> str:
+    return label(CHANNELS, channel)
+
+
+def tier_name(tier) -> str:
+    """A tier (or None) by its name in the page's language."""
+    if tier is None:
+        return "—"
+    return tier.name if zh() else (tier.name_en or tier.name)
+
+
+def tier_name_of_code(code: str | None, tiers: dict) -> str:
+    """A tier code (as kept in history rows and rules) by its name; ``tiers``: code -> Tier."""
+    if not code:
+        return "—"
+    tier = tiers.get(code)
+    return tier_name(tier) if tier is not None else code
+
+
+def event_label(event: str) -> str:
+    return {"purchase": _("Purchase"), "refund": _("Refund"), "topup": _("Top-up"), "signup": _("Sign-up"),
+            "referral": _("Referral"), "birthday": _("Birthday (daily)"),
+            "membership_expiry": _("Membership expiry"), "schedule": _("Schedule")}.get(event, event)
+
+
+def fact_label(fact: dict | str) -> str:
+    """A fact as a marketer reads it; money facts are typed in yuan here, not fen."""
+    spec = FACTS.get(fact if isinstance(fact, str) else fact["name"])
+    if spec is None:
+        return str(fact)
+    if zh():
+        return spec.label_zh.replace("（分）", "（元）")
+    return spec.label_en.replace("(fen)", "(yuan)")
+
+
+def action_label(kind: str) -> str:
+    spec = ACTIONS.get(kind)
+    return (spec.label_zh if zh() else spec.label_en) if spec else kind
+
+
+# ---------------------------------------------------------------- refusals, by code
+
+# A service's refusal by its code; the numbers come from ``DomainError.params``. A code
+# not listed here falls back to the service's own N_-marked detail.
+PROBLEMS = {
+    "points_exceed_payable": N_("%(points)s points are worth more than the ¥%(left)s left to pay."),
+    "points_exceed_share": N_("Points may pay at most %(pct)s%% of the bill: %(most)s points here."),
+    "points_need_member": N_("Points can only be used by an active member."),
+    "insufficient_points": N_("The member does not have that many points available."),
+    "empty_basket": N_("The basket is empty."),
+    "too_many_lines": N_("The basket has too many lines."),
+    "invalid_qty": N_("A quantity is out of range."),
+    "invalid_price": N_("A price is out of range."),
+    "invalid_payment_method": N_("Choose a payment method."),
+    "store_inactive": N_("This store is closed."),
+    "store_not_found": N_("No such store."),
+    "wrong_store": N_("A cashier rings up and refunds only at their own store."),
+    "member_not_found": N_("No member with that card."),
+    "invalid_member_ref": N_("The member needs a card number."),
+    "transaction_not_found": N_("No such purchase."),
+    "already_refunded": N_("Everything on this purchase has already been refunded."),
+    "empty_refund": N_("Choose at least one item to refund."),
+    "invalid_refund_item": N_("That item is not on the purchase."),
+    "refund_exceeds_purchase": N_("More units than were bought, less what was already refunded."),
+    "occurred_at_in_future": N_("The sale's time is in the future."),
+    "occurred_at_too_old": N_("The sale is more than %(days)s days old."),
+    "occurred_at_needs_offset": N_("The sale's time needs its offset."),
+    "invalid_name": N_("The name is too long."),
+    "invalid_gender": N_("Choose a gender."),
+    "invalid_birthday": N_("That is not a real date of birth."),
+    "birthday_locked": N_("Your birthday is already set; ask at the till to change it."),
+    "idempotency_key_reused": N_("This sale was already rung up with a different basket."),
+}
+
+
+def problem_text(exc: DomainError | Exception) -> str:
+    """A service's refusal in the page's language, by its code."""
+    code = getattr(exc, "code", "")
+    template = PROBLEMS.get(code)
+    if template is not None:
+        try:
+            return _(template, **getattr(exc, "params", {}))
+        except (KeyError, ValueError, TypeError):
+            pass
+    detail = getattr(exc, "detail", str(exc))
+    return _(detail)
+
+
+# ---------------------------------------------------------------- rule problems
+
+_LIMIT_NAMES = {"per_day": N_("the limit per day"), "per_month": N_("the limit per month"),
+                "per_year": N_("the limit per calendar year"),
+                "per_membership_year": N_("the limit per membership year"), "lifetime": N_("the limit in all")}
+
+
+def problem_message(problem) -> str:
+    """A rule ``Problem`` (schema, form or simulator) in the page's language: its template
+    translated, with facts, events and actions by their names."""
+    template = getattr(problem, "template", "")
+    if not template:
+        return _(problem.message)
+    params = dict(getattr(problem, "args", ()))
+    if params:
+        if "fact" in params:
+            params["fact"] = fact_label(params["fact"])
+        if "event" in params:
+            params["event"] = event_label(params["event"])
+        if "events" in params:
+            params["events"] = ", ".join(event_label(e.strip()) for e in str(params["events"]).split(","))
+        if "action" in params:
+            params["action"] = action_label(params["action"])
+        if "limit" in params:
+            params["limit"] = label(_LIMIT_NAMES, params["limit"])
+    try:
+        return _(template, **params)
+    except (KeyError, ValueError, TypeError):
+        return problem.message
+
+
+def register(app) -> None:
+    """The labels as template globals, for every page."""
+    app.jinja_env.globals.update(payment_label=payment_label, purpose_label=purpose_label,
+                                 channel_label=channel_label, tier_name=tier_name,
+                                 history_field=lambda f: label(HISTORY_FIELDS, f),
+                                 history_source=lambda s: label(HISTORY_SOURCES, s),
+                                 outbox_status=lambda s: label(OUTBOX_STATUSES, s),
+                                 kind_label=lambda k: label(TRANSACTION_KINDS, k),
+                                 problem_message=problem_message)
