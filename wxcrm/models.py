@@ -6,4 +6,5 @@ from wxcrm.members import models as members_models  # noqa: F401
 from wxcrm.messages import models as messages_models  # noqa: F401
 from wxcrm.rules import models as rules_models  # noqa: F401
 from wxcrm.sales import models as sales_models  # noqa: F401
+from wxcrm.topups import models as topups_models  # noqa: F401
 from wxcrm.wechat.adapter import models as wechat_models  # noqa: F401

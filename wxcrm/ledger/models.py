@@ -90,3 +90,42 @@ class LotMovement(db.Model):
     entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("points_lots.id"), index=True)
     points: Mapped[int] = mapped_column(BigInteger)  # signed: - taken from the lot, + put back
+
+
+class ValueLot(db.Model):
+    """One credit of stored value (a top-up, its bonus, a staff credit): the principal
+    (money the member paid) and the bonus (a reward) kept apart, and what is left of each.
+    Spending takes from the lots (``WXCRM_STORED_VALUE_SPEND_ORDER``) and records each
+    take as a ``ValueMovement``, so every fen is traceable from its credit to its spend or
+    refund. For a stored-value account the lots' remainders always add up to the balance.
+    ``source`` names what made the lot (``topup:12``), ``store_id`` where it was issued
+    (the settlement between owners reads it)."""
+    __tablename__ = "stored_value_lots"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), index=True)
+    source: Mapped[str] = mapped_column(String(64), default="", index=True)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
+    principal: Mapped[int] = mapped_column(BigInteger, default=0)
+    bonus: Mapped[int] = mapped_column(BigInteger, default=0)
+    principal_left: Mapped[int] = mapped_column(BigInteger, default=0)
+    bonus_left: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("principal_left >= 0 AND principal_left <= principal", name="principal_in_range"),
+        CheckConstraint("bonus_left >= 0 AND bonus_left <= bonus", name="bonus_in_range"),
+    )
+
+
+class ValueMovement(db.Model):
+    """What one stored-value entry did to one lot: + credited or put back, - taken."""
+    __tablename__ = "stored_value_movements"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("stored_value_lots.id"), index=True)
+    principal: Mapped[int] = mapped_column(BigInteger, default=0)
+    bonus: Mapped[int] = mapped_column(BigInteger, default=0)
+    # A put-back (refund of a purchase paid with stored value) names the spend it reverses.
+    reverses_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), nullable=True, index=True)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wxcrm.errors import InsufficientBalance
-from wxcrm.ledger.models import CAUSES, LedgerAccount, LedgerEntry, LotMovement, PointsLot
+from wxcrm.ledger.models import CAUSES, LedgerAccount, LedgerEntry, LotMovement, PointsLot, ValueLot, ValueMovement
 from wxcrm.timeutil import add_months, utcnow
 
 
@@ -282,21 +282,191 @@ def adjust_points(session: Session, member_id: int, points: int, cause: Cause, *
 
 
 # ---------------------------------------------------------------- stored value
+#
+# One "stored_value" account per member; its balance is principal + bonus. The split lives
+# in the lots (``ValueLot``): every credit makes or tops up a lot, every debit takes from
+# lots and records the movements, so principal and bonus never mix and every fen can be
+# followed from its credit to its spend or refund.
 
-def credit_value(session: Session, member_id: int, amount_fen: int, cause: Cause) -> LedgerEntry:
+SPEND_ORDERS = ("principal_first", "bonus_first")
+
+
+@dataclass(frozen=True)
+class ValueSplit:
+    principal: int
+    bonus: int
+
+    @property
+    def total(self) -> int:
+        return self.principal + self.bonus
+
+
+def credit_value(session: Session, member_id: int, amount_fen: int, cause: Cause, *, bonus: bool = False,
+                 store_id: int | None = None) -> LedgerEntry:
+    """Credit stored value: principal (money paid in), or ``bonus`` (a reward). The credit
+    joins the lot of the same cause (``cause.kind``:``cause.ref``: a top-up and its bonus
+    share one lot) or opens a new one."""
     if amount_fen <= 0:
         raise ValueError("credit_value needs a positive amount")
-    return _post(session, lock_account(session, member_id, "stored_value"), amount_fen, cause)
+    account = lock_account(session, member_id, "stored_value")
+    entry = _post(session, account, amount_fen, cause)
+    source = f"{cause.kind}:{cause.ref}" if cause.ref else ""
+    lot = None
+    if source:
+        lot = session.scalar(select(ValueLot).where(ValueLot.account_id == account.id, ValueLot.source == source)
+                             .with_for_update())
+    if lot is None:
+        lot = ValueLot(account_id=account.id, source=source, store_id=store_id, principal=0, bonus=0,
+                       principal_left=0, bonus_left=0, created_at=entry.created_at)
+        session.add(lot)
+        session.flush()
+    p, b = (0, amount_fen) if bonus else (amount_fen, 0)
+    lot.principal += p
+    lot.principal_left += p
+    lot.bonus += b
+    lot.bonus_left += b
+    session.add(ValueMovement(entry_id=entry.id, lot_id=lot.id, principal=p, bonus=b))
+    session.flush()
+    return entry
 
 
-def debit_value(session: Session, member_id: int, amount_fen: int, cause: Cause) -> LedgerEntry:
+def _open_lots(session: Session, account_id: int) -> list[ValueLot]:
+    return list(session.scalars(
+        select(ValueLot).where(ValueLot.account_id == account_id,
+                               (ValueLot.principal_left > 0) | (ValueLot.bonus_left > 0))
+        .order_by(ValueLot.id).with_for_update()))
+
+
+def debit_value(session: Session, member_id: int, amount_fen: int, cause: Cause, *,
+                order: str = "principal_first") -> LedgerEntry:
+    """Spend stored value, oldest lot first; ``order`` says whether principal or bonus goes
+    first (``WXCRM_STORED_VALUE_SPEND_ORDER``). Never more than the balance: the account row
+    is locked, so two tills spending one balance at once are served one after the other."""
     if amount_fen <= 0:
         raise ValueError("debit_value needs a positive amount")
+    if order not in SPEND_ORDERS:
+        raise ValueError(f"unknown spend order {order!r}")
     account = lock_account(session, member_id, "stored_value")
     if account.balance < amount_fen:
         raise InsufficientBalance(f"stored value {account.balance} fen, asked {amount_fen}",
                                   code="insufficient_stored_value")
-    return _post(session, account, -amount_fen, cause)
+    lots = _open_lots(session, account.id)
+    entry = _post(session, account, -amount_fen, cause)
+    takes: dict[int, list[int]] = {}
+    left = amount_fen
+    parts = ("principal", "bonus") if order == "principal_first" else ("bonus", "principal")
+    for part in parts:
+        for lot in lots:
+            if left == 0:
+                break
+            take = min(getattr(lot, f"{part}_left"), left)
+            if take:
+                setattr(lot, f"{part}_left", getattr(lot, f"{part}_left") - take)
+                takes.setdefault(lot.id, [0, 0])[0 if part == "principal" else 1] += take
+                left -= take
+    if left:  # the lots disagree with the balance: the audit would say so too
+        raise InsufficientBalance(f"stored-value lots hold {amount_fen - left} fen, asked {amount_fen}",
+                                  code="insufficient_stored_value")
+    for lot_id, (p, b) in takes.items():
+        session.add(ValueMovement(entry_id=entry.id, lot_id=lot_id, principal=-p, bonus=-b))
+    session.flush()
+    return entry
+
+
+def value_split(session: Session, member_id: int) -> ValueSplit:
+    """What is left of a member's stored value, principal and bonus apart."""
+    p, b = session.execute(
+        select(func.coalesce(func.sum(ValueLot.principal_left), 0), func.coalesce(func.sum(ValueLot.bonus_left), 0))
+        .join(LedgerAccount, LedgerAccount.id == ValueLot.account_id)
+        .where(LedgerAccount.member_id == member_id, LedgerAccount.kind == "stored_value")).one()
+    return ValueSplit(int(p), int(b))
+
+
+def entry_split(session: Session, entry_id: int) -> ValueSplit:
+    """The principal and bonus one stored-value entry moved (signed)."""
+    p, b = session.execute(select(func.coalesce(func.sum(ValueMovement.principal), 0),
+                                  func.coalesce(func.sum(ValueMovement.bonus), 0))
+                           .where(ValueMovement.entry_id == entry_id)).one()
+    return ValueSplit(int(p), int(b))
+
+
+def restore_spent_value(session: Session, spend_entry_id: int, amount_fen: int, cause: Cause) -> LedgerEntry | None:
+    """Put ``amount_fen`` of an earlier spend back (a refund of a purchase paid partly with
+    stored value): principal and bonus in the spend's own proportion, cumulatively (the
+    restores of one spend add up exactly to it), into the lots it came from."""
+    if amount_fen <= 0:
+        return None
+    spend = session.get(LedgerEntry, spend_entry_id)
+    account = lock_account(session, session.get(LedgerAccount, spend.account_id).member_id, "stored_value")
+    moves = session.execute(select(ValueMovement.lot_id, ValueMovement.principal, ValueMovement.bonus,
+                                   ValueMovement.entry_id)
+                            .where((ValueMovement.entry_id == spend_entry_id)
+                                   | (ValueMovement.reverses_entry_id == spend_entry_id))).all()
+    room: dict[int, list[int]] = {}
+    for lot_id, p, b, _ in moves:
+        r = room.setdefault(lot_id, [0, 0])
+        r[0] -= p
+        r[1] -= b
+    taken_p = -sum(p for _, p, _, e in moves if e == spend_entry_id)
+    taken_b = -sum(b for _, _, b, e in moves if e == spend_entry_id)
+    back_p = sum(p for _, p, _, e in moves if e != spend_entry_id)
+    back_b = sum(b for _, _, b, e in moves if e != spend_entry_id)
+    taken, back = taken_p + taken_b, back_p + back_b
+    if back + amount_fen > taken:
+        raise ValueError(f"spend {spend_entry_id} has only {taken - back} fen left to restore")
+    # Cumulative: the bonus restored so far after this one is the spend's bonus share of
+    # everything restored so far, rounded down; the principal takes the rest.
+    bonus_now = taken_b * (back + amount_fen) // taken - back_b if taken else 0
+    bonus_now = max(0, min(bonus_now, amount_fen, taken_b - back_b))
+    principal_now = amount_fen - bonus_now
+    entry = _post(session, account, amount_fen, cause)
+    lots = {lot.id: lot for lot in session.scalars(select(ValueLot).where(ValueLot.id.in_(room)).with_for_update())}
+    for part, want in (("principal", principal_now), ("bonus", bonus_now)):
+        i = 0 if part == "principal" else 1
+        for lot_id in sorted(room, reverse=True):
+            if want == 0:
+                break
+            put = min(room[lot_id][i], want)
+            if put <= 0:
+                continue
+            lot = lots[lot_id]
+            setattr(lot, f"{part}_left", getattr(lot, f"{part}_left") + put)
+            room[lot_id][i] -= put
+            want -= put
+            session.add(ValueMovement(entry_id=entry.id, lot_id=lot_id, reverses_entry_id=spend_entry_id,
+                                      principal=put if i == 0 else 0, bonus=put if i == 1 else 0))
+        if want:
+            raise ValueError(f"spend {spend_entry_id}: no room to restore its {part}")
+    session.flush()
+    return entry
+
+
+def lot_for(session: Session, member_id: int, source: str) -> ValueLot | None:
+    return session.scalar(select(ValueLot).join(LedgerAccount, LedgerAccount.id == ValueLot.account_id)
+                          .where(LedgerAccount.member_id == member_id, LedgerAccount.kind == "stored_value",
+                                 ValueLot.source == source))
+
+
+def withdraw_from_lot(session: Session, member_id: int, source: str, *, principal: int, bonus: int,
+                      cause: Cause) -> LedgerEntry | None:
+    """Take ``principal`` and ``bonus`` out of one lot (a refunded top-up takes its own
+    principal and bonus back). Refused when the lot has less left."""
+    if principal < 0 or bonus < 0:
+        raise ValueError("withdraw_from_lot needs amounts >= 0")
+    if principal + bonus == 0:
+        return None
+    account = lock_account(session, member_id, "stored_value")
+    lot = session.scalar(select(ValueLot).where(ValueLot.account_id == account.id, ValueLot.source == source)
+                         .with_for_update().execution_options(populate_existing=True))
+    if lot is None or lot.principal_left < principal or lot.bonus_left < bonus:
+        raise InsufficientBalance(f"lot {source} has less left than {principal}+{bonus} fen",
+                                  code="insufficient_stored_value")
+    entry = _post(session, account, -(principal + bonus), cause)
+    lot.principal_left -= principal
+    lot.bonus_left -= bonus
+    session.add(ValueMovement(entry_id=entry.id, lot_id=lot.id, principal=-principal, bonus=-bonus))
+    session.flush()
+    return entry
 
 
 # ---------------------------------------------------------------- reading and audit
@@ -327,20 +497,43 @@ def audit(session: Session) -> list[Discrepancy]:
                                 .group_by(LedgerEntry.account_id)).all())
     lot_sums = dict(session.execute(select(PointsLot.account_id, func.sum(PointsLot.remaining))
                                     .group_by(PointsLot.account_id)).all())
+    value_lot_sums = dict(session.execute(
+        select(ValueLot.account_id, func.sum(ValueLot.principal_left + ValueLot.bonus_left))
+        .group_by(ValueLot.account_id)).all())
+    # Per lot: what its movements add up to, against what the lot says is left.
+    moved = {lot_id: (int(p), int(b)) for lot_id, p, b in session.execute(
+        select(ValueMovement.lot_id, func.sum(ValueMovement.principal), func.sum(ValueMovement.bonus))
+        .group_by(ValueMovement.lot_id)).all()}
+    bad_lots: dict[int, list[int]] = {}
+    for lot in session.scalars(select(ValueLot)):
+        if moved.get(lot.id, (0, 0)) != (lot.principal_left, lot.bonus_left) or \
+                min(lot.principal_left, lot.bonus_left) < 0:
+            bad_lots.setdefault(lot.account_id, []).append(lot.id)
+    entry_vs_moves = {aid for (aid,) in session.execute(
+        select(LedgerEntry.account_id).join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .outerjoin(ValueMovement, ValueMovement.entry_id == LedgerEntry.id)
+        .where(LedgerAccount.kind == "stored_value")
+        .group_by(LedgerEntry.id, LedgerEntry.account_id, LedgerEntry.amount)
+        .having(func.coalesce(func.sum(ValueMovement.principal + ValueMovement.bonus), 0) != LedgerEntry.amount))}
     last_after = dict(session.execute(
         select(LedgerEntry.account_id, LedgerEntry.balance_after)
         .where(LedgerEntry.id.in_(select(func.max(LedgerEntry.id)).group_by(LedgerEntry.account_id)))).all())
     bad: list[Discrepancy] = []
     for acc in session.scalars(select(LedgerAccount).order_by(LedgerAccount.id)):
         total = int(sums.get(acc.id) or 0)
-        lots = int(lot_sums.get(acc.id) or 0) if acc.kind == "points" else None
+        lots = int(lot_sums.get(acc.id) or 0) if acc.kind == "points" else \
+            int(value_lot_sums.get(acc.id) or 0)
         problems = []
         if total != acc.balance:
             problems.append("balance differs from the sum of entries")
         if acc.balance < 0 or total < 0:
             problems.append("negative balance")
         if lots is not None and lots != total:
-            problems.append("points lots differ from the sum of entries")
+            problems.append(f"{'points' if acc.kind == 'points' else 'stored-value'} lots differ from the sum of entries")
+        if acc.id in bad_lots:
+            problems.append(f"stored-value lots {bad_lots[acc.id]} differ from their movements")
+        if acc.id in entry_vs_moves:
+            problems.append("a stored-value entry differs from the principal and bonus it moved")
         if acc.id in last_after and int(last_after[acc.id]) != total:
             problems.append("last entry's balance_after differs from the sum of entries")
         if problems:

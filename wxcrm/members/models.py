@@ -19,6 +19,17 @@ MEMBER_STATUSES = ("active", "expired", "cancelled", "closed")
 GENDERS = ("male", "female", "unknown")
 
 
+class Franchisee(db.Model):
+    """The owner of franchise stores (a direct store's owner is the brand). Stored value
+    taken at one owner's store and spent at another's is settled between the two."""
+    __tablename__ = "franchisees"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Store(db.Model):
     __tablename__ = "stores"
 
@@ -30,6 +41,8 @@ class Store(db.Model):
     city: Mapped[str] = mapped_column(String(64), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # A franchise store's owner (None: the brand's own store).
+    franchisee_id: Mapped[int | None] = mapped_column(ForeignKey("franchisees.id"), nullable=True)
 
     __table_args__ = (CheckConstraint("kind in ('direct', 'franchise')", name="kind"),)
 

@@ -77,3 +77,15 @@ class TransactionBenefit(db.Model):
     amount_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     text_zh: Mapped[str] = mapped_column(String(255), default="")
     text_en: Mapped[str] = mapped_column(String(255), default="")
+
+
+class TransactionPayment(db.Model):
+    """One tender of a sale (``payments: [...]``) or of a refund (what goes back to it).
+    A stored-value tender names its ledger entry (the spend, or the put-back)."""
+    __tablename__ = "transaction_payments"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"), index=True)
+    method: Mapped[str] = mapped_column(String(24))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), nullable=True)

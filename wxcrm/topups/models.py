@@ -1,0 +1,51 @@
+"""Top-ups. The money itself lives in the stored-value ledger (``wxcrm.ledger``: one lot per
+top-up, principal and bonus apart); a ``Topup`` is the business record: who paid what, how,
+where, and what the rules gave for it."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from wxcrm.extensions import db
+from wxcrm.timeutil import utcnow
+
+TOPUP_METHODS = ("cash", "card", "wechat_pay", "other")
+TOPUP_CHANNELS = ("counter", "wechat")
+# pending: a WeChat Pay order not paid yet; paid: credited; refunded: its money went back;
+# closed: the order expired or failed and credited nothing.
+TOPUP_STATUSES = ("pending", "paid", "refunded", "closed")
+
+
+class Topup(db.Model):
+    __tablename__ = "topups"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    amount_fen: Mapped[int] = mapped_column(BigInteger)            # the principal: what the member paid
+    bonus_fen: Mapped[int] = mapped_column(BigInteger, default=0)   # stored-value bonus the rules gave
+    bonus_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    # WeChat Pay: our order number (the notify's idempotency key) and WeChat's.
+    out_trade_no: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    wechat_transaction_id: Mapped[str] = mapped_column(String(64), default="")
+    prepay_id: Mapped[str] = mapped_column(String(64), default="")
+    refunded_principal_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_bonus_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    refund_points_back: Mapped[int] = mapped_column(BigInteger, default=0)
+    business_date: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    refunded_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    receipt: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        Index("ix_topups_member_status", "member_id", "status"),
+        Index("ix_topups_status_created", "status", "created_at"),
+    )
