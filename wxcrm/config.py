@@ -92,6 +92,20 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "MEMBER_LOOKUP_LIMIT": (str, "30 per minute; 600 per day"),
     # A sale above this (fen) needs a manager or an admin: a cashier's is refused (approval_required).
     "SALE_APPROVAL_FEN": (int, 1_000_000),
+    # Stored value (wxcrm/topups, README "Stored value"): which part a payment spends first
+    # (principal_first | bonus_first); whether the part of a sale paid with stored value earns
+    # points (the bonus was already a reward); the most a named card may hold (fen; China's
+    # single-purpose prepaid card rules: 5,000 yuan); the smallest top-up; the H5 page's preset
+    # amounts (fen, comma-separated); who funds bonus value in the settlement (brand | issuer:
+    # the owner of the store that took the top-up); the balance below which a member is told
+    # it runs low after a payment (fen, 0: never).
+    "STORED_VALUE_SPEND_ORDER": (str, "principal_first"),
+    "STORED_VALUE_EARNS_POINTS": (bool, False),
+    "STORED_VALUE_CAP_FEN": (int, 500_000),
+    "TOPUP_MIN_FEN": (int, 100),
+    "TOPUP_PRESETS_FEN": (str, "10000,30000,50000,100000"),
+    "STORED_VALUE_BONUS_FUNDED_BY": (str, "brand"),
+    "STORED_VALUE_LOW_FEN": (int, 2000),
     # The privacy notice members consent to (its text: /h5/privacy/notice); a new version asks again.
     "PRIVACY_NOTICE_VERSION": (str, "2026-01"),
 }
@@ -234,6 +248,27 @@ def _check_pay(cfg: Mapping):
         yield Unsafe("WXCRM_WECHAT_PAY_API_KEY", "a WeChat Pay API key has 32 characters")
 
 
+def _check_stored_value(cfg: Mapping):
+    if cfg["WXCRM_STORED_VALUE_SPEND_ORDER"] not in ("principal_first", "bonus_first"):
+        yield Unsafe("WXCRM_STORED_VALUE_SPEND_ORDER", "must be principal_first or bonus_first")
+    if cfg["WXCRM_STORED_VALUE_BONUS_FUNDED_BY"] not in ("brand", "issuer"):
+        yield Unsafe("WXCRM_STORED_VALUE_BONUS_FUNDED_BY", "must be brand or issuer")
+    if not 0 < cfg["WXCRM_STORED_VALUE_CAP_FEN"] <= 500_000:
+        yield Unsafe("WXCRM_STORED_VALUE_CAP_FEN", "a named prepaid card may hold at most 5,000 yuan (500000 fen)")
+    if not 0 < cfg["WXCRM_TOPUP_MIN_FEN"] <= cfg["WXCRM_STORED_VALUE_CAP_FEN"]:
+        yield Unsafe("WXCRM_TOPUP_MIN_FEN", "must be positive and not above the cap")
+    if not _presets_ok(cfg["WXCRM_TOPUP_PRESETS_FEN"]):
+        yield Unsafe("WXCRM_TOPUP_PRESETS_FEN", "must be positive whole fen amounts, comma-separated")
+
+
+def _presets_ok(raw: str) -> bool:
+    return all(part.strip().isdigit() and int(part) > 0 for part in raw.split(",")) if raw.strip() else True
+
+
+def topup_presets(raw: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in raw.split(",") if p.strip().isdigit() and int(p) > 0)
+
+
 def _check_public_url(cfg: Mapping):
     url = cfg["WXCRM_PUBLIC_URL"]
     if not url.startswith("https://") or "://localhost" in url or "://127." in url:
@@ -243,7 +278,7 @@ def _check_public_url(cfg: Mapping):
 # Checks of the settings alone, run in this order. Other packages append theirs here (e.g. the
 # WeChat Pay certificates for refunds); each yields Unsafe items.
 SETTINGS_CHECKS: list = [_check_environment, _check_secret_key, _check_database, _check_wechat, _check_pay,
-                         _check_public_url]
+                         _check_public_url, _check_stored_value]
 
 
 def unsafe_settings(config: Mapping) -> list[Unsafe]:
@@ -319,6 +354,13 @@ class Settings:
     privacy_notice_version: str
     sms_sign: str
     sms_template_ids: Mapping[str, str]
+    stored_value_spend_order: str
+    stored_value_earns_points: bool
+    stored_value_cap_fen: int
+    topup_min_fen: int
+    topup_presets_fen: str
+    stored_value_bonus_funded_by: str
+    stored_value_low_fen: int
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):

@@ -78,6 +78,10 @@ class SimulateIn(Schema):
     payment_method = fields.String(load_default="cash")
     points_to_use = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**9))
     topup_amount_fen = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**10))
+    first_topup = fields.Boolean(load_default=False, metadata={"description": "a top-up: the member's first"})
+    payment_methods = fields.List(fields.String(validate=validate.Length(min=1, max=24)), load_default=list,
+                                  validate=validate.Length(max=8),
+                                  metadata={"description": "a split payment's tenders (payment.methods)"})
     referred = fields.Dict(metadata={"description": "a referral event: the referred member (joined_on, "
                                                     "purchase_count before this purchase, first_purchase); "
                                                     "the items are their purchase"})

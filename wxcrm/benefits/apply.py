@@ -53,7 +53,8 @@ def apply_member_effect(session: Session, member: Member, effect: Effect, occasi
         ledger.take_off_new_points(session, member.id, -effect.points, cause)
         return effect.points
     if kind == "stored_value_bonus" and effect.amount_fen > 0:
-        ledger.credit_value(session, member.id, effect.amount_fen, cause)
+        # A bonus: joins the lot of its occasion (a top-up's bonus sits beside its principal).
+        ledger.credit_value(session, member.id, effect.amount_fen, cause, bonus=True)
     elif kind == "renew":
         months = int(effect.params.get("months", 12))
         member.expires_on = add_months(max(member.expires_on or today, today), months)

@@ -33,11 +33,13 @@ def lock_member(session: Session, member: Member) -> None:
 
 def run_member_event(session: Session, member: Member, event: str, *, occasion: Occasion, settings: Settings,
                      store_code: str | None = None, store_kind: str | None = None,
-                     topup_amount_fen: int = 0) -> list[Effect]:
+                     topup_amount_fen: int = 0, **event_facts) -> list[Effect]:
     """Decide a member event, apply its effects and count them against the rules' limits,
-    all in the caller's transaction. Locks the member's row first, like a purchase."""
+    all in the caller's transaction. Locks the member's row first, like a purchase.
+    ``event_facts``: a top-up's ``payment_method`` and ``first_topup``."""
     decision = _decide_and_apply(session, member, event, occasion=occasion, settings=settings,
-                                 store_code=store_code, store_kind=store_kind, topup_amount_fen=topup_amount_fen)
+                                 store_code=store_code, store_kind=store_kind, topup_amount_fen=topup_amount_fen,
+                                 **event_facts)
     return list(decision.effects)
 
 

@@ -60,6 +60,8 @@ def _read_code(leaf: Leaf, k: _Constants) -> str:
         return "s.skus"
     if name == "item.category":
         return "s.categories"
+    if name == "payment.methods":
+        return "s.payment_methods"
     if leaf.spec.attr not in _ATTRS:
         raise UnsafeRule(f"fact {name!r} has no readable attribute")
     return f"s.{leaf.spec.attr}"

@@ -99,6 +99,8 @@ class EvaluationContext:
     lines: tuple[BasketLine, ...] = ()
     points_payment_fen: int = 0                 # the part of the basket paid with points earns nothing
     topup_amount_fen: int = 0
+    first_topup: bool = False                   # topup: the member's first
+    payment_methods: tuple[str, ...] = ()       # every tender (split payments); () : payment_method alone
     usage: Mapping[int, UsageCounts] = field(default_factory=dict)          # rule id -> this member's usage
     budget_used: Mapping[int, BudgetUsage] = field(default_factory=dict)  # rule id -> all members' usage
     referred: ReferredFacts | None = None       # referral events: the member who was referred

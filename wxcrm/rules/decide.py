@@ -43,6 +43,7 @@ class Basket:
     payment_method: str
     lines: tuple[BasketLine, ...]
     points_payment_fen: int = 0     # the part paid with points earns nothing
+    payment_methods: tuple[str, ...] = ()   # every tender of a split payment
 
     @property
     def total_fen(self) -> int:
@@ -58,14 +59,15 @@ def decide_purchase(session: Session, member: Member, basket: Basket, *, local_t
     result = _evaluate(session, compiled, member, "purchase", local_time=local_time,
                        points_balance=points_balance, store_code=basket.store_code,
                        store_kind=basket.store_kind, payment_method=basket.payment_method, lines=basket.lines,
-                       points_payment_fen=basket.points_payment_fen)
+                       points_payment_fen=basket.points_payment_fen, payment_methods=basket.payment_methods)
     return Decision(tuple(result.effects), result, compiled)
 
 
 def decide_event(session: Session, member: Member, event: str, *, local_time: datetime, points_balance: int,
                  settings: Settings, store_code: str | None = None, store_kind: str | None = None,
                  topup_amount_fen: int = 0, basket: Basket | None = None, referred: ReferredFacts | None = None,
-                 paid_rules: frozenset[int] = frozenset()) -> Decision:
+                 paid_rules: frozenset[int] = frozenset(), payment_method: str | None = None,
+                 first_topup: bool = False) -> Decision:
     """The rules' decision on a member event other than a purchase (signup, referral,
     birthday, membership expiry, schedule, top-up). A referral event at the referred
     member's purchase sees that purchase (``basket``) and ``referred``; ``paid_rules``
@@ -77,9 +79,11 @@ def decide_event(session: Session, member: Member, event: str, *, local_time: da
     if basket is not None:
         sale = {"store_code": basket.store_code, "store_kind": basket.store_kind,
                 "payment_method": basket.payment_method, "lines": basket.lines,
-                "points_payment_fen": basket.points_payment_fen}
+                "points_payment_fen": basket.points_payment_fen, "payment_methods": basket.payment_methods}
     else:
-        sale = {"store_code": store_code, "store_kind": store_kind}
+        sale = {"store_code": store_code, "store_kind": store_kind, "payment_method": payment_method}
+    if event == "topup":
+        sale["first_topup"] = first_topup
     result = _evaluate(session, compiled, member, event, local_time=local_time, points_balance=points_balance,
                        topup_amount_fen=topup_amount_fen, referred=referred, paid_rules=paid_rules, **sale)
     return Decision(tuple(result.effects), result, compiled)

@@ -87,6 +87,9 @@ _FACTS = (
              choices=STORE_KINDS),
     FactSpec("payment.method", "text", PURCHASE_SEEN | {"topup"}, "支付方式", "payment method",
              attr="ctx.payment_method"),
+    # Every tender of the sale (a split payment has several): "in" holds when any is listed.
+    FactSpec("payment.methods", "lines", PURCHASE_SEEN | {"topup"}, "支付方式（含任一）",
+             "payment methods (any of)", attr="payment_methods"),
     FactSpec("member.tier", "text", ALL_EVENTS, "会员等级", "member tier", attr="tier"),
     FactSpec("member.age", "int", ALL_EVENTS, "年龄", "age", attr="age", minimum=0, maximum=150,
              nullable=True),
@@ -129,6 +132,8 @@ _FACTS = (
              "the referred member's first purchase", attr="referred_first_purchase"),
     FactSpec("topup.amount_fen", "money", frozenset({"topup"}), "充值金额（分）", "top-up amount (fen)",
              attr="ctx.topup_amount_fen", minimum=0),
+    FactSpec("topup.first", "bool", frozenset({"topup"}), "首次充值", "first top-up",
+             attr="ctx.first_topup"),
 )
 FACTS: dict[str, FactSpec] = {spec.name: spec for spec in _FACTS}
 
@@ -300,6 +305,13 @@ class FactSnapshot:
         self.skus = skus
         self.categories = categories
         self._chosen: dict[int, Sequence[int]] = {}    # see chosen()
+
+    @cached_fact
+    def payment_methods(self) -> frozenset:
+        methods = self.ctx.payment_methods
+        if not methods and self.ctx.payment_method:
+            return frozenset((self.ctx.payment_method,))
+        return frozenset(methods)
 
     @cached_fact
     def first_purchase(self) -> bool:

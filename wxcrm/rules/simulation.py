@@ -100,6 +100,8 @@ def simulate(session: Session, data: Mapping, *, settings: Settings, points_bala
                             store_code=store.code if store else data.get("store_code"), store_kind=store_kind,
                             payment_method=data.get("payment_method"), lines=lines,
                             points_payment_fen=points_payment, topup_amount_fen=int(data.get("topup_amount_fen", 0)),
+                            first_topup=bool(data.get("first_topup", False)),
+                            payment_methods=tuple(str(m) for m in data.get("payment_methods") or ()),
                             usage=usage, budget_used=budgets, referred=_referred(data.get("referred"), today),
                             paid_rules=frozenset(int(i) for i in data.get("paid_rule_ids") or ()))
     result = evaluate(compiled, ctx, trace=True)

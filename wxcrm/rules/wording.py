@@ -93,6 +93,7 @@ VALUES_ZH = {
     "payment.method": {"wechat_pay": "微信支付", "cash": "现金", "card": "银行卡",
                        "stored_value": "储值", "alipay": "支付宝", "other": "其他"},
 }
+VALUES_ZH["payment.methods"] = VALUES_ZH["payment.method"]
 
 
 def money_zh(fen: int) -> str:

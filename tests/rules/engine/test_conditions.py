@@ -88,6 +88,11 @@ CASES = [
      event("referral", referred=ReferredFacts(9, date(2025, 6, 4)))),
     ("topup.amount_fen", fact("topup.amount_fen", ">=", yuan(500)),
      event("topup", topup_amount_fen=yuan(500)), event("topup", topup_amount_fen=yuan(499))),
+    ("topup.first", fact("topup.first", "==", True),
+     event("topup", topup_amount_fen=yuan(500), first_topup=True), event("topup", topup_amount_fen=yuan(500))),
+    ("payment.methods", fact("payment.methods", "in", ["stored_value"]),
+     purchase(paid_by="split", payment_methods=("stored_value", "cash")),
+     purchase(paid_by="split", payment_methods=("wechat_pay", "cash"))),
 ]
 
 
