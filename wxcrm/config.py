@@ -54,6 +54,7 @@ SETTINGS: dict[str, tuple[type, object]] = {
     # ("purpose=id" for the layout README documents, or "purpose=id:thing1=store|number3=balance,..."),
     # the menu as JSON (empty: card, points, profile, card number), the HTTP timeout to WeChat in seconds.
     "WECHAT_TEMPLATE_IDS": (str, "points_changed=TPL_POINTS_CHANGED,topup_done=TPL_TOPUP_DONE,"
+                                 "stored_value_low=TPL_STORED_VALUE_LOW,"
                                  "coupon_received=TPL_COUPON_RECEIVED,coupon_expiring=TPL_COUPON_EXPIRING,"
                                  "membership_expiring=TPL_MEMBERSHIP_EXPIRING"),
     # WeChat Pay v2 (wxcrm/wechat/adapter): where Pay calls go (empty: WECHAT_API_BASE), the

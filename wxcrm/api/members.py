@@ -33,7 +33,10 @@ blp = Blueprint("api_members", __name__, description="Members: create, look up, 
 
 def member_body(member) -> dict:
     member.points_balance = ledger.balance(db.session, member.id, "points")
-    member.stored_value_fen = ledger.balance(db.session, member.id, "stored_value")
+    split = ledger.value_split(db.session, member.id)
+    member.stored_value_fen = split.total
+    member.stored_value_principal_fen = split.principal
+    member.stored_value_bonus_fen = split.bonus
     return member
 
 

@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from wxcrm.checkout.service import MAX_LINES, MAX_QTY, MAX_UNIT_PRICE_FEN, PAYMENT_METHODS
 from wxcrm.members.models import GENDERS, MEMBER_STATUSES, STORE_KINDS
 from wxcrm.timeutil import rfc3339
+from wxcrm.topups.models import TOPUP_METHODS
 
 MAX_ID = 2**63 - 1  # a database id (BIGINT); anything larger cannot name a row
 
@@ -91,6 +92,8 @@ class MemberOut(StrictSchema):
     expires_on = fields.Date(allow_none=True)
     points_balance = fields.Integer()
     stored_value_fen = fields.Integer()
+    stored_value_principal_fen = fields.Integer()
+    stored_value_bonus_fen = fields.Integer()
 
 
 # What the till does not need to see (ARCHITECTURE invariant 11): left out for cashiers and
@@ -159,12 +162,23 @@ class ItemIn(StrictSchema):
     unit_price_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_UNIT_PRICE_FEN))
 
 
+class PaymentIn(StrictSchema):
+    method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
+    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10**10))
+
+
 class TransactionIn(StrictSchema):
     store_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
     member = fields.Nested(MemberRef, load_default=None, allow_none=True)
     items = fields.List(fields.Nested(ItemIn), required=True, validate=validate.Length(min=1, max=MAX_LINES))
     points_to_use = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**9))
-    payment_method = fields.String(load_default="cash", validate=validate.OneOf(PAYMENT_METHODS))
+    payment_method = fields.String(load_default="cash", validate=validate.OneOf(PAYMENT_METHODS),
+                                   metadata={"description": "one tender for the whole sale (shorthand for payments)"})
+    payments = fields.List(fields.Nested(PaymentIn), load_default=None, allow_none=True,
+                           validate=validate.Length(min=1, max=8),
+                           metadata={"description": "split tenders; they must add up to what is left to pay after "
+                                                    "discounts and points (payments_do_not_add_up); stored_value "
+                                                    "never more than the balance (insufficient_stored_value)"})
     occurred_at = fields.AwareDateTime(
         load_default=None, allow_none=True, format="iso",
         metadata={"description": "An offline till's sale: when it happened, RFC 3339 with its offset "
@@ -200,6 +214,14 @@ class ReceiptLineOut(StrictSchema):
     rule = fields.String()
     rule_id = fields.Integer(allow_none=True)
     rule_version = fields.Integer(allow_none=True)
+    method = fields.String(metadata={"description": "a payment line's tender"})
+    principal_fen = fields.Integer(metadata={"description": "stored value: the part that was money paid in"})
+    bonus_fen = fields.Integer(metadata={"description": "stored value: the part that was bonus"})
+
+
+class PaymentOut(StrictSchema):
+    method = fields.String()
+    amount_fen = fields.Integer()
 
 
 class TransactionOut(StrictSchema):
@@ -224,6 +246,8 @@ class TransactionOut(StrictSchema):
     created_at = fields.String(metadata={"description": "when the sale happened, RFC 3339"})
     recorded_at = fields.String(metadata={"description": "when wxcrm got it (an offline sale: later), RFC 3339"})
     receipt_lines = fields.List(fields.Nested(ReceiptLineOut))
+    payments = fields.List(fields.Nested(PaymentOut), metadata={"description": "a split or stored-value sale's tenders"})
+    stored_value_fen = fields.Integer(metadata={"description": "after a stored-value payment or refund"})
 
 
 class LedgerQuery(StrictSchema):
@@ -266,3 +290,35 @@ class Problem(StrictSchema):
     title = fields.String()
     detail = fields.String()
     errors = fields.List(fields.Nested(ProblemError))
+
+
+class TopupIn(StrictSchema):
+    store_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    member = fields.Nested(MemberRef, required=True)
+    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10**9))
+    method = fields.String(required=True, validate=validate.OneOf(TOPUP_METHODS),
+                           metadata={"description": "how the money came in (never stored value or points)"})
+
+
+class TopupOut(StrictSchema):
+    id = fields.Integer()
+    status = fields.String()
+    channel = fields.String()
+    method = fields.String()
+    store_code = fields.String(allow_none=True)
+    store_name = fields.String(allow_none=True)
+    member_id = fields.Integer()
+    card_no = fields.String()
+    amount_fen = fields.Integer()
+    principal_fen = fields.Integer()
+    bonus_fen = fields.Integer()
+    bonus_points = fields.Integer()
+    coupons = fields.List(fields.String())
+    stored_value_fen = fields.Integer()
+    stored_value_principal_fen = fields.Integer()
+    stored_value_bonus_fen = fields.Integer()
+    points_balance = fields.Integer()
+    business_date = fields.String()
+    created_at = fields.String()
+    receipt_lines = fields.List(fields.Nested(ReceiptLineOut))
+    refund = fields.Dict()

@@ -51,7 +51,8 @@ def create_transaction(data):
         txn = checkout.ring_up_purchase(db.session, staff=staff, clock=clock, settings=settings,
                                         store_code=data["store_code"], items=data["items"],
                                         member_ref=data["member"], points_to_use=data["points_to_use"],
-                                        payment_method=data["payment_method"], received_at=now.utc)
+                                        payment_method=data["payment_method"], received_at=now.utc,
+                                        payments=data["payments"])
         return 201, txn.receipt
 
     status, body, _ = run_once(db.session, f"transactions:{token_scope()}", key, request.get_json(), write)

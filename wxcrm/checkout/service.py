@@ -27,6 +27,7 @@ from wxcrm.rules.usage import membership_anchor, record_usage, release_usage
 from wxcrm.sales.models import Transaction, TransactionBenefit, TransactionItem
 from wxcrm.sales.queries import benefits_by_rule, earlier_purchases
 from wxcrm.timeutil import Clock, rfc3339, to_utc_naive
+from wxcrm.topups import tenders
 
 MAX_LINES = 500
 MAX_QTY = 100_000
@@ -64,7 +65,7 @@ def sale_clock(settings: Settings, *, occurred_at: datetime | None, now: Clock) 
 def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], clock: Clock, settings: Settings,
                      member_ref: dict | None = None, points_to_use: int = 0, payment_method: str = "cash",
                      staff: Staff | None = None, notify: bool = True,
-                     received_at: datetime | None = None) -> Transaction:
+                     received_at: datetime | None = None, payments: list[dict] | None = None) -> Transaction:
     """Ring up one purchase at ``clock`` (``sale_clock``: now, or when an offline till
     rang it up; ``received_at`` is when wxcrm got it, default the same). ``notify=False``
     queues no WeChat notice (history being loaded, e.g. the demo's past purchases)."""
@@ -76,27 +77,28 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     if payment_method not in PAYMENT_METHODS:
         raise DomainError(f"payment_method must be one of {', '.join(PAYMENT_METHODS)}",
                           code="invalid_payment_method", fields={"payment_method": "invalid"})
+    plan = tenders.plan_tenders(payments, payment_method, PAYMENT_METHODS)   # payments: [...] or the one method
 
     member_active = member is not None and member.status == "active"
-    if points_to_use and not member_active:
-        raise DomainError(N_("points can only be used by an active member"), code="points_need_member",
-                          fields={"points_to_use": "no active member"})
+    check_member_may_spend(member, points_to_use=points_to_use, stored_value=plan.uses_stored_value)
     # The rules see the part paid with points (it earns nothing) and give discounts
     # first, then points on what is left to pay.
     points_value = points_to_use * settings.point_value_fen
     decision = NO_DECISION
     if member_active:
         lock_member(session, member)   # one purchase per member at a time: limit counters stay true
-        basket = Basket(store_code=store.code, store_kind=store.kind, payment_method=payment_method,
-                        lines=tuple(lines), points_payment_fen=points_value)
+        basket = Basket(store_code=store.code, store_kind=store.kind, payment_method=plan.method,
+                        lines=tuple(lines), payment_methods=plan.methods,
+                        points_payment_fen=points_value + tenders.non_earning_fen(plan, total, settings))
         decision = decide_purchase(session, member, basket, local_time=clock.local, settings=settings,
                                    points_balance=ledger.available_points(session, member.id, clock.today))
     line_discounts = _line_discounts(decision.effects)
     discount = sum(line_discounts.values())
     _check_points_payment(points_to_use, total - discount, settings)
+    tenders.check_tenders(plan, total - discount - points_value)
 
     txn = Transaction(kind="purchase", store_id=store.id, member_id=member.id if member else None,
-                      staff_id=staff.id if staff else None, payment_method=payment_method, total_fen=total,
+                      staff_id=staff.id if staff else None, payment_method=plan.method, total_fen=total,
                       discount_fen=discount, points_redeemed_fen=points_value,
                       payable_fen=total - discount - points_value, business_date=clock.today, created_at=clock.utc,
                       recorded_at=received_at or clock.utc, receipt={})
@@ -113,6 +115,8 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
             text_zh=f"积分抵扣 {fen_to_yuan_str(points_value)} 元", text_en=f"Points paid {fen_to_yuan_str(points_value)} yuan"),
             today=clock.today)
         txn.points_redeemed = points_to_use
+    if plan.split or plan.uses_stored_value:
+        tenders.take_payments(session, txn, plan, clock=clock, settings=settings)
 
     occasion = Occasion("purchase", ref=str(txn.id), clock=clock, transaction_id=txn.id, staff_id=txn.staff_id)
     earned = 0
@@ -135,11 +139,27 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
         tiers.after_purchase(session, member, today=clock.today, at=txn.recorded_at, transaction_id=txn.id)
     session.flush()
     txn.receipt = purchase_receipt(session, txn, member, clock)
+    if plan.split or plan.uses_stored_value:
+        tenders.add_payment_lines(session, txn, txn.receipt, member=member, notify=notify, clock=clock,
+                                  settings=settings)
     if notify and member is not None and (earned or points_to_use) and member.openid:
         notify_points_changed(session, settings, member, store_name=store.name,
                               change=txn.points_earned - txn.points_redeemed,
                               balance=txn.receipt["points_balance"], dedup_key=f"purchase:{txn.id}:points")
     return txn
+
+
+def check_member_may_spend(member: Member | None, *, points_to_use: int, stored_value: bool) -> None:
+    """The one gate that decides whether a sale may spend a member's balances (points,
+    stored value): an active member must be there. (The cards issue adds the member's
+    presence, a scanned dynamic code, here.)"""
+    active = member is not None and member.status == "active"
+    if points_to_use and not active:
+        raise DomainError(N_("points can only be used by an active member"), code="points_need_member",
+                          fields={"points_to_use": "no active member"})
+    if stored_value and not active:
+        raise DomainError(N_("stored value can only be spent by an active member"), code="stored_value_needs_member",
+                          fields={"payments": "no active member"})
 
 
 def _check_sale_size(total: int, staff: Staff | None, settings: Settings) -> None:
@@ -359,11 +379,16 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
     refund.points_shortfall = shortfall
     refund.payable_fen -= charge
     session.flush()
+    tender_lines = []
+    if original.payment_method in ("split", "stored_value"):   # tenders of their own to give back to
+        tender_lines = tenders.refund_payments(session, original, refund, clock=clock)
     if fully and original.member_id is not None:
         buyer = session.get(Member, original.member_id)
         release_usage(session, original.member_id, original.business_date, benefits_by_rule(session, original.id),
                       membership_anchor(buyer))
     refund.receipt = refund_receipt(session, refund, original, clock, shortfall_charge_fen=charge)
+    if tender_lines:
+        tenders.add_refund_lines(session, refund, refund.receipt, tender_lines)
     change = refund.points_earned - refund.points_redeemed      # taken back (-) and given back (+)
     buyer = session.get(Member, original.member_id) if original.member_id is not None else None
     if notify and buyer is not None and change and buyer.openid:

@@ -47,6 +47,8 @@ KINDS: dict[str, Kind] = {k.purpose: k for k in (
     Kind("topup_done", N_("Top-up done"), ("template", "sms"), ("store", "amount", "balance", "time"),
          (("thing1", "store"), ("amount2", "amount"), ("amount3", "balance"), ("time4", "time")),
          "SMS_TOPUP_DONE", ("amount", "balance")),
+    Kind("stored_value_low", N_("Stored value running low"), ("template", "sms"), ("balance",),
+         (("amount1", "balance"),), "SMS_STORED_VALUE_LOW", ("balance",)),
     Kind("coupon_received", N_("Coupon received"), ("template", "sms"), ("coupon", "date"),
          (("thing1", "coupon"), ("date2", "date")), "SMS_COUPON_RECEIVED", ("coupon", "date")),
     Kind("coupon_expiring", N_("Coupon expiring"), ("template", "sms"), ("coupon", "date"),

@@ -206,6 +206,28 @@ def points_per_tier_and_store(*, tier_rates: dict[str, int] | None = None,
     return rules
 
 
+def topup_bonus_tiers(*, tiers: tuple[tuple[int, int], ...] = ((50_000, 5_000), (100_000, 15_000))) -> list[dict]:
+    """Top up at least X, get Y stored value on top ("充 500 送 50, 充 1000 送 150"): one rule
+    per step in one exclusive group, the bigger step with the higher priority, so a top-up
+    gets the best step it reaches and only that one."""
+    rules = []
+    for i, (threshold, bonus) in enumerate(sorted(tiers)):
+        yuan, extra = threshold // 100, bonus // 100
+        rules.append({"name": f"充{yuan}送{extra}", "name_en": f"Top up {yuan}, get {extra} more",
+                      "event": "topup", "status": "draft", "priority": 100 + i, "exclusive_group": "topup_bonus",
+                      "conditions": {"fact": "topup.amount_fen", "op": ">=", "value": threshold},
+                      "actions": [{"type": "bonus_stored_value", "amount_fen": bonus}]})
+    return rules
+
+
+def first_topup_points(*, points: int = 200, min_fen: int = 10_000) -> list[dict]:
+    """The member's first top-up of at least ``min_fen`` earns ``points``."""
+    return [{"name": "首充送积分", "name_en": "Points on the first top-up", "event": "topup", "status": "draft",
+             "priority": 50, "conditions": {"all": [{"fact": "topup.first", "op": "==", "value": True},
+                                                    {"fact": "topup.amount_fen", "op": ">=", "value": min_fen}]},
+             "actions": [{"type": "bonus_points", "points": points}]}]
+
+
 TEMPLATES: dict[str, Template] = {t.key: t for t in (
     Template("points_per_amount_spent", "按消费金额积分", "Points per amount spent",
              points_per_amount_spent),
@@ -228,6 +250,8 @@ TEMPLATES: dict[str, Template] = {t.key: t for t in (
              double_points_time_window),
     Template("points_per_tier_and_store", "分等级、分门店积分", "Points per tier and per store",
              points_per_tier_and_store),
+    Template("topup_bonus_tiers", "充值赠送（阶梯）", "Top-up bonus in steps", topup_bonus_tiers),
+    Template("first_topup_points", "首充送积分", "Points on the first top-up", first_topup_points),
 )}
 
 

@@ -30,6 +30,7 @@ DEFAULT_SMS_TEMPLATES = (
     SmsTemplate("SMS_VERIFY_CODE", "您的验证码为${code}，5分钟内有效，请勿泄露于他人。", "code"),
     SmsTemplate("SMS_POINTS_CHANGED", "您在${store}消费，积分变动${change}，当前积分${balance}。"),
     SmsTemplate("SMS_TOPUP_DONE", "您已成功充值${amount}元，当前余额${balance}元。"),
+    SmsTemplate("SMS_STORED_VALUE_LOW", "您的储值余额仅剩${balance}元，可到店或在会员卡页面充值。"),
     SmsTemplate("SMS_COUPON_RECEIVED", "您获得一张${coupon}，有效期至${date}。"),
     SmsTemplate("SMS_COUPON_EXPIRING", "您的${coupon}将于${date}到期，请尽快使用。"),
     SmsTemplate("SMS_MEMBERSHIP_EXPIRING", "您的会员卡${card}将于${date}到期，消费满额可免费续期。"),

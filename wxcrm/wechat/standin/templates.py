@@ -109,6 +109,7 @@ DEFAULT_TEMPLATES = (
     # thing1 store name, character_string2 the signed change ("+20"; a number has no sign), number3 balance
     Template("TPL_POINTS_CHANGED", "积分变动提醒", ("thing1", "character_string2", "number3")),
     Template("TPL_TOPUP_DONE", "充值成功通知", ("thing1", "amount2", "amount3", "time4")),
+    Template("TPL_STORED_VALUE_LOW", "余额不足提醒", ("amount1",)),
     Template("TPL_COUPON_RECEIVED", "优惠券到账通知", ("thing1", "date2")),
     Template("TPL_COUPON_EXPIRING", "优惠券过期提醒", ("thing1", "date2")),
     # character_string1 card number, date2 expiry date

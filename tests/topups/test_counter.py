@@ -1,0 +1,98 @@
+"""Item 1 and 3: a cashier tops up a member's card; the `topup` rules give the bonus,
+principal and bonus kept apart."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import pytest
+
+from wxcrm.extensions import db
+from wxcrm.ledger import service as ledger
+from wxcrm.messages.models import OutboxMessage
+from wxcrm.rules import storage as rules
+from wxcrm.rules.catalogue import TEMPLATES
+
+
+@pytest.fixture
+def shop(make, cashier_api, frozen_now):
+    frozen_now(datetime(2026, 11, 23, 6, 0))
+    return make
+
+
+def live(*rule_dicts):
+    for rule in rule_dicts:
+        rules.create_rule(db.session, {**rule, "status": "active"})
+    db.session.commit()
+
+
+def top_up(api, member, fen, method="cash", store="S001", key=None):
+    return api.post("/topups", {"store_code": store, "member": {"member_id": member.id}, "amount_fen": fen,
+                                "method": method}, key=key or str(uuid.uuid4()))
+
+
+def test_a_500_yuan_top_up_gets_50_bonus_kept_apart_from_the_principal(shop, cashier_api, admin_api):
+    live(*TEMPLATES["topup_bonus_tiers"].rules())
+    member = shop.member(openid="o-topup")
+    r = top_up(cashier_api, member, 50_000)
+    assert r.status_code == 201, r.json
+    body = r.json
+    assert (body["principal_fen"], body["bonus_fen"], body["stored_value_fen"]) == (50_000, 5_000, 55_000)
+    assert (body["stored_value_principal_fen"], body["stored_value_bonus_fen"]) == (50_000, 5_000)
+    assert [line["kind"] for line in body["receipt_lines"]] == ["topup", "stored_value_bonus", "balance"]
+    shown = admin_api.get(f"/members/{member.id}").json
+    assert (shown["stored_value_fen"], shown["stored_value_principal_fen"], shown["stored_value_bonus_fen"]) == \
+        (55_000, 50_000, 5_000)
+    assert db.session.query(OutboxMessage).filter_by(purpose="topup_done").count() == 1
+    assert ledger.audit(db.session) == []
+
+
+def test_the_best_step_applies_once(shop, cashier_api):
+    live(*TEMPLATES["topup_bonus_tiers"].rules())
+    member = shop.member()
+    assert top_up(cashier_api, member, 100_000).json["bonus_fen"] == 15_000
+    assert top_up(cashier_api, member, 49_900).json["bonus_fen"] == 0
+
+
+def test_first_top_up_only(shop, cashier_api):
+    live(*TEMPLATES["first_topup_points"].rules(points=200))
+    member = shop.member()
+    assert top_up(cashier_api, member, 10_000).json["bonus_points"] == 200
+    assert top_up(cashier_api, member, 10_000).json["bonus_points"] == 0
+
+
+def test_a_bonus_rule_per_store_kind(shop, cashier_api, make):
+    live({"name": "加盟店充值送", "event": "topup", "scope": {"store_kinds": ["franchise"]},
+          "actions": [{"type": "bonus_stored_value", "pct": 10}]})
+    member = shop.member()
+    assert top_up(cashier_api, member, 10_000).json["bonus_fen"] == 0
+
+
+def test_the_same_key_credits_once(shop, cashier_api):
+    member = shop.member()
+    key = str(uuid.uuid4())
+    first = top_up(cashier_api, member, 10_000, key=key)
+    again = top_up(cashier_api, member, 10_000, key=key)
+    assert first.status_code == again.status_code == 201 and first.json == again.json
+    assert ledger.balance(db.session, member.id, "stored_value") == 10_000
+
+
+@pytest.mark.parametrize("fen, method, code", [
+    (10_000, "stored_value", None),        # schema: stored value never pays for stored value
+    (50, "cash", "topup_too_small"),
+    (500_001, "cash", "stored_value_cap"),
+])
+def test_what_a_top_up_refuses(shop, cashier_api, fen, method, code):
+    member = shop.member()
+    r = top_up(cashier_api, member, fen, method=method)
+    assert r.status_code == 422
+    if code:
+        assert r.json["code"] == code
+    assert ledger.balance(db.session, member.id, "stored_value") == 0
+
+
+def test_the_cap_counts_what_is_already_on_the_card(shop, cashier_api):
+    member = shop.member()
+    assert top_up(cashier_api, member, 400_000).status_code == 201
+    r = top_up(cashier_api, member, 100_001)
+    assert r.status_code == 422 and r.json["code"] == "stored_value_cap"

@@ -1,0 +1,229 @@
+"""Top-ups: money paid in at the counter or by WeChat Pay becomes stored value (principal),
+and the rules' `topup` event adds its bonus (stored value, points, coupons) through
+``wxcrm.benefits``. Flushes, never commits.
+
+The principal and the bonus of one top-up share one ledger lot (``ledger.ValueLot``,
+source ``topup:<id>``), so a refund of the top-up knows exactly what is left of each.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from wxcrm.benefits.apply import Occasion
+from wxcrm.benefits.events import lock_member, run_member_event
+from wxcrm.config import Settings
+from wxcrm.errors import N_, DomainError, NotFound
+from wxcrm.ledger import service as ledger
+from wxcrm.members import service as members
+from wxcrm.members.models import Member, Staff, Store
+from wxcrm.messages import outbox
+from wxcrm.money import fen_to_yuan_str
+from wxcrm.rules.effects import Effect
+from wxcrm.timeutil import Clock, rfc3339
+from wxcrm.topups.models import TOPUP_METHODS, Topup
+
+
+@dataclass(frozen=True)
+class Bonus:
+    """What the rules gave for one top-up."""
+    stored_value_fen: int
+    points: int
+    coupons: tuple[str, ...]
+    lines: tuple[dict, ...]       # receipt lines, one per effect
+
+
+def lot_source(topup: Topup) -> str:
+    return f"topup:{topup.id}"
+
+
+def member_for_topup(session: Session, ref: dict) -> Member:
+    if ref.get("member_id") is not None:
+        member = members.find_member(session, member_id=ref["member_id"])
+    elif ref.get("card_no"):
+        member = members.find_member(session, card_no=str(ref["card_no"]))
+    else:
+        raise DomainError(N_("member needs card_no or member_id"), code="invalid_member_ref",
+                          fields={"member": "card_no or member_id required"})
+    if member is None:
+        raise NotFound(N_("no member with that card"), code="member_not_found")
+    return member
+
+
+def check_topup_amount(session: Session, member: Member, amount_fen: int, settings: Settings) -> None:
+    """A top-up is at least ``WXCRM_TOPUP_MIN_FEN`` and keeps the card within
+    ``WXCRM_STORED_VALUE_CAP_FEN`` (China's single-purpose prepaid card rules). The caller
+    holds the member's stored-value row lock when it credits."""
+    if member.status != "active":
+        raise DomainError(N_("only an active member can top up"), code="member_not_active",
+                          fields={"member": "not active"})
+    if amount_fen < settings.topup_min_fen:
+        raise DomainError(f"a top-up is at least {fen_to_yuan_str(settings.topup_min_fen)} yuan",
+                          code="topup_too_small", fields={"amount_fen": "too small"},
+                          params={"min": fen_to_yuan_str(settings.topup_min_fen)})
+    balance = ledger.balance(session, member.id, "stored_value")
+    if balance + amount_fen > settings.stored_value_cap_fen:
+        room = max(settings.stored_value_cap_fen - balance, 0)
+        raise DomainError(f"a card holds at most {fen_to_yuan_str(settings.stored_value_cap_fen)} yuan: "
+                          f"{fen_to_yuan_str(room)} yuan more fit", code="stored_value_cap",
+                          fields={"amount_fen": "above the cap"},
+                          params={"cap": fen_to_yuan_str(settings.stored_value_cap_fen), "room": fen_to_yuan_str(room)})
+
+
+def top_up_at_counter(session: Session, *, store_code: str, member_ref: dict, amount_fen: int, method: str,
+                      clock: Clock, settings: Settings, staff: Staff | None = None) -> Topup:
+    """A cashier takes ``amount_fen`` in ``method`` (cash, card, wechat_pay scanned at the
+    till, other) and the member's card is credited, with the rules' bonus."""
+    if method not in TOPUP_METHODS:
+        # Stored value never pays for stored value (nor points): the money must come in.
+        raise DomainError(f"method must be one of {', '.join(TOPUP_METHODS)}", code="invalid_topup_method",
+                          fields={"method": "invalid"})
+    store = members.store_by_code(session, store_code)
+    if not store.active:
+        raise DomainError(f"store {store.code} is closed", code="store_inactive")
+    if staff is not None and staff.works_at_a_store and staff.store_id != store.id:
+        raise DomainError(f"cashier {staff.username} does not work at {store.code}", code="wrong_store",
+                          status=403, fields={"store_code": "not your store"})
+    member = member_for_topup(session, member_ref)
+    lock_member(session, member)
+    ledger.lock_account(session, member.id, "stored_value")
+    check_topup_amount(session, member, amount_fen, settings)
+    topup = Topup(member_id=member.id, store_id=store.id, staff_id=staff.id if staff else None, channel="counter",
+                  method=method, status="pending", amount_fen=amount_fen, business_date=clock.today,
+                  created_at=clock.utc)
+    session.add(topup)
+    session.flush()
+    credit_paid_topup(session, topup, member, clock=clock, settings=settings)
+    return topup
+
+
+def credit_paid_topup(session: Session, topup: Topup, member: Member, *, clock: Clock, settings: Settings) -> Bonus:
+    """The money is in: credit the principal, run the `topup` rules, write the receipt and
+    queue the member's notice. Called once per top-up (the caller holds its row lock)."""
+    store = session.get(Store, topup.store_id) if topup.store_id else None
+    first = not session.scalar(select(func.count(Topup.id)).where(
+        Topup.member_id == member.id, Topup.id != topup.id, Topup.status.in_(("paid", "refunded"))))
+    ledger.credit_value(session, member.id, topup.amount_fen, ledger.Cause(
+        "topup", ref=str(topup.id), staff_id=topup.staff_id, at=clock.utc,
+        text_zh=f"充值 {fen_to_yuan_str(topup.amount_fen)} 元", text_en=f"Top-up {fen_to_yuan_str(topup.amount_fen)} yuan"),
+        store_id=topup.store_id)
+    effects = run_member_event(session, member, "topup", settings=settings,
+                               occasion=Occasion("topup", ref=str(topup.id), clock=clock, staff_id=topup.staff_id),
+                               store_code=store.code if store else None, store_kind=store.kind if store else None,
+                               topup_amount_fen=topup.amount_fen, payment_method=topup.method, first_topup=first)
+    bonus = bonus_of(effects)
+    topup.status = "paid"
+    topup.paid_at = clock.utc
+    topup.bonus_fen = bonus.stored_value_fen
+    topup.bonus_points = bonus.points
+    session.flush()
+    topup.receipt = topup_receipt(session, topup, member, bonus)
+    if member.openid or member.phone:
+        balance = topup.receipt["stored_value_fen"]
+        what = f"充值 {fen_to_yuan_str(topup.amount_fen)} 元" + (
+            f"，赠送 {fen_to_yuan_str(bonus.stored_value_fen)} 元" if bonus.stored_value_fen else "")
+        outbox.enqueue(session, settings, purpose="topup_done", member=member,
+                       text=f"{what}，储值余额 {fen_to_yuan_str(balance)} 元",
+                       fields={"store": store.name if store else settings.brand_name,
+                               "amount": fen_to_yuan_str(topup.amount_fen + bonus.stored_value_fen),
+                               "balance": fen_to_yuan_str(balance),
+                               "time": clock.local.strftime("%Y-%m-%d %H:%M")},
+                       dedup_key=f"topup:{topup.id}:done", now=clock.utc)
+    return bonus
+
+
+def bonus_of(effects: list[Effect]) -> Bonus:
+    fen = sum(e.amount_fen for e in effects if e.kind == "stored_value_bonus")
+    points = sum(e.points for e in effects if e.kind == "points")
+    coupons = tuple(str(e.params.get("template", "")) for e in effects if e.kind == "coupon")
+    lines = tuple({"kind": e.kind, "text": e.text_zh, "text_en": e.text_en, "points": e.points,
+                   "amount_fen": e.amount_fen, "rule": e.rule_name, "rule_id": e.rule_id,
+                   "rule_version": e.rule_version} for e in effects)
+    return Bonus(fen, points, coupons, lines)
+
+
+def topup_receipt(session: Session, topup: Topup, member: Member, bonus: Bonus | None = None) -> dict:
+    """The answer of POST /topups and the slip the till prints."""
+    split = ledger.value_split(session, member.id)
+    store = session.get(Store, topup.store_id) if topup.store_id else None
+    if bonus is None:
+        lines = tuple(topup.receipt.get("receipt_lines", ())) if topup.receipt else ()
+        bonus_lines = [line for line in lines if line.get("kind") not in ("topup", "balance")]
+    else:
+        bonus_lines = list(bonus.lines)
+    lines = [{"kind": "topup", "text": "充值", "text_en": "Top-up", "amount_fen": topup.amount_fen}]
+    lines += bonus_lines
+    lines.append({"kind": "balance", "text": "储值余额", "text_en": "Stored value balance",
+                  "amount_fen": split.total})
+    return {
+        "id": topup.id, "status": topup.status, "channel": topup.channel, "method": topup.method,
+        "store_code": store.code if store else None, "store_name": store.name if store else None,
+        "member_id": member.id, "card_no": member.card_no,
+        "amount_fen": topup.amount_fen, "principal_fen": topup.amount_fen, "bonus_fen": topup.bonus_fen,
+        "bonus_points": topup.bonus_points,
+        "coupons": list(bonus.coupons) if bonus else list(topup.receipt.get("coupons", [])),
+        "stored_value_fen": split.total, "stored_value_principal_fen": split.principal,
+        "stored_value_bonus_fen": split.bonus, "points_balance": ledger.balance(session, member.id, "points"),
+        "business_date": topup.business_date.isoformat(), "created_at": rfc3339(topup.created_at),
+        "receipt_lines": lines,
+    }
+
+
+def get_topup(session: Session, topup_id: int, *, lock: bool = False) -> Topup:
+    q = select(Topup).where(Topup.id == topup_id)
+    topup = session.scalar(q.with_for_update() if lock else q)
+    if topup is None:
+        raise NotFound(f"no top-up {topup_id}", code="topup_not_found")
+    return topup
+
+
+# ---------------------------------------------------------------- refund of a top-up
+
+def refund_topup(session: Session, *, topup_id: int, clock: Clock, settings: Settings,
+                 staff: Staff | None = None) -> Topup:
+    """Give a top-up's money back (README "Stored value: refunding a top-up").
+
+    What is left of its principal goes back to the member, less the bonus already spent
+    (the bonus was given for keeping the money here) and less the bonus points already
+    spent, at the till's point value; what is left of its bonus is taken back, and so are
+    its bonus points. Nothing goes below zero: what cannot be charged is forfeited by the
+    member, never owed."""
+    if staff is not None and staff.role == "cashier":
+        raise DomainError(N_("refunds need a manager"), code="manager_required", status=403)
+    topup = get_topup(session, topup_id, lock=True)
+    if staff is not None and staff.works_at_a_store and staff.store_id != topup.store_id:
+        raise DomainError("a manager refunds only top-ups of their own store", code="wrong_store", status=403)
+    if topup.status == "refunded":
+        raise DomainError(N_("this top-up is already refunded"), code="already_refunded")
+    if topup.status != "paid":
+        raise DomainError(N_("this top-up was never paid"), code="topup_not_paid")
+    member = session.get(Member, topup.member_id)
+    lock_member(session, member)
+    ledger.lock_account(session, member.id, "stored_value")
+    lot = ledger.lot_for(session, member.id, lot_source(topup))
+    session.refresh(lot)
+    principal_left, bonus_left = lot.principal_left, lot.bonus_left
+    bonus_spent = lot.bonus - bonus_left
+    cause = ledger.Cause("refund", ref=f"topup:{topup.id}", staff_id=staff.id if staff else None, at=clock.utc,
+                         text_zh=f"充值退款（充值单 {topup.id}）", text_en=f"Top-up #{topup.id} refunded")
+    ledger.withdraw_from_lot(session, member.id, lot_source(topup), principal=principal_left,
+                             bonus=bonus_left, cause=cause)
+    points_short = 0
+    if topup.bonus_points:
+        _, points_short = ledger.claw_back_points(session, member.id, topup.bonus_points, cause)
+    charge = bonus_spent + points_short * settings.point_value_fen
+    money_back = max(principal_left - charge, 0)
+    topup.status = "refunded"
+    topup.refunded_at = clock.utc
+    topup.refunded_principal_fen = money_back
+    topup.refunded_bonus_fen = bonus_left
+    topup.refund_points_back = topup.bonus_points - points_short
+    session.flush()
+    topup.receipt = {**topup.receipt, "refund": {
+        "refund_fen": money_back, "principal_left_fen": principal_left, "principal_kept_fen": principal_left - money_back,
+        "bonus_taken_back_fen": bonus_left, "bonus_spent_fen": bonus_spent,
+        "points_taken_back": topup.refund_points_back, "points_shortfall": points_short,
+        "stored_value_fen": ledger.balance(session, member.id, "stored_value"), "refunded_at": rfc3339(clock.utc)}}
+    return topup
