@@ -139,3 +139,20 @@ def remind_expiring(app: Flask) -> None:
             log.info("membership reminders: %d queued", queued)
     finally:
         db.session.remove()
+
+
+def confirm_wechat_topups(app: Flask) -> None:
+    """WeChat top-ups whose notify is late: ask WeChat Pay (idempotent: a top-up is credited
+    only while pending, under its row lock)."""
+    from wxcrm.extensions import db
+    from wxcrm.timeutil import Clock
+    from wxcrm.topups.wechat import confirm_late_orders
+    settings = settings_for(app)
+    try:
+        done = confirm_late_orders(db.session, clock=Clock.now(settings.tz), settings=settings,
+                                   commit=db.session.commit)
+        db.session.commit()
+        if done["credited"] or done["closed"]:
+            log.info("wechat top-ups: %s", done)
+    finally:
+        db.session.remove()

@@ -278,3 +278,45 @@ def test_a_payment_opens_a_48_hour_customer_service_window(wx, standin, wxapi, p
     pay(wx, "TOPUP-0300", "http://127.0.0.1:9/nobody")
     for _ in range(8):
         wxapi.message.send_text(payer, "充值已到账")
+
+
+# ---------------------------------------------------------------- JSAPI: the payment page
+
+def jsapi_params(pay_client_, prepay_id: str, **overrides) -> dict:
+    params = pay_client_.jsapi.get_jsapi_params(prepay_id)
+    params.update(overrides)
+    return params
+
+
+def open_pay_page(wx, params: dict) -> str:
+    import json
+    res = requests.get(f"{wx.url}/standin/pay/jsapi", params={"params": json.dumps(params)})
+    assert res.status_code == 200
+    return res.text
+
+
+def test_the_payment_page_checks_what_getbrandwcpayrequest_sends(wx, payer):
+    client = pay_client(wx.url)
+    order = client.order.create(trade_type="JSAPI", body="储值充值", total_fee=10000, notify_url=NOTIFY,
+                                user_id=payer, out_trade_no="TOPUP-JSAPI-1")
+    good = jsapi_params(client, order["prepay_id"])
+    page = open_pay_page(wx, good)
+    assert "¥100.00" in page and "standin-pay-confirm" in page
+    forged = jsapi_params(client, order["prepay_id"], paySign="0" * 32)
+    assert RULE_BY_ID["pay.jsapi_sign"].message in open_pay_page(wx, forged)
+    other_app = {**good, "appId": "wx_other"}
+    assert RULE_BY_ID["pay.jsapi_appid"].message in open_pay_page(wx, other_app)
+    unknown = jsapi_params(client, "wx0000unknown")
+    assert RULE_BY_ID["pay.jsapi_package"].message in open_pay_page(wx, unknown)
+
+
+def test_paying_on_the_page_pays_the_order_and_notifies(wx, payer):
+    client = pay_client(wx.url)
+    order = client.order.create(trade_type="JSAPI", body="储值充值", total_fee=500, notify_url="http://127.0.0.1:9/n",
+                                user_id=payer, out_trade_no="TOPUP-JSAPI-2")
+    res = requests.post(f"{wx.url}/standin/pay/confirm", json={"prepay_id": order["prepay_id"]}).json()
+    assert res["ok"] is True
+    assert client.order.query(out_trade_no="TOPUP-JSAPI-2")["trade_state"] == "SUCCESS"
+    again = requests.post(f"{wx.url}/standin/pay/confirm", json={"prepay_id": order["prepay_id"]}).json()
+    assert again["ok"] is False                      # a paid order is not paid twice
+    assert "WeixinJSBridge" in requests.get(f"{wx.url}/standin/jsbridge.js").text

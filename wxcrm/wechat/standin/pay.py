@@ -402,25 +402,30 @@ def pay_notify():
     answer is returned), retries follow on WeChat's schedule."""
     run = rt()
     data = request.get_json(force=True, silent=True) or {}
-    now = run.now()
     with run.state.lock:
         order = run.state.orders.get(data.get("out_trade_no", ""))
         if order is None:
             return jsonify({"error": "no such order"}), 404
-        if trade_state(order, now) == "CLOSED":
+        if trade_state(order, run.now()) == "CLOSED":
             return jsonify({"error": "the order is closed or expired; WeChat would not let it be paid"}), 409
+    first = pay_order(run, order, data.get("notify_url"))
+    return jsonify({"status": first.get("status"), "body": first.get("body", ""), "ok": first.get("ok", False),
+                    "transaction_id": order["transaction_id"]})
+
+
+def pay_order(run: Runtime, order: dict, notify_url: str | None = None) -> dict:
+    """Mark the order paid (once) and send its first notify now; retries follow."""
+    now = run.now()
+    with run.state.lock:
         if order["state"] == "NOTPAY":
             order["state"] = "SUCCESS"
             order["transaction_id"] = "4200" + "".join(secrets.choice("0123456789") for _ in range(24))
             order["time_end"] = datetime.fromtimestamp(now, BEIJING).strftime("%Y%m%d%H%M%S")
-        delivery = Delivery(order["out_trade_no"], data.get("notify_url") or order["notify_url"],
-                            notify_body(run, order))
+        delivery = Delivery(order["out_trade_no"], notify_url or order["notify_url"], notify_body(run, order))
         run.state.notifications.append(delivery)
     if order["openid"]:
         run.state.open_window(order["openid"], "payment", now)
-    first = attempt(run, delivery) or {}
-    return jsonify({"status": first.get("status"), "body": first.get("body", ""), "ok": first.get("ok", False),
-                    "transaction_id": order["transaction_id"]})
+    return attempt(run, delivery) or {}
 
 
 @bp.get("/standin/pay-notifications")
@@ -432,3 +437,117 @@ def pay_notifications():
 def flush_pay_notifications():
     """Make every waiting retry now instead of on the schedule."""
     return jsonify([r for r in rt().scheduler.flush("pay-notify") if r])
+
+
+# ---------------------------------------------------------------- JSAPI: WeixinJSBridge and the payment page
+
+JSBRIDGE_JS = r"""/* The stand-in's WeixinJSBridge: inside WeChat the client provides it. Only
+   getBrandWCPayRequest is played: the stand-in's payment page opens over the page, checks the
+   parameters as WeChat does, and the callback gets WeChat's err_msg. */
+(function () {
+  if (window.WeixinJSBridge) return;
+  var base = %(base)s;
+  window.WeixinJSBridge = {
+    invoke: function (name, params, callback) {
+      if (name !== 'getBrandWCPayRequest') { callback && callback({err_msg: name + ':fail not supported'}); return; }
+      var frame = document.createElement('iframe');
+      frame.src = base + '/standin/pay/jsapi?params=' + encodeURIComponent(JSON.stringify(params || {}));
+      frame.setAttribute('data-testid', 'standin-pay');
+      frame.style.cssText = 'position:fixed;inset:0;width:100%%;height:100%%;border:0;z-index:9999;background:#fff';
+      function done(event) {
+        if (event.source !== frame.contentWindow || !event.data || !event.data.err_msg) return;
+        window.removeEventListener('message', done);
+        frame.remove();
+        callback && callback({err_msg: event.data.err_msg});
+      }
+      window.addEventListener('message', done);
+      document.body.appendChild(frame);
+    },
+    on: function () {}
+  };
+  setTimeout(function () { document.dispatchEvent(new Event('WeixinJSBridgeReady')); }, 0);
+})();
+"""
+
+PAY_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>微信支付</title>
+<style>body{font-family:sans-serif;margin:0;background:#ededed;text-align:center}
+.box{background:#fff;margin:60px 16px;padding:24px;border-radius:8px}.fee{font-size:36px;margin:16px 0}
+button{display:block;width:100%%;padding:12px;margin-top:12px;border:0;border-radius:6px;font-size:17px}
+.pay{background:#07c160;color:#fff}.err{color:#fa5151}</style></head><body><div class="box">
+<div>微信支付（本地模拟）</div>%(body)s</div>
+<script>
+function answer(msg) { parent.postMessage({err_msg: msg}, '*'); }
+var pay = document.getElementById('pay'), cancel = document.getElementById('cancel');
+if (pay) pay.onclick = function () {
+  pay.disabled = true;
+  fetch('confirm', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                    body: JSON.stringify({prepay_id: %(prepay)s})})
+    .then(function (r) { return r.json(); })
+    .then(function (j) { answer(j.ok ? 'get_brand_wcpay_request:ok' : 'get_brand_wcpay_request:fail ' + j.error); });
+};
+if (cancel) cancel.onclick = function () { answer('get_brand_wcpay_request:cancel'); };
+var fail = document.getElementById('fail');
+if (fail) setTimeout(function () { answer(fail.getAttribute('data-msg')); }, 1500);
+</script></body></html>"""
+
+
+@bp.get("/standin/jsbridge.js")
+def jsbridge_js():
+    import json
+    base = request.host_url.rstrip("/")
+    return Response(JSBRIDGE_JS % {"base": json.dumps(base)}, mimetype="application/javascript")
+
+
+def _jsapi_order(run: Runtime, params: dict) -> dict:
+    """The order a getBrandWCPayRequest names, with WeChat's checks."""
+    if params.get("appId") != run.cfg.appid:
+        raise refuse("pay.jsapi_appid")
+    fields = {k: str(params.get(k, "")) for k in ("appId", "timeStamp", "nonceStr", "package", "signType")}
+    sign_type = fields["signType"] or "MD5"
+    if sign_type not in SIGN_TYPES or not secrets.compare_digest(
+            str(params.get("paySign", "")), sign(fields, run.cfg.pay_api_key, sign_type)):
+        raise refuse("pay.jsapi_sign")
+    prepay = fields["package"].removeprefix("prepay_id=")
+    with run.state.lock:
+        order = next((o for o in run.state.orders.values() if o["prepay_id"] == prepay), None)
+    if order is None or order["trade_type"] != "JSAPI" or trade_state(order, run.now()) != "NOTPAY":
+        raise refuse("pay.jsapi_package")
+    return order
+
+
+@bp.get("/standin/pay/jsapi")
+def jsapi_page():
+    import html
+    import json
+    run = rt()
+    try:
+        params = json.loads(request.args.get("params") or "{}")
+        order = _jsapi_order(run, params if isinstance(params, dict) else {})
+    except Refusal as refusal:
+        body = (f'<p class="err" id="fail" data-testid="standin-pay-error" '
+                f'data-msg="{html.escape(refusal.message)}">{html.escape(refusal.message)}</p>')
+        return Response(PAY_PAGE % {"body": body, "prepay": '""'}, mimetype="text/html")
+    except ValueError:
+        return Response("bad params", status=400)
+    fee = order["total_fee"]
+    body = (f'<div class="fee" data-testid="standin-pay-fee">¥{fee // 100}.{fee % 100:02d}</div>'
+            f'<div>{html.escape(order["params"].get("body", ""))}</div>'
+            '<button class="pay" id="pay" data-testid="standin-pay-confirm">立即支付</button>'
+            '<button id="cancel">取消</button>')
+    return Response(PAY_PAGE % {"body": body, "prepay": json.dumps(order["prepay_id"])}, mimetype="text/html")
+
+
+@bp.post("/standin/pay/confirm")
+def jsapi_confirm():
+    """The member paid on the payment page: the order is paid and notified, as
+    /standin/pay-notify does; the page answers the JSBridge callback."""
+    run = rt()
+    data = request.get_json(force=True, silent=True) or {}
+    with run.state.lock:
+        order = next((o for o in run.state.orders.values()
+                      if o["prepay_id"] and o["prepay_id"] == data.get("prepay_id")), None)
+    if order is None or trade_state(order, run.now()) != "NOTPAY":
+        return jsonify({"ok": False, "error": "订单已失效或不存在"})
+    result = pay_order(run, order)
+    return jsonify({"ok": True, "notified": result.get("ok", False)})

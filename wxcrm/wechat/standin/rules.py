@@ -64,6 +64,8 @@ ORDER_QUERY = D("微信支付 v2 查询订单", "https://pay.weixin.qq.com/wiki/
 CLOSE_ORDER = D("微信支付 v2 关闭订单", "https://pay.weixin.qq.com/wiki/doc/api/jsapi.php?chapter=9_3")
 REFUND = D("微信支付 v2 申请退款", "https://pay.weixin.qq.com/wiki/doc/api/jsapi.php?chapter=9_4")
 REFUND_QUERY = D("微信支付 v2 查询退款", "https://pay.weixin.qq.com/wiki/doc/api/jsapi.php?chapter=9_5")
+JSAPI_PAY = D("微信支付 v2 JSAPI 网页端调起支付 (WeixinJSBridge getBrandWCPayRequest)",
+              "https://pay.weixin.qq.com/wiki/doc/api/jsapi.php?chapter=7_7")
 PAY_NOTIFY = D("微信支付 v2 支付结果通知", "https://pay.weixin.qq.com/wiki/doc/api/jsapi.php?chapter=9_7")
 CARD_CREATE = D("创建卡券", "https://developers.weixin.qq.com/doc/offiaccount/Cards_and_Offer/Create_a_Coupon_Voucher_or_Card.html")
 MEMBER_CARD = D("会员卡: 创建、激活、更新会员信息",
@@ -254,6 +256,12 @@ RULES: tuple[Rule, ...] = (
     R("pay.notify", "pay", "a paid order is notified to notify_url until it answers return_code SUCCESS, retrying "
       "after 15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h (divided by notify_speedup)", None, "", PAY_NOTIFY,
       kind="behaviour"),
+    R("pay.jsapi_sign", "pay", "getBrandWCPayRequest's paySign verifies with the API key over appId, timeStamp, "
+      "nonceStr, package and signType", None, "get_brand_wcpay_request:fail 支付验证签名失败", JSAPI_PAY, kind="page"),
+    R("pay.jsapi_appid", "pay", "getBrandWCPayRequest's appId is the account's (the one the page is opened in)", None,
+      "get_brand_wcpay_request:fail 调用支付JSAPI缺少参数 appId", JSAPI_PAY, kind="page"),
+    R("pay.jsapi_package", "pay", "package is prepay_id=<a JSAPI order's prepay_id>, not paid, closed or expired",
+      None, "get_brand_wcpay_request:fail 订单已失效或不存在", JSAPI_PAY, kind="page"),
     # ---------------------------------------------------------------- cards
     R("card.type", "card", "card_type is MEMBER_CARD, GENERAL_COUPON, CASH, DISCOUNT, GIFT or GROUPON (and a code "
       "of a member card cannot be consumed)", 40071, "invalid card type", CARD_ERRORS),
