@@ -107,6 +107,7 @@ def _init_extensions(app: Flask) -> None:
     login.init_app(app)
     limiter.init_app(app)
     production = app.config["WXCRM_ENV"] == "production"
+    app.after_request(_allow_the_standin_pay_page)   # registered first: runs after Talisman's headers
     # Headers everywhere (so the tests see the same CSP); HSTS and Secure cookies where there
     # is HTTPS, i.e. production. nginx redirects http to https, so no force_https here (it would
     # also bounce WeChat's callback if the account is configured with an http URL).
@@ -128,6 +129,20 @@ CSP = {
     "base-uri": "'self'",
     "object-src": "'none'",
 }
+
+
+def _allow_the_standin_pay_page(response):
+    """With the WeChat stand-in (WXCRM_WECHAT_API_BASE, refused in production) the H5 pages
+    load its WeixinJSBridge shim and frame its payment page; inside WeChat both are the
+    client's own and need nothing."""
+    from flask import current_app
+    base = current_app.config.get("WXCRM_WECHAT_API_BASE") or ""
+    policy = response.headers.get("Content-Security-Policy")
+    if base and policy and "script-src" in policy:
+        origin = "/".join(base.split("/")[:3])
+        policy = policy.replace("script-src 'self'", f"script-src 'self' {origin}", 1)
+        response.headers["Content-Security-Policy"] = policy + f"; frame-src 'self' {origin}"
+    return response
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -153,9 +153,9 @@ def test_two_tills_spending_one_balance_at_once_never_overdraw(app, make):
     store = make.store("S001")
     token = make.token("cashier", store)
     member = make.member()
-    from wxcrm.topups import service as topups
     from wxcrm.config import settings_for
     from wxcrm.timeutil import Clock
+    from wxcrm.topups import service as topups
     settings = settings_for(app)
     topups.top_up_at_counter(db.session, store_code="S001", member_ref={"member_id": member.id}, amount_fen=10_000,
                              method="cash", clock=Clock.now(settings.tz), settings=settings)

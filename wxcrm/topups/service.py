@@ -171,6 +171,24 @@ def topup_receipt(session: Session, topup: Topup, member: Member, bonus: Bonus |
     }
 
 
+def preview_bonus(session: Session, member: Member, amounts: tuple[int, ...], *, settings: Settings,
+                  clock: Clock) -> dict[int, int]:
+    """What the `topup` rules would add (stored value, fen) to each amount for this member,
+    today, as a WeChat top-up (for the H5 page's "充 500 送 50"). Decides, applies nothing."""
+    from wxcrm.rules.decide import decide_event
+    store = session.get(Store, member.home_store_id) if member.home_store_id else None
+    first = not session.scalar(select(func.count(Topup.id)).where(
+        Topup.member_id == member.id, Topup.status.in_(("paid", "refunded"))))
+    out = {}
+    for amount in amounts:
+        decision = decide_event(session, member, "topup", local_time=clock.local, settings=settings,
+                                points_balance=0, store_code=store.code if store else None,
+                                store_kind=store.kind if store else None, topup_amount_fen=amount,
+                                payment_method="wechat_pay", first_topup=first)
+        out[amount] = sum(e.amount_fen for e in decision.effects if e.kind == "stored_value_bonus")
+    return out
+
+
 def get_topup(session: Session, topup_id: int, *, lock: bool = False) -> Topup:
     q = select(Topup).where(Topup.id == topup_id)
     topup = session.scalar(q.with_for_update() if lock else q)

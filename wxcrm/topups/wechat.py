@@ -16,6 +16,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ from wxcrm.wechat.adapter.pay import PaymentNotice, signature_matches
 
 log = logging.getLogger(__name__)
 
+BEIJING = ZoneInfo("Asia/Shanghai")
 ORDER_MINUTES = 30            # an unpaid order expires (time_expire) after this
 QUERY_AFTER = timedelta(minutes=2)      # a notify later than this is asked for
 GIVE_UP_AFTER = timedelta(days=1)
@@ -73,7 +75,8 @@ def place_order(topup: Topup, member: Member, *, clock: Clock, settings: Setting
     """The unified order and the JSAPI parameters (no database work: the caller stores
     ``topup.prepay_id``)."""
     pay = wechat_pay(settings)
-    expire = (clock.local + timedelta(minutes=ORDER_MINUTES)).strftime("%Y%m%d%H%M%S")
+    # WeChat Pay reads time_expire as Beijing time; wechatpy formats the datetime.
+    expire = (clock.local + timedelta(minutes=ORDER_MINUTES)).astimezone(BEIJING)
     try:
         answer = pay.order.create(trade_type="JSAPI", body=f"{settings.brand_name}-储值充值"[:127],
                                   total_fee=topup.amount_fen, notify_url=notify_url(settings),

@@ -53,7 +53,15 @@ def customer_page(scope: str = "snsapi_base", *, needs_consent: bool = True):
 def card(member: Member):
     summary = ledger.points_summary(db.session, member.id, business_date(current_settings().tz))
     stored = ledger.balance(db.session, member.id, "stored_value")
-    return render_template("h5/card.html", member=member, summary=summary, stored=stored)
+    confirming = False
+    if request.args.get("paid"):     # back from WeChat Pay: the notify may still be on its way
+        from sqlalchemy import select
+
+        from wxcrm.topups.models import Topup
+        confirming = db.session.scalar(select(Topup.status).where(
+            Topup.out_trade_no == request.args["paid"], Topup.member_id == member.id)) == "pending"
+    return render_template("h5/card.html", member=member, summary=summary, stored=stored, confirming=confirming,
+                           topup_on=current_settings().wechat_pay_enabled)
 
 
 @bp.route("/points")
@@ -158,3 +166,66 @@ def privacy_close(member: Member):
             session.clear()
             return render_template("h5/privacy_closed.html", closure=closure)
     return render_template("h5/privacy_close.html", member=member, stored=stored, points=points)
+
+
+# ---------------------------------------------------------------- stored value
+
+@bp.route("/topup")
+@customer_page()
+def topup(member: Member):
+    """Top up by WeChat Pay: preset amounts showing their bonus, and a custom amount."""
+    from wxcrm.config import topup_presets
+    from wxcrm.topups.service import preview_bonus
+    settings = current_settings()
+    presets = topup_presets(settings.topup_presets_fen)
+    bonuses = preview_bonus(db.session, member, presets, settings=settings, clock=Clock.now(settings.tz))
+    split = ledger.value_split(db.session, member.id)
+    db.session.rollback()              # the preview locked nothing worth keeping
+    return render_template("h5/topup.html", member=member, presets=presets, bonuses=bonuses, split=split,
+                           pay_enabled=settings.wechat_pay_enabled, min_fen=settings.topup_min_fen,
+                           cap_fen=settings.stored_value_cap_fen, standin=settings.wechat_api_base)
+
+
+@bp.post("/topups")
+@customer_page()
+def create_topup(member: Member):
+    """JSON {"amount_fen": N}: the WeChat Pay order and the JSAPI parameters for
+    WeixinJSBridge's getBrandWCPayRequest."""
+    from flask import jsonify
+
+    from wxcrm.topups import wechat as wechat_topups
+    settings = current_settings()
+    data = request.get_json(silent=True) or {}
+    amount = data.get("amount_fen")
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= 10**9:
+        return _problem(DomainError("amount_fen must be a whole number of fen", code="invalid_amount"))
+    clock = Clock.now(settings.tz)
+    try:
+        topup = wechat_topups.create_pending_topup(db.session, member, amount, clock=clock, settings=settings)
+        db.session.commit()          # the order exists before WeChat hears of it
+        jsapi = wechat_topups.place_order(topup, member, clock=clock, settings=settings,
+                                          client_ip=request.remote_addr or "")
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        return _problem(exc)
+    return jsonify({"out_trade_no": topup.out_trade_no, "jsapi": jsapi,
+                    "card_url": url_for("h5.card", paid=topup.out_trade_no)}), 201
+
+
+def _problem(exc: DomainError):
+    from flask import jsonify
+    res = jsonify({"type": "about:blank", "title": "Request cannot be processed", "status": exc.status,
+                   "code": exc.code, "detail": problem_text(exc)})
+    res.status_code = exc.status
+    res.mimetype = "application/problem+json"
+    return res
+
+
+@bp.route("/stored-value")
+@customer_page()
+def stored_value(member: Member):
+    """The balance, principal and bonus apart, and its history."""
+    entries = ledger.entries_page(db.session, member.id, "stored_value", limit=50)
+    split = ledger.value_split(db.session, member.id)
+    return render_template("h5/stored_value.html", member=member, entries=entries, split=split)
