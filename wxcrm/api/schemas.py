@@ -164,7 +164,8 @@ class ItemIn(StrictSchema):
 
 class PaymentIn(StrictSchema):
     method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
-    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10**10))
+    amount_fen = fields.Integer(strict=True, validate=validate.Range(min=1, max=10**10),
+                                metadata={"description": "left out on one payment: it pays what the others leave"})
 
 
 class TransactionIn(StrictSchema):

@@ -140,8 +140,8 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     session.flush()
     txn.receipt = purchase_receipt(session, txn, member, clock)
     if plan.split or plan.uses_stored_value:
-        tenders.add_payment_lines(session, txn, txn.receipt, member=member, notify=notify, clock=clock,
-                                  settings=settings)
+        txn.receipt = tenders.with_payment_lines(session, txn, txn.receipt, member=member, notify=notify,
+                                                 clock=clock, settings=settings)
     if notify and member is not None and (earned or points_to_use) and member.openid:
         notify_points_changed(session, settings, member, store_name=store.name,
                               change=txn.points_earned - txn.points_redeemed,
@@ -388,7 +388,7 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
                       membership_anchor(buyer))
     refund.receipt = refund_receipt(session, refund, original, clock, shortfall_charge_fen=charge)
     if tender_lines:
-        tenders.add_refund_lines(session, refund, refund.receipt, tender_lines)
+        refund.receipt = tenders.with_refund_lines(session, refund, refund.receipt, tender_lines)
     change = refund.points_earned - refund.points_redeemed      # taken back (-) and given back (+)
     buyer = session.get(Member, original.member_id) if original.member_id is not None else None
     if notify and buyer is not None and change and buyer.openid:

@@ -18,6 +18,11 @@ from wxcrm.sales.models import Transaction, TransactionPayment
 from wxcrm.timeutil import Clock
 
 MAX_TENDERS = 8
+# A tender's name on the receipt (the receipt keeps both languages, as its other lines do).
+METHOD_ZH = {"cash": "现金", "card": "银行卡", "wechat_pay": "微信支付", "alipay": "支付宝", "stored_value": "储值",
+             "other": "其他"}
+METHOD_EN = {"cash": "Cash", "card": "Bank card", "wechat_pay": "WeChat Pay", "alipay": "Alipay",
+             "stored_value": "Stored value", "other": "Other"}
 STORED_VALUE = "stored_value"
 
 
@@ -51,8 +56,12 @@ class TenderPlan:
         return any(t.method == STORED_VALUE for t in self.tenders)
 
     def stored_value_fen(self, payable_fen: int) -> int:
-        return sum(payable_fen if t.amount_fen is None else t.amount_fen
-                   for t in self.tenders if t.method == STORED_VALUE)
+        return sum(amount for t, amount in zip(self.tenders, self.amounts(payable_fen)) if t.method == STORED_VALUE)
+
+    def amounts(self, payable_fen: int) -> list[int]:
+        """Each tender's fen; the one without an amount takes what the others leave."""
+        given = sum(t.amount_fen for t in self.tenders if t.amount_fen is not None)
+        return [max(payable_fen - given, 0) if t.amount_fen is None else t.amount_fen for t in self.tenders]
 
 
 def plan_tenders(payments: list[dict] | None, payment_method: str, methods: tuple[str, ...]) -> TenderPlan:
@@ -67,6 +76,9 @@ def plan_tenders(payments: list[dict] | None, payment_method: str, methods: tupl
             raise DomainError(f"payments[{i}].method must be one of {', '.join(methods)}",
                               code="invalid_payment_method", fields={f"payments.{i}.method": "invalid"})
         amount = p.get("amount_fen")
+        if amount is None and not any(t.amount_fen is None for t in tenders):
+            tenders.append(Tender(p["method"], None))     # the rest of the bill
+            continue
         if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
             raise DomainError(f"payments[{i}].amount_fen must be a positive whole number of fen",
                               code="invalid_payment_amount", fields={f"payments.{i}.amount_fen": "invalid"})
@@ -87,7 +99,9 @@ def check_tenders(plan: TenderPlan, payable_fen: int) -> None:
     """The tenders must add up to what is left to pay after discounts and points."""
     if not plan.split and plan.tenders[0].amount_fen is None:
         return
-    paid = sum(t.amount_fen for t in plan.tenders)
+    given = sum(t.amount_fen for t in plan.tenders if t.amount_fen is not None)
+    rest = any(t.amount_fen is None for t in plan.tenders)
+    paid = max(given, payable_fen) if rest else given
     if paid != payable_fen:
         raise DomainError(f"the payments add up to {fen_to_yuan_str(paid)} yuan, "
                           f"{fen_to_yuan_str(payable_fen)} yuan is left to pay", code="payments_do_not_add_up",
@@ -101,8 +115,9 @@ def take_payments(session: Session, txn: Transaction, plan: TenderPlan, *, clock
     balance, however many tills spend it at once). A sale paid by one tender with no
     stored value writes one row and reads nothing."""
     rows = []
-    for tender in plan.tenders:
-        amount = txn.payable_fen if tender.amount_fen is None else tender.amount_fen
+    for tender, amount in zip(plan.tenders, plan.amounts(txn.payable_fen)):
+        if amount == 0:
+            continue                      # "the rest" when nothing was left
         entry_id = None
         if tender.method == STORED_VALUE and amount > 0:
             if txn.member_id is None:
@@ -128,7 +143,7 @@ def payment_lines(session: Session, txn: Transaction) -> list[dict]:
     for p in session.scalars(select(TransactionPayment).where(TransactionPayment.transaction_id == txn.id)
                              .order_by(TransactionPayment.id)):
         line = {"kind": "payment", "method": p.method, "amount_fen": p.amount_fen,
-                "text": f"支付 {p.method}", "text_en": f"Paid {p.method}"}
+                "text": METHOD_ZH.get(p.method, p.method), "text_en": METHOD_EN.get(p.method, p.method)}
         if p.ledger_entry_id is not None:
             split = ledger.entry_split(session, p.ledger_entry_id)
             line.update(text="储值支付", text_en="Paid from stored value",
@@ -196,7 +211,7 @@ def refund_payments(session: Session, original: Transaction, refund: Transaction
         session.add(TransactionPayment(transaction_id=refund.id, method=p.method, amount_fen=share,
                                        ledger_entry_id=entry_id))
         line = {"kind": "refund_payment", "method": p.method, "amount_fen": share,
-                "text": f"退回 {p.method}", "text_en": f"Back to {p.method}"}
+                "text": f"退回{METHOD_ZH.get(p.method, p.method)}", "text_en": f"Back to {METHOD_EN.get(p.method, p.method)}"}
         if entry_id is not None:
             split = ledger.entry_split(session, entry_id)
             line.update(text="退回储值", text_en="Back to stored value", principal_fen=split.principal,
@@ -206,10 +221,12 @@ def refund_payments(session: Session, original: Transaction, refund: Transaction
     return lines
 
 
-def add_payment_lines(session: Session, txn: Transaction, receipt: dict, *, member, notify: bool, clock: Clock,
-                      settings: Settings) -> None:
+def with_payment_lines(session: Session, txn: Transaction, receipt: dict, *, member, notify: bool, clock: Clock,
+                       settings: Settings) -> dict:
     """The receipt of a split or stored-value sale: its tenders, and the member's stored
-    value left (and a low-balance notice when it runs low)."""
+    value left (and a low-balance notice when it runs low). A new dict: the JSON column
+    sees only a new value."""
+    receipt = {**receipt, "receipt_lines": list(receipt["receipt_lines"])}
     lines = payment_lines(session, txn)
     receipt["payments"] = [{"method": line["method"], "amount_fen": line["amount_fen"]} for line in lines]
     at = next((i for i, line in enumerate(receipt["receipt_lines"]) if line["kind"] == "payable"),
@@ -223,12 +240,15 @@ def add_payment_lines(session: Session, txn: Transaction, receipt: dict, *, memb
         if notify:
             notify_low_balance(session, settings, member, balance_fen=split.total,
                                dedup_key=f"purchase:{txn.id}:low_balance", clock=clock)
+    return receipt
 
 
-def add_refund_lines(session: Session, refund: Transaction, receipt: dict, lines: list[dict]) -> None:
+def with_refund_lines(session: Session, refund: Transaction, receipt: dict, lines: list[dict]) -> dict:
+    receipt = {**receipt, "receipt_lines": list(receipt["receipt_lines"])}
     receipt["payments"] = [{"method": line["method"], "amount_fen": line["amount_fen"]} for line in lines]
     at = next((i for i, line in enumerate(receipt["receipt_lines"]) if line["kind"] == "refund"),
               len(receipt["receipt_lines"]) - 1)
     receipt["receipt_lines"][at + 1:at + 1] = lines
     if refund.member_id is not None and any(line["method"] == STORED_VALUE for line in lines):
         receipt["stored_value_fen"] = ledger.balance(session, refund.member_id, "stored_value")
+    return receipt

@@ -18,10 +18,11 @@ from wxcrm.rules.facts import FACTS
 # ---------------------------------------------------------------- codes by name
 
 PAYMENT_METHODS = {"wechat_pay": N_("WeChat Pay"), "alipay": N_("Alipay"), "card": N_("Bank card"),
-                   "cash": N_("Cash"), "stored_value": N_("Stored value"), "other": N_("Other")}
+                   "cash": N_("Cash"), "stored_value": N_("Stored value"), "other": N_("Other"),
+                   "split": N_("Several payments")}
 PURPOSES = {"points_changed": N_("Points changed"), "topup_done": N_("Top-up done"),
             "coupon_received": N_("Coupon received"), "coupon_expiring": N_("Coupon expiring"),
-            "membership_expiring": N_("Membership expiring"), "birthday": N_("Birthday greeting"),
+            "membership_expiring": N_("Membership expiring"), "stored_value_low": N_("Stored value running low"), "birthday": N_("Birthday greeting"),
             "campaign": N_("Campaign"), "service_reply": N_("Service reply")}
 CHANNELS = {"template": N_("Template message"), "custom": N_("Customer-service message"),
             "mass": N_("Mass message"), "sms": N_("SMS")}
@@ -125,6 +126,19 @@ PROBLEMS = {
     "invalid_birthday": N_("That is not a real date of birth."),
     "birthday_locked": N_("Your birthday is already set; ask at the till to change it."),
     "idempotency_key_reused": N_("This sale was already rung up with a different basket."),
+    "payments_do_not_add_up": N_("The payments add up to ¥%(paid)s but ¥%(payable)s is left to pay."),
+    "insufficient_stored_value": N_("The member's stored value does not cover that amount."),
+    "stored_value_needs_member": N_("Stored value can only be spent by an active member."),
+    "stored_value_cap": N_("A card holds at most ¥%(cap)s: ¥%(room)s more fits."),
+    "topup_too_small": N_("A top-up is at least ¥%(min)s."),
+    "invalid_topup_method": N_("Choose how the money was paid."),
+    "member_not_active": N_("Only an active member can top up."),
+    "topup_not_paid": N_("This top-up was never paid."),
+    "wechat_pay_disabled": N_("Top-ups by WeChat Pay are not available yet; top up at the till."),
+    "wechat_pay_refused": N_("WeChat Pay refused the order; please try again."),
+    "wechat_pay_unavailable": N_("WeChat Pay did not answer; please try again."),
+    "openid_required": N_("Open this page inside WeChat."),
+    "invalid_amount": N_("Enter an amount in yuan."),
 }
 
 

@@ -20,6 +20,8 @@ from wxcrm.members.models import Member, Staff, Store
 from wxcrm.money import yuan_str_to_fen
 from wxcrm.sales.models import Transaction, TransactionItem
 from wxcrm.timeutil import Clock
+from wxcrm.topups import service as topups
+from wxcrm.topups.models import TOPUP_METHODS, Topup
 from wxcrm.web.auth import role_required
 from wxcrm.web.labels import problem_text
 from wxcrm.web.paging import page_arg
@@ -85,6 +87,7 @@ def till():
     stores = _stores_for(current_user)
     member = None
     summary = None
+    stored = None
     card_no = (request.values.get("card_no") or "").strip()
     if card_no:
         member = members.find_member(db.session, card_no=card_no) or members.find_member(db.session, phone=card_no)
@@ -92,6 +95,12 @@ def till():
             flash(_("No member with card or phone %(c)s.", c=card_no), "warning")
         else:
             summary = ledger.points_summary(db.session, member.id, Clock.now(settings.tz).today)
+            stored = ledger.value_split(db.session, member.id)
+
+    if request.method == "POST" and request.form.get("action") == "top_up" and member is not None:
+        done = _top_up_at_till(member, settings)
+        if done is not None:
+            return done
 
     if request.method == "POST" and request.form.get("action") == "ring_up":
         items, errors = _basket_from_form(request.form)
@@ -104,17 +113,28 @@ def till():
         except ValueError:
             errors.append(_("Points to use must be a whole number."))
             points = 0
+        method = request.form.get("payment_method") or "cash"
+        payments = None
+        value_text = (request.form.get("stored_value_yuan") or "").strip()
+        if member is not None and value_text not in ("", "0"):
+            try:
+                value_fen = price_to_fen(value_text)
+            except ValueError:
+                errors.append(_("Stored value to use must be an amount in yuan, such as 30 or 12.50."))
+                value_fen = 0
+            if value_fen:   # stored value first, the chosen method pays the rest
+                payments = [{"method": "stored_value", "amount_fen": value_fen}, {"method": method}]
         if not errors:
             payload = {"store_code": request.form.get("store_code", ""),
                        "member": {"card_no": member.card_no} if member else None,
                        "items": items, "points_to_use": points,
-                       "payment_method": request.form.get("payment_method") or "cash"}
+                       "payment_method": method, "payments": payments}
 
             def write():
                 txn = checkout.ring_up_purchase(db.session, staff=current_user, clock=Clock.now(settings.tz),
                                                 settings=settings, store_code=payload["store_code"], items=items,
                                                 member_ref=payload["member"], points_to_use=points,
-                                                payment_method=payload["payment_method"])
+                                                payment_method=payload["payment_method"], payments=payments)
                 return 201, txn.receipt
 
             try:
@@ -130,9 +150,54 @@ def till():
             flash(e, "danger")
 
     return render_template("cashier/till.html", stores=stores, member=member, summary=summary, card_no=card_no,
+                           stored=stored, topup_methods=TOPUP_METHODS,
                            idempotency_key=str(uuid.uuid4()), payment_methods=TILL_PAYMENT_METHODS,
                            point_value_fen=settings.point_value_fen, max_share_pct=settings.points_max_share_pct,
                            rows=_rows_for_redisplay(request.form) if request.method == "POST" else None)
+
+
+def _top_up_at_till(member: Member, settings):
+    """The till's top-up form: the money taken in cash, card, WeChat Pay or other; then the slip."""
+    try:
+        fen = price_to_fen(request.form.get("topup_yuan") or "")
+        if fen <= 0:
+            raise ValueError
+    except ValueError:
+        flash(_("The top-up must be an amount in yuan, such as 500."), "danger")
+        return None
+    payload = {"store_code": request.form.get("store_code", ""), "member": {"card_no": member.card_no},
+               "amount_fen": fen, "method": request.form.get("topup_method") or "cash"}
+
+    def write():
+        topup = topups.top_up_at_counter(db.session, store_code=payload["store_code"], member_ref=payload["member"],
+                                         amount_fen=fen, method=payload["method"], clock=Clock.now(settings.tz),
+                                         settings=settings, staff=current_user)
+        return 201, topup.receipt
+
+    try:
+        _status, body, _replayed = run_once(db.session, f"till-topup:{current_user.id}",
+                                            request.form.get("idempotency_key", "")[:128], payload, write)
+        db.session.commit()
+        return redirect(url_for("cashier.topup_slip", topup_id=body["id"]))
+    except (DomainError, IdempotencyConflict) as exc:
+        db.session.rollback()
+        flash(problem_text(exc) if isinstance(exc, DomainError)
+              else _("This top-up was already made with a different amount."), "danger")
+        return None
+
+
+@bp.route("/topup/<int:topup_id>")
+@role_required("cashier", "manager", "admin")
+def topup_slip(topup_id: int):
+    """The printed slip of a top-up at the counter."""
+    topup = db.get_or_404(Topup, topup_id)
+    if current_user.works_at_a_store and topup.store_id != current_user.store_id:
+        abort(403)
+    store = db.session.get(Store, topup.store_id) if topup.store_id else None
+    staff = db.session.get(Staff, topup.staff_id) if topup.staff_id else None
+    member = db.session.get(Member, topup.member_id)
+    return render_template("cashier/topup_slip.html", topup=topup, r=topup.receipt, store=store, staff=staff,
+                           member=member)
 
 
 def _rows_for_redisplay(form) -> list[dict]:
