@@ -239,7 +239,7 @@ def refund_topup(session: Session, *, topup_id: int, clock: Clock, settings: Set
     topup.refunded_bonus_fen = bonus_left
     topup.refund_points_back = topup.bonus_points - points_short
     session.flush()
-    topup.receipt = {**topup.receipt, "refund": {
+    topup.receipt = {**topup.receipt, "status": topup.status, "refund": {
         "refund_fen": money_back, "principal_left_fen": principal_left, "principal_kept_fen": principal_left - money_back,
         "bonus_taken_back_fen": bonus_left, "bonus_spent_fen": bonus_spent,
         "points_taken_back": topup.refund_points_back, "points_shortfall": points_short,
