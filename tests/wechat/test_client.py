@@ -202,3 +202,13 @@ def test_production_mode_can_ask_what_is_wrong_with_pay_and_messaging(app, setti
     assert any(p.startswith("WXCRM_WECHAT_PAY_KEY_PATH: cannot read /nowhere") for p in problems)
     assert any(p.startswith("WXCRM_SMS_PROVIDER") for p in problems) and len(problems) == 3
     assert messaging_and_pay_problems(settings_for(app).replace(wechat_pay_api_key="k" * 32), production=False) == []
+
+
+def test_the_menu_brings_back_the_top_up_when_wechat_pay_is_on(app, standin, client, configure):
+    """Issue 13, item 10: 储值充值 comes back with the page it opens."""
+    configure(WECHAT_PAY_ENABLED=True)
+    result = app.test_cli_runner().invoke(args=["wxcrm", "wechat-menu"])
+    assert result.exit_code == 0, result.output
+    [call] = standin.calls("/cgi-bin/menu/create")
+    [topup] = [b for b in call["body"]["button"][2]["sub_button"] if b["name"] == "储值充值"]
+    assert client.get(topup["url"].split("localhost", 1)[1]).status_code in (200, 302)

@@ -75,12 +75,14 @@ def member_data(session: Session, member: Member) -> dict:
 def close_membership(session: Session, member: Member, *, clock: Clock, settings: Settings) -> MembershipClosure:
     """Close the membership at the member's request. Returns the closure record."""
     openid = member.openid
+    # What the member is owed: the unspent principal (money paid in); the bonus was a reward
+    # and ends with the membership (the stored-value hook takes both off the card).
+    stored = ledger.value_split(session, member.id).principal
     for hook in CLOSURE_HOOKS:
         hook(session, member, clock)
     points = ledger.reset_points(session, member.id, ledger.Cause(
         "closure", ref=str(member.id), at=clock.utc, text_zh="会员注销，积分作废",
         text_en="Membership closed: points forfeited"))
-    stored = ledger.balance(session, member.id, "stored_value")
     closure = MembershipClosure(member_id=member.id, closed_at=clock.utc, points_forfeited=points,
                                 stored_value_fen=stored, refund_status="requested" if stored else "none")
     session.add(closure)

@@ -441,14 +441,22 @@ def restore_spent_value(session: Session, spend_entry_id: int, amount_fen: int, 
     return entry
 
 
+def open_value_lots(session: Session, member_id: int) -> list[ValueLot]:
+    """A member's stored-value lots with something left, oldest first."""
+    return list(session.scalars(
+        select(ValueLot).join(LedgerAccount, LedgerAccount.id == ValueLot.account_id)
+        .where(LedgerAccount.member_id == member_id, LedgerAccount.kind == "stored_value",
+               (ValueLot.principal_left > 0) | (ValueLot.bonus_left > 0)).order_by(ValueLot.id)))
+
+
 def lot_for(session: Session, member_id: int, source: str) -> ValueLot | None:
     return session.scalar(select(ValueLot).join(LedgerAccount, LedgerAccount.id == ValueLot.account_id)
                           .where(LedgerAccount.member_id == member_id, LedgerAccount.kind == "stored_value",
                                  ValueLot.source == source))
 
 
-def withdraw_from_lot(session: Session, member_id: int, source: str, *, principal: int, bonus: int,
-                      cause: Cause) -> LedgerEntry | None:
+def withdraw_from_lot(session: Session, member_id: int, source: str = "", *, principal: int, bonus: int,
+                      cause: Cause, lot_id: int | None = None) -> LedgerEntry | None:
     """Take ``principal`` and ``bonus`` out of one lot (a refunded top-up takes its own
     principal and bonus back). Refused when the lot has less left."""
     if principal < 0 or bonus < 0:
@@ -456,7 +464,8 @@ def withdraw_from_lot(session: Session, member_id: int, source: str, *, principa
     if principal + bonus == 0:
         return None
     account = lock_account(session, member_id, "stored_value")
-    lot = session.scalar(select(ValueLot).where(ValueLot.account_id == account.id, ValueLot.source == source)
+    which = ValueLot.id == lot_id if lot_id is not None else ValueLot.source == source
+    lot = session.scalar(select(ValueLot).where(ValueLot.account_id == account.id, which)
                          .with_for_update().execution_options(populate_existing=True))
     if lot is None or lot.principal_left < principal or lot.bonus_left < bonus:
         raise InsufficientBalance(f"lot {source} has less left than {principal}+{bonus} fen",

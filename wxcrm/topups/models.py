@@ -49,3 +49,16 @@ class Topup(db.Model):
         Index("ix_topups_member_status", "member_id", "status"),
         Index("ix_topups_status_created", "status", "created_at"),
     )
+
+
+class SettlementPeriod(db.Model):
+    """A closed month of the settlement between owners: its lines as they were at closing,
+    and the last ledger entry they saw (anything later counts in the next open month)."""
+    __tablename__ = "settlement_periods"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), unique=True)      # YYYY-MM, merchant time
+    closed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    last_entry_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    lines: Mapped[list] = mapped_column(JSON, default=list)

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wxcrm.benefits.apply import Occasion
+from wxcrm.benefits.privacy import CLOSURE_HOOKS
 from wxcrm.benefits.events import lock_member, run_member_event
 from wxcrm.config import Settings
 from wxcrm.errors import N_, DomainError, NotFound
@@ -245,3 +246,20 @@ def refund_topup(session: Session, *, topup_id: int, clock: Clock, settings: Set
         "points_taken_back": topup.refund_points_back, "points_shortfall": points_short,
         "stored_value_fen": ledger.balance(session, member.id, "stored_value"), "refunded_at": rfc3339(clock.utc)}}
     return topup
+
+
+# ---------------------------------------------------------------- closing a membership
+
+def empty_card_on_closure(session: Session, member: Member, clock: Clock) -> None:
+    """A closed membership's stored value leaves the card: the unspent principal is owed back
+    to the member (``MembershipClosure.stored_value_fen``, paid by finance), the bonus is
+    forfeited. One entry per lot, so the settlement sees whose money went back."""
+    ledger.lock_account(session, member.id, "stored_value")
+    for lot in ledger.open_value_lots(session, member.id):
+        ledger.withdraw_from_lot(session, member.id, lot_id=lot.id, principal=lot.principal_left, bonus=lot.bonus_left,
+                                 cause=ledger.Cause("closure", ref=str(member.id), at=clock.utc,
+                                                    text_zh="会员注销：储值本金退还，赠送金额作废",
+                                                    text_en="Membership closed: principal refunded, bonus forfeited"))
+
+
+CLOSURE_HOOKS.append(empty_card_on_closure)

@@ -1,8 +1,9 @@
 """The account's menu: from WXCRM_WECHAT_MENU (JSON) or the default (card, points, profile,
 card number), checked against WeChat's limits before `flask wxcrm wechat-menu` publishes it.
 
-The default menu points only at pages that exist: coupons and the stored-value top-up join
-it when the coupon and stored-value packages bring their pages."""
+The default menu points only at pages that exist: the stored-value top-up (储值充值) when
+WeChat Pay is on (WXCRM_WECHAT_PAY_ENABLED); coupons join it when the coupons package brings
+its page."""
 from __future__ import annotations
 
 import json
@@ -18,22 +19,23 @@ NAME_BYTES, SUB_NAME_BYTES = 16, 60
 BUTTON_TYPES = {"click": "key", "view": "url"}
 
 
-def default_menu(public_url: str) -> dict:
+def default_menu(public_url: str, *, topup: bool = False) -> dict:
     h5 = public_url.rstrip("/") + "/h5"
+    more = [{"type": "view", "name": "个人资料", "url": f"{h5}/profile"},
+            {"type": "click", "name": "会员卡号", "key": KEY_CARD}]
+    if topup:
+        more.insert(0, {"type": "view", "name": "储值充值", "url": f"{h5}/topup"})
     return {"button": [
         {"type": "view", "name": "会员卡", "url": f"{h5}/"},
         {"type": "click", "name": "我的积分", "key": KEY_POINTS},
-        {"name": "更多", "sub_button": [
-            {"type": "view", "name": "个人资料", "url": f"{h5}/profile"},
-            {"type": "click", "name": "会员卡号", "key": KEY_CARD},
-        ]},
+        {"name": "更多", "sub_button": more},
     ]}
 
 
 def menu_from_settings(settings: Settings) -> dict:
     raw = settings.wechat_menu.strip()
     if not raw:
-        return default_menu(settings.public_url)
+        return default_menu(settings.public_url, topup=settings.wechat_pay_enabled)
     try:
         menu = json.loads(raw)
     except ValueError as exc:
