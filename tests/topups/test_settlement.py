@@ -122,3 +122,18 @@ def test_closing_the_membership_owes_back_the_unspent_principal_and_ends_the_bon
     assert (closure.stored_value_fen, closure.refund_status) == (40_000, "requested")
     assert ledger.value_split(db.session, member.id) == ledger.ValueSplit(0, 0)
     assert ledger.audit(db.session) == []
+
+
+def test_the_console_page_shows_liability_and_settlement_and_exports(owners, make, client, settings):
+    member = make.member()
+    top_up(owners, member, "F001", 10_000)
+    spend(owners, member, "S001", 6_000)
+    admin = make.staff("admin", username="fin1", password="fin-pass-1234")
+    client.post("/login", data={"username": "fin1", "password": "fin-pass-1234"})
+    page = client.get("/console/stored-value/?period=2026-10&lang=zh_CN")
+    assert page.status_code == 200, admin
+    text = page.get_data(as_text=True)
+    assert "加盟商甲" in text and "¥60.00" in text and "未使用储值（负债）" in text
+    assert client.get("/console/stored-value/export.csv?period=2026-10").status_code == 200
+    xlsx = client.get("/console/stored-value/export.xlsx?period=2026-10")
+    assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"

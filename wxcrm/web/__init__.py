@@ -30,6 +30,7 @@ def init_web(app: Flask) -> None:
     from wxcrm.web.cashier import views as cashier
     from wxcrm.web.console import outbox as outbox_console
     from wxcrm.web.console import rules as rules_console
+    from wxcrm.web.console import stored_value as stored_value_console
     from wxcrm.web.console import views as console
     from wxcrm.web.h5 import views as h5
 
@@ -46,6 +47,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(h5.bp, url_prefix="/h5")
     app.register_blueprint(outbox_console.bp, url_prefix="/console/outbox")
     app.register_blueprint(rules_console.bp, url_prefix="/console/rules")
+    app.register_blueprint(stored_value_console.bp, url_prefix="/console/stored-value")
 
     app.jinja_env.filters["yuan"] = fen_to_yuan_str
     app.jinja_env.filters["yuan_grouped"] = lambda fen: fen_to_yuan_str(fen, grouped=True)
