@@ -21,6 +21,8 @@ MATRIX = [
     ("GET", "/api/v1/stores", "/api/v1/stores", {"admin"}),
     ("POST", "/api/v1/transactions", "/api/v1/transactions", {"cashier", "manager", "admin"}),
     ("POST", "/api/v1/transactions/<int:transaction_id>/refund", "/api/v1/transactions/1/refund", {"manager", "admin"}),
+    ("POST", "/api/v1/topups", "/api/v1/topups", {"cashier", "manager", "admin"}),
+    ("POST", "/api/v1/topups/<int:topup_id>/refund", "/api/v1/topups/1/refund", {"manager", "admin"}),
     ("GET", "/api/v1/rules", "/api/v1/rules", {"marketer", "admin"}),
     ("POST", "/api/v1/rules", "/api/v1/rules", {"marketer", "admin"}),
     ("GET", "/api/v1/rules/<int:rule_id>", "/api/v1/rules/1", {"marketer", "admin"}),

@@ -96,3 +96,20 @@ def test_the_cap_counts_what_is_already_on_the_card(shop, cashier_api):
     assert top_up(cashier_api, member, 400_000).status_code == 201
     r = top_up(cashier_api, member, 100_001)
     assert r.status_code == 422 and r.json["code"] == "stored_value_cap"
+
+
+def test_a_bonus_in_a_date_window_with_a_monthly_limit_and_a_budget(shop, cashier_api):
+    live({"name": "双十一充值送", "event": "topup", "validity": {"from": "2026-11-01", "to": "2026-11-30"},
+          "limits": {"per_month": 1, "budget_fen": 1_500},
+          "actions": [{"type": "bonus_stored_value", "pct": 10}]})
+    first, second = shop.member(), shop.member()
+    assert top_up(cashier_api, first, 10_000).json["bonus_fen"] == 1_000
+    assert top_up(cashier_api, first, 10_000).json["bonus_fen"] == 0          # once a month
+    assert top_up(cashier_api, second, 10_000).json["bonus_fen"] == 500       # what the budget has left
+    assert top_up(cashier_api, shop.member(), 10_000).json["bonus_fen"] == 0  # budget spent
+
+
+def test_the_bonus_waits_for_its_window(shop, cashier_api):
+    live({"name": "十二月充值送", "event": "topup", "validity": {"from": "2026-12-01", "to": "2026-12-31"},
+          "actions": [{"type": "bonus_stored_value", "amount_fen": 2_000}]})
+    assert top_up(cashier_api, shop.member(), 10_000).json["bonus_fen"] == 0

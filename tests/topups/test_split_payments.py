@@ -170,3 +170,13 @@ def test_two_tills_spending_one_balance_at_once_never_overdraw(app, make):
     db.session.expire_all()
     assert ledger.balance(db.session, member.id, "stored_value") == 1_000
     assert ledger.audit(db.session) == []
+
+
+def test_one_payment_without_an_amount_pays_what_the_others_leave(shop, cashier_api):
+    member = shop.member()
+    top_up(cashier_api, member, 10_000)
+    r = sale(cashier_api, member, [("TEA", 1, 25_000)],
+             payments=[{"method": "stored_value", "amount_fen": 10_000}, {"method": "wechat_pay"}])
+    assert r.status_code == 201, r.json
+    assert r.json["payments"] == [{"method": "stored_value", "amount_fen": 10_000},
+                                  {"method": "wechat_pay", "amount_fen": 15_000}]
