@@ -180,14 +180,20 @@ def rules_backtest(days: int, path: str | None, as_json: bool) -> None:
         draft = loaded["rules"] if isinstance(loaded, dict) else loaded
     settings = current_settings()
     try:
-        report = run_backtest(db.session, settings, days=days, today=business_date(settings.tz), draft_rules=draft)
+        from datetime import timedelta
+
+        from wxcrm.topups.service import topup_events
+        today = business_date(settings.tz)
+        report = run_backtest(db.session, settings, days=days, today=today, draft_rules=draft,
+                              topups=topup_events(db.session, since=today - timedelta(days=days - 1)))
     except DomainError as exc:
         _fail(exc)
     db.session.rollback()  # read only
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
-    click.echo(f"backtest {report['from']} .. {report['to']}: {report['purchases']} member purchases")
+    click.echo(f"backtest {report['from']} .. {report['to']}: {report['purchases']} member purchases, "
+               f"{report['topups']} top-ups")
     for name in ("live", "draft"):
         totals = report[name]
         click.echo(f"\n{name}: points {totals['points']}, discounts {fen_to_yuan_str(totals['discount_fen'])} yuan, "

@@ -113,3 +113,19 @@ def test_the_bonus_waits_for_its_window(shop, cashier_api):
     live({"name": "十二月充值送", "event": "topup", "validity": {"from": "2026-12-01", "to": "2026-12-31"},
           "actions": [{"type": "bonus_stored_value", "amount_fen": 2_000}]})
     assert top_up(cashier_api, shop.member(), 10_000).json["bonus_fen"] == 0
+
+
+def test_the_backtest_replays_top_ups_through_a_draft(shop, cashier_api, settings):
+    from datetime import date
+
+    from wxcrm.rules.backtest import run_backtest
+    from wxcrm.topups.service import topup_events
+    member = shop.member()
+    top_up(cashier_api, member, 50_000)
+    top_up(cashier_api, member, 100_000)
+    draft = TEMPLATES["topup_bonus_tiers"].rules()
+    report = run_backtest(db.session, settings, days=30, today=date(2026, 11, 23), draft_rules=draft,
+                          topups=topup_events(db.session, since=date(2026, 10, 25)))
+    assert report["topups"] == 2
+    assert (report["live"]["stored_value_fen"], report["draft"]["stored_value_fen"]) == (0, 20_000)
+    assert report["difference"]["stored_value_fen"] == 20_000

@@ -24,6 +24,7 @@ points balance (the replay does not rebuild balances) or a member who was not ac
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -76,6 +77,8 @@ class SetTotals:
     discount_fen: int = 0
     coupons: int = 0
     referral_points: int = 0
+    stored_value_fen: int = 0       # top-up bonus value
+    topup_points: int = 0
     members: set = field(default_factory=set)
     # member id -> rule id -> period key -> count (keys as usage.period_keys makes them)
     usage: dict = field(default_factory=lambda: defaultdict(dict))
@@ -87,7 +90,8 @@ class SetTotals:
 
     def as_dict(self) -> dict:
         return {"points": self.points, "discount_fen": self.discount_fen, "coupons": self.coupons,
-                "referral_points": self.referral_points, "members": len(self.members),
+                "referral_points": self.referral_points, "stored_value_fen": self.stored_value_fen,
+                "topup_points": self.topup_points, "members": len(self.members),
                 "rules": sorted((r.as_dict() for r in self.rules.values()), key=lambda r: r["rule_id"])}
 
 
@@ -108,19 +112,31 @@ class _Known:
     referred_joined: dict = field(default_factory=lambda: defaultdict(list))  # referrer id -> [joined_on]
 
 
+@dataclass(frozen=True)
+class TopupEvent:
+    """A top-up to replay (the top-ups package hands them over: the rules read no top-up table)."""
+    member_id: int
+    at: datetime                 # naive UTC
+    amount_fen: int
+    store_code: str | None
+    store_kind: str | None
+    payment_method: str
+    first: bool
+
+
 def run_backtest(session: Session, settings: Settings, *, days: int, today: date,
-                 draft_rules: list[dict] | None = None) -> dict:
-    """Replay the last ``days`` of purchases through a draft set (default: the live rules
-    plus every draft) beside the live one."""
+                 draft_rules: list[dict] | None = None, topups: Iterable[TopupEvent] = ()) -> dict:
+    """Replay the last ``days`` of purchases (and ``topups``) through a draft set (default:
+    the live rules plus every draft) beside the live one."""
     point_value = settings.point_value_fen
     live = live_rule_set(session, point_value_fen=point_value)
     draft = (draft_rule_set(draft_rules, point_value_fen=point_value) if draft_rules is not None
              else proposed_rule_set(session, point_value_fen=point_value))
-    return backtest(session, live=live, draft=draft, days=days, today=today, tz=settings.tz)
+    return backtest(session, live=live, draft=draft, days=days, today=today, tz=settings.tz, topups=topups)
 
 
 def backtest(session: Session, *, live: CompiledRuleSet, draft: CompiledRuleSet, days: int, today: date,
-             tz: ZoneInfo, batch_size: int = 1000) -> dict:
+             tz: ZoneInfo, batch_size: int = 1000, topups: Iterable[TopupEvent] = ()) -> dict:
     start = today - timedelta(days=days - 1)
     windows = sorted(set(live.spend_windows) | set(draft.spend_windows)
                      | set(live.purchase_windows) | set(draft.purchase_windows))
@@ -179,15 +195,62 @@ def backtest(session: Session, *, live: CompiledRuleSet, draft: CompiledRuleSet,
             elif txn.original_id is not None:
                 _replay_refund(session, txn, items[txn.id], left_to_refund, sets, known)
             _remember(history, txn)
+    replayed_topups = 0
+    for event in sorted(topups, key=lambda e: e.at):
+        local = event.at.replace(tzinfo=timezone.utc).astimezone(tz)
+        if not start <= local.date() <= today:
+            continue
+        if event.member_id not in known.members:
+            _load_new_members(session, {event.member_id}, known, start, longest)
+            _load_prior_usage(session, {event.member_id}, start, tz, known, sets.values())
+        member = known.members[event.member_id]
+        facts = _facts_then(member, known.histories[member.id], local.date(), windows,
+                            tier_codes.get(member.tier_id), groups)
+        for name, totals in sets.items():
+            _replay_topup(compiled[name], totals, facts, event, local, membership_anchor(member))
+        replayed_topups += 1
     actual["referral_points"] = int(session.scalar(
         select(func.coalesce(func.sum(ReferralPayout.points), 0))
         .join(Transaction, Transaction.id == ReferralPayout.transaction_id)
         .where(Transaction.business_date >= start, Transaction.business_date <= today)) or 0)
     live_totals, draft_totals = sets["live"].as_dict(), sets["draft"].as_dict()
     return {"days": days, "from": start.isoformat(), "to": today.isoformat(), "purchases": replayed,
-            "actual": actual, "live": live_totals, "draft": draft_totals,
+            "topups": replayed_topups, "actual": actual, "live": live_totals, "draft": draft_totals,
             "difference": {k: draft_totals[k] - live_totals[k]
-                           for k in ("points", "discount_fen", "coupons", "referral_points")}}
+                           for k in ("points", "discount_fen", "coupons", "referral_points", "stored_value_fen",
+                                     "topup_points")}}
+
+
+def _replay_topup(compiled: CompiledRuleSet, totals: SetTotals, facts: MemberFacts, event: TopupEvent,
+                  local: datetime, anchor: date) -> None:
+    if "topup" not in compiled.by_event:
+        return
+    keys = period_keys(local.date(), anchor)
+    budgets = {rid: BudgetUsage(points=p, fen=f) for rid, (p, f) in totals.budgets.items()}
+    ctx = EvaluationContext(event="topup", member=facts, local_time=local, store_code=event.store_code,
+                            store_kind=event.store_kind, payment_method=event.payment_method,
+                            topup_amount_fen=event.amount_fen, first_topup=event.first,
+                            usage=_usage_then(totals, facts.id, keys), budget_used=budgets)
+    result = evaluate(compiled, ctx)
+    for effect in result.effects:
+        rt = totals.rules.setdefault(effect.rule_id, RuleTotals(effect.rule_id, effect.rule_name))
+        if effect.kind == "stored_value_bonus":
+            rt.stored_value_fen += effect.amount_fen
+            totals.stored_value_fen += effect.amount_fen
+        elif effect.kind == "points":
+            rt.points += effect.points
+            totals.topup_points += effect.points
+        elif effect.kind == "coupon":
+            n = int(effect.params.get("count", 1))
+            rt.coupons += n
+            totals.coupons += n
+        rt.members.add(facts.id)
+        totals.members.add(facts.id)
+    for applied in result.applied:
+        _count(totals, facts.id, applied.rule_id, keys, +1)
+        budget = totals.budgets[applied.rule_id]
+        budget[0] += max(applied.points, 0)
+        budget[1] += max(applied.fen, 0)
 
 
 # ---------------------------------------------------------------- loading what came before

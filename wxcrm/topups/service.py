@@ -8,13 +8,14 @@ source ``topup:<id>``), so a refund of the top-up knows exactly what is left of 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wxcrm.benefits.apply import Occasion
-from wxcrm.benefits.privacy import CLOSURE_HOOKS
 from wxcrm.benefits.events import lock_member, run_member_event
+from wxcrm.benefits.privacy import CLOSURE_HOOKS
 from wxcrm.config import Settings
 from wxcrm.errors import N_, DomainError, NotFound
 from wxcrm.ledger import service as ledger
@@ -263,3 +264,20 @@ def empty_card_on_closure(session: Session, member: Member, clock: Clock) -> Non
 
 
 CLOSURE_HOOKS.append(empty_card_on_closure)
+
+
+def topup_events(session: Session, *, since: date) -> list:
+    """Paid top-ups since ``since`` as the backtest replays them (``rules.backtest.TopupEvent``)."""
+    from wxcrm.rules.backtest import TopupEvent
+    stores = {s.id: s for s in session.scalars(select(Store))}
+    seen: set[int] = set(session.scalars(select(Topup.member_id).where(
+        Topup.business_date < since, Topup.status.in_(("paid", "refunded")))))
+    out = []
+    for t in session.scalars(select(Topup).where(Topup.business_date >= since, Topup.status.in_(("paid", "refunded")))
+                             .order_by(Topup.id)):
+        store = stores.get(t.store_id)
+        out.append(TopupEvent(member_id=t.member_id, at=t.paid_at or t.created_at, amount_fen=t.amount_fen,
+                              store_code=store.code if store else None, store_kind=store.kind if store else None,
+                              payment_method=t.method, first=t.member_id not in seen))
+        seen.add(t.member_id)
+    return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -45,6 +45,7 @@ from wxcrm.rules.schema import InvalidRule, Problem
 from wxcrm.rules.wording import multiplier_factor, rate_words, zhe
 from wxcrm.sales.models import TransactionItem
 from wxcrm.timeutil import business_date, to_local, utcnow
+from wxcrm.topups.service import topup_events
 from wxcrm.web.auth import role_required
 from wxcrm.web.console import rule_form
 from wxcrm.web.console.rule_form import ACTION_FIELDS, RuleForm, SimulationForm
@@ -708,8 +709,9 @@ def _backtest_page(draft_rules: list[dict] | None, *, draft_label: str, days: in
     days = min(max(days or 30, 1), MAX_BACKTEST_DAYS)
     started = datetime.now()
     try:
-        report = run_backtest(db.session, current_settings(), days=days, today=business_date(_tz()),
-                              draft_rules=draft_rules)
+        today = business_date(_tz())
+        report = run_backtest(db.session, current_settings(), days=days, today=today, draft_rules=draft_rules,
+                              topups=topup_events(db.session, since=today - timedelta(days=days - 1)))
     except DomainError as exc:
         db.session.rollback()
         flash(problem_text(exc), "danger")
