@@ -20,11 +20,14 @@ from wxcrm.benefits import tiers as tier_rules
 from wxcrm.benefits.daily import mark_day_done
 from wxcrm.checkout import service as checkout
 from wxcrm.config import Settings
+from wxcrm.ledger import service as ledger
 from wxcrm.members import service as member_service
 from wxcrm.members.models import Member, Store
 from wxcrm.rules import storage as rules
 from wxcrm.rules.catalogue import TEMPLATES
 from wxcrm.timeutil import Clock, to_utc_naive
+from wxcrm.topups import service as topups
+from wxcrm.topups import settlement
 
 STORES = [
     ("S001", "静安旗舰店", "direct", "上海", "上海市静安区南京西路 1266 号"),
@@ -75,6 +78,8 @@ DEMO_RULES = [  # (template, parameters, status); the base earning rule comes fi
     ("birthday_month_discount", {"pct_off": 10}, "active"),
     ("double_points_time_window", {"weekdays": (3,), "start": "10:00", "end": "14:00"}, "active"),
     ("referral_on_first_purchase", {"points": 300, "min_fen": 5_000, "within_days": 30}, "active"),
+    ("topup_bonus_tiers", {}, "active"),
+    ("first_topup_points", {}, "active"),
     ("staff_no_points", {"group": "G-STAFF"}, "draft"),
     ("free_renewal_on_spend", {"threshold_fen": 100_000}, "draft"),
     ("renew_by_points", {"cost_points": 1000}, "draft"),
@@ -108,6 +113,7 @@ def seed(session: Session, settings: Settings, *, members: int = 300, days: int 
 
     for code, name, kind, city, address in STORES:
         member_service.create_store(session, code=code, name=name, kind=kind, city=city, address=address)
+    settlement.create_franchisee(session, code="FR-HZSZ", name="杭苏加盟商", store_codes=("S004", "S005"))
     for code, name, name_en, rank, threshold in TIERS:
         member_service.create_tier(session, code=code, name=name, name_en=name_en, rank=rank, upgrade_threshold_fen=threshold)
     for code, name in GROUPS:
@@ -163,6 +169,9 @@ def _history(session: Session, settings: Settings, rng: random.Random, people: l
             if day < m.joined_on:
                 day = m.joined_on if m.joined_on <= today else today
             sales.append((day, rng.randint(8, 21), rng.randint(0, 59), m))
+        if rng.random() < 0.25:   # a stored-value customer: tops up at the counter, then pays with it
+            day = max(m.joined_on, today - timedelta(days=rng.randint(days // 2, days - 1)))
+            sales.append((min(day, today), 8, 0, ("topup", m)))
     for _ in range(len(people) // 3):  # walk-in sales without a member
         sales.append((today - timedelta(days=rng.randint(0, days - 1)), rng.randint(8, 21), rng.randint(0, 59), None))
     sales.sort(key=lambda s: (s[0], s[1], s[2]))
@@ -170,6 +179,12 @@ def _history(session: Session, settings: Settings, rng: random.Random, people: l
     month = None
     for day, hour, minute, m in sales:
         local = datetime.combine(day, time(hour, minute), tz)
+        if isinstance(m, tuple):          # a top-up at the counter of the member's home store
+            member = m[1]
+            topups.top_up_at_counter(session, store_code=member.home_store.code, member_ref={"member_id": member.id},
+                                     amount_fen=rng.choice([20_000, 50_000, 50_000, 100_000]), method="cash",
+                                     clock=Clock.local_moment(local), settings=settings)
+            continue
         _refunds_due(session, settings, refunds, local)
         if month is not None and (day.year, day.month) != month:
             _month_end_review(session, settings, day.replace(day=1))
@@ -179,11 +194,15 @@ def _history(session: Session, settings: Settings, rng: random.Random, people: l
                   for sku, cat, price in rng.sample(CATALOGUE, rng.randint(1, 4))]
         home = m.home_store.code if m and m.home_store else rng.choice(store_codes)
         store = home if rng.random() < 0.7 else rng.choice(store_codes)
+        method = rng.choice(["wechat_pay", "wechat_pay", "alipay", "card", "cash"])
+        payments = None
+        value = ledger.balance(session, m.id, "stored_value") if m else 0
+        if value:                     # stored value pays up to half the basket, the chosen method the rest
+            half = sum(line["qty"] * line["unit_price_fen"] for line in basket) // 2
+            payments = [{"method": "stored_value", "amount_fen": min(value, half)}, {"method": method}]
         txn = checkout.ring_up_purchase(session, store_code=store, items=basket, clock=clock, settings=settings,
-                                        member_ref={"member_id": m.id} if m else None,
-                                        payment_method=rng.choice(["wechat_pay", "wechat_pay", "alipay", "card",
-                                                                   "cash"]),
-                                        notify=False)  # history: its notices went out long ago
+                                        member_ref={"member_id": m.id} if m else None, payment_method=method,
+                                        payments=payments, notify=False)  # history: its notices went out long ago
         if m is not None and rng.random() < 0.05:        # returned, whole or one line, within a few days
             when = local + timedelta(days=rng.randint(0, 3), hours=rng.randint(0, 3))
             if when.date() <= today:
