@@ -104,3 +104,35 @@ def test_a_member_tops_up_by_wechat_pay_and_lands_on_the_card(live_server, make,
     shot(page, "h5-card-after-topup-zh", full_page=True)
     db.session.expire_all()
     assert ledger.value_split(db.session, member.id) == ledger.ValueSplit(50_000, 5_000)
+
+
+def test_finance_sees_the_liability_and_the_settlement(app, live_server, make, page, shot):
+
+    from wxcrm.config import settings_for
+    from wxcrm.timeutil import Clock
+    from wxcrm.topups import service as topups
+    from wxcrm.topups import settlement
+    make.store("S001", name="静安旗舰店")
+    make.store("F001", kind="franchise", name="杭州加盟店")
+    settlement.create_franchisee(db.session, code="FR1", name="杭州加盟商", store_codes=("F001",))
+    make.staff("admin", username="fin13", password="fin-pass-1234")
+    member = make.member()
+    settings = settings_for(app)
+    topups.top_up_at_counter(db.session, store_code="F001", member_ref={"member_id": member.id}, amount_fen=30_000,
+                             method="cash", clock=Clock.now(settings.tz), settings=settings)
+    db.session.commit()
+    from wxcrm.checkout import service as checkout
+    checkout.ring_up_purchase(db.session, store_code="S001", items=[{"sku": "T", "qty": 1, "unit_price_fen": 12_000}],
+                              clock=Clock.now(settings.tz), settings=settings, member_ref={"member_id": member.id},
+                              payment_method="stored_value", notify=False)
+    db.session.commit()
+    page.goto(f"{live_server.url}/login")
+    page.fill("#username", "fin13")
+    page.fill("#password", "fin-pass-1234")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/")
+    page.goto(f"{live_server.url}/console/stored-value/")
+    text = page.inner_text("[data-testid=settlement]")
+    assert "杭州加盟商" in text and "120.00" in text
+    assert "180.00" in page.inner_text("[data-testid=liability]")
+    shot(page, "console-stored-value-zh", full_page=True)
