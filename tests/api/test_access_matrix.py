@@ -23,6 +23,7 @@ MATRIX = [
     ("POST", "/api/v1/transactions/<int:transaction_id>/refund", "/api/v1/transactions/1/refund", {"manager", "admin"}),
     ("POST", "/api/v1/topups", "/api/v1/topups", {"cashier", "manager", "admin"}),
     ("POST", "/api/v1/topups/<int:topup_id>/refund", "/api/v1/topups/1/refund", {"manager", "admin"}),
+    ("POST", "/api/v1/memberships", "/api/v1/memberships", {"cashier", "manager", "admin"}),
     ("GET", "/api/v1/rules", "/api/v1/rules", {"marketer", "admin"}),
     ("POST", "/api/v1/rules", "/api/v1/rules", {"marketer", "admin"}),
     ("GET", "/api/v1/rules/<int:rule_id>", "/api/v1/rules/1", {"marketer", "admin"}),

@@ -323,3 +323,26 @@ class TopupOut(StrictSchema):
     created_at = fields.String()
     receipt_lines = fields.List(fields.Nested(ReceiptLineOut))
     refund = fields.Dict()
+
+
+class MembershipIn(StrictSchema):
+    store_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    member = fields.Nested(MemberRef, required=True)
+    tier = fields.String(required=True, validate=validate.Length(min=1, max=32),
+                         metadata={"description": "a tier with a price (paid membership)"})
+    method = fields.String(required=True, validate=validate.OneOf(TOPUP_METHODS + ("stored_value",)))
+
+
+class MembershipOut(StrictSchema):
+    id = fields.Integer()
+    member_id = fields.Integer()
+    card_no = fields.String()
+    tier = fields.String()
+    tier_name = fields.String()
+    price_fen = fields.Integer()
+    method = fields.String()
+    months = fields.Integer()
+    expires_on = fields.String()
+    stored_value_fen = fields.Integer()
+    text = fields.String()
+    created_at = fields.String()

@@ -4,12 +4,13 @@ from flask import request
 from flask_smorest import Blueprint
 
 from wxcrm.api.auth import current_staff, roles_required, token_scope
-from wxcrm.api.schemas import TopupIn, TopupOut
+from wxcrm.api.schemas import MembershipIn, MembershipOut, TopupIn, TopupOut
 from wxcrm.api.transactions import IDEMPOTENCY_DOC, idempotency_key
 from wxcrm.config import current_settings
 from wxcrm.extensions import db
 from wxcrm.idempotency import run_once
 from wxcrm.timeutil import Clock
+from wxcrm.topups import membership
 from wxcrm.topups import service as topups
 
 blp = Blueprint("api_topups", __name__, description="Stored value: top-ups at the counter and their refunds")
@@ -57,5 +58,28 @@ def refund_topup(topup_id):
 
     status, body, _ = run_once(db.session, f"topup-refund:{topup_id}:{token_scope()}", key,
                                request.get_json(silent=True) or {}, write)
+    db.session.commit()
+    return body, status
+
+
+@blp.route("/memberships", methods=["POST"])
+@roles_required(blp, "cashier", "manager", "admin")
+@blp.arguments(MembershipIn)
+@blp.response(201, MembershipOut)
+@blp.doc(**IDEMPOTENCY_DOC)
+def buy_membership(data):
+    """Paid membership: buy or renew a tier that has a price, for its term, with stored value or
+    money taken at the counter. The membership runs from today or its current end."""
+    key = idempotency_key()
+    staff = current_staff()
+    settings = current_settings()
+
+    def write():
+        bought = membership.buy_membership(db.session, store_code=data["store_code"], member_ref=data["member"],
+                                           tier_code=data["tier"], method=data["method"],
+                                           clock=Clock.now(settings.tz), settings=settings, staff=staff)
+        return 201, bought.receipt
+
+    status, body, _ = run_once(db.session, f"memberships:{token_scope()}", key, request.get_json(), write)
     db.session.commit()
     return body, status

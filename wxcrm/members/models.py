@@ -108,6 +108,10 @@ class Tier(db.Model):
     rank: Mapped[int] = mapped_column(Integer, unique=True)
     # Rolling 12-month spend (fen) that qualifies a member for this tier.
     upgrade_threshold_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Paid membership (issue 13): the tier can be bought for this price (None: not for sale),
+    # for this many months of membership.
+    price_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    term_months: Mapped[int] = mapped_column(Integer, default=12)
 
 
 class GroupAccount(db.Model):

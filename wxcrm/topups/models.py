@@ -62,3 +62,22 @@ class SettlementPeriod(db.Model):
     closed_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
     last_entry_id: Mapped[int] = mapped_column(BigInteger, default=0)
     lines: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class MembershipPurchase(db.Model):
+    """A tier and a membership term bought (paid membership): what was paid, how, and the
+    membership it gave. Paid with stored value it names its ledger entry."""
+    __tablename__ = "membership_purchases"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[str] = mapped_column(String(16))
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), nullable=True)
+    months: Mapped[int] = mapped_column(Integer)
+    expires_on: Mapped[date] = mapped_column(Date)     # the membership's end after this purchase
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    receipt: Mapped[dict] = mapped_column(JSON, default=dict)
