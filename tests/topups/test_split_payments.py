@@ -180,3 +180,24 @@ def test_one_payment_without_an_amount_pays_what_the_others_leave(shop, cashier_
     assert r.status_code == 201, r.json
     assert r.json["payments"] == [{"method": "stored_value", "amount_fen": 10_000},
                                   {"method": "wechat_pay", "amount_fen": 15_000}]
+
+
+def test_a_payment_leaving_little_stored_value_sends_a_low_balance_notice(shop, cashier_api):
+    from wxcrm.messages.models import OutboxMessage
+    member = shop.member(openid="o-low-balance")
+    top_up(cashier_api, member, 5_000)
+    sale(cashier_api, member, [("TEA", 1, 2_000)], payment_method="stored_value")        # 30 left: fine
+    assert db.session.query(OutboxMessage).filter_by(purpose="stored_value_low").count() == 0
+    sale(cashier_api, member, [("TEA", 1, 1_500)], payment_method="stored_value")        # 15 left
+    [notice] = db.session.query(OutboxMessage).filter_by(purpose="stored_value_low").all()
+    assert "15.00" in notice.payload.get("text", "") or "15.00" in str(notice.payload)
+
+
+def test_the_card_page_shows_the_balance_and_its_history(shop, cashier_api, client):
+    member = shop.member(openid="o-h5-history")
+    top_up(cashier_api, member, 5_000)
+    sale(cashier_api, member, [("TEA", 1, 2_000)], payment_method="stored_value")
+    with client.session_transaction() as s:
+        s["openid"], s["member_id"], s["oauth_scope"] = member.openid, member.id, "snsapi_base"
+    page = client.get("/h5/stored-value?lang=zh_CN").get_data(as_text=True)
+    assert "¥30.00" in page and "充值 50.00 元" in page and "储值支付 20.00 元" in page
