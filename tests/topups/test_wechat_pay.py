@@ -155,3 +155,17 @@ def test_five_notifies_at_once_credit_once(client, make, paying, live_server):
     assert len(answers) == 5 and all("SUCCESS" in a for a in answers), answers
     assert stored(member) == 10_000
     assert ledger.audit(db.session) == []
+
+
+def test_a_wechat_top_up_is_refunded_through_wechat_pay(client, make, paying, live_server, admin_api):
+    member, body = order(client, make, paying)
+    send_notify(live_server.url, notify_body(body["out_trade_no"], 10_000))     # credited by our own notify
+    # and paid at the stand-in too, so WeChat Pay knows the order it refunds
+    requests.post(f"{paying.url}/standin/pay-notify",
+                  json={"out_trade_no": body["out_trade_no"], "notify_url": "http://127.0.0.1:9/none"})
+    topup_id = db.session.scalar(select(Topup.id).where(Topup.out_trade_no == body["out_trade_no"]))
+    r = admin_api.post(f"/topups/{topup_id}/refund", {}, key="refund-wechat-0001")
+    assert r.status_code == 201, r.json
+    assert r.json["status"] == "refunded" and r.json["refund"]["refund_fen"] == 10_000
+    assert [c["path"] for c in paying.calls("/mch/secapi")] == ["/mch/secapi/pay/refund"]
+    assert stored(member) == 0

@@ -46,7 +46,9 @@ def create_topup(data):
 @blp.doc(**IDEMPOTENCY_DOC)
 def refund_topup(topup_id):
     """Refund a top-up: what is left of its principal goes back, less the bonus already spent;
-    what is left of its bonus and its bonus points are taken back (README, "Stored value")."""
+    what is left of its bonus and its bonus points are taken back (README, "Stored value").
+    A WeChat Pay top-up's money goes back through WeChat Pay's refund (`status` `refunding`
+    until WeChat accepts it; the `topup-order-query` job retries)."""
     key = idempotency_key()
     staff = current_staff()
     settings = current_settings()
@@ -59,6 +61,9 @@ def refund_topup(topup_id):
     status, body, _ = run_once(db.session, f"topup-refund:{topup_id}:{token_scope()}", key,
                                request.get_json(silent=True) or {}, write)
     db.session.commit()
+    if body.get("status") == "refunding":     # paid by WeChat Pay: its refund API, after the commit
+        from wxcrm.topups.wechat import send_refund
+        body = {**body, "status": send_refund(db.session, topup_id, settings=settings, commit=db.session.commit)}
     return body, status
 
 

@@ -146,13 +146,14 @@ def confirm_wechat_topups(app: Flask) -> None:
     only while pending, under its row lock)."""
     from wxcrm.extensions import db
     from wxcrm.timeutil import Clock
-    from wxcrm.topups.wechat import confirm_late_orders
+    from wxcrm.topups.wechat import confirm_late_orders, retry_refunds
     settings = settings_for(app)
     try:
         done = confirm_late_orders(db.session, clock=Clock.now(settings.tz), settings=settings,
                                    commit=db.session.commit)
+        done["refunded"] = retry_refunds(db.session, settings=settings, commit=db.session.commit)
         db.session.commit()
-        if done["credited"] or done["closed"]:
+        if done["credited"] or done["closed"] or done["refunded"]:
             log.info("wechat top-ups: %s", done)
     finally:
         db.session.remove()

@@ -14,8 +14,9 @@ from wxcrm.timeutil import utcnow
 TOPUP_METHODS = ("cash", "card", "wechat_pay", "other")
 TOPUP_CHANNELS = ("counter", "wechat")
 # pending: a WeChat Pay order not paid yet; paid: credited; refunded: its money went back;
-# closed: the order expired or failed and credited nothing.
-TOPUP_STATUSES = ("pending", "paid", "refunded", "closed")
+# closed: the order expired or failed and credited nothing; refunding: taken off the card, the
+# money on its way back through WeChat Pay's refund (then refunded).
+TOPUP_STATUSES = ("pending", "paid", "refunding", "refunded", "closed")
 
 
 class Topup(db.Model):

@@ -106,7 +106,7 @@ def credit_paid_topup(session: Session, topup: Topup, member: Member, *, clock: 
     queue the member's notice. Called once per top-up (the caller holds its row lock)."""
     store = session.get(Store, topup.store_id) if topup.store_id else None
     first = not session.scalar(select(func.count(Topup.id)).where(
-        Topup.member_id == member.id, Topup.id != topup.id, Topup.status.in_(("paid", "refunded"))))
+        Topup.member_id == member.id, Topup.id != topup.id, Topup.status.in_(("paid", "refunding", "refunded"))))
     ledger.credit_value(session, member.id, topup.amount_fen, ledger.Cause(
         "topup", ref=str(topup.id), staff_id=topup.staff_id, at=clock.utc,
         text_zh=f"充值 {fen_to_yuan_str(topup.amount_fen)} 元", text_en=f"Top-up {fen_to_yuan_str(topup.amount_fen)} yuan"),
@@ -215,7 +215,7 @@ def refund_topup(session: Session, *, topup_id: int, clock: Clock, settings: Set
     topup = get_topup(session, topup_id, lock=True)
     if staff is not None and staff.works_at_a_store and staff.store_id != topup.store_id:
         raise DomainError("a manager refunds only top-ups of their own store", code="wrong_store", status=403)
-    if topup.status == "refunded":
+    if topup.status in ("refunded", "refunding"):
         raise DomainError(N_("this top-up is already refunded"), code="already_refunded")
     if topup.status != "paid":
         raise DomainError(N_("this top-up was never paid"), code="topup_not_paid")
@@ -235,7 +235,9 @@ def refund_topup(session: Session, *, topup_id: int, clock: Clock, settings: Set
         _, points_short = ledger.claw_back_points(session, member.id, topup.bonus_points, cause)
     charge = bonus_spent + points_short * settings.point_value_fen
     money_back = max(principal_left - charge, 0)
-    topup.status = "refunded"
+    # Paid by WeChat Pay: the money goes back through its refund API, after this commits
+    # (``wechat.send_refund``; never under the ledger's locks).
+    topup.status = "refunding" if topup.channel == "wechat" and money_back else "refunded"
     topup.refunded_at = clock.utc
     topup.refunded_principal_fen = money_back
     topup.refunded_bonus_fen = bonus_left

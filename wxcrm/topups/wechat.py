@@ -174,3 +174,44 @@ def confirm_late_orders(session: Session, *, clock: Clock, settings: Settings, c
             done["waiting"] += 1
         commit()
     return done
+
+
+# ---------------------------------------------------------------- refunds of WeChat top-ups
+
+def out_refund_no(topup: Topup) -> str:
+    return f"TR{topup.id:010d}"
+
+
+def send_refund(session: Session, topup_id: int, *, settings: Settings, commit) -> str:
+    """Give a refunded WeChat top-up's money back through WeChat Pay's refund API (with the
+    merchant certificate). The same ``out_refund_no`` every time, so a retry refunds once.
+    Reads, commits (releasing every lock), calls WeChat, then marks it refunded. Returns the
+    top-up's status."""
+    topup = session.get(Topup, topup_id)
+    if topup is None or topup.status != "refunding":
+        return topup.status if topup else "missing"
+    fee, refund_fee, trade_no, refund_no = topup.amount_fen, topup.refunded_principal_fen, topup.out_trade_no, \
+        out_refund_no(topup)
+    commit()
+    try:
+        wechat_pay(settings).refund.apply(total_fee=fee, refund_fee=refund_fee, out_refund_no=refund_no,
+                                          out_trade_no=trade_no)
+    except WeChatPayException as exc:
+        log.warning("refund %s of %s refused: %s %s", refund_no, trade_no, exc.errcode, exc.errmsg)
+        return "refunding"
+    except Exception as exc:  # noqa: BLE001 - retried by the job
+        log.warning("refund %s of %s failed: %s", refund_no, trade_no, exc)
+        return "refunding"
+    locked = session.scalar(select(Topup).where(Topup.id == topup_id).with_for_update()
+                            .execution_options(populate_existing=True))
+    if locked.status == "refunding":
+        locked.status = "refunded"
+    commit()
+    return locked.status
+
+
+def retry_refunds(session: Session, *, settings: Settings, commit) -> int:
+    """The job's part: WeChat top-ups whose refund has not gone through yet."""
+    ids = list(session.scalars(select(Topup.id).where(Topup.status == "refunding").order_by(Topup.id).limit(100)))
+    commit()
+    return sum(send_refund(session, i, settings=settings, commit=commit) == "refunded" for i in ids)
