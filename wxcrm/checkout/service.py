@@ -141,7 +141,7 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     txn.receipt = purchase_receipt(session, txn, member, clock)
     if plan.split or plan.uses_stored_value:
         txn.receipt = tenders.with_payment_lines(session, txn, txn.receipt, member=member, notify=notify,
-                                                 clock=clock, settings=settings)
+                                                 clock=clock, settings=settings, plan=plan)
     if notify and member is not None and (earned or points_to_use) and member.openid:
         notify_points_changed(session, settings, member, store_name=store.name,
                               change=txn.points_earned - txn.points_redeemed,

@@ -337,11 +337,24 @@ def _open_lots(session: Session, account_id: int) -> list[ValueLot]:
         .order_by(ValueLot.id).with_for_update()))
 
 
+@dataclass(frozen=True)
+class ValueSpend:
+    entry: LedgerEntry
+    taken: "ValueSplit"          # what this spend took of principal and bonus
+    left: "ValueSplit"           # what the member has left after it
+
+
 def debit_value(session: Session, member_id: int, amount_fen: int, cause: Cause, *,
                 order: str = "principal_first") -> LedgerEntry:
     """Spend stored value, oldest lot first; ``order`` says whether principal or bonus goes
     first (``WXCRM_STORED_VALUE_SPEND_ORDER``). Never more than the balance: the account row
     is locked, so two tills spending one balance at once are served one after the other."""
+    return spend_value(session, member_id, amount_fen, cause, order=order).entry
+
+
+def spend_value(session: Session, member_id: int, amount_fen: int, cause: Cause, *,
+                order: str = "principal_first") -> ValueSpend:
+    """``debit_value`` that also says what it took and what is left (no extra read)."""
     if amount_fen <= 0:
         raise ValueError("debit_value needs a positive amount")
     if order not in SPEND_ORDERS:
@@ -370,7 +383,9 @@ def debit_value(session: Session, member_id: int, amount_fen: int, cause: Cause,
     for lot_id, (p, b) in takes.items():
         session.add(ValueMovement(entry_id=entry.id, lot_id=lot_id, principal=-p, bonus=-b))
     session.flush()
-    return entry
+    taken = ValueSplit(sum(p for p, _ in takes.values()), sum(b for _, b in takes.values()))
+    left = ValueSplit(sum(lot.principal_left for lot in lots), sum(lot.bonus_left for lot in lots))
+    return ValueSpend(entry, taken, left)
 
 
 def value_split(session: Session, member_id: int) -> ValueSplit:

@@ -32,10 +32,13 @@ class Tender:
     amount_fen: int | None      # None: whatever is left to pay (the single-tender shorthand)
 
 
-@dataclass(frozen=True)
+@dataclass
 class TenderPlan:
-    """The tenders a till sent, before the rules decide what is left to pay."""
+    """The tenders a till sent, before the rules decide what is left to pay; after
+    ``take_payments``, the receipt lines and the stored value left."""
     tenders: tuple[Tender, ...]
+    lines: list | None = None
+    left: ledger.ValueSplit | None = None
 
     @property
     def split(self) -> bool:
@@ -119,20 +122,25 @@ def take_payments(session: Session, txn: Transaction, plan: TenderPlan, *, clock
         if amount == 0:
             continue                      # "the rest" when nothing was left
         entry_id = None
+        line = {"kind": "payment", "method": tender.method, "amount_fen": amount,
+                "text": METHOD_ZH.get(tender.method, tender.method), "text_en": METHOD_EN.get(tender.method, tender.method)}
         if tender.method == STORED_VALUE and amount > 0:
             if txn.member_id is None:
                 raise DomainError(N_("stored value can only be spent by a member"), code="stored_value_needs_member",
                                   fields={"payments": "no member"})
-            entry = ledger.debit_value(session, txn.member_id, amount, ledger.Cause(
+            spent = ledger.spend_value(session, txn.member_id, amount, ledger.Cause(
                 "purchase", ref=str(txn.id), transaction_id=txn.id, staff_id=txn.staff_id, at=clock.utc,
                 text_zh=f"储值支付 {fen_to_yuan_str(amount)} 元", text_en=f"Paid {fen_to_yuan_str(amount)} yuan from stored value"),
                 order=settings.stored_value_spend_order)
-            entry_id = entry.id
-        row = TransactionPayment(transaction_id=txn.id, method=tender.method, amount_fen=amount,
-                                 ledger_entry_id=entry_id)
-        session.add(row)
-        rows.append(row)
+            entry_id = spent.entry.id
+            line.update(text="储值支付", text_en="Paid from stored value", principal_fen=spent.taken.principal,
+                        bonus_fen=spent.taken.bonus)
+            plan.left = spent.left
+        session.add(TransactionPayment(transaction_id=txn.id, method=tender.method, amount_fen=amount,
+                                       ledger_entry_id=entry_id))
+        rows.append(line)
     session.flush()
+    plan.lines = rows
     return rows
 
 
@@ -222,18 +230,18 @@ def refund_payments(session: Session, original: Transaction, refund: Transaction
 
 
 def with_payment_lines(session: Session, txn: Transaction, receipt: dict, *, member, notify: bool, clock: Clock,
-                       settings: Settings) -> dict:
+                       settings: Settings, plan: TenderPlan | None = None) -> dict:
     """The receipt of a split or stored-value sale: its tenders, and the member's stored
     value left (and a low-balance notice when it runs low). A new dict: the JSON column
-    sees only a new value."""
+    sees only a new value. With the ``plan`` that took the payments, nothing is read again."""
     receipt = {**receipt, "receipt_lines": list(receipt["receipt_lines"])}
-    lines = payment_lines(session, txn)
+    lines = plan.lines if plan is not None and plan.lines is not None else payment_lines(session, txn)
     receipt["payments"] = [{"method": line["method"], "amount_fen": line["amount_fen"]} for line in lines]
     at = next((i for i, line in enumerate(receipt["receipt_lines"]) if line["kind"] == "payable"),
               len(receipt["receipt_lines"]) - 1)
     receipt["receipt_lines"][at + 1:at + 1] = lines
     if member is not None and any(line["method"] == STORED_VALUE for line in lines):
-        split = ledger.value_split(session, member.id)
+        split = plan.left if plan is not None and plan.left is not None else ledger.value_split(session, member.id)
         receipt["stored_value_fen"] = split.total
         receipt["receipt_lines"].append({"kind": "stored_value_balance", "text": "储值余额",
                                          "text_en": "Stored value balance", "amount_fen": split.total})
