@@ -52,6 +52,7 @@ def test_value_taken_by_a_franchisee_and_spent_at_the_brand_is_owed_to_the_brand
     assert [(x["debtor_name"], x["creditor_name"], x["principal_fen"], x["bonus_fen"]) for x in lines] == \
         [("加盟商甲", "wxcrm", 50_000, 0)]                          # the brand funds the bonus it was paid in
     assert lines[0]["transactions"] == [sale["id"]]
+    assert lines[0]["stores"] == [{"issued_at": "F001", "sold_at": "S001", "principal_fen": 50_000, "bonus_fen": 0}]
     totals = settlement.owner_totals(lines)
     assert sum(t["receivable_fen"] for t in totals.values()) == sum(t["payable_fen"] for t in totals.values())
 

@@ -58,6 +58,8 @@ class Line:
     principal_fen: int = 0
     bonus_fen: int = 0
     transactions: set = field(default_factory=set)
+    # (store of issue, store of sale) -> [principal, bonus]: the line per store
+    stores: dict = field(default_factory=dict)
 
     @property
     def total_fen(self) -> int:
@@ -67,7 +69,10 @@ class Line:
         return {"debtor": self.debtor, "debtor_name": names.get(self.debtor, self.debtor), "creditor": self.creditor,
                 "creditor_name": names.get(self.creditor, self.creditor), "principal_fen": self.principal_fen,
                 "bonus_fen": self.bonus_fen, "total_fen": self.total_fen,
-                "transactions": sorted(self.transactions)}
+                "transactions": sorted(self.transactions),
+                "stores": [{"issued_at": issued, "sold_at": sold, "principal_fen": p, "bonus_fen": b}
+                           for (issued, sold), (p, b) in sorted(self.stores.items(), key=lambda kv: (kv[0][0] or "",
+                                                                                                   kv[0][1] or ""))]}
 
 
 def owner_names(session: Session, brand_name: str) -> dict[str, str]:
@@ -115,21 +120,25 @@ def _lines(session: Session, entry_filter, settings: Settings) -> list[Line]:
         .where(entry_filter, LedgerEntry.cause.in_(("purchase", "refund")))).all()
     lines: dict[tuple[str, str], Line] = {}
 
-    def owe(debtor: str, creditor: str, principal: int, bonus: int, txn_id: int) -> None:
+    def owe(debtor: str, creditor: str, principal: int, bonus: int, txn_id: int, where: tuple) -> None:
         if debtor == creditor or (principal == 0 and bonus == 0):
             return
         line = lines.setdefault((debtor, creditor), Line(debtor, creditor))
         line.principal_fen += principal
         line.bonus_fen += bonus
         line.transactions.add(txn_id)
+        per_store = line.stores.setdefault(where, [0, 0])
+        per_store[0] += principal
+        per_store[1] += bonus
 
     for principal, bonus, lot_store, sale_store, txn_id, original_id in rows:
         issuer = owner_of(stores.get(lot_store))
         seller = owner_of(stores.get(sale_store))
         funder = issuer if settings.stored_value_bonus_funded_by == "issuer" else BRAND
+        where = (stores[lot_store].code if lot_store in stores else None, stores[sale_store].code)
         # spent: movements are negative; put back by a refund: positive (reverses the debt)
-        owe(issuer, seller, -principal, 0, original_id or txn_id)
-        owe(funder, seller, 0, -bonus, original_id or txn_id)
+        owe(issuer, seller, -principal, 0, original_id or txn_id, where)
+        owe(funder, seller, 0, -bonus, original_id or txn_id, where)
     return sorted(lines.values(), key=lambda x: (x.debtor, x.creditor))
 
 
@@ -169,6 +178,12 @@ def export_csv(lines: list[dict]) -> str:
     for line in lines:
         w.writerow([line["debtor_name"], line["creditor_name"], _yuan(line["principal_fen"]), _yuan(line["bonus_fen"]),
                     _yuan(line["total_fen"]), " ".join(map(str, line["transactions"]))])
+    w.writerow([])
+    w.writerow(["debtor", "creditor", "store_of_issue", "store_of_sale", "principal_yuan", "bonus_yuan"])
+    for line in lines:
+        for s in line.get("stores", []):
+            w.writerow([line["debtor_name"], line["creditor_name"], s["issued_at"] or "", s["sold_at"],
+                        _yuan(s["principal_fen"]), _yuan(s["bonus_fen"])])
     return buf.getvalue()
 
 
@@ -184,6 +199,15 @@ def export_xlsx(lines: list[dict], period: str) -> bytes:
         ws.append([line["debtor_name"], line["creditor_name"], line["principal_fen"] / 100, line["bonus_fen"] / 100,
                    line["total_fen"] / 100, " ".join(map(str, line["transactions"]))])
     for cell in ws[1]:
+        cell.font = Font(bold=True)
+    per_store = wb.create_sheet("by store")
+    per_store.append(["应付方 debtor", "应收方 creditor", "充值门店 store of issue", "消费门店 store of sale",
+                      "本金 principal (元)", "赠送 bonus (元)"])
+    for line in lines:
+        for s in line.get("stores", []):
+            per_store.append([line["debtor_name"], line["creditor_name"], s["issued_at"] or "", s["sold_at"],
+                              s["principal_fen"] / 100, s["bonus_fen"] / 100])
+    for cell in per_store[1]:
         cell.font = Font(bold=True)
     out = io.BytesIO()
     wb.save(out)
