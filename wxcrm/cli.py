@@ -147,6 +147,49 @@ def audit() -> None:
     click.echo(f"audit: {db.session.scalar(select(func.count(LedgerAccount.id)))} accounts, all balances match")
 
 
+@wxcrm_cli.command("stored-value-liability")
+@click.option("--date", "on", default=None, help="As at the end of this business date (YYYY-MM-DD); default today.")
+def stored_value_liability(on: str | None) -> None:
+    """Unspent stored value (principal and bonus apart) per owner and store of issue."""
+    from datetime import date
+
+    from wxcrm.money import fen_to_yuan_str
+    from wxcrm.timeutil import business_date
+    from wxcrm.topups.settlement import liability
+    settings = current_settings()
+    rows = liability(db.session, date.fromisoformat(on) if on else business_date(settings.tz), settings)
+    for r in rows:
+        click.echo(f"{r['owner_name']}\t{r['store_code'] or '-'}\tprincipal {fen_to_yuan_str(r['principal_fen'])}"
+                   f"\tbonus {fen_to_yuan_str(r['bonus_fen'])}")
+    click.echo(f"total principal {fen_to_yuan_str(sum(r['principal_fen'] for r in rows))} "
+               f"bonus {fen_to_yuan_str(sum(r['bonus_fen'] for r in rows))}")
+
+
+@wxcrm_cli.command("settlement")
+@click.option("--period", required=True, help="The month, YYYY-MM (merchant time).")
+@click.option("--close", is_flag=True, help="Freeze the month's lines (months close in order, after they end).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the lines as CSV.")
+def settlement_cmd(period: str, close: bool, as_csv: bool) -> None:
+    """What owners owe one another for stored value spent at each other's stores in a month."""
+    from wxcrm.timeutil import utcnow
+    from wxcrm.topups import settlement
+    settings = current_settings()
+    try:
+        if close:
+            settlement.close_period(db.session, period, settings, now=utcnow(), staff_id=None)
+            db.session.commit()
+        lines = settlement.settlement_lines(db.session, period, settings)
+    except DomainError as exc:
+        _fail(exc)
+    if as_csv:
+        click.echo(settlement.export_csv(lines), nl=False)
+        return
+    for line in lines:
+        click.echo(f"{line['debtor_name']} owes {line['creditor_name']}: {line['total_fen']} fen "
+                   f"(principal {line['principal_fen']}, bonus {line['bonus_fen']}; {len(line['transactions'])} sales)")
+    click.echo(f"settlement {period}: {len(lines)} line(s){' (closed)' if close else ''}")
+
+
 @wxcrm_cli.command("expire-points")
 @click.option("--date", "on", default=None, help="Business date (YYYY-MM-DD); default today.")
 def expire_points(on: str | None) -> None:

@@ -138,3 +138,14 @@ def test_the_console_page_shows_liability_and_settlement_and_exports(owners, mak
     assert client.get("/console/stored-value/export.csv?period=2026-10").status_code == 200
     xlsx = client.get("/console/stored-value/export.xlsx?period=2026-10")
     assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
+
+
+def test_the_cli_prints_the_liability_and_the_settlement(owners, make, app):
+    member = make.member()
+    top_up(owners, member, "F001", 10_000)
+    spend(owners, member, "S001", 6_000)
+    runner = app.test_cli_runner()
+    out = runner.invoke(args=["wxcrm", "stored-value-liability"])
+    assert out.exit_code == 0 and "F001" in out.output and "principal 40.00" in out.output, out.output
+    out = runner.invoke(args=["wxcrm", "settlement", "--period", "2026-10"])
+    assert out.exit_code == 0 and "加盟商甲 owes wxcrm: 6000 fen" in out.output, out.output
