@@ -183,7 +183,7 @@ def _history(session: Session, settings: Settings, rng: random.Random, people: l
             member = m[1]
             topups.top_up_at_counter(session, store_code=member.home_store.code, member_ref={"member_id": member.id},
                                      amount_fen=rng.choice([20_000, 50_000, 50_000, 100_000]), method="cash",
-                                     clock=Clock.local_moment(local), settings=settings)
+                                     clock=Clock.local_moment(local), settings=settings, notify=False)
             continue
         _refunds_due(session, settings, refunds, local)
         if month is not None and (day.year, day.month) != month:

@@ -75,9 +75,10 @@ def check_topup_amount(session: Session, member: Member, amount_fen: int, settin
 
 
 def top_up_at_counter(session: Session, *, store_code: str, member_ref: dict, amount_fen: int, method: str,
-                      clock: Clock, settings: Settings, staff: Staff | None = None) -> Topup:
+                      clock: Clock, settings: Settings, staff: Staff | None = None, notify: bool = True) -> Topup:
     """A cashier takes ``amount_fen`` in ``method`` (cash, card, wechat_pay scanned at the
-    till, other) and the member's card is credited, with the rules' bonus."""
+    till, other) and the member's card is credited, with the rules' bonus. ``notify=False``:
+    history being loaded (the demo), no message queued."""
     if method not in TOPUP_METHODS:
         # Stored value never pays for stored value (nor points): the money must come in.
         raise DomainError(f"method must be one of {', '.join(TOPUP_METHODS)}", code="invalid_topup_method",
@@ -97,11 +98,12 @@ def top_up_at_counter(session: Session, *, store_code: str, member_ref: dict, am
                   created_at=clock.utc)
     session.add(topup)
     session.flush()
-    credit_paid_topup(session, topup, member, clock=clock, settings=settings)
+    credit_paid_topup(session, topup, member, clock=clock, settings=settings, notify=notify)
     return topup
 
 
-def credit_paid_topup(session: Session, topup: Topup, member: Member, *, clock: Clock, settings: Settings) -> Bonus:
+def credit_paid_topup(session: Session, topup: Topup, member: Member, *, clock: Clock, settings: Settings,
+                      notify: bool = True) -> Bonus:
     """The money is in: credit the principal, run the `topup` rules, write the receipt and
     queue the member's notice. Called once per top-up (the caller holds its row lock)."""
     store = session.get(Store, topup.store_id) if topup.store_id else None
@@ -122,7 +124,7 @@ def credit_paid_topup(session: Session, topup: Topup, member: Member, *, clock: 
     topup.bonus_points = bonus.points
     session.flush()
     topup.receipt = topup_receipt(session, topup, member, bonus)
-    if member.openid or member.phone:
+    if notify and (member.openid or member.phone):
         balance = topup.receipt["stored_value_fen"]
         what = f"充值 {fen_to_yuan_str(topup.amount_fen)} 元" + (
             f"，赠送 {fen_to_yuan_str(bonus.stored_value_fen)} 元" if bonus.stored_value_fen else "")
