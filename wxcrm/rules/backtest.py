@@ -47,7 +47,7 @@ from wxcrm.rules.engine import evaluate
 from wxcrm.rules.live import draft_rule_set, live_rule_set, proposed_rule_set
 from wxcrm.rules.models import ReferralPayout
 from wxcrm.rules.usage import membership_anchor, period_keys
-from wxcrm.sales.models import Transaction, TransactionBenefit, TransactionItem
+from wxcrm.sales.models import Transaction, TransactionBenefit, TransactionItem, TransactionPayment
 from wxcrm.sales.queries import net_fen
 
 PERIODS = ("day", "month", "year", "myear", "life")
@@ -132,11 +132,13 @@ def run_backtest(session: Session, settings: Settings, *, days: int, today: date
     live = live_rule_set(session, point_value_fen=point_value)
     draft = (draft_rule_set(draft_rules, point_value_fen=point_value) if draft_rules is not None
              else proposed_rule_set(session, point_value_fen=point_value))
-    return backtest(session, live=live, draft=draft, days=days, today=today, tz=settings.tz, topups=topups)
+    return backtest(session, live=live, draft=draft, days=days, today=today, tz=settings.tz, topups=topups,
+                    stored_value_earns=settings.stored_value_earns_points)
 
 
 def backtest(session: Session, *, live: CompiledRuleSet, draft: CompiledRuleSet, days: int, today: date,
-             tz: ZoneInfo, batch_size: int = 1000, topups: Iterable[TopupEvent] = ()) -> dict:
+             tz: ZoneInfo, batch_size: int = 1000, topups: Iterable[TopupEvent] = (),
+             stored_value_earns: bool = False) -> dict:
     start = today - timedelta(days=days - 1)
     windows = sorted(set(live.spend_windows) | set(draft.spend_windows)
                      | set(live.purchase_windows) | set(draft.purchase_windows))
@@ -165,6 +167,8 @@ def backtest(session: Session, *, live: CompiledRuleSet, draft: CompiledRuleSet,
         for it in session.scalars(select(TransactionItem).where(
                 TransactionItem.transaction_id.in_([t.id for t in batch])).order_by(TransactionItem.line_no)):
             items[it.transaction_id].append(it)
+        _load_tenders(session, [t for t in batch if t.payment_method in ("split", "stored_value")],
+                      stored_value_earns)
         buyers = {t.member_id for t in batch}
         new = buyers - set(known.members)
         _load_new_members(session, new, known, start, longest)
@@ -409,13 +413,33 @@ def _usage_then(totals: SetTotals, member_id: int, keys: dict[str, str]) -> dict
 
 # ---------------------------------------------------------------- replaying
 
+def _load_tenders(session: Session, txns: list[Transaction], stored_value_earns: bool) -> None:
+    """What the till told the rules about a split or stored-value sale's tenders: every
+    method, and (``WXCRM_STORED_VALUE_EARNS_POINTS`` off) the stored value that earns nothing.
+    Kept on the transaction objects for ``_replay``."""
+    if not txns:
+        return
+    rows = defaultdict(list)
+    for tid, method, fen in session.execute(select(TransactionPayment.transaction_id, TransactionPayment.method,
+                                                   TransactionPayment.amount_fen)
+                                            .where(TransactionPayment.transaction_id.in_([t.id for t in txns]))
+                                            .order_by(TransactionPayment.id)):
+        rows[tid].append((method, fen))
+    for txn in txns:
+        paid = rows.get(txn.id, [])
+        txn._replay_methods = tuple(dict.fromkeys(m for m, _ in paid))
+        value = txn.total_fen if txn.payment_method == "stored_value" else sum(f for m, f in paid if m == "stored_value")
+        txn._replay_unearning = 0 if stored_value_earns else value
+
+
 def _replay(compiled: CompiledRuleSet, totals: SetTotals, facts: MemberFacts, txn: Transaction, store: Store,
             lines: tuple[BasketLine, ...], local: datetime, anchor: date) -> None:
     keys = period_keys(local.date(), anchor)
     budgets = {rid: BudgetUsage(points=p, fen=f) for rid, (p, f) in totals.budgets.items()}
     ctx = EvaluationContext(event="purchase", member=facts, local_time=local, store_code=store.code,
                             store_kind=store.kind, payment_method=txn.payment_method, lines=lines,
-                            points_payment_fen=txn.points_redeemed_fen,
+                            points_payment_fen=txn.points_redeemed_fen + getattr(txn, "_replay_unearning", 0),
+                            payment_methods=getattr(txn, "_replay_methods", ()),
                             usage=_usage_then(totals, facts.id, keys), budget_used=budgets)
     result = evaluate(compiled, ctx)
     if not result.effects:
@@ -528,7 +552,8 @@ def _replay_referral(session: Session, known: _Known, sets: dict, compiled: dict
         budgets = {rid: BudgetUsage(points=p, fen=f) for rid, (p, f) in totals.budgets.items()}
         ctx = EvaluationContext(event="referral", member=referrer_facts, local_time=local, store_code=store.code,
                                 store_kind=store.kind, payment_method=txn.payment_method, lines=lines,
-                                points_payment_fen=txn.points_redeemed_fen,
+                                points_payment_fen=txn.points_redeemed_fen + getattr(txn, "_replay_unearning", 0),
+                                payment_methods=getattr(txn, "_replay_methods", ()),
                                 usage=_usage_then(totals, referrer.id, keys), budget_used=budgets,
                                 referred=facts_of_referred, paid_rules=frozenset(paid))
         result = evaluate(compiled[name], ctx)
