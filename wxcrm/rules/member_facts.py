@@ -8,7 +8,8 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from wxcrm.members.models import GroupAccount, Member, Tier
+from wxcrm.members.cache import tier_code
+from wxcrm.members.models import GroupAccount, Member
 from wxcrm.rules.compiler import CompiledRuleSet
 from wxcrm.rules.context import MemberFacts
 from wxcrm.sales.queries import purchase_history
@@ -20,10 +21,9 @@ def member_facts(session: Session, member: Member, *, today: date, compiled: Com
     windows = sorted(set(compiled.spend_windows) | set(compiled.purchase_windows))
     history = purchase_history(session, member.id, today=today, windows=windows, before=before)
     referrals = session.scalar(select(func.count(Member.id)).where(Member.referrer_id == member.id)) or 0
-    tier = session.get(Tier, member.tier_id) if member.tier_id else None
     group = session.get(GroupAccount, member.group_id) if member.group_id else None
     return MemberFacts(
-        id=member.id, joined_on=member.joined_on, tier=tier.code if tier else None, status=member.status,
+        id=member.id, joined_on=member.joined_on, tier=tier_code(session, member.tier_id), status=member.status,
         birthday=member.birthday, gender=member.gender, district=member.district,
         group=group.code if group else None, expires_on=member.expires_on,
         purchase_count=history.purchase_count, purchases_in_window=history.purchases_in,
