@@ -19,8 +19,8 @@ from wxcrm.extensions import db
 
 # steady state, per request (the budget later issues raise, saying why)
 MAX_STATEMENTS = {
-    "purchase": 33,
-    "points_purchase": 40,
+    "purchase": 15,
+    "points_purchase": 21,
     "refund": 43,
     "lookup": 9,
 }

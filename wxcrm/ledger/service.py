@@ -100,6 +100,30 @@ def available_points(session: Session, member_id: int, today: date) -> int:
     ) or 0
 
 
+def points_columns(member_id: int, today: date) -> tuple:
+    """Scalar subqueries for the member's available points, pending points and points
+    balance, for a caller that asks them in one query with other facts (the till)."""
+    lots = (select(func.coalesce(func.sum(PointsLot.remaining), 0))
+            .join(LedgerAccount, LedgerAccount.id == PointsLot.account_id)
+            .where(LedgerAccount.member_id == member_id, LedgerAccount.kind == "points", PointsLot.remaining > 0,
+                   PointsLot.expires_on >= today))
+    available = lots.where(PointsLot.available_from <= today).scalar_subquery()
+    pending = lots.where(PointsLot.available_from > today).scalar_subquery()
+    held = select(LedgerAccount.balance).where(LedgerAccount.member_id == member_id,
+                                               LedgerAccount.kind == "points").scalar_subquery()
+    return available, pending, held
+
+
+def balance_in_session(session: Session, member_id: int, kind: str) -> int | None:
+    """The balance of an account this session has locked and moved (``lock_account`` reads
+    it under the row lock and ``_post`` keeps it), without asking the database; None when
+    the session holds no such account."""
+    for obj in session.identity_map.values():
+        if isinstance(obj, LedgerAccount) and obj.member_id == member_id and obj.kind == kind:
+            return obj.balance
+    return None
+
+
 @dataclass
 class PointsSummary:
     balance: int

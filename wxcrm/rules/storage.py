@@ -11,10 +11,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from wxcrm.errors import DomainError, NotFound
+from wxcrm.members.cache import bump_reference
 from wxcrm.rules.catalogue import base_earning_rule
 from wxcrm.rules.models import RULE_STATUSES, Rule, RuleSetState, RuleVersion
 from wxcrm.rules.schema import validate_rule, validate_rule_set
-from wxcrm.members.cache import bump_reference
 from wxcrm.sqlutil import insert_missing
 
 

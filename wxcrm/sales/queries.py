@@ -31,6 +31,15 @@ def purchase_history(session: Session, member_id: int, *, today: date, windows: 
                      before: datetime | None = None) -> PurchaseHistory:
     """One aggregate query: lifetime purchases, and per window (last N business days,
     today included) purchases and net spend."""
+    q = select(*history_columns(today, windows)).where(Transaction.member_id == member_id)
+    if before is not None:
+        q = q.where(Transaction.created_at < before)
+    return history_from_row(session.execute(q).one(), windows)
+
+
+def history_columns(today: date, windows: list[int]) -> list:
+    """The aggregate columns of ``purchase_history`` over a member's transactions, for a
+    caller that asks them in one query with other facts (the till)."""
     sign = signed_payable()
     is_purchase = case((Transaction.kind == "purchase", 1), else_=0)
     cols = [func.coalesce(func.sum(is_purchase), 0)]
@@ -38,13 +47,21 @@ def purchase_history(session: Session, member_id: int, *, today: date, windows: 
         since = today - timedelta(days=days)
         cols.append(func.coalesce(func.sum(case((Transaction.business_date > since, is_purchase), else_=0)), 0))
         cols.append(func.coalesce(func.sum(case((Transaction.business_date > since, sign), else_=0)), 0))
-    q = select(*cols).where(Transaction.member_id == member_id)
-    if before is not None:
-        q = q.where(Transaction.created_at < before)
-    row = session.execute(q).one()
+    return cols
+
+
+def history_from_row(row, windows: list[int]) -> PurchaseHistory:
+    """``history_columns`` (the first columns of ``row``) as a PurchaseHistory."""
     return PurchaseHistory(purchase_count=int(row[0]),
                            purchases_in={d: int(row[1 + 2 * i]) for i, d in enumerate(windows)},
                            spend_in={d: int(row[2 + 2 * i]) for i, d in enumerate(windows)})
+
+
+def rolling_year_spend_column(today: date):
+    """A member's net spend over the rolling 12 months to ``today`` as an aggregate column
+    over their transactions (``net_spend_by_member`` for one member, inside another query)."""
+    inside = (Transaction.business_date > rolling_year_start(today)) & (Transaction.business_date <= today)
+    return func.coalesce(func.sum(case((inside, signed_payable()), else_=0)), 0)
 
 
 def rolling_year_start(today: date) -> date:
