@@ -20,9 +20,9 @@ from wxcrm.extensions import db
 # steady state, per request (the budget later issues raise, saying why)
 MAX_STATEMENTS = {
     "purchase": 15,
-    "points_purchase": 21,
-    "refund": 43,
-    "lookup": 9,
+    "points_purchase": 20,
+    "refund": 30,
+    "lookup": 5,
 }
 
 

@@ -18,9 +18,9 @@ from wxcrm.benefits.notices import notify_points_changed
 from wxcrm.config import Settings
 from wxcrm.errors import N_, DomainError, NotFound
 from wxcrm.ledger import service as ledger
-from wxcrm.ledger.models import LedgerEntry, PointsLot
+from wxcrm.ledger.models import LedgerEntry
 from wxcrm.members import service as members
-from wxcrm.members.models import Member, MemberChange, Staff, Store
+from wxcrm.members.models import Member, Staff, Store
 from wxcrm.money import cumulative_share, fen_to_yuan_str, percent_of, pro_rata_down
 from wxcrm.rules.context import BasketLine
 from wxcrm.rules.decide import NO_DECISION, Basket, decide_purchase
@@ -94,6 +94,7 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     points_value = points_to_use * settings.point_value_fen
     decision = NO_DECISION
     facts = _MemberSnapshot.read(session, member, clock.today, settings) if member is not None else None
+    tier_before = member.tier_id if member is not None else None
     if member_active:
         # The member's row is locked (one purchase per member at a time: limit counters stay true).
         basket = Basket(store_code=store.code, store_kind=store.kind, payment_method=payment_method,
@@ -144,7 +145,8 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
         tiers.after_purchase(session, member, today=clock.today, at=txn.recorded_at, transaction_id=txn.id,
                              spend_fen=facts.year_spend_fen + txn.payable_fen)
     txn.points_earned = earned
-    txn.receipt = _purchase_receipt_in_memory(session, txn, store, member, lines, benefits, facts, clock)
+    txn.receipt = _purchase_receipt_in_memory(session, txn, store, member, lines, benefits, facts, clock,
+                                              tier_before)
     if notify and member is not None and (earned or points_to_use) and member.openid:
         notify_points_changed(session, settings, member, store_name=store.name,
                               change=txn.points_earned - txn.points_redeemed,
@@ -325,7 +327,7 @@ def purchase_receipt(session: Session, txn: Transaction, member: Member | None, 
 
 def _purchase_receipt_in_memory(session: Session, txn: Transaction, store: Store, member: Member | None,
                                 lines: list[BasketLine], benefits: list[dict], facts: "_MemberSnapshot | None",
-                                clock: Clock) -> dict:
+                                clock: Clock, tier_before: int | None) -> dict:
     """``purchase_receipt`` from what the sale has in memory: the basket, its benefits, the
     tier changes and the points account this session wrote (no read after the writes)."""
     out: list[dict] = []
@@ -354,17 +356,15 @@ def _purchase_receipt_in_memory(session: Session, txn: Transaction, store: Store
                         "rule_version": b["rule_version"]})
     balance = None
     if member is not None:
-        changes = sorted((c for c in _held(session, MemberChange) if c.member_id == member.id
-                          and c.transaction_id == txn.id and c.field == "tier"), key=lambda c: c.id or 0)
-        for change in changes:
-            tier = members.find_tier(session, change.new_value)
+        if member.tier_id != tier_before and member.tier_id is not None:   # the rules or the spend moved it
+            tier = next((t for t in members.tiers_by_rank(session) if t.id == member.tier_id), None)
             if tier is not None:
                 out.append({"kind": "tier", "text": f"会员等级升至{tier.name}",
                             "text_en": f"Tier raised to {tier.name_en or tier.name}"})
         held = ledger.balance_in_session(session, member.id, "points")
         balance = facts.balance if held is None else held
         today = clock.today
-        pending = facts.pending + sum(lot.remaining for lot in _held(session, PointsLot)
+        pending = facts.pending + sum(lot.remaining for lot in ledger.new_lots(session)
                                       if lot.transaction_id == txn.id and lot.available_from > today
                                       and lot.expires_on >= today and lot.remaining > 0)
         out.append({"kind": "points_balance", "text": "积分余额", "text_en": "Points balance", "points": balance})
@@ -381,11 +381,6 @@ def _purchase_receipt_in_memory(session: Session, txn: Transaction, store: Store
         "business_date": txn.business_date.isoformat(), "created_at": rfc3339(txn.created_at),
         "recorded_at": rfc3339(txn.recorded_at or txn.created_at), "receipt_lines": out,
     }
-
-
-def _held(session: Session, cls) -> list:
-    """The ``cls`` rows this session holds (read or written in this transaction)."""
-    return [obj for obj in list(session.identity_map.values()) + list(session.new) if isinstance(obj, cls)]
 
 
 # ---------------------------------------------------------------- refund
@@ -440,11 +435,13 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
                          recorded_at=clock.utc, receipt={})
     session.add(refund)
     session.flush()
+    returned = []
     for line_no, qty in sorted(wanted.items()):
         it = originals[line_no]
-        session.add(TransactionItem(transaction_id=refund.id, line_no=line_no, sku=it.sku, category=it.category,
-                                    qty=qty, unit_price_fen=it.unit_price_fen, amount_fen=it.unit_price_fen * qty,
-                                    discount_fen=0))
+        returned.append(TransactionItem(transaction_id=refund.id, line_no=line_no, sku=it.sku, category=it.category,
+                                        qty=qty, unit_price_fen=it.unit_price_fen, amount_fen=it.unit_price_fen * qty,
+                                        discount_fen=0))
+    session.add_all(returned)
 
     shortfall = 0
     if original.member_id is not None and points_back:
@@ -469,11 +466,11 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
         buyer = session.get(Member, original.member_id)
         release_usage(session, original.member_id, original.business_date, benefits_by_rule(session, original.id),
                       membership_anchor(buyer))
-    refund.receipt = refund_receipt(session, refund, original, clock, shortfall_charge_fen=charge)
+    refund.receipt = refund_receipt(session, refund, original, clock, shortfall_charge_fen=charge, items=returned)
     change = refund.points_earned - refund.points_redeemed      # taken back (-) and given back (+)
     buyer = session.get(Member, original.member_id) if original.member_id is not None else None
     if notify and buyer is not None and change and buyer.openid:
-        store = session.get(Store, original.store_id)
+        store = members.store_by_id(session, original.store_id)
         notify_points_changed(session, settings, buyer, store_name=store.name, change=change,
                               balance=refund.receipt["points_balance"], dedup_key=f"refund:{refund.id}:points",
                               refund=True)
@@ -515,15 +512,17 @@ def _net_refunded(item: TransactionItem, line_net: int) -> int:
 
 
 def refund_receipt(session: Session, refund: Transaction, original: Transaction, clock: Clock, *,
-                   shortfall_charge_fen: int) -> dict:
+                   shortfall_charge_fen: int, items: list[TransactionItem] | None = None) -> dict:
     """The refund receipt, from the customer's side: what goes back to them is positive
     (the items, the money, points used that come back), what is taken back is negative
     (the original discount, points earned); points are points, never money."""
-    store = session.get(Store, refund.store_id)
+    store = members.store_by_id(session, refund.store_id)
     member = session.get(Member, refund.member_id) if refund.member_id is not None else None
     lines = []
-    for item in session.scalars(select(TransactionItem).where(TransactionItem.transaction_id == refund.id)
-                                .order_by(TransactionItem.line_no)):
+    if items is None:
+        items = session.scalars(select(TransactionItem).where(TransactionItem.transaction_id == refund.id)
+                                .order_by(TransactionItem.line_no))
+    for item in items:
         lines.append({"kind": "item", "text": f"退 {item.sku} × {item.qty}", "text_en": f"Return {item.sku} x {item.qty}",
                       "sku": item.sku, "qty": item.qty, "amount_fen": item.amount_fen})
     if refund.discount_fen:
@@ -546,7 +545,9 @@ def refund_receipt(session: Session, refund: Transaction, original: Transaction,
                       "points": -refund.points_redeemed})
     balance = None
     if refund.member_id is not None:
-        balance = ledger.balance(session, refund.member_id, "points")
+        balance = ledger.balance_in_session(session, refund.member_id, "points")
+        if balance is None:
+            balance = ledger.balance(session, refund.member_id, "points")
         lines.append({"kind": "points_balance", "text": "积分余额", "text_en": "Points balance", "points": balance})
     return {
         "id": refund.id, "kind": "refund", "original_id": original.id, "store_code": store.code,

@@ -69,6 +69,15 @@ def store_by_code(session: Session, code: str) -> Store:
     return store
 
 
+def store_by_id(session: Session, store_id: int) -> Store | None:
+    """A store by id, from the worker's cache (receipts name the store of a sale)."""
+    def load(s: Session) -> Store | None:
+        found = s.get(Store, store_id)
+        return cache.detached_copy(found) if found is not None else None
+
+    return cache.attach(session, cache.stores.get(session, ("id", store_id), load))
+
+
 # ---------------------------------------------------------------- staff and tokens
 
 def create_staff(session: Session, *, username: str, password: str, role: str, store_code: str | None = None,
