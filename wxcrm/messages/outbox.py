@@ -211,9 +211,10 @@ def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, me
         return row
     # A concurrent caller with the same key: whichever commits first wins, the other gets its row.
     values = {c.key: getattr(row, c.key) for c in OutboxMessage.__table__.columns if c.key != "id"}
-    insert_missing(session, OutboxMessage, "dedup_key", **values)
-    if not read_back:
+    if not read_back:   # a new key: a plain insert (the unique index still refuses a second row)
+        session.execute(insert(OutboxMessage).values(**values))
         return None
+    insert_missing(session, OutboxMessage, "dedup_key", **values)
     return session.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key))
 
 
