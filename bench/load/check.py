@@ -25,7 +25,7 @@ from wxcrm.extensions import db  # noqa: E402
 from wxcrm.idempotency import IdempotencyKey  # noqa: E402
 from wxcrm.sales.models import Transaction  # noqa: E402
 
-WRITE_PROFILES = ("warm", "purchase", "points", "refund")
+WRITE_PROFILES = ("warm", "purchase", "paced", "points", "refund")
 
 
 def acked_ids(run_dir: str, profiles) -> list[int]:
@@ -40,7 +40,7 @@ def acked_ids(run_dir: str, profiles) -> list[int]:
 def main() -> None:
     mode, run_dir = sys.argv[1], sys.argv[2]
     if mode == "refundable":
-        ids = acked_ids(run_dir, ("purchase", "points"))
+        ids = acked_ids(run_dir, ("purchase", "paced", "points"))
         with open(os.path.join(run_dir, "refundable.lua"), "w") as out:
             out.write("return {" + ",".join(map(str, ids)) + "}\n")
         print(f"refundable: {len(ids)} purchases")

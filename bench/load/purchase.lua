@@ -10,3 +10,12 @@ function request()
     '{"store_code": "S001", "member": {"card_no": "%s"}, "payment_method": "wechat_pay", ' ..
     '"items": [{"sku": "TEA-001", "category": "tea", "qty": 1, "unit_price_fen": 1800}]}', random_card()))
 end
+
+-- Paced (run.sh's "purchase@70%"): each connection waits this long before its next request,
+-- so the whole load comes near a fixed rate (Debian's wrk has no rate option of its own).
+local pause = tonumber(os.getenv("WXCRM_BENCH_DELAY_MS") or "")
+if pause then
+  function delay()
+    return pause
+  end
+end

@@ -60,17 +60,17 @@ for port in "$APP_PORT" "$BARE_PORT"; do
 done
 
 declare -A RPS P50 P99 NON2XX
-drive() {  # $1 profile, $2 port
-  local out
-  out="$(WXCRM_BENCH_PROFILE="$1" wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 5s \
-         -s "$HERE/$1.lua" "http://127.0.0.1:$2" 2>"$RUN/wrk-$1.err" | grep '^RESULT ' | cut -c8-)"
-  echo "$out" >"$RUN/result-$1.json"
-  read -r RPS[$1] P50[$1] P99[$1] NON2XX[$1] < <("$PY" -c 'import json,sys; r=json.load(sys.stdin); print(r["rps"], r["p50_ms"], r["p99_ms"], r["non2xx"] + r["socket_errors"])' <<<"$out")
+drive() {  # $1 script (profile), $2 port, $3 name in the table (default: the profile)
+  local out name="${3:-$1}"
+  out="$(WXCRM_BENCH_PROFILE="$name" wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 5s \
+         -s "$HERE/$1.lua" "http://127.0.0.1:$2" 2>"$RUN/wrk-$name.err" | grep '^RESULT ' | cut -c8-)"
+  echo "$out" >"$RUN/result-$name.json"
+  read -r RPS[$name] P50[$name] P99[$name] NON2XX[$name] < <("$PY" -c 'import json,sys; r=json.load(sys.stdin); print(r["rps"], r["p50_ms"], r["p99_ms"], r["non2xx"] + r["socket_errors"])' <<<"$out")
 }
 
 echo "==> warming both apps"
 WXCRM_BENCH_PROFILE=warm wrk -t 1 -c 4 -d 2s -s "$HERE/purchase.lua" "http://127.0.0.1:$APP_PORT" >/dev/null 2>&1 || true
-WXCRM_BENCH_PROFILE=warm wrk -t 1 -c 4 -d 2s -s "$HERE/bare.lua" "http://127.0.0.1:$BARE_PORT" >/dev/null 2>&1 || true
+WXCRM_BENCH_PROFILE=warmbare wrk -t 1 -c 4 -d 2s -s "$HERE/bare.lua" "http://127.0.0.1:$BARE_PORT" >/dev/null 2>&1 || true
 
 echo "==> bare baseline (${DURATION}s, $CONNECTIONS connections)"
 drive bare "$BARE_PORT"
@@ -80,6 +80,9 @@ echo "==> member purchase, with the WeChat callback probed beside it"
 probe=$!
 drive purchase "$APP_PORT"
 wait "$probe"
+echo "==> member purchase paced at about 70 % of that throughput"
+PACE_MS="$("$PY" -c "print(max(0, int($CONNECTIONS * 1000 / (0.7 * float('${RPS[purchase]}')) - float('${P50[purchase]}'))))")"
+WXCRM_BENCH_DELAY_MS="$PACE_MS" drive purchase "$APP_PORT" paced
 echo "==> purchase paying with points"
 drive points "$APP_PORT"
 "$PY" "$HERE/check.py" refundable "$RUN"
@@ -90,11 +93,12 @@ drive lookup "$APP_PORT"
 
 echo
 printf '%-18s %10s %10s %10s %8s %8s\n' profile rps p50_ms p99_ms ratio errors
-for p in bare purchase points refund lookup; do
+for p in bare purchase paced points refund lookup; do
   ratio="$("$PY" -c "print(f'{float(\"${RPS[$p]}\") / float(\"${RPS[bare]}\"):.2f}')")"
   printf '%-18s %10s %10s %10s %8s %8s\n' "$p" "${RPS[$p]}" "${P50[$p]}" "${P99[$p]}" "$ratio" "${NON2XX[$p]}"
 done
 CALLBACK="$(grep '^CALLBACK ' "$RUN/callback.txt" | cut -c10-)"
+echo "(paced: each connection pauses ${PACE_MS} ms between purchases, aiming at 70 % of the purchase rps)"
 echo "callback under the purchase load: $CALLBACK"
 for f in "$RUN"/wrk-*.err; do [ -s "$f" ] && { echo "--- $(basename "$f")"; head -5 "$f"; }; done
 
