@@ -7,9 +7,10 @@ sets; ``wxcrm.members.cache``, ``wxcrm.rules.live``) are bounded, so resident me
 
 Runs in one process as one worker does (the app, its session, its caches), through Flask's
 test client, against a database bench/load/run.sh prepared (its members and cashier). Each
-purchase uses a new idempotency key and a random member; every 500th uses a freshly made
-API token, so the token cache sees far more tokens than it may keep. Prints the RSS after
-1,000 purchases, at each checkpoint, and at the end, and the last over the first.
+purchase uses a new idempotency key, a random member and one of ``--tokens`` API tokens
+(5,000 by default, made first: more than the token cache keeps, so it evicts all the time).
+Prints the RSS after 1,000 purchases, at each checkpoint, and at the end, and the last over
+the first.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--purchases", type=int, default=100_000)
     parser.add_argument("--every", type=int, default=10_000)
-    parser.add_argument("--new-token-every", type=int, default=500)
+    parser.add_argument("--tokens", type=int, default=5000)
     args = parser.parse_args()
     from sqlalchemy import select
 
@@ -51,24 +52,23 @@ def main() -> None:
     from wxcrm.members.service import create_token
     app = create_app()
 
-    def new_token() -> str:
+    def new_tokens(n: int) -> list[str]:
         with app.app_context():
             cashier = db.session.scalar(select(Staff).where(Staff.username == "bench-cashier"))
-            token = create_token(db.session, cashier, "memory bench")
+            tokens = [create_token(db.session, cashier, "memory bench") for _ in range(n)]
             db.session.commit()
-            return token
+            return tokens
 
     with app.app_context():
         cards = list(db.session.scalars(select(Member.card_no).where(Member.openid.like("o-bench-%"))))
     if not cards:
         sys.exit("prepare the database first: bench/load/run.sh (or bench/load/prepare.py)")
     client = app.test_client()
-    token = new_token()
+    tokens = new_tokens(args.tokens)
     started = time.monotonic()
     first = None
     for n in range(1, args.purchases + 1):
-        if n % args.new_token_every == 0:
-            token = new_token()   # a new token moves the reference token: every cache refills
+        token = tokens[n % len(tokens)]
         body = {"store_code": "S001", "member": {"card_no": random.choice(cards)}, "payment_method": "cash",
                 "items": [{"sku": "TEA-001", "category": "tea", "qty": 1, "unit_price_fen": 1800}]}
         res = client.post("/api/v1/transactions", json=body,

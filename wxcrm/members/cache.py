@@ -22,10 +22,10 @@ from typing import Callable, TypeVar
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from wxcrm.members.models import ApiToken, GroupAccount, ReferenceRevision, Staff, Store, Tier
+from wxcrm.members.models import ApiToken, ReferenceRevision, Staff, Store, Tier
 
 T = TypeVar("T")
-WATCHED = (ApiToken, Staff, Store, Tier, GroupAccount)
+WATCHED = (ApiToken, Staff, Store, Tier)
 _INFO_KEY = "wxcrm.reference_token"
 
 
