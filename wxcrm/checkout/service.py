@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import Date, Integer, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from wxcrm.benefits import tiers
@@ -28,7 +28,13 @@ from wxcrm.rules.live import live_rule_set
 from wxcrm.rules.member_facts import KnownFacts, fact_windows, referral_count_column
 from wxcrm.rules.usage import membership_anchor, record_usage, release_usage
 from wxcrm.sales.models import Transaction, TransactionBenefit, TransactionItem
-from wxcrm.sales.queries import benefits_by_rule, history_columns, history_from_row, rolling_year_spend_column
+from wxcrm.sales.queries import (
+    benefits_by_rule,
+    history_columns,
+    history_from_row,
+    rolling_year_spend_column,
+    rolling_year_start,
+)
 from wxcrm.timeutil import Clock, rfc3339, to_utc_naive
 
 MAX_LINES = 500
@@ -167,16 +173,35 @@ class _MemberSnapshot:
 
     @classmethod
     def read(cls, session: Session, member: Member, today, settings: Settings) -> "_MemberSnapshot":
-        windows = fact_windows(live_rule_set(session, point_value_fen=settings.point_value_fen))
-        available, pending, balance = ledger.points_columns(member.id, today)
-        row = session.execute(
-            select(*history_columns(today, windows), rolling_year_spend_column(today),
-                   referral_count_column(member.id), available, pending, balance)
-            .where(Transaction.member_id == member.id)).one()
+        windows = tuple(fact_windows(live_rule_set(session, point_value_fen=settings.point_value_fen)))
+        params = {"member_id": member.id, "today": today, "year_start": rolling_year_start(today),
+                  **{f"since_{d}": today - timedelta(days=d) for d in windows}}
+        row = session.execute(_snapshot_statement(windows), params).one()
         n = 1 + 2 * len(windows)
         return cls(known=KnownFacts(history=history_from_row(row, windows), referral_count=int(row[n + 1] or 0)),
                    year_spend_fen=int(row[n] or 0), available=int(row[n + 2] or 0), pending=int(row[n + 3] or 0),
                    balance=int(row[n + 4] or 0))
+
+
+_SNAPSHOTS: dict[tuple[int, ...], object] = {}
+
+
+def _snapshot_statement(windows: tuple[int, ...]):
+    """The snapshot's query, built once per set of windows the rules ask about, with bound
+    parameters (building a statement and its cache key costs more than running it)."""
+    statement = _SNAPSHOTS.get(windows)
+    if statement is None:
+        member_id, today = bindparam("member_id", type_=Integer), bindparam("today", type_=Date)
+        available, pending, balance = ledger.points_columns(member_id, today)
+        since = {d: bindparam(f"since_{d}", type_=Date) for d in windows}
+        statement = (select(*history_columns(None, list(windows), since=since),
+                            rolling_year_spend_column(today, start=bindparam("year_start", type_=Date)),
+                            referral_count_column(member_id), available, pending, balance)
+                     .where(Transaction.member_id == member_id))
+        if len(_SNAPSHOTS) > 64:   # the rules' windows change rarely; never let this grow
+            _SNAPSHOTS.clear()
+        _SNAPSHOTS[windows] = statement
+    return statement
 
 
 def _check_sale_size(total: int, staff: Staff | None, settings: Settings) -> None:
