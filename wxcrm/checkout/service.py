@@ -15,6 +15,7 @@ from wxcrm.benefits.apply import Occasion, apply_member_effect
 from wxcrm.benefits.events import lock_member, reward_referral
 from wxcrm.benefits.notices import notify_points_changed
 from wxcrm.config import Settings
+from wxcrm.coupons import service as coupons
 from wxcrm.errors import N_, DomainError, NotFound
 from wxcrm.ledger import service as ledger
 from wxcrm.ledger.models import LedgerEntry
@@ -64,7 +65,7 @@ def sale_clock(settings: Settings, *, occurred_at: datetime | None, now: Clock) 
 def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], clock: Clock, settings: Settings,
                      member_ref: dict | None = None, points_to_use: int = 0, payment_method: str = "cash",
                      staff: Staff | None = None, notify: bool = True,
-                     received_at: datetime | None = None) -> Transaction:
+                     received_at: datetime | None = None, coupon_codes: list[str] | None = None) -> Transaction:
     """Ring up one purchase at ``clock`` (``sale_clock``: now, or when an offline till
     rang it up; ``received_at`` is when wxcrm got it, default the same). ``notify=False``
     queues no WeChat notice (history being loaded, e.g. the demo's past purchases)."""
@@ -92,6 +93,12 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
         decision = decide_purchase(session, member, basket, local_time=clock.local, settings=settings,
                                    points_balance=ledger.available_points(session, member.id, clock.today))
     line_discounts = _line_discounts(decision.effects)
+    # Coupons come off after the rules' discounts, before points pay (README, "Coupons at the till").
+    picked = coupons.choose_at_till(session, member, codes=coupon_codes or [], lines=lines,
+                                    line_discounts=line_discounts, store=store, clock=clock,
+                                    paying_with_points=points_to_use > 0)
+    for line_no, fen in picked.line_discounts().items():
+        line_discounts[line_no] = line_discounts.get(line_no, 0) + fen
     discount = sum(line_discounts.values())
     _check_points_payment(points_to_use, total - discount, settings)
 
@@ -106,6 +113,7 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
         session.add(TransactionItem(transaction_id=txn.id, line_no=line.line_no, sku=line.sku,
                                     category=line.category, qty=line.qty, unit_price_fen=line.unit_price_fen,
                                     amount_fen=line.amount_fen, discount_fen=line_discounts.get(line.line_no, 0)))
+    coupons.redeem_at_till(session, picked, txn, clock)
 
     if points_to_use:
         ledger.spend_points(session, member.id, points_to_use, ledger.Cause(
@@ -134,12 +142,29 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     if member_active:
         tiers.after_purchase(session, member, today=clock.today, at=txn.recorded_at, transaction_id=txn.id)
     session.flush()
-    txn.receipt = purchase_receipt(session, txn, member, clock)
+    txn.receipt = purchase_receipt(session, txn, member, clock) | coupons.receipt_fields(picked)
     if notify and member is not None and (earned or points_to_use) and member.openid:
         notify_points_changed(session, settings, member, store_name=store.name,
                               change=txn.points_earned - txn.points_redeemed,
                               balance=txn.receipt["points_balance"], dedup_key=f"purchase:{txn.id}:points")
     return txn
+
+
+def preview_purchase(session: Session, *, settings: Settings, store_code: str, items: list[dict],
+                     member_ref: dict | None = None, points_to_use: int = 0, payment_method: str = "cash",
+                     staff: Staff | None = None, coupon_codes: list[str] | None = None) -> dict:
+    """The receipt a purchase would print now, writing nothing: the purchase itself, in a
+    savepoint rolled back (so the preview costs what a purchase costs and never disagrees
+    with it). The caller rolls its own transaction back too (the locks end there)."""
+    savepoint = session.begin_nested()
+    try:
+        txn = ring_up_purchase(session, store_code=store_code, items=items, clock=Clock.now(settings.tz),
+                               settings=settings, member_ref=member_ref, points_to_use=points_to_use,
+                               payment_method=payment_method, staff=staff, notify=False, coupon_codes=coupon_codes)
+        body = dict(txn.receipt) | {"id": None, "preview": True}
+    finally:
+        savepoint.rollback()
+    return body
 
 
 def _check_sale_size(total: int, staff: Staff | None, settings: Settings) -> None:
@@ -238,8 +263,8 @@ def purchase_receipt(session: Session, txn: Transaction, member: Member | None, 
     benefits = list(session.scalars(select(TransactionBenefit).where(TransactionBenefit.transaction_id == txn.id)
                                     .order_by(TransactionBenefit.id)))
     for b in benefits:
-        if b.kind == "discount":
-            lines.append({"kind": "discount", "text": b.text_zh, "text_en": b.text_en, "amount_fen": -b.amount_fen,
+        if b.kind in ("discount", "coupon_used"):
+            lines.append({"kind": b.kind, "text": b.text_zh, "text_en": b.text_en, "amount_fen": -b.amount_fen,
                           "rule": b.rule_name, "rule_id": b.rule_id, "rule_version": b.rule_version})
     if txn.points_redeemed:
         lines.append({"kind": "points_redeemed", "text": f"积分抵扣 {txn.points_redeemed} 分",
@@ -250,7 +275,7 @@ def purchase_receipt(session: Session, txn: Transaction, member: Member | None, 
         if b.kind == "points":
             lines.append({"kind": "points", "text": b.text_zh, "text_en": b.text_en, "points": b.points,
                           "rule": b.rule_name, "rule_id": b.rule_id, "rule_version": b.rule_version})
-        elif b.kind not in ("discount",):
+        elif b.kind not in ("discount", "coupon_used"):
             lines.append({"kind": b.kind, "text": b.text_zh, "text_en": b.text_en, "points": b.points,
                           "amount_fen": b.amount_fen, "rule": b.rule_name, "rule_id": b.rule_id,
                           "rule_version": b.rule_version})
@@ -364,6 +389,10 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
         release_usage(session, original.member_id, original.business_date, benefits_by_rule(session, original.id),
                       membership_anchor(buyer))
     refund.receipt = refund_receipt(session, refund, original, clock, shortfall_charge_fen=charge)
+    if fully and original.member_id is not None:
+        coupon_lines = coupons.restore_after_refund(session, original, refund, clock)
+        if coupon_lines:
+            refund.receipt = refund.receipt | {"receipt_lines": refund.receipt["receipt_lines"] + coupon_lines}
     change = refund.points_earned - refund.points_redeemed      # taken back (-) and given back (+)
     buyer = session.get(Member, original.member_id) if original.member_id is not None else None
     if notify and buyer is not None and change and buyer.openid:
