@@ -193,3 +193,30 @@ def test_the_expiry_reminder_goes_three_days_ahead_once(marketer_api, make, sett
     assert remind_expiring_coupons(db.session, settings, today) == 0
     db.session.commit()
     assert db.session.query(OutboxMessage).filter_by(purpose="coupon_expiring").count() == 1
+
+
+def test_a_rule_issues_a_real_coupon_at_a_purchase_and_once(marketer_api, cashier_api, make):
+    from wxcrm.rules import storage
+    template(marketer_api, code="THANKS5", face_value_fen=500, min_spend_fen=0)
+    storage.create_rule(db.session, {"name": "买满送券", "event": "purchase", "status": "active", "priority": 0,
+                                     "actions": [{"type": "issue_coupon", "template": "THANKS5", "count": 2}]})
+    db.session.commit()
+    member = make.member()
+    k = key()
+    r = cashier_api.post("/transactions", sale(member), key=k)
+    assert r.status_code == 201, r.json
+    cashier_api.post("/transactions", sale(member), key=k)                 # a replay issues nothing more
+    rows = db.session.query(Coupon).filter_by(member_id=member.id, channel="rule").all()
+    assert len(rows) == 2 and all(c.template.code == "THANKS5" for c in rows)
+
+
+def test_a_closed_membership_voids_its_coupons(marketer_api, make, settings):
+    from wxcrm.benefits.privacy import close_membership, member_data
+    from wxcrm.timeutil import Clock
+    member = make.member()
+    template(marketer_api)
+    issue(marketer_api, member)
+    assert member_data(db.session, member)["coupons"][0]["status"] == "available"
+    close_membership(db.session, member, clock=Clock.now(settings.tz), settings=settings)
+    db.session.commit()
+    assert db.session.query(Coupon).one().status == "void"

@@ -377,6 +377,22 @@ def restore_after_refund(session: Session, original: Transaction, refund: Transa
     return lines
 
 
+def void_for_closure(session: Session, member: Member, clock: Clock) -> None:
+    """A member who closes their membership keeps no usable coupon (privacy closure hook)."""
+    voided = session.execute(update(Coupon).where(Coupon.member_id == member.id, Coupon.status == "available")
+                             .values(status="void").execution_options(synchronize_session=False)).rowcount
+    if voided:
+        _count_held(session, member.id, -voided)
+
+
+def coupons_for_export(session: Session, member_id: int) -> list[dict]:
+    """The member's coupons for their data download."""
+    return [{"code": c.code, "template": c.template.code, "title": c.template.title_zh, "status": c.status,
+             "channel": c.channel, "valid_from": c.valid_from.isoformat(), "valid_until": c.valid_until.isoformat(),
+             "used_transaction_id": c.used_transaction_id, "discount_fen": c.discount_fen}
+            for c in session.scalars(select(Coupon).where(Coupon.member_id == member_id).order_by(Coupon.id))]
+
+
 # ---------------------------------------------------------------- reminders
 
 def remind_expiring_coupons(session: Session, settings: Settings, today: date, *,
