@@ -10,7 +10,7 @@ import logging
 from datetime import date, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from wxcrm.config import Settings
 from wxcrm.coupons import choice as chooser
@@ -291,7 +291,7 @@ def choose_at_till(session: Session, member: Member | None, *, codes: list[str],
     if wanted:
         held = select(Coupon).where((Coupon.id.in_(held.with_only_columns(Coupon.id).scalar_subquery()))
                                     | Coupon.code.in_(wanted))
-    rows = {c.code: c for c in session.scalars(held)}
+    rows = {c.code: c for c in session.scalars(held.options(joinedload(Coupon.template)))}
     for code in wanted:
         c = rows.get(code)
         if c is None:
