@@ -84,7 +84,8 @@ class Applied:
 
     @property
     def worth_fen(self) -> int:
-        return self.discount_fen + (self.offer.face_value_fen if self.offer.type == "gift" else 0)
+        # A gift counts for its stated worth (at least a fen: a scanned gift is always worth handing over).
+        return self.discount_fen + (max(self.offer.face_value_fen, 1) if self.offer.type == "gift" else 0)
 
 
 @dataclass(frozen=True)

@@ -83,16 +83,17 @@ def save_template(session: Session, data: dict, *, template: CouponTemplate | No
             raise Conflict(f"coupon template {code} exists", code="coupon_template_exists",
                            fields={"code": "taken"}, params={"code": code})
         template = CouponTemplate(code=code, issued_count=0)
-        session.add(template)
     values = {f: data[f] for f in TEMPLATE_FIELDS if f in data}
     merged = {f: values.get(f, getattr(template, f, None)) for f in TEMPLATE_FIELDS}
     _check_template(merged, issued=template.issued_count or 0)
+    restrictions = clean_restrictions(data["restrictions"]) if "restrictions" in data else None
     for f, v in values.items():
         setattr(template, f, v)
-    if "restrictions" in data:
-        template.restrictions = clean_restrictions(data["restrictions"])
+    if restrictions is not None:
+        template.restrictions = restrictions
     elif template.restrictions is None:
         template.restrictions = {}
+    session.add(template)          # only once it is known to be sound
     session.flush()
     return template
 
