@@ -220,3 +220,29 @@ def test_a_closed_membership_voids_its_coupons(marketer_api, make, settings):
     close_membership(db.session, member, clock=Clock.now(settings.tz), settings=settings)
     db.session.commit()
     assert db.session.query(Coupon).one().status == "void"
+
+
+def test_a_gift_bought_with_points_is_handed_over_once_at_the_till(marketer_api, cashier_api, make, settings):
+    """The gift catalogue: a gift template with a points price and stock; the member exchanges
+    points in H5 (stock and points move once), the store hands the gift over by scanning it."""
+    from wxcrm.coupons import service
+    from wxcrm.ledger import service as ledger
+    from wxcrm.timeutil import Clock
+    member = make.member()
+    cashier_api.post("/transactions", sale(member, amount=200000), key=key())          # 2000 points
+    template(marketer_api, code="MUG", type="gift", title_zh="马克杯", item_sku="MUG-001", face_value_fen=6800,
+             min_spend_fen=0, points_price=1500, stock_total=1)
+    clock = Clock.now(settings.tz)
+    gift = service.exchange_points(db.session, settings, member, template_code="MUG", key="tap", clock=clock)
+    assert service.exchange_points(db.session, settings, member, template_code="MUG", key="tap", clock=clock) is gift
+    db.session.commit()
+    assert ledger.balance(db.session, member.id, "points") == 500
+    hand_over = sale(member, amount=0, coupon_codes=[gift.code])
+    hand_over["items"][0]["sku"] = "MUG-001"
+    assert cashier_api.post("/transactions", sale(member), key=key()).json["coupons_applied"] == []  # not unscanned
+    r = cashier_api.post("/transactions", hand_over, key=key())
+    assert r.status_code == 201 and r.json["coupons_applied"][0]["type"] == "gift", r.json
+    line = next(ln for ln in r.json["receipt_lines"] if ln["kind"] == "coupon_used")
+    assert "领取 MUG-001" in line["text"]
+    again = cashier_api.post("/transactions", hand_over, key=key())
+    assert again.status_code == 409 and again.json["code"] == "coupon_used"
