@@ -246,3 +246,19 @@ def test_a_gift_bought_with_points_is_handed_over_once_at_the_till(marketer_api,
     assert "领取 MUG-001" in line["text"]
     again = cashier_api.post("/transactions", hand_over, key=key())
     assert again.status_code == 409 and again.json["code"] == "coupon_used"
+
+
+def test_a_member_without_coupons_costs_the_till_no_coupon_query(cashier_api, make):
+    from sqlalchemy import event
+    member = make.member()
+    seen = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement)
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        r = cashier_api.post("/transactions", sale(member), key=key())
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert r.status_code == 201
+    assert seen and not [s for s in seen if "coupons " in s.lower() or "coupon_templates" in s.lower()]
