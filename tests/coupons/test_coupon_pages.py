@@ -107,3 +107,14 @@ def test_the_till_preview_names_the_coupon_it_applies(client, make, marketer_api
     assert any("5元券" in ln["text"] for ln in body["lines"] if ln["kind"] == "coupon_used"), body
     assert body["payable"] == "15.00"
     assert db.session.query(Coupon).one().status == "available"
+
+
+def test_the_members_console_page_lists_their_coupons(client, make, marketer_api):
+    member = make.member()
+    marketer_api.post("/coupon-templates", {"code": "C5", "type": "cash", "title_zh": "5元券", "face_value_fen": 500,
+                                            "valid_days": 7})
+    marketer_api.post("/coupons", {"template": "C5", "member": {"card_no": member.card_no}, "reason": "complaint 42"},
+                      key=str(uuid.uuid4()))
+    login(client, make.staff("marketer"))
+    page = client.get(f"/console/members/{member.id}").get_data(as_text=True)
+    assert "5元券" in page and "complaint 42" in page and "可使用" in page

@@ -16,6 +16,7 @@ from sqlalchemy import case, func, select
 from wxcrm.config import current_settings
 from wxcrm.coupons import service as coupons
 from wxcrm.coupons import words
+from wxcrm.coupons.codes import pretty
 from wxcrm.coupons.models import TYPES, Coupon, CouponTemplate
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
@@ -202,6 +203,17 @@ def template_page(code: str):
     tiers = {t.code: t.name for t in db.session.scalars(select(Tier))}
     return render_template("console/coupons/page.html", tpl=tpl, words=words, rules=words.rules(tpl, tiers),
                            key=uuid.uuid4().hex)
+
+
+def wallet_for_console(session, member_id: int, today: date) -> list[dict]:
+    """A member's coupons for their console page: usable ones first, then the used and expired."""
+    rows = []
+    for status in ("available", "used", "expired"):
+        for c in coupons.member_coupons(session, member_id, status, today, limit=50):
+            rows.append({"c": c, "code": pretty(c.code), "title": words.title(c.template), "worth": words.worth(c.template),
+                         "status": status, "status_text": _(words.STATUS_TEXT[status]),
+                         "channel": _(words.CHANNEL_TEXT.get(c.channel, c.channel))})
+    return rows
 
 
 def report_rows(today: date) -> list[dict]:
