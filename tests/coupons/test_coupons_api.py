@@ -43,7 +43,8 @@ def sale(member=None, amount=6000, **extra):
     return body | extra
 
 
-def test_a_marketer_designs_a_template_and_reads_it_back(marketer_api):
+def test_a_marketer_designs_a_template_and_reads_it_back(marketer_api, make):
+    make.store("S001")
     t = template(marketer_api, restrictions={"stores": ["S001"], "weekdays": [1, 2, 3, 4, 5, 6, 7]})
     assert t["restrictions"] == {"stores": ["S001"]}        # every day is no restriction
     assert marketer_api.get("/coupon-templates/CASH20").json["title_en"] == "20 yuan voucher"
@@ -262,3 +263,21 @@ def test_a_member_without_coupons_costs_the_till_no_coupon_query(cashier_api, ma
         event.remove(db.engine, "before_cursor_execute", record)
     assert r.status_code == 201
     assert seen and not [s for s in seen if "coupons " in s.lower() or "coupon_templates" in s.lower()]
+
+
+def test_store_and_tier_restrictions_hold_at_the_till(marketer_api, cashier_api, make):
+    make.tier("normal", 1)
+    gold = make.tier("gold", 3)
+    bad = marketer_api.post("/coupon-templates", {"code": "TT", "type": "cash", "title_zh": "券", "face_value_fen": 100,
+                                                  "valid_days": 3, "restrictions": {"tiers": ["platinum"]}})
+    assert bad.status_code == 422 and bad.json["code"] == "coupon_unknown_tiers"
+    template(marketer_api, code="GOLD", min_spend_fen=0, restrictions={"tiers": ["gold"], "stores": ["S001"]})
+    member = make.member()
+    issue(marketer_api, member, code="GOLD")
+    r = cashier_api.post("/transactions/preview", sale(member))
+    assert [c["reason_code"] for c in r.json.get("coupons_not_applied", [])] == ["wrong_tier"], r.json
+    from wxcrm.members.models import Member
+    db.session.get(Member, member.id).tier_id = gold.id
+    db.session.commit()
+    r = cashier_api.post("/transactions/preview", sale(member))
+    assert r.json["coupons_applied"][0]["discount_fen"] == 2000

@@ -22,17 +22,18 @@ from wxcrm.timeutil import Clock
 blp = Blueprint("api_coupons", __name__, description="Coupons: templates, issuing, wallets")
 
 MAX_FEN = 100_000_000
-SHORT_LIST = fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=200))
+def short_list():
+    return fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=200))
 
 
 class RestrictionsIn(StrictSchema):
-    stores = SHORT_LIST
+    stores = short_list()
     store_kinds = fields.List(fields.String(validate=validate.OneOf(STORE_KINDS)))
-    skus_in = SHORT_LIST
-    skus_out = SHORT_LIST
-    categories_in = SHORT_LIST
-    categories_out = SHORT_LIST
-    tiers = SHORT_LIST
+    skus_in = short_list()
+    skus_out = short_list()
+    categories_in = short_list()
+    categories_out = short_list()
+    tiers = short_list()
     weekdays = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=7)),
                            metadata={"description": "ISO weekdays: 1 Monday .. 7 Sunday"})
     hours = fields.List(fields.Integer(strict=True, validate=validate.Range(min=0, max=24)),

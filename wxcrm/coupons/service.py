@@ -87,6 +87,7 @@ def save_template(session: Session, data: dict, *, template: CouponTemplate | No
     merged = {f: values.get(f, getattr(template, f, None)) for f in TEMPLATE_FIELDS}
     _check_template(merged, issued=template.issued_count or 0)
     restrictions = clean_restrictions(data["restrictions"]) if "restrictions" in data else None
+    _check_known(session, restrictions or {})
     for f, v in values.items():
         setattr(template, f, v)
     if restrictions is not None:
@@ -128,6 +129,18 @@ def _check_template(t: dict, *, issued: int) -> None:
         raise DomainError(f"{issued} coupons are already issued: the stock cannot be lower",
                           code="coupon_stock_below_issued", fields={"stock_total": "below issued"},
                           params={"issued": issued})
+
+
+def _check_known(session: Session, restrictions: dict) -> None:
+    """Stores and tiers a coupon is limited to must exist (a typo would make it unusable)."""
+    for key, model in (("stores", Store), ("tiers", Tier)):
+        wanted = set(restrictions.get(key) or ())
+        if wanted:
+            known = set(session.scalars(select(model.code).where(model.code.in_(wanted))))
+            if wanted - known:
+                missing = ", ".join(sorted(wanted - known))
+                raise DomainError(f"unknown {key}: {missing}", code=f"coupon_unknown_{key}",
+                                  fields={f"restrictions.{key}": "unknown"}, params={"codes": missing})
 
 
 # ---------------------------------------------------------------- issuing

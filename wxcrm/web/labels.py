@@ -111,6 +111,8 @@ PROBLEMS = {
     "coupon_template_ended": N_("Coupon %(code)s has ended."),
     "coupon_template_not_found": N_("No coupon %(code)s."),
     "coupon_template_exists": N_("A coupon with code %(code)s exists already."),
+    "coupon_unknown_stores": N_("No such store: %(codes)s."),
+    "coupon_unknown_tiers": N_("No such tier: %(codes)s."),
     "coupon_stock_below_issued": N_("%(issued)s coupons are already issued: the stock cannot be lower."),
     "points_exceed_payable": N_("%(points)s points are worth more than the ¥%(left)s left to pay."),
     "points_exceed_share": N_("Points may pay at most %(pct)s%% of the bill: %(most)s points here."),
