@@ -248,6 +248,10 @@ class TransactionOut(StrictSchema):
     preview = fields.Boolean()
 
 
+class TransactionPreviewOut(TransactionOut):
+    id = fields.Integer(allow_none=True, metadata={"description": "always null: a preview writes nothing"})
+
+
 class LedgerQuery(StrictSchema):
     kind = fields.String(load_default="points", validate=validate.OneOf(("points", "stored_value")))
     before_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID))

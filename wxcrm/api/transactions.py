@@ -4,7 +4,7 @@ from flask import request
 from flask_smorest import Blueprint
 
 from wxcrm.api.auth import current_staff, roles_required, token_scope
-from wxcrm.api.schemas import RefundIn, TransactionIn, TransactionOut
+from wxcrm.api.schemas import RefundIn, TransactionIn, TransactionOut, TransactionPreviewOut
 from wxcrm.checkout import service as checkout
 from wxcrm.config import current_settings
 from wxcrm.coupons.words import reason_text
@@ -72,7 +72,7 @@ def with_coupon_reasons(body: dict) -> dict:
 @blp.route("/transactions/preview", methods=["POST"])
 @roles_required(blp, "cashier", "manager", "admin")
 @blp.arguments(TransactionIn)
-@blp.response(200, TransactionOut)
+@blp.response(200, TransactionPreviewOut)
 def preview_transaction(data):
     """What a purchase would give, writing nothing: the same body as a purchase (no
     Idempotency-Key), the same rules and coupon choice, rolled back. The till calls it as
