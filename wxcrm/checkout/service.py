@@ -389,7 +389,7 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
         release_usage(session, original.member_id, original.business_date, benefits_by_rule(session, original.id),
                       membership_anchor(buyer))
     refund.receipt = refund_receipt(session, refund, original, clock, shortfall_charge_fen=charge)
-    if fully and original.member_id is not None:
+    if fully and (original.receipt or {}).get("coupons_applied"):       # no query for a sale without coupons
         coupon_lines = coupons.restore_after_refund(session, original, refund, clock)
         if coupon_lines:
             refund.receipt = refund.receipt | {"receipt_lines": refund.receipt["receipt_lines"] + coupon_lines}
