@@ -113,6 +113,6 @@ def test_a_marketer_designs_a_coupon_in_the_console(live_server, make, page, sho
     page.fill("#f-categories_in", "coffee")
     shot(page, "console-coupon-form-zh", full_page=True)
     page.click("text=保存优惠券")
-    page.wait_for_selector("text=减 15%，最多减 ¥30.00")
+    page.wait_for_selector("text=8.5折，最多减 ¥30.00")
     assert "仅限 coffee 使用" in page.inner_text("body")
     shot(page, "console-coupon-page-zh", full_page=True)

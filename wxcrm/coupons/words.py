@@ -59,6 +59,10 @@ def worth(tpl: CouponTemplate) -> str:
     if tpl.type == "spend_get":
         return _("¥%(v)s off a spend of ¥%(m)s", v=y(tpl.face_value_fen), m=y(tpl.min_spend_fen))
     if tpl.type == "percent":
+        if is_zh():          # Chinese says what is paid: 10% off is "9折", 15% off "8.5折"
+            pay = 100 - tpl.percent_off
+            zhe = f"{pay // 10}" + (f".{pay % 10}" if pay % 10 else "") if pay >= 10 else f"0.{pay}"
+            return f"{zhe}折" + (f"，最多减 ¥{y(tpl.cap_fen)}" if tpl.cap_fen else "")
         if tpl.cap_fen:
             return _("%(p)d%% off, at most ¥%(c)s", p=tpl.percent_off, c=y(tpl.cap_fen))
         return _("%(p)d%% off", p=tpl.percent_off)
@@ -71,21 +75,22 @@ def rules(tpl: CouponTemplate, tier_names: dict[str, str] | None = None) -> list
     """Its restrictions, one sentence each (tiers by their names, not codes)."""
     r = tpl.restrictions or {}
     out = []
+    sep = "、" if is_zh() else ", "
     if tpl.min_spend_fen and tpl.type != "spend_get":
         out.append(_("Minimum spend ¥%(m)s.", m=fen_to_yuan_str(tpl.min_spend_fen)))
     if r.get("stores"):
-        out.append(_("Only in stores %(s)s.", s=", ".join(r["stores"])))
+        out.append(_("Only in stores %(s)s.", s=sep.join(r["stores"])))
     if r.get("store_kinds"):
         kinds = {"direct": _("directly run stores"), "franchise": _("franchise stores")}
-        out.append(_("Only in %(k)s.", k=", ".join(kinds.get(k, k) for k in r["store_kinds"])))
+        out.append(_("Only in %(k)s.", k=sep.join(kinds.get(k, k) for k in r["store_kinds"])))
     if r.get("skus_in") or r.get("categories_in"):
-        out.append(_("Only on %(w)s.", w=", ".join((r.get("skus_in") or []) + (r.get("categories_in") or []))))
+        out.append(_("Only on %(w)s.", w=sep.join((r.get("skus_in") or []) + (r.get("categories_in") or []))))
     if r.get("skus_out") or r.get("categories_out"):
-        out.append(_("Not on %(w)s.", w=", ".join((r.get("skus_out") or []) + (r.get("categories_out") or []))))
+        out.append(_("Not on %(w)s.", w=sep.join((r.get("skus_out") or []) + (r.get("categories_out") or []))))
     if r.get("tiers"):
-        out.append(_("For tiers %(t)s.", t=", ".join((tier_names or {}).get(t, t) for t in r["tiers"])))
+        out.append(_("For tiers %(t)s.", t=sep.join((tier_names or {}).get(t, t) for t in r["tiers"])))
     if r.get("weekdays"):
-        out.append(_("On %(d)s.", d=", ".join(_(WEEKDAYS[d - 1]) for d in r["weekdays"])))
+        out.append(_("On %(d)s.", d=sep.join(_(WEEKDAYS[d - 1]) for d in r["weekdays"])))
     if r.get("hours"):
         out.append(_("From %(a)d:00 to %(b)d:00.", a=r["hours"][0], b=r["hours"][1]))
     out.append(_("Can be combined with other coupons.") if tpl.combinable
