@@ -185,6 +185,10 @@ class TransactionIn(StrictSchema):
         metadata={"description": "An offline till's sale: when it happened, RFC 3339 with its offset "
                                  "(2026-11-23T14:05:00+08:00). Not in the future, not older than "
                                  "WXCRM_OFFLINE_MAX_AGE_DAYS (occurred_at_in_future, occurred_at_too_old)."})
+    coupon_codes = fields.List(fields.String(validate=validate.Length(min=1, max=40)), load_default=list,
+                               validate=validate.Length(max=20),
+                               metadata={"description": "coupons scanned at the till; the member's other coupons "
+                                                        "are considered too"})
 
 
 class RefundItemIn(StrictSchema):
@@ -218,11 +222,26 @@ class ReceiptLineOut(StrictSchema):
     method = fields.String(metadata={"description": "a payment line's tender"})
     principal_fen = fields.Integer(metadata={"description": "stored value: the part that was money paid in"})
     bonus_fen = fields.Integer(metadata={"description": "stored value: the part that was bonus"})
+    code = fields.String()
 
 
 class PaymentOut(StrictSchema):
     method = fields.String()
     amount_fen = fields.Integer()
+
+
+class CouponAppliedOut(StrictSchema):
+    code = fields.String()
+    title = fields.String()
+    type = fields.String()
+    discount_fen = fields.Integer()
+
+
+class CouponNotAppliedOut(StrictSchema):
+    code = fields.String()
+    title = fields.String()
+    reason_code = fields.String()
+    reason = fields.String(metadata={"description": "why, in the request's language"})
 
 
 class TransactionOut(StrictSchema):
@@ -249,6 +268,13 @@ class TransactionOut(StrictSchema):
     receipt_lines = fields.List(fields.Nested(ReceiptLineOut))
     payments = fields.List(fields.Nested(PaymentOut), metadata={"description": "a split or stored-value sale's tenders"})
     stored_value_fen = fields.Integer(metadata={"description": "after a stored-value payment or refund"})
+    coupons_applied = fields.List(fields.Nested(CouponAppliedOut))
+    coupons_not_applied = fields.List(fields.Nested(CouponNotAppliedOut))
+    preview = fields.Boolean()
+
+
+class TransactionPreviewOut(TransactionOut):
+    id = fields.Integer(allow_none=True, metadata={"description": "always null: a preview writes nothing"})
 
 
 class LedgerQuery(StrictSchema):

@@ -34,4 +34,6 @@ JOBS: tuple[Job, ...] = (
         "Remind members 30 days before their card expires (once per member and expiry date)."),
     Job("topup-order-query", "wxcrm.jobs.tasks:confirm_wechat_topups", "WXCRM_OUTBOX_INTERVAL_SECONDS",
         "Ask WeChat Pay about top-ups whose pay notify is late; credit the paid ones once, close the dead."),
+    Job("coupon-expiry", "wxcrm.jobs.tasks:remind_expiring_coupons", "WXCRM_RULES_DAILY_INTERVAL_SECONDS",
+        "Remind members 3 days before a coupon ends (once per coupon, catching up after downtime)."),
 )

@@ -169,6 +169,11 @@ def backtest(session: Session, *, live: CompiledRuleSet, draft: CompiledRuleSet,
             items[it.transaction_id].append(it)
         _load_tenders(session, [t for t in batch if t.payment_method in ("split", "stored_value")],
                       stored_value_earns)
+        # Coupons are not the rules' doing: the actual discount compared is the rules' part.
+        coupon_off = dict(session.execute(
+            select(TransactionBenefit.transaction_id, func.sum(TransactionBenefit.amount_fen))
+            .where(TransactionBenefit.transaction_id.in_([t.id for t in batch]), TransactionBenefit.kind == "coupon_used")
+            .group_by(TransactionBenefit.transaction_id)).all())
         buyers = {t.member_id for t in batch}
         new = buyers - set(known.members)
         _load_new_members(session, new, known, start, longest)
@@ -194,7 +199,7 @@ def backtest(session: Session, *, live: CompiledRuleSet, draft: CompiledRuleSet,
                                      local, history, windows, tier_codes, groups)
                 replayed += 1
                 actual["points"] += txn.points_earned
-                actual["discount_fen"] += txn.discount_fen
+                actual["discount_fen"] += txn.discount_fen - int(coupon_off.get(txn.id) or 0)
                 actual["payable_fen"] += txn.payable_fen
             elif txn.original_id is not None:
                 _replay_refund(session, txn, items[txn.id], left_to_refund, sets, known)

@@ -1,9 +1,8 @@
 """The account's menu: from WXCRM_WECHAT_MENU (JSON) or the default (card, points, profile,
 card number), checked against WeChat's limits before `flask wxcrm wechat-menu` publishes it.
 
-The default menu points only at pages that exist: the stored-value top-up (储值充值) when
-WeChat Pay is on (WXCRM_WECHAT_PAY_ENABLED); coupons join it when the coupons package brings
-its page."""
+The default menu points only at pages that exist: the coupon wallet is in it; the
+stored-value top-up (储值充值) joins it when WeChat Pay is on (WXCRM_WECHAT_PAY_ENABLED)."""
 from __future__ import annotations
 
 import json
@@ -21,7 +20,8 @@ BUTTON_TYPES = {"click": "key", "view": "url"}
 
 def default_menu(public_url: str, *, topup: bool = False) -> dict:
     h5 = public_url.rstrip("/") + "/h5"
-    more = [{"type": "view", "name": "个人资料", "url": f"{h5}/profile"},
+    more = [{"type": "view", "name": "我的优惠券", "url": f"{h5}/coupons"},
+            {"type": "view", "name": "个人资料", "url": f"{h5}/profile"},
             {"type": "click", "name": "会员卡号", "key": KEY_CARD}]
     if topup:
         more.insert(0, {"type": "view", "name": "储值充值", "url": f"{h5}/topup"})
