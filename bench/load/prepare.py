@@ -20,6 +20,7 @@ from wxcrm import create_app  # noqa: E402
 from wxcrm.extensions import db  # noqa: E402
 
 START_POINTS = 100_000     # enough for every points purchase of a run
+START_STORED_VALUE_FEN = 200_000   # 2,000 yuan: every split purchase of a run, top-ups stay under the cap
 
 
 def main() -> None:
@@ -73,6 +74,8 @@ def seed(n: int) -> tuple[str, str, list[str]]:
         ledger.earn_points(session, m.id, START_POINTS, ledger.Cause("adjustment", ref="bench", text_zh="压测初始积分",
                                                                     text_en="Bench starting points"),
                            today=today - timedelta(days=1), expires_on=today + timedelta(days=365))
+        ledger.credit_value(session, m.id, START_STORED_VALUE_FEN, ledger.Cause(
+            "adjustment", ref="bench", text_zh="压测初始储值", text_en="Bench starting stored value"))
         cards.append(m.card_no)
         if i % 200 == 199:
             session.commit()

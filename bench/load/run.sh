@@ -85,6 +85,10 @@ PACE_MS="$("$PY" -c "print(max(0, int($CONNECTIONS * 1000 / (0.7 * float('${RPS[
 WXCRM_BENCH_DELAY_MS="$PACE_MS" drive purchase "$APP_PORT" paced
 echo "==> purchase paying with points"
 drive points "$APP_PORT"
+echo "==> top-up at the counter (issue 13)"
+drive topup "$APP_PORT"
+echo "==> purchase paid with stored value and cash (issue 13)"
+drive split "$APP_PORT"
 "$PY" "$HERE/check.py" refundable "$RUN"
 echo "==> refund (a manager's token)"
 drive refund "$APP_PORT"
@@ -93,7 +97,7 @@ drive lookup "$APP_PORT"
 
 echo
 printf '%-18s %10s %10s %10s %8s %8s\n' profile rps p50_ms p99_ms ratio errors
-for p in bare purchase paced points refund lookup; do
+for p in bare purchase paced points topup split refund lookup; do
   ratio="$("$PY" -c "print(f'{float(\"${RPS[$p]}\") / float(\"${RPS[bare]}\"):.2f}')")"
   printf '%-18s %10s %10s %10s %8s %8s\n' "$p" "${RPS[$p]}" "${P50[$p]}" "${P99[$p]}" "$ratio" "${NON2XX[$p]}"
 done
