@@ -115,6 +115,36 @@ def rollup_command(rebuild: bool) -> None:
     click.echo(f"rolled up {total} rows")
 
 
+@wxcrm_cli.command("import")
+@click.argument("kind", type=click.Choice(["members", "points", "stored-value", "transactions"]))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check every row and list the bad ones; write nothing.")
+def import_command(kind: str, path: str, dry_run: bool) -> None:
+    """Import members, points (lots with expiry), stored value or past transactions from CSV or XLSX."""
+    from wxcrm.analytics import imports
+    settings = current_settings()
+    rows = list(imports.read_rows(path))
+    try:
+        with click.progressbar(length=len(rows), label=("checking " if dry_run else "importing ") + kind) as bar:
+            report = imports.run_import(db.session, settings, kind, iter(rows), dry_run=dry_run, progress=bar.update,
+                                        commit=db.session.commit)
+    except DomainError as exc:
+        db.session.rollback()
+        click.echo(f"error: {exc.detail % exc.params if exc.params else exc.detail}", err=True)
+        sys.exit(2)
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    for bad in report.bad:
+        click.echo(f"  line {bad.line}: {bad.reason % bad.params if bad.params else bad.reason}")
+    verb = "would import" if dry_run else "imported"
+    click.echo(f"{kind}: {report.rows} rows, {verb} {report.imported}, already imported {report.already}, "
+               f"bad {len(report.bad)}")
+    if report.bad:
+        sys.exit(1)
+
+
 @wxcrm_cli.command("store-create")
 @click.argument("code")
 @click.option("--name", required=True)
