@@ -3,21 +3,23 @@ the standard reports and their exports. Figures come from wxcrm.analytics; this 
 reads the request, labels codes in the page's language and renders."""
 from __future__ import annotations
 
+import re
 import tempfile
+import uuid
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, render_template, request, send_file, stream_with_context, url_for
+from flask import Blueprint, Response, current_app, render_template, request, send_file, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from wxcrm.analytics import reports
-from wxcrm.analytics import standard
+from wxcrm.analytics import imports, reports, standard
 from wxcrm.analytics.reports import Filters
 from wxcrm.analytics.rollup import AGE_BANDS
 from wxcrm.config import current_settings
-from wxcrm.errors import DomainError
+from wxcrm.errors import DomainError, N_
 from wxcrm.extensions import db
 from wxcrm.members.models import GroupAccount, Store, Tier
 from wxcrm.timeutil import business_date
@@ -275,3 +277,64 @@ def report_xlsx(code: str):
     name = f"{code}-{f.start.isoformat()}-{f.end.isoformat()}.xlsx"
     return send_file(spool, as_attachment=True, download_name=name,
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+# ------------------------------------------------------------------ imports
+
+IMPORT_KIND_LABELS = {"members": _l("Members"), "points": _l("Points balances (lots with expiry)"),
+                      "stored-value": _l("Stored value"), "transactions": _l("Past transactions")}
+UPLOAD_MAX_BYTES = 50 * 1024 * 1024
+
+
+def _upload_dir() -> Path:
+    path = Path(current_app.instance_path) / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _bad_rows(report) -> list[tuple[int, str]]:
+    return [(b.line, _(b.reason, **b.params) if b.params else _(b.reason)) for b in report.bad]
+
+
+@bp.route("/imports", methods=["GET", "POST"])
+@role_required("admin")
+def imports_page():
+    """Upload a file and see its dry run; then import it (the file waits in the instance folder)."""
+    kinds = list(IMPORT_KIND_LABELS.items())
+    if request.method == "GET":
+        return render_template("console/analytics/imports.html", kinds=kinds, columns=imports.COLUMNS)
+    request.max_content_length = UPLOAD_MAX_BYTES
+    kind = request.form.get("kind", "")
+    token = request.form.get("token", "")
+    settings = current_settings()
+    try:
+        if kind not in imports.KINDS:
+            raise DomainError(N_("unknown import kind"), code="import_kind")
+        if token:   # the second step: import the file the dry run checked
+            if not re.fullmatch(r"[0-9a-f]{32}\.(csv|xlsx)", token) or not (_upload_dir() / token).exists():
+                raise DomainError(N_("the uploaded file is gone: upload it again"), code="import_gone")
+            path = _upload_dir() / token
+            report = imports.run_import(db.session, settings, kind, imports.read_rows(path), dry_run=False,
+                                        commit=db.session.commit)
+            db.session.commit()
+            path.unlink(missing_ok=True)
+        else:
+            upload = request.files.get("file")
+            if upload is None or not upload.filename:
+                raise DomainError(N_("choose a CSV or XLSX file"), code="import_no_file")
+            ext = upload.filename.rsplit(".", 1)[-1].lower()
+            if ext not in ("csv", "xlsx"):
+                raise DomainError(N_("choose a CSV or XLSX file"), code="import_no_file")
+            token = f"{uuid.uuid4().hex}.{ext}"
+            upload.save(_upload_dir() / token)
+            report = imports.run_import(db.session, settings, kind, imports.read_rows(_upload_dir() / token),
+                                        dry_run=True)
+            db.session.rollback()
+    except DomainError as exc:
+        db.session.rollback()
+        message = _(exc.detail, **exc.params) if exc.params else _(exc.detail)
+        return render_template("console/analytics/imports.html", kinds=kinds, columns=imports.COLUMNS,
+                               error=message, kind=kind), 400
+    return render_template("console/analytics/imports.html", kinds=kinds, columns=imports.COLUMNS, report=report,
+                           bad=_bad_rows(report), kind=kind, kind_label=IMPORT_KIND_LABELS[kind],
+                           token=token if report.dry_run else "")
