@@ -13,7 +13,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from wxcrm.analytics.models import LedgerDaily, MemberSummary, SalesDaily, Watermark
@@ -49,26 +50,23 @@ def _watermark(session: Session, name: str) -> Watermark:
 
 def _add_into(session: Session, model, key_cols: tuple[str, ...], measures: tuple[str, ...],
               cells: dict[tuple, list[int]]) -> None:
-    """Add each cell's sums into its row, making the rows that do not exist yet."""
-    keys = list(cells)
-    existing: dict[tuple, tuple] = {}
-    cols = [getattr(model, c) for c in key_cols]
-    for start in range(0, len(keys), 500):
-        part = keys[start:start + 500]
-        for row in session.execute(select(model.id, *cols, *[getattr(model, m) for m in measures])
-                                   .where(tuple_(*cols).in_(part))):
-            existing[tuple(row[1:1 + len(key_cols)])] = (row[0], row[1 + len(key_cols):])
-    updates, inserts = [], []
-    for key, sums in cells.items():
-        if key in existing:
-            row_id, old = existing[key]
-            updates.append({"id": row_id, **{m: int(o) + s for m, o, s in zip(measures, old, sums)}})
-        else:
-            inserts.append({**dict(zip(key_cols, key)), **dict(zip(measures, sums))})
-    for start in range(0, len(updates), 2000):
-        session.execute(update(model), updates[start:start + 2000])
-    for start in range(0, len(inserts), 5000):
-        session.execute(insert(model), inserts[start:start + 5000])
+    """Add each cell's sums into its row, making the rows that do not exist yet: one upsert
+    (``ON DUPLICATE KEY UPDATE`` / ``ON CONFLICT DO UPDATE``) per chunk of cells."""
+    rows = [{**dict(zip(key_cols, key)), **dict(zip(measures, sums))} for key, sums in cells.items()]
+    dialect = session.get_bind().dialect.name
+    if dialect in ("mysql", "mariadb"):
+        stmt = mysql.insert(model)
+        stmt = stmt.on_duplicate_key_update({m: getattr(model, m) + stmt.inserted[m] for m in measures})
+    elif dialect == "postgresql":
+        stmt = postgresql.insert(model)
+        stmt = stmt.on_conflict_do_update(index_elements=list(key_cols),
+                                          set_={m: getattr(model, m) + stmt.excluded[m] for m in measures})
+    else:
+        stmt = sqlite.insert(model)
+        stmt = stmt.on_conflict_do_update(index_elements=list(key_cols),
+                                          set_={m: getattr(model, m) + stmt.excluded[m] for m in measures})
+    for start in range(0, len(rows), 2000):
+        session.execute(stmt, rows[start:start + 2000])
 
 
 def roll_up_sales(session: Session, settings: Settings, *, batch: int = BATCH, lag_seconds: int = 60,
