@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from wxcrm.analytics.models import ImportRow
 from wxcrm.config import Settings
-from wxcrm.errors import DomainError, N_
+from wxcrm.errors import N_, DomainError
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.members.models import Member, Store, Tier

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from wxcrm.analytics.models import MemberSummary, SalesDaily
 from wxcrm.analytics.rollup import AGE_BANDS
-from wxcrm.errors import DomainError, N_
+from wxcrm.errors import N_, DomainError
 from wxcrm.members.models import Member, Store
 from wxcrm.sales.models import Transaction, TransactionItem
 from wxcrm.timeutil import to_utc_naive

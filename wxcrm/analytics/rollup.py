@@ -12,16 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from wxcrm.analytics.models import LedgerDaily, MemberSummary, SalesDaily, Watermark
 from wxcrm.config import Settings
-from wxcrm.ledger.models import LedgerAccount, LedgerEntry
-from wxcrm.members.models import Member
-from wxcrm.sales.models import Transaction, TransactionItem
 from wxcrm.sqlutil import insert_missing
 from wxcrm.timeutil import to_local, utcnow
 
@@ -33,6 +30,45 @@ ITEM_DIMS = ("category", "sku")
 # Age on the business date by years of birth (the same rule the drill-down's SQL uses).
 AGE_BANDS = ((0, 17, "<18"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"), (45, 54, "45-54"),
              (55, 200, "55+"))
+
+
+class _Sale(NamedTuple):
+    id: int
+    kind: str
+    store_id: int
+    member_id: int | None
+    business_date: date
+    created_at: datetime
+    recorded_at: datetime | None
+    payable_fen: int
+    points_earned: int
+    points_redeemed: int
+    tier_id: int | None
+    gender: str | None
+    birthday: date | None
+    district: str | None
+    occupation: str | None
+    education: str | None
+    income_band: str | None
+    group_id: int | None
+
+
+class _Line(NamedTuple):
+    transaction_id: int
+    category: str
+    sku: str
+    qty: int
+    amount_fen: int
+    discount_fen: int
+
+
+def _day(v) -> date:
+    """A DATE as the driver gave it (SQLite: text)."""
+    return v if isinstance(v, date) else date.fromisoformat(str(v)[:10])
+
+
+def _moment(v) -> datetime:
+    return v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
 
 
 def age_band(birthday: date | None, on: date) -> str:
@@ -51,22 +87,24 @@ def _watermark(session: Session, name: str) -> Watermark:
 def _add_into(session: Session, model, key_cols: tuple[str, ...], measures: tuple[str, ...],
               cells: dict[tuple, list[int]]) -> None:
     """Add each cell's sums into its row, making the rows that do not exist yet: one upsert
-    (``ON DUPLICATE KEY UPDATE`` / ``ON CONFLICT DO UPDATE``) per chunk of cells."""
-    rows = [{**dict(zip(key_cols, key)), **dict(zip(measures, sums))} for key, sums in cells.items()]
+    statement (``ON DUPLICATE KEY UPDATE`` / ``ON CONFLICT DO UPDATE``), executed for many rows
+    by the driver itself (a rollup batch has tens of thousands of cells)."""
+    table = model.__table__.name
+    cols = key_cols + measures
     dialect = session.get_bind().dialect.name
     if dialect in ("mysql", "mariadb"):
-        stmt = mysql.insert(model)
-        stmt = stmt.on_duplicate_key_update({m: getattr(model, m) + stmt.inserted[m] for m in measures})
-    elif dialect == "postgresql":
-        stmt = postgresql.insert(model)
-        stmt = stmt.on_conflict_do_update(index_elements=list(key_cols),
-                                          set_={m: getattr(model, m) + stmt.excluded[m] for m in measures})
-    else:
-        stmt = sqlite.insert(model)
-        stmt = stmt.on_conflict_do_update(index_elements=list(key_cols),
-                                          set_={m: getattr(model, m) + stmt.excluded[m] for m in measures})
-    for start in range(0, len(rows), 2000):
-        session.execute(stmt, rows[start:start + 2000])
+        marks = ", ".join(["%s"] * len(cols))
+        adds = ", ".join(f"{m} = {m} + VALUES({m})" for m in measures)
+        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks}) ON DUPLICATE KEY UPDATE {adds}"
+    else:  # SQLite (and PostgreSQL's form, were its driver's marks used)
+        marks = ", ".join(["?"] * len(cols))
+        adds = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in measures)
+        sql = (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks}) "
+               f"ON CONFLICT ({', '.join(key_cols)}) DO UPDATE SET {adds}")
+    rows = [(*key, *sums) for key, sums in cells.items()]
+    conn = session.connection()
+    for start in range(0, len(rows), 5000):
+        conn.exec_driver_sql(sql, rows[start:start + 5000])
 
 
 def roll_up_sales(session: Session, settings: Settings, *, batch: int = BATCH, lag_seconds: int = 60,
@@ -74,31 +112,31 @@ def roll_up_sales(session: Session, settings: Settings, *, batch: int = BATCH, l
     """Roll up the next batch of transactions. Returns how many were rolled up (0: current)."""
     mark = _watermark(session, "sales")
     cutoff = (now or utcnow()) - timedelta(seconds=lag_seconds)
-    rows = session.execute(
-        select(Transaction.id, Transaction.kind, Transaction.store_id, Transaction.member_id,
-               Transaction.business_date, Transaction.created_at, Transaction.recorded_at, Transaction.payable_fen,
-               Transaction.points_earned, Transaction.points_redeemed, Member.tier_id, Member.gender,
-               Member.birthday, Member.district, Member.occupation, Member.education, Member.income_band,
-               Member.group_id)
-        .outerjoin(Member, Member.id == Transaction.member_id)
-        .where(Transaction.id > mark.last_id).order_by(Transaction.id).limit(batch)).all()
+    # Plain SQL, read without SQLAlchemy's per-value processing: a rebuild reads millions of rows.
+    rows = [_Sale(*r) for r in session.execute(text(
+        "SELECT t.id, t.kind, t.store_id, t.member_id, t.business_date, t.created_at, t.recorded_at, t.payable_fen,"
+        " t.points_earned, t.points_redeemed, m.tier_id, m.gender, m.birthday, m.district, m.occupation,"
+        " m.education, m.income_band, m.group_id"
+        " FROM transactions t LEFT JOIN members m ON m.id = t.member_id"
+        " WHERE t.id > :after ORDER BY t.id LIMIT :batch"), {"after": mark.last_id, "batch": batch})]
     for n, row in enumerate(rows):
-        if (row.recorded_at or row.created_at) > cutoff:
+        if _moment(row.recorded_at or row.created_at) > cutoff:
             rows = rows[:n]
             break
     if not rows:
         return 0
     last_id = rows[-1].id
     lines: dict[int, list] = defaultdict(list)
-    for it in session.execute(select(TransactionItem.transaction_id, TransactionItem.category, TransactionItem.sku,
-                                     TransactionItem.qty, TransactionItem.amount_fen, TransactionItem.discount_fen)
-                              .where(TransactionItem.transaction_id > mark.last_id,
-                                     TransactionItem.transaction_id <= last_id)):
-        lines[it.transaction_id].append(it)
+    for it in session.execute(text(
+            "SELECT transaction_id, category, sku, qty, amount_fen, discount_fen FROM transaction_items"
+            " WHERE transaction_id > :after AND transaction_id <= :last"), {"after": mark.last_id, "last": last_id}):
+        lines[it[0]].append(_Line(*it))
     tz = settings.tz
     cells: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(MEASURES))
     members: dict[int, list] = {}
     for t in rows:
+        t = t._replace(business_date=_day(t.business_date), created_at=_moment(t.created_at),
+                       birthday=_day(t.birthday) if t.birthday else None)
         is_purchase = t.kind == "purchase"
         sign = 1 if is_purchase else -1
         qty = sign * sum(it.qty for it in lines.get(t.id, ()))
@@ -167,27 +205,25 @@ def roll_up_ledger(session: Session, settings: Settings, *, batch: int = BATCH *
     """Roll up the next batch of ledger entries (points and stored value per day, store and cause)."""
     mark = _watermark(session, "ledger")
     cutoff = (now or utcnow()) - timedelta(seconds=lag_seconds)
-    rows = session.execute(
-        select(LedgerEntry.id, LedgerEntry.amount, LedgerEntry.cause, LedgerEntry.created_at, LedgerAccount.kind,
-               Transaction.store_id)
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .outerjoin(Transaction, Transaction.id == LedgerEntry.transaction_id)
-        .where(LedgerEntry.id > mark.last_id).order_by(LedgerEntry.id).limit(batch)).all()
+    rows = [(i, amount, cause, _moment(at), kind, store) for i, amount, cause, at, kind, store in session.execute(text(
+        "SELECT e.id, e.amount, e.cause, e.created_at, a.kind, t.store_id FROM ledger_entries e"
+        " JOIN ledger_accounts a ON a.id = e.account_id LEFT JOIN transactions t ON t.id = e.transaction_id"
+        " WHERE e.id > :after ORDER BY e.id LIMIT :batch"), {"after": mark.last_id, "batch": batch})]
     for n, row in enumerate(rows):
-        if row.created_at > cutoff:
+        if row[3] > cutoff:
             rows = rows[:n]
             break
     if not rows:
         return 0
     tz = settings.tz
     cells: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for e in rows:
-        cell = cells[(e.kind, to_local(e.created_at, tz).date(), e.store_id or 0, e.cause)]
-        cell[0 if e.amount > 0 else 1] += abs(e.amount)
+    for _id, amount, cause, at, kind, store_id in rows:
+        cell = cells[(kind, to_local(at, tz).date(), store_id or 0, cause)]
+        cell[0 if amount > 0 else 1] += abs(amount)
         cell[2] += 1
     _add_into(session, LedgerDaily, ("kind", "business_date", "store_id", "cause"), ("credit", "debit", "entries"),
               cells)
-    mark.last_id, mark.updated_at = rows[-1].id, utcnow()
+    mark.last_id, mark.updated_at = rows[-1][0], utcnow()
     session.flush()
     return len(rows)
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from wxcrm.analytics.models import LedgerDaily, SalesDaily
 from wxcrm.analytics.reports import Filters, time_key
-from wxcrm.errors import DomainError, N_
+from wxcrm.errors import N_, DomainError
 from wxcrm.ledger.models import LedgerAccount
 from wxcrm.members.models import Member, Store
 from wxcrm.sales.models import Transaction

@@ -19,7 +19,7 @@ from wxcrm.analytics import imports, reports, standard
 from wxcrm.analytics.reports import Filters
 from wxcrm.analytics.rollup import AGE_BANDS
 from wxcrm.config import current_settings
-from wxcrm.errors import DomainError, N_
+from wxcrm.errors import N_, DomainError
 from wxcrm.extensions import db
 from wxcrm.members.models import GroupAccount, Store, Tier
 from wxcrm.timeutil import business_date
