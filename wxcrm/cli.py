@@ -78,8 +78,10 @@ def seed_demo(member_count: int, days: int, seed: int, transactions: int | None)
     from wxcrm import demo
     settings = current_settings()
     if transactions is None:
+        from wxcrm.analytics import rollup
         logins = demo.seed(db.session, settings, members=member_count, days=days, seed=seed)
         db.session.commit()
+        rollup.roll_up(db.session, settings, lag_seconds=0, commit=db.session.commit)  # the reports have data at once
     else:
         from wxcrm.analytics import bulk, rollup
         from wxcrm.members.models import Member
