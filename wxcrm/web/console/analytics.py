@@ -84,6 +84,16 @@ class Labeller:
         return value if value else _("not given")
 
 
+def ordered(dim: str | None, keys) -> list[str]:
+    """A dimension's values in their natural order (hours and weekdays by number, age bands by age)."""
+    if dim in ("hour", "weekday", "store", "tier"):
+        return sorted(keys, key=lambda k: int(k) if k.lstrip("-").isdigit() else 999)
+    if dim == "age":
+        order = [band for _lo, _hi, band in AGE_BANDS] + [""]
+        return sorted(keys, key=lambda k: order.index(k) if k in order else 99)
+    return sorted(keys)
+
+
 def _filters() -> tuple[Filters, dict]:
     today = business_date(current_settings().tz)
     args = request.args
@@ -174,8 +184,8 @@ def pivot():
         cells = reports.pivot(db.session, f, dim1, dim2, measure)
     except DomainError as exc:
         cells, error = {}, problem_text(exc)
-    row_keys = sorted({k[0] for k in cells})
-    col_keys = sorted({k[1] for k in cells})
+    row_keys = ordered(dim1, {k[0] for k in cells})
+    col_keys = ordered(dim2, {k[1] for k in cells})
     if cells:
         table = {
             "rows": [(k, names(dim1, k) if dim1 not in ("day", "week", "month") else k) for k in row_keys],
