@@ -112,6 +112,12 @@ def main() -> None:
             sql_ms = best_ms(lambda name=name: s.execute(text(SQL[name]), bind).all(), args.repeat)
             runs.append((name, ms, sql_ms))
             print(f"{name:<24}{ms:>10.1f}{sql_ms:>10.1f}{ms / sql_ms:>8.2f}", flush=True)
+        # The cost grows with the range asked, not with the history stored.
+        scaling = []
+        for days in (30, 91, 365, 730):
+            g = Filters(last - timedelta(days=days - 1), last)
+            scaling.append(f"{days}d {best_ms(lambda g=g: list(standard.get('transactions').rows(s, g, 'day')), args.repeat):.1f}")
+        print("transactions report by range (ms): " + ", ".join(scaling))
         rfm_ms = best_ms(lambda: reports.rfm(s, last), args.repeat)
         rfm_sql = best_ms(lambda: s.execute(text(SQL["rfm"])).all(), 1)
         print(f"{'rfm (all members)':<24}{rfm_ms:>10.1f}{rfm_sql:>10.1f}{rfm_ms / rfm_sql:>8.2f}")

@@ -234,3 +234,22 @@ def test_exports_write_every_row_to_csv_and_xlsx(shop, tmp_path):
     assert sum(seen) == n
     ws = load_workbook(path, read_only=True).active
     assert sum(1 for _ in ws.iter_rows()) == n + 1
+
+
+def test_a_range_reads_whole_months_from_the_monthly_rows_and_its_edge_days_from_the_daily_ones():
+    assert reports.whole_months(Filters(date(2026, 3, 1), date(2026, 3, 31))) == (date(2026, 3, 1), date(2026, 3, 1))
+    assert reports.whole_months(Filters(date(2026, 2, 15), date(2026, 5, 10))) == (date(2026, 3, 1), date(2026, 4, 1))
+    assert reports.whole_months(Filters(date(2026, 3, 2), date(2026, 3, 31))) is None
+    assert reports.whole_months(Filters(date(2025, 12, 31), date(2026, 2, 27))) == (date(2026, 1, 1), date(2026, 1, 1))
+
+
+def test_ranges_across_month_edges_agree_with_sql(shop):
+    for a, b in [(date(2026, 2, 15), date(2026, 5, 10)), (date(2025, 12, 31), date(2026, 2, 28)),
+                 (date(2026, 4, 1), date(2026, 4, 1))]:
+        f = Filters(a, b)
+        spend = sql("SELECT SUM(CASE WHEN kind = 'refund' THEN -payable_fen ELSE payable_fen END) FROM transactions "
+                    "WHERE business_date BETWEEN :a AND :b", a=a, b=b)[0][0]
+        assert reports.totals(db.session, f)["spend"] == int(spend or 0)
+        assert sum(v["spend"] for v in reports.breakdown(db.session, f, "gender").values()) + sum(
+            -r.payable_fen if r.kind == "refund" else r.payable_fen for r in raw_sales(f) if r.member_id is None) \
+            == int(spend or 0)

@@ -18,13 +18,14 @@ from sqlalchemy import and_, case, distinct, exists, extract, func, or_, select
 from sqlalchemy.orm import Session
 
 from wxcrm.analytics.models import MemberSummary, SalesDaily
-from wxcrm.analytics.rollup import AGE_BANDS
+from wxcrm.analytics.rollup import AGE_BANDS, MONTHLY
 from wxcrm.errors import N_, DomainError
 from wxcrm.members.models import Member, Store
 from wxcrm.sales.models import Transaction, TransactionItem
 from wxcrm.timeutil import to_utc_naive
 
 TIME_DIMS = ("day", "week", "month", "weekday")
+DAILY_DIMS = ("day", "week", "weekday")   # need the daily rows; a month is a month's first day either way
 KEY_DIMS = TIME_DIMS + ("store", "store_kind", "tier")
 VALUE_DIMS = ("hour", "gender", "age", "district", "occupation", "education", "income", "group", "category", "sku")
 MEMBER_DIMS = ("gender", "age", "district", "occupation", "education", "income", "group")
@@ -70,8 +71,33 @@ def _sums():
             func.sum(SalesDaily.points_redeemed))
 
 
-def _rollup_where(q, f: Filters, dim: str):
-    q = q.where(SalesDaily.dim == dim, SalesDaily.business_date >= f.start, SalesDaily.business_date <= f.end)
+def whole_months(f: Filters) -> tuple[date, date] | None:
+    """The first days of the first and last whole months inside the range, if any."""
+    first = f.start if f.start.day == 1 else (f.start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    # ``after``: the first day after the last whole month.
+    if (f.end + timedelta(days=1)).day == 1:
+        after = f.end + timedelta(days=1)
+    else:
+        after = f.end.replace(day=1)
+    if first >= after:
+        return None
+    last = (after - timedelta(days=1)).replace(day=1)
+    return first, last
+
+
+def rollup_where(q, f: Filters, dim: str, *, daily: bool = False):
+    """The rollup rows of ``dim`` for the range: whole months from the monthly rows, the days
+    before and after them from the daily rows (``daily``: every day from the daily rows)."""
+    months = None if daily else whole_months(f)
+    if months is None:
+        q = q.where(SalesDaily.dim == dim, SalesDaily.business_date >= f.start, SalesDaily.business_date <= f.end)
+    else:
+        first, last = months
+        month_end = (last.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        q = q.where(or_(
+            and_(SalesDaily.dim == MONTHLY + dim, SalesDaily.business_date >= first, SalesDaily.business_date <= last),
+            and_(SalesDaily.dim == dim, SalesDaily.business_date >= f.start, SalesDaily.business_date < first),
+            and_(SalesDaily.dim == dim, SalesDaily.business_date > month_end, SalesDaily.business_date <= f.end)))
     if f.store_ids:
         q = q.where(SalesDaily.store_id.in_(f.store_ids))
     if f.tier_ids:
@@ -121,7 +147,7 @@ def breakdown(session: Session, f: Filters, dim: str) -> dict[str, dict[str, int
         raise DomainError(N_("unknown dimension"), code="bad_dimension")
     rollup_dim = dim if dim in VALUE_DIMS else "all"
     col = _key_column(dim)
-    q = _rollup_where(select(col, *_sums()), f, rollup_dim).group_by(col)
+    q = rollup_where(select(col, *_sums()), f, rollup_dim, daily=dim in DAILY_DIMS).group_by(col)
     mapper = _key_mapper(session, dim)
     out: dict[str, dict[str, int]] = {}
     for row in session.execute(q):
@@ -130,7 +156,7 @@ def breakdown(session: Session, f: Filters, dim: str) -> dict[str, dict[str, int
 
 
 def totals(session: Session, f: Filters) -> dict[str, int]:
-    row = session.execute(_rollup_where(select(*_sums()), f, "all")).one()
+    row = session.execute(rollup_where(select(*_sums()), f, "all")).one()
     figures = _measures(row)
     figures["members"] = distinct_buyers(session, f)
     return figures
@@ -180,7 +206,8 @@ def pivot(session: Session, f: Filters, dim1: str, dim2: str | None, measure: st
 def _pivot_rollup(session, f, dims, measure, rollup_dim) -> dict[tuple[str, str], int]:
     cols = [_key_column(d) for d in dims]
     distinct_cols = list(dict.fromkeys(cols))
-    q = _rollup_where(select(*distinct_cols, *_sums()), f, rollup_dim).group_by(*distinct_cols)
+    q = rollup_where(select(*distinct_cols, *_sums()), f, rollup_dim,
+                      daily=any(d in DAILY_DIMS for d in dims)).group_by(*distinct_cols)
     mappers = [_key_mapper(session, d) for d in dims]
     cells: dict[tuple[str, str], dict] = defaultdict(dict)
     for row in session.execute(q):

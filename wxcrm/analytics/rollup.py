@@ -25,6 +25,7 @@ from wxcrm.timeutil import to_local, utcnow
 BATCH = 20_000
 MEASURES = ("purchases", "refunds", "gross_fen", "refund_fen", "qty", "points_earned", "points_redeemed",
             "member_purchases")
+MONTHLY = "m:"   # a rollup row's dim prefix for a whole month's sums
 MEMBER_DIMS = ("gender", "age", "district", "occupation", "education", "income", "group")
 ITEM_DIMS = ("category", "sku")
 # Age on the business date by years of birth (the same rule the drill-down's SQL uses).
@@ -171,6 +172,12 @@ def roll_up_sales(session: Session, settings: Settings, *, batch: int = BATCH, l
                     cell[1] += int(not is_purchase)
                 cell[2 if is_purchase else 3] += net
                 cell[4] += sign * it.qty
+    # The same cells by month ("m:" + dim, the month's first day): a long range reads its whole
+    # months from these and only its edge days from the daily rows.
+    for (dim, day, store_id, tier, value), sums in list(cells.items()):
+        month = cells[(MONTHLY + dim, day.replace(day=1), store_id, tier, value)]
+        for i, v in enumerate(sums):
+            month[i] += v
     _add_into(session, SalesDaily, ("dim", "business_date", "store_id", "tier_id", "value"), MEASURES, cells)
     _add_members(session, members)
     mark.last_id, mark.updated_at = last_id, utcnow()
