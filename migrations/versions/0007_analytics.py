@@ -71,7 +71,7 @@ def upgrade():
         sa.UniqueConstraint("kind", "key", name="uq_analytics_import_rows_key"),
     )
     with op.batch_alter_table("transactions") as batch_op:
-        batch_op.create_index("ix_transactions_date_member", ["business_date", "member_id"], unique=False)
+        batch_op.create_index("ix_transactions_date_member", ["business_date", "member_id", "kind"], unique=False)
     with op.batch_alter_table("members") as batch_op:
         batch_op.create_index("ix_members_joined_on", ["joined_on"], unique=False)
 

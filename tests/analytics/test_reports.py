@@ -194,6 +194,21 @@ def test_rfm_puts_every_buying_member_in_one_segment(shop):
     buyers = sql("SELECT COUNT(DISTINCT member_id) FROM transactions WHERE kind = 'purchase' AND member_id IS NOT NULL")
     assert sum(segments.values()) == buyers[0][0]
     assert segments["champions"] > 0 and segments["lost"] > 0
+    # The same classification by hand over the raw transactions.
+    per = {m: (as_date(last), n, int(net)) for m, last, n, net in sql("""
+        SELECT member_id, MAX(CASE WHEN kind = 'purchase' THEN business_date END),
+               SUM(CASE WHEN kind = 'purchase' THEN 1 ELSE 0 END),
+               SUM(CASE WHEN kind = 'refund' THEN -payable_fen ELSE payable_fen END)
+        FROM transactions WHERE member_id IS NOT NULL GROUP BY member_id""")}
+    recency = sorted((TODAY - last).days for last, _n, _m in per.values())
+    freq = sorted(n for _l, n, _m in per.values())
+    money = sorted(m for _l, _n, m in per.values())
+    half = len(per) // 2
+    names = {(1, 1, 1): "champions", (1, 1, 0): "loyal", (1, 0, 1): "potential", (1, 0, 0): "new",
+             (0, 1, 1): "cant_lose", (0, 1, 0): "at_risk", (0, 0, 1): "hibernating", (0, 0, 0): "lost"}
+    expected = Counter(names[((TODAY - last).days <= recency[half], n > freq[half], m > money[half])]
+                       for last, n, m in per.values())
+    assert {k: v for k, v in segments.items() if v} == dict(expected)
 
 
 def test_the_job_rolls_up_new_sales_once_and_a_rebuild_gives_the_same_rows(shop, settings, make):

@@ -390,20 +390,28 @@ RFM_SEGMENTS = ("champions", "loyal", "potential", "new", "at_risk", "cant_lose"
 
 def rfm(session: Session, today: date) -> dict[str, int]:
     """Every buying member in one of eight RFM segments: recency, frequency and monetary value
-    each above or below the median of all buying members (from the member summary rollup)."""
-    rows = session.execute(select(MemberSummary.last_date, MemberSummary.purchases, MemberSummary.net_fen)
-                           .where(MemberSummary.purchases > 0)).all()
-    if not rows:
-        return {s: 0 for s in RFM_SEGMENTS}
-    recency = sorted((today - r[0]).days for r in rows)
-    freq = sorted(r[1] for r in rows)
-    money = sorted(r[2] for r in rows)
-    r_med, f_med, m_med = recency[len(rows) // 2], freq[len(rows) // 2], money[len(rows) // 2]
+    each above or below the median of all buying members. Read from the member summary rollup
+    and classified in the database: three medians, then one grouped count."""
+    buyers = select(MemberSummary).where(MemberSummary.purchases > 0).subquery()
+    n = int(session.scalar(select(func.count()).select_from(buyers)) or 0)
+    counts = dict.fromkeys(RFM_SEGMENTS, 0)
+    if not n:
+        return counts
+
+    def median(col, descending: bool = False):
+        order = col.desc() if descending else col
+        return session.scalar(select(col).where(MemberSummary.purchases > 0).order_by(order).offset(n // 2).limit(1))
+
+    last_median = median(MemberSummary.last_date, descending=True)   # recency: days since, ascending
+    f_median, m_median = median(MemberSummary.purchases), median(MemberSummary.net_fen)
+    recent = case((MemberSummary.last_date >= last_median, 1), else_=0)
+    frequent = case((MemberSummary.purchases > f_median, 1), else_=0)
+    valuable = case((MemberSummary.net_fen > m_median, 1), else_=0)
     names = {(1, 1, 1): "champions", (1, 1, 0): "loyal", (1, 0, 1): "potential", (1, 0, 0): "new",
              (0, 1, 1): "cant_lose", (0, 1, 0): "at_risk", (0, 0, 1): "hibernating", (0, 0, 0): "lost"}
-    counts = dict.fromkeys(RFM_SEGMENTS, 0)
-    for last, purchases, net in rows:
-        counts[names[((today - last).days <= r_med, purchases > f_med, net > m_med)]] += 1
+    for r, f_, m, count in session.execute(select(recent, frequent, valuable, func.count())
+                                           .where(MemberSummary.purchases > 0).group_by(recent, frequent, valuable)):
+        counts[names[(int(r), int(f_), int(m))]] += int(count)
     return counts
 
 
