@@ -85,24 +85,33 @@ def whole_months(f: Filters) -> tuple[date, date] | None:
     return first, last
 
 
-def rollup_where(q, f: Filters, dim: str, *, daily: bool = False):
-    """The rollup rows of ``dim`` for the range: whole months from the monthly rows, the days
-    before and after them from the daily rows (``daily``: every day from the daily rows)."""
+def rollup_rows(session: Session, q, f: Filters, dim: str, *group_by, daily: bool = False) -> list:
+    """The rollup rows of ``dim`` for the range, grouped by ``group_by``: whole months from the
+    monthly rows, the days before and after them from the daily rows (``daily``: every day from
+    the daily rows). One query per part, each a plain index range (an OR of ranges is not
+    always read as one); the caller adds the parts' rows up by key."""
     months = None if daily else whole_months(f)
     if months is None:
-        q = q.where(SalesDaily.dim == dim, SalesDaily.business_date >= f.start, SalesDaily.business_date <= f.end)
+        parts = [(dim, f.start, f.end)]
     else:
         first, last = months
         month_end = (last.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-        q = q.where(or_(
-            and_(SalesDaily.dim == MONTHLY + dim, SalesDaily.business_date >= first, SalesDaily.business_date <= last),
-            and_(SalesDaily.dim == dim, SalesDaily.business_date >= f.start, SalesDaily.business_date < first),
-            and_(SalesDaily.dim == dim, SalesDaily.business_date > month_end, SalesDaily.business_date <= f.end)))
-    if f.store_ids:
-        q = q.where(SalesDaily.store_id.in_(f.store_ids))
-    if f.tier_ids:
-        q = q.where(SalesDaily.tier_id.in_(f.tier_ids))
-    return q
+        parts = [(MONTHLY + dim, first, last)]
+        if f.start < first:
+            parts.append((dim, f.start, first - timedelta(days=1)))
+        if month_end < f.end:
+            parts.append((dim, month_end + timedelta(days=1), f.end))
+    rows = []
+    for part_dim, a, b in parts:
+        part = q.where(SalesDaily.dim == part_dim, SalesDaily.business_date >= a, SalesDaily.business_date <= b)
+        if f.store_ids:
+            part = part.where(SalesDaily.store_id.in_(f.store_ids))
+        if f.tier_ids:
+            part = part.where(SalesDaily.tier_id.in_(f.tier_ids))
+        if group_by:
+            part = part.group_by(*group_by)
+        rows.extend(session.execute(part).all())
+    return rows
 
 
 def time_key(dim: str, day: date) -> str:
@@ -147,17 +156,16 @@ def breakdown(session: Session, f: Filters, dim: str) -> dict[str, dict[str, int
         raise DomainError(N_("unknown dimension"), code="bad_dimension")
     rollup_dim = dim if dim in VALUE_DIMS else "all"
     col = _key_column(dim)
-    q = rollup_where(select(col, *_sums()), f, rollup_dim, daily=dim in DAILY_DIMS).group_by(col)
     mapper = _key_mapper(session, dim)
     out: dict[str, dict[str, int]] = {}
-    for row in session.execute(q):
+    for row in rollup_rows(session, select(col, *_sums()), f, rollup_dim, col, daily=dim in DAILY_DIMS):
         _add(out.setdefault(mapper(row[0]), {}), _measures(row[1:]))
     return out
 
 
 def totals(session: Session, f: Filters) -> dict[str, int]:
-    row = session.execute(rollup_where(select(*_sums()), f, "all")).one()
-    figures = _measures(row)
+    parts = rollup_rows(session, select(*_sums()), f, "all")
+    figures = _measures([sum(int(part[i] or 0) for part in parts) for i in range(7)])
     figures["members"] = distinct_buyers(session, f)
     return figures
 
@@ -206,11 +214,10 @@ def pivot(session: Session, f: Filters, dim1: str, dim2: str | None, measure: st
 def _pivot_rollup(session, f, dims, measure, rollup_dim) -> dict[tuple[str, str], int]:
     cols = [_key_column(d) for d in dims]
     distinct_cols = list(dict.fromkeys(cols))
-    q = rollup_where(select(*distinct_cols, *_sums()), f, rollup_dim,
-                      daily=any(d in DAILY_DIMS for d in dims)).group_by(*distinct_cols)
     mappers = [_key_mapper(session, d) for d in dims]
     cells: dict[tuple[str, str], dict] = defaultdict(dict)
-    for row in session.execute(q):
+    for row in rollup_rows(session, select(*distinct_cols, *_sums()), f, rollup_dim, *distinct_cols,
+                           daily=any(d in DAILY_DIMS for d in dims)):
         by_col = dict(zip(distinct_cols, row[:len(distinct_cols)]))
         key = tuple(m(by_col[c]) for m, c in zip(mappers, cols))
         _add(cells[key if len(key) == 2 else (key[0], "")], _measures(row[len(distinct_cols):]))

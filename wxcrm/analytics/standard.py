@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wxcrm.analytics.models import LedgerDaily, SalesDaily
-from wxcrm.analytics.reports import Filters, rollup_where, time_key
+from wxcrm.analytics.reports import Filters, rollup_rows, time_key
 from wxcrm.errors import N_, DomainError
 from wxcrm.ledger.models import LedgerAccount
 from wxcrm.members.models import Member, Store
@@ -95,13 +95,12 @@ register(Report("new_members", N_("New members"), (
 
 def transactions_rows(session: Session, f: Filters, period: str) -> Iterator[list]:
     names = _store_names(session)
-    q = rollup_where(
-        select(SalesDaily.business_date, SalesDaily.store_id, func.sum(SalesDaily.purchases),
+    q = select(SalesDaily.business_date, SalesDaily.store_id, func.sum(SalesDaily.purchases),
                func.sum(SalesDaily.refunds), func.sum(SalesDaily.gross_fen), func.sum(SalesDaily.refund_fen),
-               func.sum(SalesDaily.points_earned), func.sum(SalesDaily.points_redeemed)),
-        f, "all", daily=period != "month").group_by(SalesDaily.business_date, SalesDaily.store_id)
+               func.sum(SalesDaily.points_earned), func.sum(SalesDaily.points_redeemed))
     cells: dict[tuple, list[int]] = defaultdict(lambda: [0] * 6)
-    for day, store_id, *sums in session.execute(q):
+    for day, store_id, *sums in rollup_rows(session, q, f, "all", SalesDaily.business_date, SalesDaily.store_id,
+                                            daily=period != "month"):
         cell = cells[(time_key(period, day), store_id)]
         for i, v in enumerate(sums):
             cell[i] += int(v or 0)
