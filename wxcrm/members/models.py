@@ -142,6 +142,8 @@ class Member(db.Model):
     privacy_consented_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # Coupons in the wallet not yet used (wxcrm.coupons keeps it): 0 spares the till a query.
+    coupons_held: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     home_store: Mapped[Store | None] = relationship()
     tier: Mapped[Tier | None] = relationship()
@@ -233,3 +235,13 @@ class CardNumberSequence(db.Model):
 
     prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
     next_value: Mapped[int] = mapped_column(BigInteger, default=1)
+
+
+class ReferenceRevision(db.Model):
+    """One row: a token that changes with every write to what the till reads on every sale
+    and rarely changes (API tokens, staff, stores, tiers, the rules). Each worker caches
+    those and reads only this token per request (``wxcrm.members.cache``)."""
+    __tablename__ = "reference_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))

@@ -1,14 +1,14 @@
 """analytics (issue 16): rollups the reports read, their watermarks, imported rows; indexes
 for distinct buying members per range and new members per day
 
-Revision ID: 0007_analytics
-Revises: 0006_rules_and_till
+Revision ID: 0009_analytics
+Revises: 0008_coupons
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0007_analytics"
-down_revision = "0006_rules_and_till"
+revision = "0009_analytics"
+down_revision = "0008_coupons"
 branch_labels = None
 depends_on = None
 
