@@ -34,6 +34,8 @@ JOBS: tuple[Job, ...] = (
         "Remind members 30 days before their card expires (once per member and expiry date)."),
     Job("topup-order-query", "wxcrm.jobs.tasks:confirm_wechat_topups", "WXCRM_OUTBOX_INTERVAL_SECONDS",
         "Ask WeChat Pay about top-ups whose pay notify is late; credit the paid ones once, close the dead."),
+    Job("analytics-rollup", "wxcrm.jobs.tasks:roll_up_analytics", "WXCRM_ANALYTICS_ROLLUP_INTERVAL_SECONDS",
+        "Add new sales and ledger entries into the report rollups, from the watermark on (idempotent)."),
     Job("coupon-expiry", "wxcrm.jobs.tasks:remind_expiring_coupons", "WXCRM_RULES_DAILY_INTERVAL_SECONDS",
         "Remind members 3 days before a coupon ends (once per coupon, catching up after downtime)."),
 )

@@ -19,7 +19,8 @@ from wxcrm.rules.facts import FACTS
 
 PAYMENT_METHODS = {"wechat_pay": N_("WeChat Pay"), "alipay": N_("Alipay"), "card": N_("Bank card"),
                    "cash": N_("Cash"), "stored_value": N_("Stored value"), "other": N_("Other"),
-                   "split": N_("Several payments")}
+                   "split": N_("Several payments"),
+                   "imported": N_("Imported from the previous system")}
 PURPOSES = {"points_changed": N_("Points changed"), "topup_done": N_("Top-up done"),
             "coupon_received": N_("Coupon received"), "coupon_expiring": N_("Coupon expiring"),
             "membership_expiring": N_("Membership expiring"), "stored_value_low": N_("Stored value running low"), "birthday": N_("Birthday greeting"),

@@ -1,8 +1,8 @@
 """stored value (issue 13): top-ups, stored-value lots (principal and bonus apart) and their
 movements, a sale's tenders, franchisees owning franchise stores
 
-Revision ID: 0009_stored_value
-Revises: 0008_coupons
+Revision ID: 0010_stored_value
+Revises: 0009_analytics
 
 Data step: a stored-value balance credited before lots existed (staff adjustments) becomes
 one principal lot, so the audit's lots-equal-balance check holds from the start.
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0009_stored_value'
-down_revision = '0008_coupons'
+revision = '0010_stored_value'
+down_revision = '0009_analytics'
 branch_labels = None
 depends_on = None
 
