@@ -7,3 +7,4 @@ from wxcrm.messages import models as messages_models  # noqa: F401
 from wxcrm.rules import models as rules_models  # noqa: F401
 from wxcrm.sales import models as sales_models  # noqa: F401
 from wxcrm.wechat.adapter import models as wechat_models  # noqa: F401
+from wxcrm.campaigns import models as campaigns_models  # noqa: F401
