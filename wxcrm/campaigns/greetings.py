@@ -26,16 +26,17 @@ from wxcrm.sqlutil import insert_missing_many
 from wxcrm.timeutil import to_utc_naive
 
 BIRTHDAY = "birthday"
+# each fits an SMS template parameter (35 characters, no link), so SMS can carry it too
 TEXTS = {
-    "birthday": "生日快乐！感谢一路相伴，我们为您准备了生日礼遇，生日当天到店消费可享双倍积分。",
-    "new_year": "元旦快乐！新的一年，愿您万事顺意，我们继续为您备好每一份心意。",
-    "spring_festival": "新春快乐！恭祝您阖家幸福、万事如意，新春期间到店有惊喜。",
-    "lantern": "元宵节快乐！花好月圆人团圆，祝您和家人甜甜蜜蜜。",
-    "qingming": "清明时节，春和景明，愿您踏青出行平安顺遂。",
-    "dragon_boat": "端午安康！粽叶飘香，愿您和家人平安健康。",
-    "qixi": "七夕快乐！愿有情人终成眷属，甜蜜常伴。",
-    "mid_autumn": "中秋快乐！月圆人团圆，愿您阖家幸福美满。",
-    "double_ninth": "重阳安康！敬老爱老，愿您和家中长辈福寿安康。",
+    "birthday": "生日快乐！生日当天到店消费享双倍积分，礼遇已为您备好。",
+    "new_year": "元旦快乐！新的一年，愿您万事顺意。",
+    "spring_festival": "新春快乐！恭祝您阖家幸福、万事如意。",
+    "lantern": "元宵节快乐！花好月圆人团圆。",
+    "qingming": "清明时节，春和景明，愿您出行平安顺遂。",
+    "dragon_boat": "端午安康！愿您和家人平安健康。",
+    "qixi": "七夕快乐！愿甜蜜常伴。",
+    "mid_autumn": "中秋快乐！月圆人团圆，愿您阖家幸福。",
+    "double_ninth": "重阳安康！愿您和家中长辈福寿安康。",
     "national_day": "国庆快乐！假期出行愉快，我们在门店等您。",
     "christmas": "圣诞快乐！愿您节日温馨，喜乐平安。",
 }
