@@ -19,7 +19,7 @@ import io
 import math
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, func, insert, literal, select, update
+from sqlalchemy import case, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from wxcrm.campaigns import coupons, segments
@@ -103,9 +103,8 @@ def key_prefix(campaign_id: int) -> str:
 
 
 def _of_campaign(campaign_id: int):
-    """The campaign's outbox rows (a range of the unique dedup_key index)."""
-    prefix = key_prefix(campaign_id) + ":m"
-    return and_(OutboxMessage.dedup_key >= prefix, OutboxMessage.dedup_key < prefix + "~")
+    """The campaign's outbox rows (a prefix of the unique dedup_key index)."""
+    return OutboxMessage.dedup_key.like(key_prefix(campaign_id) + ":m%")
 
 
 def choose_members(session: Session, settings: Settings, campaign: Campaign, now: datetime) -> dict:
