@@ -8,7 +8,7 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.conftest import TEST_DB_URL, mysql_only
 from wxcrm.campaigns import greetings

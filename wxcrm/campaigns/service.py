@@ -270,9 +270,16 @@ def report(session: Session, settings: Settings, campaign_id: int, *, now: datet
         delivery[status] = delivery.get(status, 0) + n
         if status == "sent":
             by_channel[channel] = by_channel.get(channel, 0) + n
-    reasons = session.execute(select(OutboxMessage.reason, func.count()).where(
-        _of_campaign(campaign_id), OutboxMessage.status == "parked").group_by(OutboxMessage.reason)
-        .order_by(func.count().desc()).limit(10)).all()
+    # why the parked ones could not go: grouped by the steps' codes (each with an example step,
+    # so the console can say it in the page's language)
+    why: dict[tuple, dict] = {}
+    for history, reason in session.execute(select(OutboxMessage.history, OutboxMessage.reason).where(
+            _of_campaign(campaign_id), OutboxMessage.status == "parked").limit(20_000)):
+        steps = [e for e in (history or []) if e.get("event") in ("skipped", "moved", "parked")
+                 and e.get("code") != "no_channel"]
+        key = tuple(e.get("code") for e in steps)
+        group = why.setdefault(key, {"steps": steps, "reason": reason or "", "count": 0})
+        group["count"] += 1
     start = business_date(settings.tz, campaign.start_at)
     end = min(business_date(settings.tz, now), start + timedelta(days=30))
     per_member = (select(Transaction.member_id.label("member_id"),
@@ -305,7 +312,7 @@ def report(session: Session, settings: Settings, campaign_id: int, *, now: datet
                          "control_pct": campaign.control_pct, "counts": campaign.counts},
             "window": {"from": start.isoformat(), "to": end.isoformat()},
             "delivery": delivery, "sent_by_channel": by_channel,
-            "not_reached": [{"reason": r or "", "count": n} for r, n in reasons],
+            "not_reached": sorted(why.values(), key=lambda g: -g["count"])[:10],
             "coupons": {"issued": int(campaign.counts.get("coupons", 0)), "redeemed": None},
             "groups": groups, "uplift": uplift}
 
