@@ -71,6 +71,7 @@ def upgrade():
         sa.Column("coupon_template_id", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("counts", sa.JSON(), nullable=False),
+        sa.Column("fed_through", sa.BigInteger(), nullable=False),
         sa.Column("created_by", sa.Integer(), sa.ForeignKey("staff.id"), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("queued_at", sa.DateTime(), nullable=True),

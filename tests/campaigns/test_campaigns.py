@@ -89,9 +89,13 @@ def test_a_campaign_queues_once_keeps_a_control_group_and_pauses(app, make, sett
     db.session.commit()
     assert counts["target"] + counts["control"] == 60            # the member without consent is not chosen
     assert 3 <= counts["control"] <= 25 and counts["mass"] == counts["target"]
-    again = campaigns.queue(db.session, settings, campaigns.get_campaign(db.session, c.id), NOW)
+    campaign = campaigns.get_campaign(db.session, c.id)
+    assert campaigns.choose_members(db.session, settings, campaign, NOW) == {"target": counts["target"],
+                                                                            "control": counts["control"]}
+    campaign.status, campaign.fed_through = "sending", 0             # as if a feed had died half-way
+    assert campaigns.feed(db.session, settings, campaign, NOW) == counts["target"]
     db.session.commit()
-    assert again.get("mass", 0) == 0                              # nobody twice
+    assert campaign.counts["skipped"] == counts["target"]             # nobody twice
     rows = db.session.scalar(select(func.count()).where(OutboxMessage.dedup_key.like(f"campaign:{c.id}:%")))
     assert rows == counts["target"]
     control = set(db.session.scalars(select(CampaignMember.member_id).where(CampaignMember.control.is_(True))))
@@ -192,3 +196,18 @@ def test_the_report_compares_recipients_with_the_control_group(app, make, settin
     assert uplift["difference"] == 10_000 and uplift["ci95_low"] <= 10_000 <= uplift["ci95_high"]
     assert data["delivery"]["sent"] == data["groups"]["target"]["members"]
     assert "uplift" in campaigns.report_csv(data)
+
+
+def test_a_big_campaign_is_fed_to_the_outbox_in_batches(app, make, settings, monkeypatch):
+    for i in range(30):
+        person(make, openid=f"o-b{i}", followed=True)
+    c = new_campaign(settings, [])
+    counts = campaigns.send_now(db.session, settings, c.id, now=NOW, first_batch=10)
+    db.session.commit()
+    assert counts["queued"] == 10 and campaigns.get_campaign(db.session, c.id).status == "sending"
+    monkeypatch.setattr(campaigns, "BATCH", 7)
+    from wxcrm.jobs.daily import campaigns as campaigns_job
+    assert campaigns_job(db.session, settings, TODAY, TODAY)["queued"] == 20
+    campaign = campaigns.get_campaign(db.session, c.id)
+    assert campaign.status == "done" and campaign.counts["queued"] == 30
+    assert db.session.scalar(select(func.count()).where(OutboxMessage.dedup_key.like(f"campaign:{c.id}:%"))) == 30

@@ -11,6 +11,7 @@ from wxcrm.extensions import db
 from wxcrm.timeutil import utcnow
 
 GREETING_KINDS = ("birthday", "holiday")
+# sending: its messages are being written to the outbox; done: all are there (the dispatcher sends them)
 CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "paused", "done", "cancelled")
 
 
@@ -72,6 +73,8 @@ class Campaign(db.Model):
     coupon_template_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="draft")
     counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    # the feed's cursor: every target member up to this id has its message in the outbox
+    fed_through: Mapped[int] = mapped_column(BigInteger, default=0)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     queued_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

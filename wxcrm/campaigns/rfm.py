@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from wxcrm.campaigns.models import RfmThreshold
 from wxcrm.errors import N_, DomainError
-from wxcrm.members.models import Member
-from wxcrm.sales.models import Transaction
-from wxcrm.sales.queries import signed_payable
 
 DEFAULTS = {"window_days": 365, "lapsing_days": 90, "frequent_visits": 4, "big_spend_fen": 100_000}
 THRESHOLD_LABELS = {
@@ -59,22 +56,9 @@ def set_thresholds(session: Session, values: dict) -> dict[str, int]:
     return thresholds(session)
 
 
-def _stats(today: date, t: dict[str, int]):
-    since = today - timedelta(days=t["window_days"])
-    return (select(Transaction.member_id.label("member_id"),
-                   func.max(Transaction.business_date).label("last_date"),
-                   func.sum(case((and_(Transaction.kind == "purchase", Transaction.business_date > since), 1),
-                                 else_=0)).label("visits"),
-                   func.sum(case((Transaction.business_date > since, signed_payable()), else_=0)).label("spend"))
-            .where(Transaction.member_id.is_not(None)).group_by(Transaction.member_id)).subquery()
-
-
-def class_condition(code: str, today: date, t: dict[str, int]):
-    """A condition on Member that holds for the members of RFM class ``code``."""
-    s = _stats(today, t)
-    last = select(s.c.last_date).where(s.c.member_id == Member.id).scalar_subquery()
-    visits = func.coalesce(select(s.c.visits).where(s.c.member_id == Member.id).scalar_subquery(), 0)
-    spend = func.coalesce(select(s.c.spend).where(s.c.member_id == Member.id).scalar_subquery(), 0)
+def class_condition(code: str, today: date, t: dict[str, int], *, last, visits, spend):
+    """A condition that holds for the members of RFM class ``code``, given their last
+    purchase date and their purchases and spend in the window (columns of the caller's joins)."""
     lapse_day = today - timedelta(days=t["lapsing_days"])
     recent = last > lapse_day
     frequent = visits >= t["frequent_visits"]

@@ -16,8 +16,8 @@ import io
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import and_, case, exists, false, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, exists, extract, false, func, literal, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from wxcrm.campaigns import rfm
 from wxcrm.errors import N_, DomainError
@@ -121,7 +121,7 @@ def _years_ago(today: date, years: int) -> date:
 
 
 def _purchases(window_days: int | None, today: date):
-    """Per member: last purchase date, purchases and net spend (in the window), as a subquery."""
+    """Per member: last purchase date, purchases and net spend (in the window)."""
     where = [Transaction.member_id.is_not(None)]
     if window_days:
         where.append(Transaction.business_date > today - timedelta(days=window_days))
@@ -132,69 +132,92 @@ def _purchases(window_days: int | None, today: date):
             .where(*where).group_by(Transaction.member_id))
 
 
-def _balance(kind: str):
-    return select(LedgerAccount.balance).where(LedgerAccount.member_id == Member.id,
-                                               LedgerAccount.kind == kind).scalar_subquery()
+class _Builder:
+    """One SELECT: members LEFT JOINed once to each aggregate a condition needs (purchases
+    per window, ledger balances), so the database computes each once for the whole set."""
 
+    def __init__(self, today: date, thresholds: dict[str, int]):
+        self.today, self.thresholds = today, thresholds
+        self.joins: dict[tuple, tuple] = {}
 
-def _condition(cond: dict, today: date, thresholds: dict[str, int]):
-    f, op, v = cond["field"], cond["op"], cond["value"]
-    if f == "tier":
-        return Member.tier_id.in_(select(Tier.id).where(Tier.code.in_(v)))
-    if f in ("gender", "district", "occupation", "education", "income_band"):
-        return getattr(Member, f).in_(v)
-    if f == "home_store":
-        return Member.home_store_id.in_(select(Store.id).where(Store.code.in_(v)))
-    if f == "group":
-        return Member.group_id.in_(select(GroupAccount.id).where(GroupAccount.code.in_(v)))
-    if f == "age_group":
-        ranges = []
-        for band in v:
-            young, old = AGE_GROUPS[band]
-            ranges.append(and_(Member.birthday <= _years_ago(today, young),
-                               Member.birthday > _years_ago(today, old + 1)))
-        return and_(Member.birthday.is_not(None), or_(*ranges))
-    if f == "birthday_month":
-        from sqlalchemy import extract
-        return extract("month", Member.birthday).in_([int(m) for m in v])
-    if f == "tenure_days":
-        # joined at least / at most N days ago
-        day = today - timedelta(days=v)
-        return Member.joined_on <= day if op == ">=" else Member.joined_on >= day
-    if f == "followed":
-        return Member.followed.is_(True) if v else Member.followed.is_(False)
-    if f == "marketing_consent":
-        return Member.marketing_consent.is_(True) if v else Member.marketing_consent.is_(False)
-    if f == "recency_days":
-        stats = _purchases(None, today).subquery()
-        last = select(stats.c.last_date).where(stats.c.member_id == Member.id).scalar_subquery()
-        day = today - timedelta(days=v)
-        # at least N days ago includes members who never bought
-        return or_(last <= day, last.is_(None)) if op == ">=" else last >= day
-    if f in ("frequency", "monetary_fen"):
-        stats = _purchases(cond["window_days"], today).subquery()
-        col = stats.c.visits if f == "frequency" else stats.c.spend
-        value = select(col).where(stats.c.member_id == Member.id).scalar_subquery()
-        return _compare(func.coalesce(value, 0), op, v)
-    if f == "category":
-        since = today - timedelta(days=cond["window_days"])
-        return exists(select(TransactionItem.id).join(Transaction, Transaction.id == TransactionItem.transaction_id)
-                      .where(Transaction.member_id == Member.id, Transaction.kind == "purchase",
-                             Transaction.business_date > since, TransactionItem.category.in_(v)))
-    if f == "points_balance":
-        return _compare(func.coalesce(_balance("points"), 0), op, v)
-    if f == "stored_value_fen":
-        return _compare(func.coalesce(_balance("stored_value"), 0), op, v)
-    if f == "rfm_class":
-        return or_(*[rfm.class_condition(code, today, thresholds) for code in v]) if v else false()
-    raise DomainError(f"unknown field {f}", code="segment_field")
+    def stats(self, window_days: int | None):
+        key = ("purchases", window_days)
+        if key not in self.joins:
+            sub = _purchases(window_days, self.today).subquery(f"purchases_{len(self.joins)}")
+            self.joins[key] = (sub, sub.c.member_id == Member.id)
+        return self.joins[key][0]
+
+    def balance(self, kind: str):
+        key = ("balance", kind)
+        if key not in self.joins:
+            account = aliased(LedgerAccount, name=f"account_{kind}")
+            self.joins[key] = (account, and_(account.member_id == Member.id, account.kind == kind))
+        return func.coalesce(self.joins[key][0].balance, 0)
+
+    def condition(self, cond: dict):
+        f, op, v = cond["field"], cond["op"], cond["value"]
+        today = self.today
+        if f == "tier":
+            return Member.tier_id.in_(select(Tier.id).where(Tier.code.in_(v)))
+        if f in ("gender", "district", "occupation", "education", "income_band"):
+            return getattr(Member, f).in_(v)
+        if f == "home_store":
+            return Member.home_store_id.in_(select(Store.id).where(Store.code.in_(v)))
+        if f == "group":
+            return Member.group_id.in_(select(GroupAccount.id).where(GroupAccount.code.in_(v)))
+        if f == "age_group":
+            ranges = []
+            for band in v:
+                young, old = AGE_GROUPS[band]
+                ranges.append(and_(Member.birthday <= _years_ago(today, young),
+                                   Member.birthday > _years_ago(today, old + 1)))
+            return and_(Member.birthday.is_not(None), or_(*ranges))
+        if f == "birthday_month":
+            return extract("month", Member.birthday).in_([int(m) for m in v])
+        if f == "tenure_days":      # joined at least / at most N days ago
+            day = today - timedelta(days=v)
+            return Member.joined_on <= day if op == ">=" else Member.joined_on >= day
+        if f == "followed":
+            return Member.followed.is_(True) if v else Member.followed.is_(False)
+        if f == "marketing_consent":
+            return Member.marketing_consent.is_(True) if v else Member.marketing_consent.is_(False)
+        if f == "recency_days":
+            last = self.stats(None).c.last_date
+            day = today - timedelta(days=v)
+            # "at least N days ago" includes members who never bought
+            return or_(last <= day, last.is_(None)) if op == ">=" else last >= day
+        if f in ("frequency", "monetary_fen"):
+            stats = self.stats(cond["window_days"])
+            return _compare(func.coalesce(stats.c.visits if f == "frequency" else stats.c.spend, 0), op, v)
+        if f == "category":
+            since = today - timedelta(days=cond["window_days"])
+            return exists(select(TransactionItem.id)
+                          .join(Transaction, Transaction.id == TransactionItem.transaction_id)
+                          .where(Transaction.member_id == Member.id, Transaction.kind == "purchase",
+                                 Transaction.business_date > since, TransactionItem.category.in_(v)))
+        if f == "points_balance":
+            return _compare(self.balance("points"), op, v)
+        if f == "stored_value_fen":
+            return _compare(self.balance("stored_value"), op, v)
+        if f == "rfm_class":
+            t = self.thresholds
+            window = self.stats(t["window_days"])
+            last = self.stats(None).c.last_date
+            return or_(*[rfm.class_condition(code, today, t, last=last,
+                                             visits=func.coalesce(window.c.visits, 0),
+                                             spend=func.coalesce(window.c.spend, 0)) for code in v]) \
+                if v else false()
+        raise DomainError(f"unknown field {f}", code="segment_field")
 
 
 def member_ids_query(session: Session, filters: list[dict], today: date):
-    """SELECT member ids of active members matching every condition."""
-    thresholds = rfm.thresholds(session)
-    conditions = [_condition(c, today, thresholds) for c in validate(filters)]
-    return select(Member.id).where(Member.status == "active", *conditions)
+    """SELECT the ids of the active members matching every condition (one statement)."""
+    builder = _Builder(today, rfm.thresholds(session))
+    conditions = [builder.condition(c) for c in validate(filters)]
+    source = Member.__table__
+    for target, on in builder.joins.values():
+        source = source.outerjoin(target, on)
+    return select(Member.id).select_from(source).where(Member.status == "active", *conditions)
 
 
 def size(session: Session, filters: list[dict], today: date) -> int:

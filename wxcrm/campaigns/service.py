@@ -129,38 +129,76 @@ def choose_members(session: Session, settings: Settings, campaign: Campaign, now
     return {"target": int(rows.get(False, 0)), "control": int(rows.get(True, 0))}
 
 
-def queue(session: Session, settings: Settings, campaign: Campaign, now: datetime) -> dict:
-    """Choose the members and queue the target group (set-based; a rerun queues only the
-    members not yet queued). The caller commits."""
+FIRST_BATCH = 2_000        # messages written when a campaign starts (the rest by the campaigns job)
+BATCH = 10_000             # messages a feed writes at a time (one mass send's worth)
+FEED_SECONDS = 30          # how long one pass of the campaigns job may feed
+
+
+def queue(session: Session, settings: Settings, campaign: Campaign, now: datetime, *,
+          first_batch: int | None = FIRST_BATCH) -> dict:
+    """Start the campaign: choose its members (one INSERT ... SELECT, control group drawn)
+    and write the first messages to the outbox; the campaigns job feeds the rest, a batch
+    at a time, at the pace the dispatcher sends (``first_batch=None``: all now). A rerun
+    chooses and queues only members not yet chosen or queued. The caller commits."""
     if campaign.status in ("done", "cancelled"):
         raise DomainError("the campaign is over", code="campaign_over")
     groups = choose_members(session, settings, campaign, now)
-    counts: dict[str, int] = {}
-    after = 0
-    while True:
-        ids = list(session.scalars(select(CampaignMember.member_id).where(
-            CampaignMember.campaign_id == campaign.id, CampaignMember.control.is_(False),
-            CampaignMember.member_id > after).order_by(CampaignMember.member_id).limit(CHUNK * 10)))
-        if not ids:
-            break
-        after = ids[-1]
+    campaign.counts = {**(campaign.counts or {}), **groups}
+    if campaign.status != "paused":
+        campaign.status = "sending"
+    campaign.queued_at = campaign.queued_at or now
+    session.flush()
+    feed(session, settings, campaign, now, limit=first_batch)
+    return campaign.counts
+
+
+def feed(session: Session, settings: Settings, campaign: Campaign, now: datetime, *,
+         limit: int | None = BATCH) -> int:
+    """Write the next ``limit`` target members' messages to the outbox (``outbox.enqueue_many``
+    chooses each member's channel by WeChat's rules and takes their monthly mass send), in
+    member order from the campaign's cursor; the campaign is done when none is left. The
+    campaign row is locked, so two feeders never write the same batch."""
+    session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update())
+    session.refresh(campaign)
+    if campaign.status != "sending":
+        return 0
+    stmt = select(CampaignMember.member_id).where(
+        CampaignMember.campaign_id == campaign.id, CampaignMember.control.is_(False),
+        CampaignMember.member_id > (campaign.fed_through or 0)).order_by(CampaignMember.member_id)
+    ids = list(session.scalars(stmt.limit(limit) if limit else stmt))
+    counts = dict(campaign.counts or {})
+    if ids:
         found = outbox.enqueue_many(session, settings, purpose=campaign.purpose, text=campaign.text, member_ids=ids,
                                     dedup_prefix=key_prefix(campaign.id), now=now)
+        if campaign.coupon_template_id and coupons.available():
+            found["coupons"] = coupons.issue(session, settings, template_id=campaign.coupon_template_id,
+                                             member_ids=ids, ref=key_prefix(campaign.id), now=now)
         for k, v in found.items():
             counts[k] = counts.get(k, 0) + v
-    if campaign.coupon_template_id and coupons.available():
-        targets = list(session.scalars(select(CampaignMember.member_id).where(
-            CampaignMember.campaign_id == campaign.id, CampaignMember.control.is_(False))))
-        counts["coupons"] = coupons.issue(session, settings, template_id=campaign.coupon_template_id,
-                                          member_ids=targets, ref=key_prefix(campaign.id), now=now)
-    counts["queued"] = sum(v for k, v in counts.items() if k in ("custom", "mass", "sms"))
-    campaign.counts = {**groups, **counts}
-    campaign.status = "sending" if campaign.status != "paused" else "paused"
-    campaign.queued_at = campaign.queued_at or now
-    if campaign.status == "paused":
-        _hold(session, campaign.id)
+        counts["queued"] = sum(counts.get(k, 0) for k in ("custom", "mass", "sms"))
+        campaign.fed_through = ids[-1]
+    if not ids or (limit and len(ids) < limit):
+        campaign.status, campaign.finished_at = "done", now
+    campaign.counts = counts
     session.flush()
-    return campaign.counts
+    return len(ids)
+
+
+def feed_running(session: Session, settings: Settings, *, now: datetime, seconds: float = FEED_SECONDS) -> int:
+    """The campaigns job: feed every sending campaign, a batch at a time (each committed),
+    for at most ``seconds``."""
+    import time
+    deadline = time.monotonic() + seconds
+    written = 0
+    for campaign_id in list(session.scalars(select(Campaign.id).where(Campaign.status == "sending")
+                                            .order_by(Campaign.id))):
+        while time.monotonic() < deadline:
+            n = feed(session, settings, session.get(Campaign, campaign_id), now, limit=BATCH)
+            session.commit()
+            written += n
+            if not n:
+                break
+    return written
 
 
 def start_due(session: Session, settings: Settings, *, now: datetime) -> list[dict]:
@@ -179,13 +217,14 @@ def start_due(session: Session, settings: Settings, *, now: datetime) -> list[di
     return started
 
 
-def send_now(session: Session, settings: Settings, campaign_id: int, *, now: datetime) -> dict:
+def send_now(session: Session, settings: Settings, campaign_id: int, *, now: datetime,
+             first_batch: int | None = FIRST_BATCH) -> dict:
     campaign = get_campaign(session, campaign_id)
     if campaign.status != "scheduled":
         raise DomainError("only a scheduled campaign can start", code="campaign_not_scheduled")
     campaign.start_at = now
     campaign.status = "sending"
-    return queue(session, settings, campaign, now)
+    return queue(session, settings, campaign, now, first_batch=first_batch)
 
 
 def _hold(session: Session, campaign_id: int) -> int:
@@ -196,7 +235,7 @@ def _hold(session: Session, campaign_id: int) -> int:
 def pause(session: Session, campaign_id: int) -> int:
     """Hold the campaign's messages not yet sent; returns how many were held."""
     campaign = get_campaign(session, campaign_id)
-    if campaign.status not in ("scheduled", "sending"):
+    if campaign.status not in ("scheduled", "sending", "done"):
         raise DomainError("only a scheduled or sending campaign can pause", code="campaign_not_running")
     campaign.status = "paused"
     held = _hold(session, campaign_id)
@@ -208,7 +247,7 @@ def resume(session: Session, campaign_id: int, *, now: datetime) -> int:
     campaign = get_campaign(session, campaign_id)
     if campaign.status != "paused":
         raise DomainError("the campaign is not paused", code="campaign_not_paused")
-    campaign.status = "sending" if campaign.queued_at else "scheduled"
+    campaign.status = "scheduled" if not campaign.queued_at else "done" if campaign.finished_at else "sending"
     back = session.execute(update(OutboxMessage).where(_of_campaign(campaign_id), OutboxMessage.status == "held")
                            .values(status="pending", next_attempt_at=now)
                            .execution_options(synchronize_session=False)).rowcount

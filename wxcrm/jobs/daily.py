@@ -78,8 +78,10 @@ def schedule(session: Session, settings: Settings, day: date, today: date) -> di
 
 
 def campaigns(session: Session, settings: Settings, day: date, today: date) -> dict:
-    started = campaigns_service.start_due(session, settings, now=timeutil.utcnow())
-    return {"started": len(started), "queued": sum(c.get("queued", 0) for c in started)}
+    now = timeutil.utcnow()
+    started = campaigns_service.start_due(session, settings, now=now)
+    written = campaigns_service.feed_running(session, settings, now=now)
+    return {"started": len(started), "queued": written + sum(c.get("queued", 0) for c in started)}
 
 
 def _channels(counts: dict) -> dict:

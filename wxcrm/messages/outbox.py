@@ -237,6 +237,19 @@ def _check(purpose: str, text: str) -> None:
 CHUNK = 1000
 
 
+_ROW_COLUMNS = tuple(c.key for c in OutboxMessage.__table__.columns if c.key != "id")
+
+
+class _Row:
+    """An outbox row being built for a bulk insert (a plain object: building 100,000 ORM
+    instances costs seconds)."""
+
+    def __init__(self, **values):
+        self.__dict__.update(dict.fromkeys(_ROW_COLUMNS), status="pending", reason="", mass_send_id=None,
+                             content_key=None, sent_at=None, claimed_by=None, claimed_until=None,
+                             next_attempt_at=values["created_at"], **values)
+
+
 def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: str, member_ids: Sequence[int],
                  fields: Mapping[str, object] | None = None, url: str | None = None, dedup_prefix: str | None = None,
                  now: datetime | None = None) -> dict[str, int]:
@@ -280,18 +293,20 @@ def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: st
             choice = choose(session, settings, purpose, usable, to, content, now, mass_left=mass_left.get(mid))
             if choice.channel != "mass" and mass_left.get(mid):
                 release_mass_send(session, to.member_id, mass_month(now))
-            row = OutboxMessage(purpose=purpose, member_id=mid, openid=to.openid, phone=to.phone,
-                                dedup_key=keys.get(mid), attempts=0, last_error="", created_at=now, remote_id="",
-                                history=[], channel=channels[0])
+            row = _Row(purpose=purpose, member_id=mid, openid=to.openid, phone=to.phone,
+                       dedup_key=keys.get(mid), attempts=0, last_error="", created_at=now, remote_id="",
+                       history=[], channel=channels[0])
             if "custom" in channels and "custom" not in usable:
                 choice.steps.insert(0, fate.step("skipped", "no_window", "custom", now))
             _apply(row, choice, content, now)
             _wait_out_quiet_hours(row, settings, now)
             counts[row.channel if row.status == "pending" else "parked"] = counts.get(
                 row.channel if row.status == "pending" else "parked", 0) + 1
-            rows.append({c.key: getattr(row, c.key) for c in OutboxMessage.__table__.columns if c.key != "id"})
+            rows.append({key: getattr(row, key) for key in _ROW_COLUMNS})
         if rows:
-            session.execute(insert(OutboxMessage), rows)
+            # Core, not the ORM: one multi-row INSERT per thousand (the ORM would split
+            # the rows into runs of the same non-null columns)
+            session.connection().execute(insert(OutboxMessage.__table__), rows)
     session.flush()
     return counts
 

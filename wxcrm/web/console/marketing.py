@@ -39,7 +39,7 @@ COUNT_LABELS = {"greeted": _l("greeted"), "rule_members": _l("members the rules 
                 "skipped": _l("already queued"), "started": _l("campaigns started"), "queued": _l("messages queued"),
                 "greetings": _l("greetings"), "coupons": _l("coupons")}
 CAMPAIGN_STATUS = {"draft": _l("draft"), "scheduled": _l("scheduled"), "sending": _l("sending"),
-                   "paused": _l("paused"), "done": _l("done"), "cancelled": _l("cancelled")}
+                   "paused": _l("paused"), "done": _l("all queued"), "cancelled": _l("cancelled")}
 REACH = {"wechat": _l("WeChat (customer service or mass, 4 a month)"), "sms": _l("SMS (not reachable on WeChat)"),
          "no_consent": _l("No marketing consent (or opted out)"),
          "mass_used_no_phone": _l("Follows, but had 4 mass messages this month, and has no mobile number"),
