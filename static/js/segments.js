@@ -90,7 +90,7 @@
       document.getElementById('filters-json').value = JSON.stringify(filters);
       const error = document.getElementById('preview-error');
       if (filters.some(c => c.value === null || (Array.isArray(c.value) && !c.value.length))) { error.textContent = ''; return; }
-      const res = await fetch(window.SEGMENT_PREVIEW_URL, {method: 'POST', headers: {'Content-Type': 'application/json', 'X-CSRFToken': window.CSRF},
+      const res = await fetch(box.dataset.previewUrl, {method: 'POST', headers: {'Content-Type': 'application/json', 'X-CSRFToken': box.dataset.csrf},
                                                           body: JSON.stringify({filters: filters})});
       const data = await res.json();
       if (!res.ok) { error.textContent = data.error || ''; return; }
