@@ -211,3 +211,13 @@ def test_a_big_campaign_is_fed_to_the_outbox_in_batches(app, make, settings, mon
     campaign = campaigns.get_campaign(db.session, c.id)
     assert campaign.status == "done" and campaign.counts["queued"] == 30
     assert db.session.scalar(select(func.count()).where(OutboxMessage.dedup_key.like(f"campaign:{c.id}:%"))) == 30
+
+
+def test_an_sms_reply_of_t_reaches_the_api(app, make, admin_api):
+    member = person(make, phone="13911113333")
+    r = admin_api.post("/sms/replies", json={"phone": "+8613911113333", "text": " t "})
+    assert r.status_code == 200 and r.get_json() == {"opted_out": True}
+    db.session.expire_all()
+    assert db.session.get(type(member), member.id).marketing_consent is False
+    assert admin_api.post("/sms/replies", json={"phone": "13911113333", "text": "谢谢"}).get_json() == \
+        {"opted_out": False}

@@ -240,3 +240,20 @@ def campaign_report_csv(campaign_id):
     data = campaigns.report(db.session, current_settings(), campaign_id, now=utcnow())
     return Response("\ufeff" + campaigns.report_csv(data), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=campaign-{campaign_id}.csv"})
+
+
+class SmsReplyIn(Schema):
+    phone = fields.String(required=True, validate=validate.Length(min=5, max=20))
+    text = fields.String(required=True, validate=validate.Length(max=500))
+
+
+@blp.route("/sms/replies", methods=["POST"])
+@roles_required(blp, "admin")
+@blp.arguments(SmsReplyIn)
+def sms_reply(data):
+    """A member's reply to an SMS, as the gateway's uplink passes it on (its forwarder holds an
+    admin token): "T", "TD", "R" or "退订" withdraws marketing consent and stops queued marketing."""
+    from wxcrm.campaigns.consent import opt_out_by_reply
+    member = opt_out_by_reply(db.session, text=data["text"], phone=data["phone"], at=utcnow())
+    db.session.commit()
+    return {"opted_out": member is not None}
