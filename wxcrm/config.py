@@ -55,7 +55,8 @@ SETTINGS: dict[str, tuple[type, object]] = {
     # the menu as JSON (empty: card, points, profile, card number), the HTTP timeout to WeChat in seconds.
     "WECHAT_TEMPLATE_IDS": (str, "points_changed=TPL_POINTS_CHANGED,topup_done=TPL_TOPUP_DONE,"
                                  "coupon_received=TPL_COUPON_RECEIVED,coupon_expiring=TPL_COUPON_EXPIRING,"
-                                 "membership_expiring=TPL_MEMBERSHIP_EXPIRING,points_expiring=TPL_POINTS_EXPIRING"),
+                                 "membership_expiring=TPL_MEMBERSHIP_EXPIRING,points_expiring=TPL_POINTS_EXPIRING,"
+                                 "service_notice=TPL_SERVICE_NOTICE"),
     # WeChat Pay v2 (wxcrm/wechat/adapter): where Pay calls go (empty: WECHAT_API_BASE), the
     # merchant's API client certificate and key (refunds need them), and the CA bundle that
     # verifies WeChat's hosts (empty: the system's; the stand-in's CA for its HTTPS port).

@@ -221,3 +221,23 @@ def test_an_sms_reply_of_t_reaches_the_api(app, make, admin_api):
     assert db.session.get(type(member), member.id).marketing_consent is False
     assert admin_api.post("/sms/replies", json={"phone": "13911113333", "text": "谢谢"}).get_json() == \
         {"opted_out": False}
+
+
+def test_a_service_notice_goes_as_a_template_message_to_everyone_in_the_segment(app, make, standin):
+    settings = settings_for(app)
+    follower = person(make, openid="o-n1", followed=True, marketing_consent=False)
+    standin.follow("o-n1")
+    person(make, phone="13900005555", marketing_consent=False)
+    import pytest
+
+    from wxcrm.errors import DomainError
+    with pytest.raises(DomainError):
+        new_campaign(settings, [], text="门店营业时间调整：自下周一起每天九点开门，晚上十点关门，欢迎光临", purpose="service_notice")
+    c = new_campaign(settings, [], text="静安店装修暂停营业三天", purpose="service_notice")
+    counts = campaigns.send_now(db.session, settings, c.id, now=NOW)
+    db.session.commit()
+    assert (counts["template"], counts["sms"], counts["queued"]) == (1, 1, 2)   # no consent needed
+    report = drain(db.session, settings, now=NOW)
+    assert report.sent == 2
+    [call] = standin.calls("/cgi-bin/message/template/send")
+    assert call["body"]["touser"] == follower.openid and call["body"]["data"]["thing1"]["value"] == "静安店装修暂停营业三天"

@@ -34,7 +34,10 @@ from wxcrm.sales.models import Transaction
 from wxcrm.sales.queries import signed_payable
 from wxcrm.timeutil import business_date, to_local
 
-MESSAGE_PURPOSES = ("campaign", "campaign_wechat", "campaign_sms")
+# marketing (consent, quiet hours, never a template message), and the service notice (a
+# template message, to every member of the segment: e.g. a store's new opening hours)
+MESSAGE_PURPOSES = ("campaign", "campaign_wechat", "campaign_sms", "service_notice")
+NOTICE_TITLE_LIMIT = 20
 CHUNK = 1000
 
 
@@ -79,6 +82,8 @@ def create_campaign(session: Session, settings: Settings, *, name: str, segment_
         raise DomainError("the message needs 1 to 600 characters", code="campaign_text", fields={"text": "invalid"})
     if purpose not in MESSAGE_PURPOSES:
         raise DomainError("unknown message kind", code="campaign_purpose", fields={"purpose": "invalid"})
+    if not KINDS[purpose].marketing and len(text) > NOTICE_TITLE_LIMIT:
+        raise DomainError("a service notice is 20 characters or fewer", code="notice_text", fields={"text": "invalid"})
     if not 0 <= int(control_pct) <= 50:
         raise DomainError("the control group is 0..50 %", code="campaign_control", fields={"control_pct": "invalid"})
     if coupon_template_id and not coupons.available():
@@ -113,8 +118,10 @@ def choose_members(session: Session, settings: Settings, campaign: Campaign, now
     today = business_date(settings.tz, now)
     segment = get_segment(session, campaign.segment_id)
     campaign.filters = segment.filters
-    ids = segments.member_ids_query(session, segment.filters, today) \
-        .where(Member.marketing_consent.is_(True)).subquery()
+    ids = segments.member_ids_query(session, segment.filters, today)
+    if KINDS[campaign.purpose].marketing:        # marketing needs consent; a service notice does not
+        ids = ids.where(Member.marketing_consent.is_(True))
+    ids = ids.subquery()
     chosen = select(CampaignMember.id).where(CampaignMember.campaign_id == campaign.id,
                                              CampaignMember.member_id == ids.c.id).exists()
     # a multiplicative hash of (member, campaign): uniform enough for a control group, and the same on a rerun
@@ -168,14 +175,16 @@ def feed(session: Session, settings: Settings, campaign: Campaign, now: datetime
     ids = list(session.scalars(stmt.limit(limit) if limit else stmt))
     counts = dict(campaign.counts or {})
     if ids:
+        fields = None if KINDS[campaign.purpose].marketing else {
+            "title": campaign.text, "date": to_local(campaign.start_at, settings.tz).strftime("%Y-%m-%d %H:%M")}
         found = outbox.enqueue_many(session, settings, purpose=campaign.purpose, text=campaign.text, member_ids=ids,
-                                    dedup_prefix=key_prefix(campaign.id), now=now)
+                                    fields=fields, dedup_prefix=key_prefix(campaign.id), now=now)
         if campaign.coupon_template_id and coupons.available():
             found["coupons"] = coupons.issue(session, settings, template_id=campaign.coupon_template_id,
                                              member_ids=ids, ref=key_prefix(campaign.id), now=now)
         for k, v in found.items():
             counts[k] = counts.get(k, 0) + v
-        counts["queued"] = sum(counts.get(k, 0) for k in ("custom", "mass", "sms"))
+        counts["queued"] = sum(counts.get(k, 0) for k in ("template", "custom", "mass", "sms"))
         campaign.fed_through = ids[-1]
     if not ids or (limit and len(ids) < limit):
         campaign.status, campaign.finished_at = "done", now

@@ -57,6 +57,10 @@ KINDS: dict[str, Kind] = {k.purpose: k for k in (
          (("character_string1", "card"), ("date2", "date")), "SMS_MEMBERSHIP_EXPIRING", ("card", "date")),
     Kind("points_expiring", N_("Points expiring"), ("template", "sms"), ("points", "date"),
          (("number1", "points"), ("date2", "date")), "SMS_POINTS_EXPIRING", ("points", "date")),
+    # a campaign that is a service notice (a change of opening hours, a recall): a template
+    # message (or SMS), not marketing; the console and the API say so
+    Kind("service_notice", N_("Service notice"), ("template", "sms"), ("title", "date"),
+         (("thing1", "title"), ("time2", "date")), "SMS_SERVICE_NOTICE", ("title", "date")),
     # greetings and campaigns: marketing, never a template message
     Kind("birthday", N_("Birthday greeting"), ("custom", "mass", "sms"), sms_template="SMS_MARKETING",
          sms_params=("text",), mass_wait=timedelta(hours=2), marketing=True),

@@ -136,6 +136,7 @@ PROBLEMS = {
     "campaign_text": N_("The message needs 1 to 600 characters."),
     "campaign_purpose": N_("Choose the channels."),
     "campaign_control": N_("The control group is 0 to 50 percent."),
+    "notice_text": N_("A service notice is 20 characters or fewer."),
     "campaign_not_found": N_("No such campaign."),
     "campaign_over": N_("The campaign is over."),
     "campaign_not_scheduled": N_("Only a scheduled campaign can be sent."),

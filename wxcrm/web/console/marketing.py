@@ -46,7 +46,9 @@ REACH = {"wechat": _l("WeChat (customer service or mass, 4 a month)"), "sms": _l
          "no_wechat_no_phone": _l("Does not follow the account and has no mobile number")}
 PURPOSE_HELP = {"campaign": _l("WeChat where it can (customer service in a window, else mass), else SMS"),
                 "campaign_wechat": _l("WeChat only (customer service in a window, else mass)"),
-                "campaign_sms": _l("SMS only")}
+                "campaign_sms": _l("SMS only"),
+                "service_notice": _l("A service notice, not marketing (a WeChat template message, else SMS; "
+                                     "20 characters or fewer; goes to members without marketing consent too)")}
 OPS = {"in": _l("is one of"), ">=": _l("at least"), "<=": _l("at most"), "==": _l("is")}
 DELIVERY = {"sent": _l("sent"), "pending": _l("waiting"), "held": _l("held (paused)"), "parked": _l("not sent"),
             "sending": _l("sending")}
