@@ -74,3 +74,29 @@ def test_build_a_segment_send_a_campaign_and_read_its_report(live_server, make, 
     page.goto(page.url + "?lang=en")
     assert "Uplift" in page.inner_text("[data-testid=campaign-report]")
     shot(page, "campaign-report-en", full_page=True)
+
+
+def test_a_marketer_enables_a_greeting_and_runs_its_job_by_hand(live_server, make, page, shot):
+    from datetime import date as day
+
+    m = make.member(openid="o-e2e-bday", name="寿星", birthday=day(1990, 10, 4))
+    m.followed = True
+    db.session.commit()
+    make.staff("marketer", username="mk-greet", password="marketer-pass-1")
+    page.goto(f"{live_server.url}/login")
+    page.fill("#username", "mk-greet")
+    page.fill("#password", "marketer-pass-1")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/")
+    page.goto(f"{live_server.url}/console/greetings?year=2026")
+    assert "2026-09-25" in page.inner_text("[data-testid=greetings]")          # 中秋
+    page.check("[data-testid=enable-birthday]")
+    page.click("[data-testid=save-birthday]")
+    page.wait_for_selector(".flash.success")
+    shot(page, "greetings-zh", full_page=True)
+    page.goto(f"{live_server.url}/console/jobs")
+    page.fill("form:has([data-testid=run-birthday]) input[name=date]", "2026-10-01")
+    page.click("[data-testid=run-birthday]")
+    page.wait_for_selector(".flash.success")
+    assert "已祝福 1" in page.inner_text("[data-testid=job-runs]")
+    shot(page, "jobs-zh", full_page=True)

@@ -56,6 +56,6 @@ JOBS: tuple[Job, ...] = (
     Job("schedule", "wxcrm.jobs.daily:schedule", DAILY,
         N_("The daily recalculation rules (event `schedule`), while a live rule listens for it.")),
     Job("campaigns", "wxcrm.jobs.daily:campaigns", "WXCRM_CAMPAIGNS_INTERVAL_SECONDS",
-        N_("Queue the campaigns whose start time has come.")),
+        N_("Start the campaigns whose start time has come, and feed running ones to the outbox in batches.")),
 )
 BY_ID = {job.id: job for job in JOBS}
