@@ -1,14 +1,14 @@
 """lifecycle jobs, greetings, segments and campaigns (issue 15): job runs, greeting
 templates, RFM thresholds, segments, campaigns and their members
 
-Revision ID: 0007_campaigns
-Revises: 0006_rules_and_till
+Revision ID: 0008_campaigns
+Revises: 0007_till_caches
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0007_campaigns"
-down_revision = "0006_rules_and_till"
+revision = "0008_campaigns"
+down_revision = "0007_till_caches"
 branch_labels = None
 depends_on = None
 
