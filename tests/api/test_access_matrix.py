@@ -49,6 +49,14 @@ MATRIX = [
     ("GET", "/api/v1/campaigns/<int:campaign_id>/report", "/api/v1/campaigns/1/report", {"marketer", "admin"}),
     ("GET", "/api/v1/campaigns/<int:campaign_id>/report.csv", "/api/v1/campaigns/1/report.csv", {"marketer", "admin"}),
     ("POST", "/api/v1/sms/replies", "/api/v1/sms/replies", {"admin"}),
+    ("POST", "/api/v1/transactions/preview", "/api/v1/transactions/preview", {"cashier", "manager", "admin"}),
+    ("POST", "/api/v1/coupon-templates", "/api/v1/coupon-templates", {"marketer", "admin"}),
+    ("GET", "/api/v1/coupon-templates", "/api/v1/coupon-templates", {"cashier", "manager", "marketer", "admin"}),
+    ("GET", "/api/v1/coupon-templates/<code>", "/api/v1/coupon-templates/X1",
+     {"cashier", "manager", "marketer", "admin"}),
+    ("PUT", "/api/v1/coupon-templates/<code>", "/api/v1/coupon-templates/X1", {"marketer", "admin"}),
+    ("POST", "/api/v1/coupons", "/api/v1/coupons", {"manager", "marketer", "admin"}),
+    ("GET", "/api/v1/members/<int:member_id>/coupons", "/api/v1/members/1/coupons",
 ]
 PUBLIC = {("GET", "/api/v1/openapi.json")}
 

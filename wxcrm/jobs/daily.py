@@ -84,5 +84,11 @@ def campaigns(session: Session, settings: Settings, day: date, today: date) -> d
     return {"started": len(started), "queued": written + sum(c.get("queued", 0) for c in started)}
 
 
+def coupon_expiry(session: Session, settings: Settings, day: date, today: date) -> dict:
+    from wxcrm.coupons.service import remind_expiring_coupons
+    reminded = _retrying(session, lambda: remind_expiring_coupons(session, settings, day))
+    return {"reminded": reminded}
+
+
 def _channels(counts: dict) -> dict:
     return {k: v for k, v in counts.items() if k in ("custom", "mass", "sms", "parked", "skipped")}

@@ -57,5 +57,7 @@ JOBS: tuple[Job, ...] = (
         N_("The daily recalculation rules (event `schedule`), while a live rule listens for it.")),
     Job("campaigns", "wxcrm.jobs.daily:campaigns", "WXCRM_CAMPAIGNS_INTERVAL_SECONDS",
         N_("Start the campaigns whose start time has come, and feed running ones to the outbox in batches.")),
+    Job("coupon-expiry", "wxcrm.jobs.daily:coupon_expiry", DAILY,
+        N_("Remind members 3 days before a coupon ends (once per coupon).")),
 )
 BY_ID = {job.id: job for job in JOBS}

@@ -28,10 +28,12 @@ def init_web(app: Flask) -> None:
     from wxcrm.members.service import staff_for_session
     from wxcrm.web import auth
     from wxcrm.web.cashier import views as cashier
+    from wxcrm.web.console import coupons as coupons_console
     from wxcrm.web.console import marketing as marketing_console
     from wxcrm.web.console import outbox as outbox_console
     from wxcrm.web.console import rules as rules_console
     from wxcrm.web.console import views as console
+    from wxcrm.web.h5 import coupons as h5_coupons  # noqa: F401  (adds the wallet to the h5 pages)
     from wxcrm.web.h5 import views as h5
 
     login.login_view = "auth.login"
@@ -47,6 +49,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(h5.bp, url_prefix="/h5")
     app.register_blueprint(outbox_console.bp, url_prefix="/console/outbox")
     app.register_blueprint(rules_console.bp, url_prefix="/console/rules")
+    app.register_blueprint(coupons_console.bp, url_prefix="/console/coupons")
     app.register_blueprint(marketing_console.bp, url_prefix="/console")
 
     app.jinja_env.filters["yuan"] = fen_to_yuan_str

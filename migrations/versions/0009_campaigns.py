@@ -1,14 +1,14 @@
 """lifecycle jobs, greetings, segments and campaigns (issue 15): job runs, greeting
 templates, RFM thresholds, segments, campaigns and their members
 
-Revision ID: 0008_campaigns
-Revises: 0007_till_caches
+Revision ID: 0009_campaigns
+Revises: 0008_coupons
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0008_campaigns"
-down_revision = "0007_till_caches"
+revision = "0009_campaigns"
+down_revision = "0008_coupons"
 branch_labels = None
 depends_on = None
 
