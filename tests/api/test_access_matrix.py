@@ -57,6 +57,7 @@ MATRIX = [
     ("PUT", "/api/v1/coupon-templates/<code>", "/api/v1/coupon-templates/X1", {"marketer", "admin"}),
     ("POST", "/api/v1/coupons", "/api/v1/coupons", {"manager", "marketer", "admin"}),
     ("GET", "/api/v1/members/<int:member_id>/coupons", "/api/v1/members/1/coupons",
+     {"cashier", "manager", "marketer", "admin"}),
 ]
 PUBLIC = {("GET", "/api/v1/openapi.json")}
 
