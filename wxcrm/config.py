@@ -93,6 +93,10 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "MEMBER_LOOKUP_LIMIT": (str, "30 per minute; 600 per day"),
     # A sale above this (fen) needs a manager or an admin: a cashier's is refused (approval_required).
     "SALE_APPROVAL_FEN": (int, 1_000_000),
+    # Report rollups (wxcrm/analytics): seconds between the analytics-rollup job's runs, and how
+    # old a sale must be before it is rolled up (a sale still committing is never passed by).
+    "ANALYTICS_ROLLUP_INTERVAL_SECONDS": (int, 300),
+    "ANALYTICS_ROLLUP_LAG_SECONDS": (int, 60),
     # The privacy notice members consent to (its text: /h5/privacy/notice); a new version asks again.
     "PRIVACY_NOTICE_VERSION": (str, "2026-01"),
     # Marketing (wxcrm/campaigns): no marketing message leaves in these local hours ("HH:MM-HH:MM",
@@ -275,8 +279,16 @@ def _check_public_url(cfg: Mapping):
 
 # Checks of the settings alone, run in this order. Other packages append theirs here (e.g. the
 # WeChat Pay certificates for refunds); each yields Unsafe items.
+def _check_analytics(cfg: Mapping):
+    if cfg["WXCRM_ANALYTICS_ROLLUP_LAG_SECONDS"] < 5:
+        yield Unsafe("WXCRM_ANALYTICS_ROLLUP_LAG_SECONDS", "at least 5: a sale still being committed could be "
+                     "passed by the rollup's watermark and missed by the reports")
+    if cfg["WXCRM_ANALYTICS_ROLLUP_INTERVAL_SECONDS"] < 10:
+        yield Unsafe("WXCRM_ANALYTICS_ROLLUP_INTERVAL_SECONDS", "at least 10 seconds between rollup runs")
+
+
 SETTINGS_CHECKS: list = [_check_environment, _check_secret_key, _check_database, _check_wechat, _check_pay,
-                         _check_public_url, _check_marketing]
+                         _check_public_url, _check_marketing, _check_analytics]
 
 
 def unsafe_settings(config: Mapping) -> list[Unsafe]:
@@ -356,6 +368,7 @@ class Settings:
     birthday_greeting_days: int
     membership_reminder_days: int
     points_reminder_days: int
+    analytics_rollup_lag_seconds: int = 60
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):

@@ -59,5 +59,8 @@ JOBS: tuple[Job, ...] = (
         N_("Start the campaigns whose start time has come, and feed running ones to the outbox in batches.")),
     Job("coupon-expiry", "wxcrm.jobs.daily:coupon_expiry", DAILY,
         N_("Remind members 3 days before a coupon ends (once per coupon).")),
+    Job("analytics-rollup", "wxcrm.jobs.tasks:roll_up_analytics", "WXCRM_ANALYTICS_ROLLUP_INTERVAL_SECONDS",
+        N_("Add new sales and ledger entries into the report rollups, from the watermark on (idempotent)."),
+        dated=False),
 )
 BY_ID = {job.id: job for job in JOBS}

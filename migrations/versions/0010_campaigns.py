@@ -1,14 +1,14 @@
 """lifecycle jobs, greetings, segments and campaigns (issue 15): job runs, greeting
 templates, RFM thresholds, segments, campaigns and their members
 
-Revision ID: 0009_campaigns
-Revises: 0008_coupons
+Revision ID: 0010_campaigns
+Revises: 0009_analytics
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0009_campaigns"
-down_revision = "0008_coupons"
+revision = "0010_campaigns"
+down_revision = "0009_analytics"
 branch_labels = None
 depends_on = None
 
