@@ -82,6 +82,8 @@ def app(tmp_path_factory):
     application = create_app({
         "TESTING": True, "DATABASE_URL": url, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False, "PUBLIC_URL": "http://localhost",
+        # no quiet hours unless a test sets them: a test's outcome must not hang on the hour it runs
+        "QUIET_HOURS": "",
     })
     application.test_client_class = IsolatedClient
     with application.app_context():
@@ -210,6 +212,7 @@ class Factory:
         n = self._next()
         fields.setdefault("phone", f"139{n:08d}")
         fields.setdefault("privacy_version", "2026-01")  # consented (staff enrolment records it)
+        fields.setdefault("marketing_consent", True)     # and to marketing (tests of consent say False)
         member = service.create_member(db.session, card_prefix="8800", today=today or date(2026, 1, 1), **fields)
         db.session.commit()
         return member

@@ -147,11 +147,12 @@ def _allow_the_standin_pay_page(response):
 
 def _register_blueprints(app: Flask) -> None:
     from wxcrm.api import init_api
-    from wxcrm.jobs import scheduler
+    from wxcrm.jobs import desk, scheduler
     from wxcrm.web import init_web
     from wxcrm.wechat import faces as wechat
 
     init_api(app)
     init_web(app)
     wechat.init_app(app)      # callback, OAuth, JS-SDK
+    desk.init_app(app)        # the jobs as the console's jobs page sees them
     scheduler.init_app(app)   # jobs: only when WXCRM_SCHEDULER_ENABLED, one leader at a time

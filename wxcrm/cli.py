@@ -259,7 +259,54 @@ def settlement_cmd(period: str, close: bool, as_csv: bool) -> None:
     click.echo(f"settlement {period}: {len(lines)} line(s){' (closed)' if close else ''}")
 
 
-@wxcrm_cli.command("expire-points")
+@wxcrm_cli.command("jobs-run")
+@click.argument("name")
+@click.option("--date", "on", default=None, help="Business date (YYYY-MM-DD): run that day only. Default: every "
+                                                 "day since the last finished run, to today.")
+def jobs_run(name: str, on: str | None) -> None:
+    """Run a scheduled job now (the same as the scheduler and the console's jobs page do),
+    recorded with its counts. Idempotent: running it twice queues and gives nothing twice."""
+    from datetime import date
+
+    from wxcrm.jobs.runner import job_named, run_day, run_due
+    from wxcrm.timeutil import business_date
+    settings = current_settings()
+    try:
+        job = job_named(name)
+    except DomainError as exc:
+        _fail(exc)
+    today = business_date(settings.tz)
+    if on:
+        try:
+            day = date.fromisoformat(on)
+        except ValueError:
+            raise click.BadParameter("YYYY-MM-DD", param_hint="--date") from None
+        runs = [run_day(db.session, settings, job, day, today=max(today, day), trigger="cli-day", started_by="cli")]
+    else:
+        runs = run_due(db.session, settings, job, today=today, trigger="cli", started_by="cli")
+    failed = False
+    for run in runs:
+        counts = ", ".join(f"{k}={v}" for k, v in run.counts.items()) or "nothing to do"
+        click.echo(f"{job.id} {run.business_date.isoformat()}: {run.status}: {run.error or counts}")
+        failed |= run.status == "failed"
+    if failed:
+        sys.exit(1)
+
+
+@wxcrm_cli.command("jobs-list")
+def jobs_list() -> None:
+    """The scheduled jobs, each with its last run."""
+    from wxcrm.jobs.registry import JOBS
+    from wxcrm.jobs.runner import last_runs
+    last = last_runs(db.session)
+    for job in JOBS:
+        run = last.get(job.id)
+        when = f"last {run.business_date.isoformat()} {run.status}" if run else ("continuous" if not job.dated
+                                                                                   else "never run")
+        click.echo(f"{job.id:<18} {when:<28} {job.description}")
+
+
+@wxcrm_cli.command("expire-points", hidden=True)
 @click.option("--date", "on", default=None, help="Business date (YYYY-MM-DD); default today.")
 def expire_points(on: str | None) -> None:
     """Expire points lots whose last day has passed."""
@@ -319,7 +366,7 @@ def rules_backtest(days: int, path: str | None, as_json: bool) -> None:
                f"coupons {d['coupons']:+d}")
 
 
-@wxcrm_cli.command("rules-run")
+@wxcrm_cli.command("rules-run", hidden=True)
 @click.option("--event", type=click.Choice(["birthday", "membership_expiry", "schedule"]), required=True)
 @click.option("--date", "on", default=None, help="Business date (YYYY-MM-DD); default today.")
 def rules_run(event: str, on: str | None) -> None:

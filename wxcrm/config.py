@@ -56,7 +56,8 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "WECHAT_TEMPLATE_IDS": (str, "points_changed=TPL_POINTS_CHANGED,topup_done=TPL_TOPUP_DONE,"
                                  "stored_value_low=TPL_STORED_VALUE_LOW,"
                                  "coupon_received=TPL_COUPON_RECEIVED,coupon_expiring=TPL_COUPON_EXPIRING,"
-                                 "membership_expiring=TPL_MEMBERSHIP_EXPIRING"),
+                                 "membership_expiring=TPL_MEMBERSHIP_EXPIRING,points_expiring=TPL_POINTS_EXPIRING,"
+                                 "service_notice=TPL_SERVICE_NOTICE"),
     # WeChat Pay v2 (wxcrm/wechat/adapter): where Pay calls go (empty: WECHAT_API_BASE), the
     # merchant's API client certificate and key (refunds need them), and the CA bundle that
     # verifies WeChat's hosts (empty: the system's; the stand-in's CA for its HTTPS port).
@@ -113,6 +114,15 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "ANALYTICS_ROLLUP_LAG_SECONDS": (int, 60),
     # The privacy notice members consent to (its text: /h5/privacy/notice); a new version asks again.
     "PRIVACY_NOTICE_VERSION": (str, "2026-01"),
+    # Marketing (wxcrm/campaigns): no marketing message leaves in these local hours ("HH:MM-HH:MM",
+    # may wrap midnight; empty: none), the birthday greeting this many days before the
+    # birthday, reminders this many days before a membership and a points lot expire.
+    "QUIET_HOURS": (str, "21:00-08:00"),
+    "BIRTHDAY_GREETING_DAYS": (int, 3),
+    "MEMBERSHIP_REMINDER_DAYS": (int, 30),
+    "POINTS_REMINDER_DAYS": (int, 30),
+    # How often the campaigns job looks for campaigns due to start.
+    "CAMPAIGNS_INTERVAL_SECONDS": (int, 60),
 }
 
 ENVIRONMENTS = ("production", "development", "test")
@@ -272,6 +282,27 @@ def _presets_ok(raw: str) -> bool:
 
 def topup_presets(raw: str) -> tuple[int, ...]:
     return tuple(int(p) for p in raw.split(",") if p.strip().isdigit() and int(p) > 0)
+def quiet_hours_problem(raw: str) -> str:
+    """Why a WXCRM_QUIET_HOURS value is wrong ("" when it is right): "HH:MM-HH:MM" or empty."""
+    if not raw.strip():
+        return ""
+    try:
+        start, end = raw.split("-")
+        for part in (start, end):
+            hour, minute = part.strip().split(":")
+            if not (0 <= int(hour) <= 23 and 0 <= int(minute) <= 59):
+                raise ValueError
+    except ValueError:
+        return "write it as HH:MM-HH:MM, e.g. 21:00-08:00"
+    return ""
+
+
+def _check_marketing(cfg: Mapping):
+    problem = quiet_hours_problem(cfg["WXCRM_QUIET_HOURS"])
+    if problem:
+        yield Unsafe("WXCRM_QUIET_HOURS", problem)
+    elif not cfg["WXCRM_QUIET_HOURS"].strip():
+        yield Unsafe("WXCRM_QUIET_HOURS", "empty: marketing would reach members at night (set e.g. 21:00-08:00)")
 
 
 def _check_public_url(cfg: Mapping):
@@ -291,7 +322,7 @@ def _check_analytics(cfg: Mapping):
 
 
 SETTINGS_CHECKS: list = [_check_environment, _check_secret_key, _check_database, _check_wechat, _check_pay,
-                         _check_public_url, _check_stored_value, _check_analytics]
+                         _check_public_url, _check_stored_value, _check_marketing, _check_analytics]
 
 
 def unsafe_settings(config: Mapping) -> list[Unsafe]:
@@ -374,6 +405,10 @@ class Settings:
     topup_presets_fen: str
     stored_value_bonus_funded_by: str
     stored_value_low_fen: int
+    quiet_hours: str
+    birthday_greeting_days: int
+    membership_reminder_days: int
+    points_reminder_days: int
     analytics_rollup_lag_seconds: int = 60
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
 
@@ -383,6 +418,11 @@ class Settings:
             raise ValueError("WXCRM_POINTS_MAX_SHARE_PCT must be a whole percent from 0 to 100")
         if self.offline_max_age_days < 0:
             raise ValueError("WXCRM_OFFLINE_MAX_AGE_DAYS must not be negative")
+        if quiet_hours_problem(self.quiet_hours):
+            raise ValueError(f"WXCRM_QUIET_HOURS: {quiet_hours_problem(self.quiet_hours)}")
+        for name in ("birthday_greeting_days", "membership_reminder_days", "points_reminder_days"):
+            if not 0 <= getattr(self, name) <= 60:
+                raise ValueError(f"WXCRM_{name.upper()} must be 0..60 days")
 
     @classmethod
     def from_config(cls, config: Mapping) -> "Settings":

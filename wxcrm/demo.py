@@ -155,7 +155,35 @@ def seed(session: Session, settings: Settings, *, members: int = 300, days: int 
     session.flush()
     _seed_coupons(session, settings, people)
     session.flush()
+    _marketing(session, settings, people, today=today)
     return logins
+
+
+def _marketing(session: Session, settings: Settings, people: list[Member], *, today: date) -> None:
+    """The greetings a brand turns on first, the ready RFM segments, and a campaign to the
+    lapsing members waiting to be sent (its reach shown before sending). A few birthdays
+    fall in the greeting's window, so the birthday job has someone to greet."""
+    from wxcrm.campaigns import greetings
+    from wxcrm.campaigns import service as campaigns
+    from wxcrm.campaigns.models import Greeting
+    greetings.ensure_greetings(session)
+    for greeting in session.scalars(select(Greeting).where(Greeting.code.in_(
+            ("birthday", "spring_festival", "mid_autumn", "national_day")))):
+        greeting.enabled = True
+    for m in people[3:6]:        # their greeting goes today
+        ahead = today + timedelta(days=settings.birthday_greeting_days)
+        m.birthday = m.birthday.replace(month=ahead.month, day=min(ahead.day, 28))
+    segments = {code: campaigns.save_segment(session, name=name, filters=[{"field": "rfm_class", "op": "in",
+                                                                            "value": [code]}])
+                for code, name in (("good", "优质会员"), ("grow_basket", "客单价可提升"),
+                                   ("grow_frequency", "到店频次可提升"), ("lapsing", "流失预警会员"))}
+    campaigns.save_segment(session, name="关注公众号的女性会员", filters=[
+        {"field": "gender", "op": "in", "value": ["female"]}, {"field": "followed", "op": "==", "value": True}])
+    campaign = campaigns.create_campaign(session, settings, name="老友回店礼", segment_id=segments["lapsing"].id,
+                                         text="好久不见！本周回店消费享双倍积分，我们想您了。", control_pct=10,
+                                         now=to_utc_naive(datetime.now(settings.tz)))
+    campaign.status = "draft"
+    session.flush()
 
 
 DEMO_COUPONS = [

@@ -29,11 +29,12 @@ def insert_missing_many(session: Session, model, key_column: str, rows: list[dic
     if not rows:
         return
     dialect = session.get_bind().dialect.name
+    table = model.__table__   # Core: one multi-row statement (the ORM may split the rows)
     if dialect in ("mysql", "mariadb"):
-        stmt = mysql.insert(model)
+        stmt = mysql.insert(table)
         stmt = stmt.on_duplicate_key_update({key_column: stmt.inserted[key_column]})
     elif dialect == "postgresql":
-        stmt = postgresql.insert(model).on_conflict_do_nothing()
+        stmt = postgresql.insert(table).on_conflict_do_nothing()
     else:
-        stmt = sqlite.insert(model).on_conflict_do_nothing()
-    session.execute(stmt, rows)
+        stmt = sqlite.insert(table).on_conflict_do_nothing()
+    session.connection().execute(stmt, rows)

@@ -124,7 +124,7 @@ def test_a_card_in_a_group_gets_the_higher_of_its_own_and_the_groups_tier(shop):
 
 
 def test_the_tiers_job_is_registered_and_runs_by_hand(shop, app):
-    assert any(job.id == "tiers" and job.func == "wxcrm.jobs.tasks:review_tiers" for job in JOBS)
+    assert any(job.id == "tiers" and job.func == "wxcrm.jobs.daily:tiers" for job in JOBS)
     result = app.test_cli_runner().invoke(args=["wxcrm", "tiers", "--date", "2026-12-01"])
     assert result.exit_code == 0, result.output
     assert "2026-11-30" in result.output

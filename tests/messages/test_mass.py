@@ -24,7 +24,8 @@ def many_followers(count: int, standin, prefix: str) -> list[int]:
     """``count`` followers in a few statements (set-based), known to the stand-in too."""
     openids = [f"{prefix}{i:06d}" for i in range(count)]
     db.session.execute(insert(Member), [{"card_no": f"{prefix}{i:06d}"[-20:], "openid": openid, "followed": True,
-                                         "joined_on": date(2026, 1, 1), "status": "active"}
+                                         "joined_on": date(2026, 1, 1), "status": "active",
+                                         "marketing_consent": True}
                                         for i, openid in enumerate(openids)])
     db.session.commit()
     standin.follow(*openids)

@@ -2,6 +2,7 @@
 sent (and how), moved to another channel and why, parked and why; no raw codes."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
@@ -61,7 +62,8 @@ def test_the_outbox_tells_each_fate_in_chinese_in_the_shops_time(client, make, f
     sent = page(client, make, "sent", "zh")
     assert "已于 2026-03-10 12:00 以微信模板消息发出。" in sent
     for text in (pending, parked, sent):
-        assert not [raw for raw in RAW if raw in text], [raw for raw in RAW if raw in text]
+        shown = re.sub(r"<(/?\w+)[^>]*>", r"<\1>", text)     # what a person reads, not links' addresses
+        assert not [raw for raw in RAW if raw in shown], [raw for raw in RAW if raw in shown]
 
 
 def test_the_outbox_tells_each_fate_in_english(client, make, fates):
@@ -70,7 +72,8 @@ def test_the_outbox_tells_each_fate_in_english(client, make, fates):
     assert "WeChat mass message did not carry it, moved to SMS" in pending
     parked = page(client, make, "parked", "en")
     assert "Parked: no channel can carry it" in parked and "Send again" in parked
-    assert not [raw for raw in RAW if raw in pending + parked]
+    shown = re.sub(r"<(/?\w+)[^>]*>", r"<\1>", pending + parked)
+    assert not [raw for raw in RAW if raw in shown]
 
 
 def test_the_mass_sends_page_shows_wechats_reports(client, make, fates):

@@ -18,6 +18,7 @@ from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.members.models import Member, Tier
 from wxcrm.messages import outbox
+from wxcrm.messages.kinds import birthday_key
 from wxcrm.rules.effects import Effect
 from wxcrm.timeutil import Clock, add_months
 
@@ -79,9 +80,12 @@ def apply_member_effect(session: Session, member: Member, effect: Effect, occasi
         # other goes as marketing (never as a template message; mass-send limits apply).
         template = str(effect.params.get("template", ""))
         purpose = template if template in outbox.PURPOSES else "campaign"
+        # One birthday message a member a year, whatever rules and greetings exist: the
+        # birthday greeting (sent days before) and any birthday rule share one outbox key.
+        key = birthday_key(occasion.clock.today.year, member.id) if purpose == "birthday" else \
+            f"{occasion.cause}:{occasion.ref}:rule{effect.rule_id}:m{member.id}"
         outbox.enqueue(session, settings, purpose=purpose, member=member, text=effect.text_zh,
-                       fields=dict(effect.params.get("data") or {}) or None,
-                       dedup_key=f"{occasion.cause}:{occasion.ref}:rule{effect.rule_id}:m{member.id}",
+                       fields=dict(effect.params.get("data") or {}) or None, dedup_key=key,
                        now=occasion.clock.utc)
     elif kind == "coupon":
         coupons.issue_for_rule(session, settings, member, template_code=str(effect.params.get("template", "")),

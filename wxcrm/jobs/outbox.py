@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from wxcrm.config import Settings
-from wxcrm.messages import mass
+from wxcrm.messages import mass, quiet
 from wxcrm.messages.dispatch import (
     DrainReport,
     RateLimiter,
@@ -35,7 +35,9 @@ def drain(session: Session, settings: Settings, *, sender: Sender | None = None,
     worker = uuid.uuid4().hex[:12]
     report = DrainReport()
     rate = rate or RateLimiter(settings.outbox_rate_per_second)
-    sends = mass.claim_sends(session, settings, worker, clock(), report)
+    # quiet hours: marketing waits (every mass message is marketing); service notices go
+    hold = quiet.MARKETING_PURPOSES if quiet.in_quiet_hours(settings, clock()) else ()
+    sends = [] if hold else mass.claim_sends(session, settings, worker, clock(), report)
     session.commit()
     for index, send_id in enumerate(sends):
         rate.wait()
@@ -44,7 +46,7 @@ def drain(session: Session, settings: Settings, *, sender: Sender | None = None,
         if too_fast:
             _hand_back(session, sends[index + 1:], clock())
             return report
-    claim(session, worker, limit or settings.outbox_batch_size, clock())
+    claim(session, worker, limit or settings.outbox_batch_size, clock(), hold=hold)
     session.commit()
     ids = claimed(session, worker)
     report.claimed += len(ids)

@@ -37,7 +37,16 @@ class Leader:
             return
         with self.app.app_context():
             try:
-                job.resolve()(self.app)
+                if job.dated:
+                    from wxcrm.config import settings_for
+                    from wxcrm.extensions import db
+                    from wxcrm.jobs.runner import run_due
+                    try:
+                        run_due(db.session, settings_for(self.app), job, trigger="schedule", started_by=self.holder)
+                    finally:
+                        db.session.remove()
+                else:
+                    job.resolve()(self.app)
             except Exception:  # a failing job must not kill the scheduler thread
                 log.exception("job %s failed", job.id)
 

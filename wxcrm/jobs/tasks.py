@@ -6,7 +6,7 @@ import logging
 from datetime import date
 
 from flask import Flask
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from wxcrm.benefits import daily, tiers
@@ -56,12 +56,19 @@ def run_daily_event(session: Session, settings: Settings, event: str, day: date,
             break
         after = due[-1]
         for member_id in due:
-            try:
-                daily.run_event_for_member(session, session.get(Member, member_id), event, day, settings)
-                session.commit()
-                done += 1
-            except IntegrityError:       # another runner handled this member first
-                session.rollback()
+            for attempt in range(3):
+                try:
+                    daily.run_event_for_member(session, session.get(Member, member_id), event, day, settings)
+                    session.commit()
+                    done += 1
+                    break
+                except IntegrityError:       # another runner handled this member first
+                    session.rollback()
+                    break
+                except OperationalError as exc:   # a deadlock with another runner: try again
+                    session.rollback()
+                    if attempt == 2 or "1213" not in str(exc) and "eadlock" not in str(exc):
+                        raise
     if day < today:
         daily.mark_day_done(session, event, day, done)
         session.commit()

@@ -175,7 +175,7 @@ class Member(db.Model):
 
 
 CONSENT_KINDS = ("privacy", "marketing")
-CONSENT_CHANNELS = ("h5", "staff")
+CONSENT_CHANNELS = ("h5", "staff", "wechat", "sms")  # wechat, sms: an opt-out reply
 
 
 class ConsentRecord(db.Model):

@@ -136,9 +136,9 @@ def _due(now: datetime):
                and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now))
 
 
-def claim(session: Session, worker: str, limit: int, now: datetime) -> None:
+def claim(session: Session, worker: str, limit: int, now: datetime, *, hold: tuple[str, ...] = ()) -> None:
     """Mark up to ``limit`` due rows (not mass) as ours (the caller commits, then reads
-    them with ``claimed``).
+    them with ``claimed``). Rows of the ``hold`` purposes wait (marketing in quiet hours).
 
     Due pending rows are read in the order of the (status, next_attempt_at) index, so
     MySQL stops after ``limit`` rows and locks only those; a sort would lock every
@@ -148,7 +148,8 @@ def claim(session: Session, worker: str, limit: int, now: datetime) -> None:
     lock = session.get_bind().dialect.name in ("mysql", "mariadb", "postgresql")
     queries = (
         select(OutboxMessage.id).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now,
-                                       OutboxMessage.channel != "mass")
+                                       OutboxMessage.channel != "mass",
+                                       *((OutboxMessage.purpose.not_in(hold),) if hold else ()))
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id),
         select(OutboxMessage.id).where(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now,
                                        OutboxMessage.mass_send_id.is_(None))

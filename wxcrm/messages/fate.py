@@ -43,6 +43,8 @@ WHY: dict[str, str] = {
     "refused": N_("refused (%(error)s)"),
     "failed_n": N_("failed %(attempts)s times (%(error)s)"),
     "no_channel": N_("no channel can carry it"),
+    "no_consent": N_("the member has not agreed to marketing messages (or opted out)"),
+    "quiet_hours": N_("quiet hours: marketing waits until %(until)s"),
     "console": N_("sent again from the console"),
     "mass_unconfirmed": N_("WeChat did not deliver %(count)s of the %(total)s messages of this mass send and "
                            "does not say to whom"),

@@ -27,6 +27,8 @@ class Kind:
     # a mass message alone (no other pending message with the same words) waits this long
     # for company before it goes by the next channel (WeChat sends to 2 or more only)
     mass_wait: timedelta = timedelta(0)
+    # marketing: only with the member's marketing consent, never in quiet hours
+    marketing: bool = False
 
     @property
     def service_notice(self) -> bool:
@@ -55,14 +57,38 @@ KINDS: dict[str, Kind] = {k.purpose: k for k in (
          (("thing1", "coupon"), ("date2", "date")), "SMS_COUPON_EXPIRING", ("coupon", "date")),
     Kind("membership_expiring", N_("Membership expiring"), ("template", "sms"), ("card", "date"),
          (("character_string1", "card"), ("date2", "date")), "SMS_MEMBERSHIP_EXPIRING", ("card", "date")),
+    Kind("points_expiring", N_("Points expiring"), ("template", "sms"), ("points", "date"),
+         (("number1", "points"), ("date2", "date")), "SMS_POINTS_EXPIRING", ("points", "date")),
+    # a campaign that is a service notice (a change of opening hours, a recall): a template
+    # message (or SMS), not marketing; the console and the API say so
+    Kind("service_notice", N_("Service notice"), ("template", "sms"), ("title", "date"),
+         (("thing1", "title"), ("time2", "date")), "SMS_SERVICE_NOTICE", ("title", "date")),
     # greetings and campaigns: marketing, never a template message
     Kind("birthday", N_("Birthday greeting"), ("custom", "mass", "sms"), sms_template="SMS_MARKETING",
-         sms_params=("text",), mass_wait=timedelta(hours=2)),
+         sms_params=("text",), mass_wait=timedelta(hours=2), marketing=True),
+    Kind("holiday", N_("Holiday greeting"), ("custom", "mass", "sms"), sms_template="SMS_MARKETING",
+         sms_params=("text",), mass_wait=timedelta(hours=2), marketing=True),
     Kind("campaign", N_("Campaign"), ("custom", "mass", "sms"), sms_template="SMS_MARKETING",
-         sms_params=("text",), mass_wait=timedelta(minutes=10)),
+         sms_params=("text",), mass_wait=timedelta(minutes=10), marketing=True),
+    Kind("campaign_wechat", N_("Campaign (WeChat only)"), ("custom", "mass"), mass_wait=timedelta(minutes=10),
+         marketing=True),
+    Kind("campaign_sms", N_("Campaign (SMS only)"), ("sms",), sms_template="SMS_MARKETING",
+         sms_params=("text",), marketing=True),
     # an answer to the member's own message: only while they are talking to us
     Kind("service_reply", N_("Reply to the member"), ("custom",)),
 )}
+
+# A marketing SMS carries the opt-out words in its approved template (the gateway refuses a
+# marketing template without them: "${text}，拒收请回复R" / "回T退订"); the member's reply
+# reaches ``campaigns.consent.opt_out_by_reply``.
+OPT_OUT_REPLIES = ("退订", "TD", "T", "R", "N")
+
+
+def birthday_key(year: int, member_id: int) -> str:
+    """The outbox key of a member's birthday message for a year: the greeting job and any
+    birthday rule's message share it, so a member gets one birthday message a year."""
+    return f"birthday:{year}:m{member_id}"
+
 
 # purpose -> channels in order of preference (kept for callers that only need this)
 PURPOSES: dict[str, tuple[str, ...]] = {purpose: kind.channels for purpose, kind in KINDS.items()}

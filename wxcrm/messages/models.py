@@ -12,8 +12,8 @@ from wxcrm.timeutil import utcnow
 
 # outbox channels, in the words of the platform
 CHANNELS = ("template", "custom", "mass", "sms")
-# pending -> sending -> sent; or -> parked (failed N times, refused, or no channel may carry it)
-OUTBOX_STATUSES = ("pending", "sending", "sent", "parked")
+# pending -> sending -> sent; or -> parked (failed N times, refused, or no channel may carry it); held while paused
+OUTBOX_STATUSES = ("pending", "sending", "sent", "parked", "held")  # held: its campaign is paused
 # a mass send: sending (claimed, WeChat not yet answered) -> submitted -> reported; or failed
 MASS_STATUSES = ("sending", "submitted", "reported", "failed", "outside")
 

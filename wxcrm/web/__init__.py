@@ -30,6 +30,7 @@ def init_web(app: Flask) -> None:
     from wxcrm.web.cashier import views as cashier
     from wxcrm.web.console import analytics as analytics_console
     from wxcrm.web.console import coupons as coupons_console
+    from wxcrm.web.console import marketing as marketing_console
     from wxcrm.web.console import outbox as outbox_console
     from wxcrm.web.console import rules as rules_console
     from wxcrm.web.console import stored_value as stored_value_console
@@ -53,6 +54,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(stored_value_console.bp, url_prefix="/console/stored-value")
     app.register_blueprint(analytics_console.bp, url_prefix="/console/analytics")
     app.register_blueprint(coupons_console.bp, url_prefix="/console/coupons")
+    app.register_blueprint(marketing_console.bp, url_prefix="/console")
 
     app.jinja_env.filters["yuan"] = fen_to_yuan_str
     app.jinja_env.filters["yuan_grouped"] = lambda fen: fen_to_yuan_str(fen, grouped=True)

@@ -10,13 +10,14 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import gettext as _
 
 from wxcrm.benefits.privacy import close_membership, member_data
+from wxcrm.campaigns import consent
 from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.members.models import GENDERS, Member
-from wxcrm.timeutil import Clock, business_date
+from wxcrm.timeutil import Clock, business_date, utcnow
 from wxcrm.web.labels import problem_text
 
 bp = Blueprint("h5", __name__)
@@ -131,8 +132,11 @@ def privacy_consent(member: Member):
 def privacy(member: Member):
     """Privacy and my data: marketing consent, download, close the membership."""
     if request.method == "POST":
-        members.record_consent(db.session, member, privacy_version=None,
-                               marketing=request.form.get("marketing") == "yes", channel="h5")
+        wanted = request.form.get("marketing") == "yes"
+        if not wanted and member.marketing_consent:   # an opt-out also stops what is queued
+            consent.opt_out(db.session, member, channel="h5", at=utcnow())
+        else:
+            members.record_consent(db.session, member, privacy_version=None, marketing=wanted, channel="h5")
         db.session.commit()
         flash(_("Saved."), "success")
         return redirect(url_for("h5.privacy"))

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from wechatpy.messages import BaseMessage
 
 from wxcrm.benefits.events import enrol_member, record_referral
+from wxcrm.campaigns import consent
 from wxcrm.config import Settings
 from wxcrm.errors import DomainError
 from wxcrm.ledger import service as ledger
@@ -232,6 +233,9 @@ def answer_menu_click(session: Session, openid: str, key: str, ctx: Context) -> 
 
 
 def answer_text(session: Session, openid: str, text: str, ctx: Context) -> str:
+    if consent.is_opt_out(text) and consent.opt_out_by_reply(session, text=text, openid=openid,
+                                                             at=ctx.clock.utc):
+        return "您已退订营销消息，不会再收到活动和节日推送；积分、储值等服务通知照常。可在“我的资料”中重新开启。"
     found = KEYWORDS.get(text.lower())
     if found is None:
         lang = "en" if text.isascii() and text else "zh"

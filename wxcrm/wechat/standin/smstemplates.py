@@ -34,6 +34,8 @@ DEFAULT_SMS_TEMPLATES = (
     SmsTemplate("SMS_COUPON_RECEIVED", "您获得一张${coupon}，有效期至${date}。"),
     SmsTemplate("SMS_COUPON_EXPIRING", "您的${coupon}将于${date}到期，请尽快使用。"),
     SmsTemplate("SMS_MEMBERSHIP_EXPIRING", "您的会员卡${card}将于${date}到期，消费满额可免费续期。"),
+    SmsTemplate("SMS_POINTS_EXPIRING", "您有${points}积分将于${date}到期，请尽快使用。"),
+    SmsTemplate("SMS_SERVICE_NOTICE", "服务通知：${title}（${date}）"),
     SmsTemplate("SMS_MARKETING", "${text}，拒收请回复R", "marketing"),
 )
 

@@ -114,6 +114,8 @@ DEFAULT_TEMPLATES = (
     Template("TPL_COUPON_EXPIRING", "优惠券过期提醒", ("thing1", "date2")),
     # character_string1 card number, date2 expiry date
     Template("TPL_MEMBERSHIP_EXPIRING", "会员到期提醒", ("character_string1", "date2")),
+    Template("TPL_POINTS_EXPIRING", "积分到期提醒", ("number1", "date2")),
+    Template("TPL_SERVICE_NOTICE", "服务通知", ("thing1", "time2")),
 )
 
 

@@ -1,0 +1,1 @@
+"""Marketing: greetings (birthday, holidays), segments, campaigns, consent and opt-out."""
