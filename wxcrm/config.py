@@ -9,6 +9,8 @@ override any of them with the ``config`` mapping given to ``create_app``.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass, field, fields
@@ -55,7 +57,7 @@ SETTINGS: dict[str, tuple[type, object]] = {
     # the menu as JSON (empty: card, points, profile, card number), the HTTP timeout to WeChat in seconds.
     "WECHAT_TEMPLATE_IDS": (str, "points_changed=TPL_POINTS_CHANGED,topup_done=TPL_TOPUP_DONE,"
                                  "coupon_received=TPL_COUPON_RECEIVED,coupon_expiring=TPL_COUPON_EXPIRING,"
-                                 "membership_expiring=TPL_MEMBERSHIP_EXPIRING"),
+                                 "membership_expiring=TPL_MEMBERSHIP_EXPIRING,presence_code=TPL_PRESENCE_CODE"),
     # WeChat Pay v2 (wxcrm/wechat/adapter): where Pay calls go (empty: WECHAT_API_BASE), the
     # merchant's API client certificate and key (refunds need them), and the CA bundle that
     # verifies WeChat's hosts (empty: the system's; the stand-in's CA for its HTTPS port).
@@ -92,6 +94,11 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "MEMBER_LOOKUP_LIMIT": (str, "30 per minute; 600 per day"),
     # A sale above this (fen) needs a manager or an admin: a cashier's is refused (approval_required).
     "SALE_APPROVAL_FEN": (int, 1_000_000),
+    # Cards (wxcrm/cards): the key that signs dynamic member codes (unset: derived from
+    # SECRET_KEY; set, at least 32 characters, shared by every worker), and how long a
+    # scan-to-earn receipt QR may be claimed, in hours.
+    "MEMBER_CODE_SECRET": (str, None),
+    "CLAIM_HOURS": (int, 24),
     # The privacy notice members consent to (its text: /h5/privacy/notice); a new version asks again.
     "PRIVACY_NOTICE_VERSION": (str, "2026-01"),
 }
@@ -131,6 +138,9 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         cfg["WXCRM_SECRET_KEY"] = _instance_secret(instance_path)
         cfg["WXCRM_SECRET_KEY_GENERATED"] = True
 
+    if not cfg["WXCRM_MEMBER_CODE_SECRET"]:
+        cfg["WXCRM_MEMBER_CODE_SECRET"] = hmac.new(cfg["WXCRM_SECRET_KEY"].encode(), b"wxcrm member codes",
+                                                   hashlib.sha256).hexdigest()
     cfg.setdefault("SECRET_KEY", cfg["WXCRM_SECRET_KEY"])
     cfg.setdefault("SQLALCHEMY_DATABASE_URI", cfg["WXCRM_DATABASE_URL"])
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(cfg["WXCRM_DATABASE_URL"]))
@@ -234,6 +244,13 @@ def _check_pay(cfg: Mapping):
         yield Unsafe("WXCRM_WECHAT_PAY_API_KEY", "a WeChat Pay API key has 32 characters")
 
 
+def _check_member_code_secret(cfg: Mapping):
+    if len(cfg["WXCRM_MEMBER_CODE_SECRET"] or "") < 32:
+        yield Unsafe("WXCRM_MEMBER_CODE_SECRET", "shorter than 32 characters (unset it to derive it from SECRET_KEY)")
+    if not 1 <= cfg["WXCRM_CLAIM_HOURS"] <= 24 * 30:
+        yield Unsafe("WXCRM_CLAIM_HOURS", "must be 1 to 720 hours")
+
+
 def _check_public_url(cfg: Mapping):
     url = cfg["WXCRM_PUBLIC_URL"]
     if not url.startswith("https://") or "://localhost" in url or "://127." in url:
@@ -243,7 +260,7 @@ def _check_public_url(cfg: Mapping):
 # Checks of the settings alone, run in this order. Other packages append theirs here (e.g. the
 # WeChat Pay certificates for refunds); each yields Unsafe items.
 SETTINGS_CHECKS: list = [_check_environment, _check_secret_key, _check_database, _check_wechat, _check_pay,
-                         _check_public_url]
+                         _check_public_url, _check_member_code_secret]
 
 
 def unsafe_settings(config: Mapping) -> list[Unsafe]:
@@ -319,6 +336,8 @@ class Settings:
     privacy_notice_version: str
     sms_sign: str
     sms_template_ids: Mapping[str, str]
+    member_code_secret: str = field(default="", repr=False)
+    claim_hours: int = 24
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):

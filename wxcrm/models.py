@@ -1,5 +1,6 @@
 """Imports every package's models so metadata (and Alembic) sees all tables."""
 from wxcrm import idempotency  # noqa: F401
+from wxcrm.cards import models as cards_models  # noqa: F401
 from wxcrm.jobs import models as jobs_models  # noqa: F401
 from wxcrm.ledger import models as ledger_models  # noqa: F401
 from wxcrm.members import models as members_models  # noqa: F401

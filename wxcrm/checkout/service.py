@@ -14,6 +14,8 @@ from wxcrm.benefits import tiers
 from wxcrm.benefits.apply import Occasion, apply_member_effect
 from wxcrm.benefits.events import lock_member, reward_referral
 from wxcrm.benefits.notices import notify_points_changed
+from wxcrm.cards import presence
+from wxcrm.cards import service as cards
 from wxcrm.config import Settings
 from wxcrm.errors import N_, DomainError, NotFound
 from wxcrm.ledger import service as ledger
@@ -69,7 +71,8 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     rang it up; ``received_at`` is when wxcrm got it, default the same). ``notify=False``
     queues no WeChat notice (history being loaded, e.g. the demo's past purchases)."""
     store = _open_store(session, store_code, staff)
-    member = _member_for_till(session, member_ref) if member_ref else None
+    arrived = received_at or clock.utc
+    member = _member_for_till(session, member_ref, settings, arrived) if member_ref else None
     lines = _price_basket(items)
     total = sum(line.amount_fen for line in lines)
     _check_sale_size(total, staff, settings)
@@ -87,6 +90,9 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     decision = NO_DECISION
     if member_active:
         lock_member(session, member)   # one purchase per member at a time: limit counters stay true
+        if points_to_use:
+            presence.check_spending_presence(session, settings, member=member, member_ref=member_ref, store=store,
+                                             now=arrived)
         basket = Basket(store_code=store.code, store_kind=store.kind, payment_method=payment_method,
                         lines=tuple(lines), points_payment_fen=points_value)
         decision = decide_purchase(session, member, basket, local_time=clock.local, settings=settings,
@@ -183,14 +189,18 @@ def _open_store(session: Session, store_code: str, staff: Staff | None) -> Store
     return store
 
 
-def _member_for_till(session: Session, ref: dict) -> Member:
+def _member_for_till(session: Session, ref: dict, settings: Settings, now: datetime) -> Member:
+    if ref.get("qr_token"):
+        return cards.member_for_code(session, settings, str(ref["qr_token"]), now=now)
     if ref.get("member_id") is not None:
         member = members.find_member(session, member_id=ref["member_id"])
     elif ref.get("card_no"):
         member = members.find_member(session, card_no=str(ref["card_no"]))
+        if member is None:
+            cards.refuse_unknown_card(session, str(ref["card_no"]))
     else:
-        raise DomainError(N_("member needs card_no or member_id"), code="invalid_member_ref",
-                          fields={"member": "card_no or member_id required"})
+        raise DomainError(N_("member needs card_no, qr_token or member_id"), code="invalid_member_ref",
+                          fields={"member": "card_no, qr_token or member_id required"})
     if member is None:
         raise NotFound(N_("no member with that card"), code="member_not_found")
     return member

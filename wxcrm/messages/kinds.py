@@ -58,9 +58,16 @@ KINDS: dict[str, Kind] = {k.purpose: k for k in (
          sms_params=("text",), mass_wait=timedelta(hours=2)),
     Kind("campaign", N_("Campaign"), ("custom", "mass", "sms"), sms_template="SMS_MARKETING",
          sms_params=("text",), mass_wait=timedelta(minutes=10)),
+    # a one-time code proving the member is at the till (wxcrm.cards.presence): sent at once,
+    # never listed in the console's outbox (SECRET_PURPOSES)
+    Kind("presence_code", N_("One-time code at the till"), ("template", "sms"), ("code", "store"),
+         (("character_string1", "code"), ("thing2", "store")), "SMS_PRESENCE_CODE", ("code",)),
     # an answer to the member's own message: only while they are talking to us
     Kind("service_reply", N_("Reply to the member"), ("custom",)),
 )}
+
+# Purposes whose words are a secret (a one-time code): the console never lists them.
+SECRET_PURPOSES = frozenset({"presence_code"})
 
 # purpose -> channels in order of preference (kept for callers that only need this)
 PURPOSES: dict[str, tuple[str, ...]] = {purpose: kind.channels for purpose, kind in KINDS.items()}

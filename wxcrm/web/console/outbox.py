@@ -14,7 +14,7 @@ from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.members.models import Member
 from wxcrm.messages import fate, outbox
-from wxcrm.messages.kinds import KINDS
+from wxcrm.messages.kinds import KINDS, SECRET_PURPOSES
 from wxcrm.messages.models import OUTBOX_STATUSES, MassSend, OutboxMessage
 from wxcrm.timeutil import to_local, utcnow
 from wxcrm.web.auth import role_required
@@ -101,7 +101,8 @@ def messages():
     if status not in OUTBOX_STATUSES:
         status = "parked"
     page = page_arg()
-    rows = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == status)
+    rows = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == status,
+                                                              OutboxMessage.purpose.not_in(SECRET_PURPOSES))
                                    .order_by(OutboxMessage.id.desc()).offset((page - 1) * PAGE_SIZE)
                                    .limit(PAGE_SIZE + 1)))
     shown = rows[:PAGE_SIZE]
