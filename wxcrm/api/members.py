@@ -12,6 +12,7 @@ from flask_smorest import Blueprint
 from wxcrm.api.auth import Forbidden, current_staff, roles_required
 from wxcrm.api.schemas import (
     TILL_HIDDEN,
+    CardActionIn,
     LedgerPageOut,
     LedgerQuery,
     MemberHistoryOut,
@@ -21,7 +22,6 @@ from wxcrm.api.schemas import (
     MemberQuery,
     PresenceCodeIn,
     PresenceCodeOut,
-    CardActionIn,
 )
 from wxcrm.benefits.events import enrol_member
 from wxcrm.cards import presence
