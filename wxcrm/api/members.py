@@ -9,6 +9,7 @@ import hashlib
 from flask import current_app, jsonify, request
 from flask_smorest import Blueprint
 
+from wxcrm import timeutil
 from wxcrm.api.auth import Forbidden, current_staff, roles_required
 from wxcrm.api.schemas import (
     TILL_HIDDEN,
@@ -32,7 +33,7 @@ from wxcrm.extensions import db, limiter
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.messages.dispatch import send_now
-from wxcrm.timeutil import Clock, utcnow
+from wxcrm.timeutil import Clock
 
 blp = Blueprint("api_members", __name__, description="Members: create, look up, ledger history")
 
@@ -102,7 +103,7 @@ def find_members(query):
                           status=400)
     if "qr_token" in given:
         settings = current_settings()
-        member = cards.member_for_code(db.session, settings, given["qr_token"], now=utcnow())
+        member = cards.member_for_code(db.session, settings, given["qr_token"], now=timeutil.utcnow())
     else:
         member = members.find_member(db.session, **given)
         if member is None and "card_no" in given:
@@ -199,7 +200,7 @@ def send_presence_code(data):
         raise DomainError("give card_no or phone", code="invalid_query", status=400)
     store = members.store_by_code(db.session, data["store_code"]) if data.get("store_code") else staff.store
     member = presence.member_for_presence(db.session, card_no=data.get("card_no"), phone=data.get("phone"))
-    now = utcnow()
+    now = timeutil.utcnow()
     row, message = presence.request_presence_code(db.session, settings, member=member, store=store, staff=staff,
                                                   now=now)
     members.log_access(db.session, staff_id=staff.id, member_id=member.id, action="presence", channel="api")
@@ -217,7 +218,7 @@ def send_presence_code(data):
 def card_lost(data, member_id):
     """The member reports their card lost: it is frozen at once (spends nothing)."""
     member = _opened_by_till(member_id)
-    cards.report_lost(db.session, member, at=utcnow(), source="staff", staff_id=current_staff().id,
+    cards.report_lost(db.session, member, at=timeutil.utcnow(), source="staff", staff_id=current_staff().id,
                       reason=data["reason"])
     db.session.commit()
     return member_view(member)
@@ -231,7 +232,7 @@ def card_replace(data, member_id):
     """Issue the member a new card number: points, balance, coupons, tier and history carry
     over; the old number and every member code issued before are refused from now on."""
     member = _opened_by_till(member_id)
-    cards.replace_card(db.session, current_settings(), member, at=utcnow(), source="staff",
+    cards.replace_card(db.session, current_settings(), member, at=timeutil.utcnow(), source="staff",
                        staff_id=current_staff().id, reason=data["reason"])
     members.log_access(db.session, staff_id=current_staff().id, member_id=member.id, action="card",
                        channel="api", detail="card replaced")

@@ -6,17 +6,20 @@ import json
 from datetime import date
 from functools import wraps
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
+from wxcrm import timeutil
 from wxcrm.benefits.privacy import close_membership, member_data
+from wxcrm.cards import codes, images
+from wxcrm.cards import service as cards
 from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.members.models import GENDERS, Member
-from wxcrm.timeutil import Clock, business_date
+from wxcrm.timeutil import Clock, business_date, rfc3339
 from wxcrm.web.labels import problem_text
 
 bp = Blueprint("h5", __name__)
@@ -51,9 +54,62 @@ def customer_page(scope: str = "snsapi_base", *, needs_consent: bool = True):
 @bp.route("/")
 @customer_page()
 def card(member: Member):
-    summary = ledger.points_summary(db.session, member.id, business_date(current_settings().tz))
+    settings = current_settings()
+    summary = ledger.points_summary(db.session, member.id, business_date(settings.tz))
     stored = ledger.balance(db.session, member.id, "stored_value")
-    return render_template("h5/card.html", member=member, summary=summary, stored=stored)
+    frozen = cards.is_frozen(db.session, member)
+    code = None if frozen else _code_body(member)
+    return render_template("h5/card.html", member=member, summary=summary, stored=stored, frozen=frozen,
+                           code=code, coupons=0, masked=mask_card_no(member.card_no))
+
+
+def mask_card_no(card_no: str) -> str:
+    return f"{card_no[:4]} •••• {card_no[-4:]}" if len(card_no) > 8 else card_no
+
+
+def _code_body(member: Member) -> dict:
+    settings = current_settings()
+    now = timeutil.utcnow()
+    code = codes.issue_member_code(db.session, member, secret=settings.member_code_secret, now=now)
+    return {"token": code.token, "expires_at": rfc3339(code.expires_at),
+            "refresh_in": max(1, int((code.expires_at - now).total_seconds())),
+            "qr_svg": images.qr_svg(code.token), "barcode_svg": images.barcode_svg(code.token)}
+
+
+@bp.route("/card/code")
+@customer_page()
+def card_code(member: Member):
+    """The member's dynamic code now: ``token`` (20 digits), ``expires_at``, ``refresh_in``
+    (seconds), and the QR and barcode as SVG. The card page fetches it every minute."""
+    try:
+        body = _code_body(member)
+    except codes.MemberCodeRefused as exc:
+        return jsonify({"code": exc.code, "detail": problem_text(exc)}), 409, {"Cache-Control": "no-store"}
+    return jsonify(body), 200, {"Cache-Control": "no-store"}
+
+
+@bp.route("/card/lost", methods=["GET", "POST"])
+@customer_page()
+def card_lost(member: Member):
+    """Report the card lost (frozen at once), then take a new card number."""
+    now = timeutil.utcnow()
+    frozen = cards.is_frozen(db.session, member)
+    if request.method == "POST":
+        if request.form.get("action") == "replace" and frozen:
+            cards.replace_card(db.session, current_settings(), member, at=now, source="member",
+                               reason=_("new card taken on the card page"))
+            db.session.commit()
+            flash(_("Your new card number is ready; the old one no longer works."), "success")
+            return redirect(url_for("h5.card"))
+        if request.form.get("confirm") != "yes":
+            flash(_("Tick the box to confirm that your card is lost."), "warning")
+        else:
+            cards.report_lost(db.session, member, at=now, source="member",
+                              reason=_("reported lost on the card page"))
+            db.session.commit()
+            flash(_("Your card is frozen: nobody can spend your points or balance with it."), "success")
+            return redirect(url_for("h5.card_lost"))
+    return render_template("h5/card_lost.html", member=member, frozen=frozen, masked=mask_card_no(member.card_no))
 
 
 @bp.route("/points")
