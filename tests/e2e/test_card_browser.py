@@ -124,3 +124,22 @@ def test_a_cashier_sends_a_one_time_code_and_the_sale_spends_with_it(live_server
     page.wait_for_selector("[data-testid=receipt]")
     db.session.expire_all()
     assert ledger.balance(db.session, member.id, "points") == 300 - 50 + 17
+
+
+def test_the_store_poster_renders_in_the_console_and_its_qr_decodes(live_server, make, page, standin, shot):
+    from wxcrm.cards import store_qr
+    store = make.store("S001", name="静安旗舰店")
+    make.staff("admin", username="boss", password="boss-pass-123")
+    page.goto(f"{live_server.url}/login")
+    page.fill("#username", "boss")
+    page.fill("#password", "boss-pass-123")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/")
+    page.goto(f"{live_server.url}/console/stores")
+    page.click("[data-testid=store-qr-S001]")
+    page.click("[data-testid=create-qr]")
+    page.wait_for_selector("[data-testid=poster] svg")
+    shot(page, "console-store-poster", full_page=True)
+    [found] = zxingcpp.read_barcodes(Image.open(io.BytesIO(page.locator("[data-testid=poster]").screenshot())))
+    db.session.expire_all()
+    assert found.text == store_qr.store_qr(db.session, store).qr_url

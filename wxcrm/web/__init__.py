@@ -28,6 +28,7 @@ def init_web(app: Flask) -> None:
     from wxcrm.members.service import staff_for_session
     from wxcrm.web import auth
     from wxcrm.web.cashier import views as cashier
+    from wxcrm.web.console import cards as cards_console
     from wxcrm.web.console import outbox as outbox_console
     from wxcrm.web.console import rules as rules_console
     from wxcrm.web.console import views as console
@@ -45,6 +46,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(cashier.bp, url_prefix="/cashier")
     app.register_blueprint(h5.bp, url_prefix="/h5")
     app.register_blueprint(outbox_console.bp, url_prefix="/console/outbox")
+    app.register_blueprint(cards_console.bp, url_prefix="/console/cards")
     app.register_blueprint(rules_console.bp, url_prefix="/console/rules")
 
     app.jinja_env.filters["yuan"] = fen_to_yuan_str

@@ -1,0 +1,91 @@
+"""The console's card pages: each store's WeChat QR code and its printable poster, the
+store's card setting (may a typed card number spend), and a member's card (lost, found,
+replaced)."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from wxcrm import timeutil
+from wxcrm.cards import presence, store_qr
+from wxcrm.cards import service as cards
+from wxcrm.config import current_settings
+from wxcrm.errors import DomainError
+from wxcrm.extensions import db
+from wxcrm.members.models import Member, Store
+from wxcrm.web.auth import role_required
+from wxcrm.web.labels import problem_text
+from wxcrm.wechat.adapter.client import wechat_client
+
+bp = Blueprint("console_cards", __name__)
+
+
+@bp.route("/stores/<int:store_id>", methods=["GET", "POST"])
+@role_required("admin", "marketer")
+def store_card(store_id: int):
+    """The store's QR code poster (made through WeChat on request) and its card setting."""
+    store = db.get_or_404(Store, store_id)
+    settings = current_settings()
+    if request.method == "POST":
+        action = request.form.get("action")
+        try:
+            if action == "create_qr":
+                store_qr.create_store_qr(db.session, wechat_client(settings, db.engine), store,
+                                         now=timeutil.utcnow())
+                flash(_("The store's WeChat QR code is ready."), "success")
+            elif action == "typed_card" and current_user.role == "admin":
+                presence.set_typed_card_spends(db.session, store, request.form.get("allowed") == "yes")
+                flash(_("Saved."), "success")
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(problem_text(exc), "danger")
+        return redirect(url_for("console_cards.store_card", store_id=store.id))
+    qr = store_qr.store_qr(db.session, store)
+    poster = store_qr.poster_svg(settings.brand_name, store, qr.qr_url) if qr else None
+    return render_template("console/store_card.html", store=store, qr=qr, poster=poster,
+                           typed_card_spends=presence.typed_card_spends(db.session, store))
+
+
+@bp.route("/stores/<int:store_id>/poster.<kind>")
+@role_required("admin", "marketer")
+def store_poster(store_id: int, kind: str):
+    store = db.get_or_404(Store, store_id)
+    qr = store_qr.store_qr(db.session, store)
+    if qr is None or kind not in ("png", "svg"):
+        return redirect(url_for("console_cards.store_card", store_id=store.id))
+    brand = current_settings().brand_name
+    name = f"poster-{store.code}.{kind}"
+    if kind == "png":
+        return Response(store_qr.poster_png(brand, store, qr.qr_url), mimetype="image/png",
+                        headers={"Content-Disposition": f"inline; filename={name}"})
+    return Response(store_qr.poster_svg(brand, store, qr.qr_url), mimetype="image/svg+xml",
+                    headers={"Content-Disposition": f"inline; filename={name}"})
+
+
+@bp.route("/members/<int:member_id>/card", methods=["POST"])
+@role_required("admin")
+def member_card(member_id: int):
+    """An admin reports a member's card lost, found again, or replaces it (with a reason)."""
+    member = db.get_or_404(Member, member_id)
+    reason = (request.form.get("reason") or "").strip()
+    action = request.form.get("action")
+    now = timeutil.utcnow()
+    if not reason:
+        flash(_("Say why."), "warning")
+        return redirect(url_for("console.member_detail", member_id=member.id))
+    try:
+        if action == "lost":
+            cards.report_lost(db.session, member, at=now, source="staff", staff_id=current_user.id, reason=reason)
+        elif action == "found":
+            cards.report_found(db.session, member, at=now, staff_id=current_user.id, reason=reason)
+        elif action == "replace":
+            cards.replace_card(db.session, current_settings(), member, at=now, source="staff",
+                               staff_id=current_user.id, reason=reason)
+        db.session.commit()
+        flash(_("Saved."), "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(problem_text(exc), "danger")
+    return redirect(url_for("console.member_detail", member_id=member.id))
