@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import mysql_only
 from wxcrm.cards import codes
 from wxcrm.config import settings_for
 from wxcrm.extensions import db
@@ -201,3 +202,25 @@ def test_presence_codes_are_never_shown_in_the_console_outbox(cashier_api, shop,
         assert code not in page
     assert db.session.scalar(select(func.count(OutboxMessage.id)).where(
         OutboxMessage.purpose == "presence_code")) == 1
+
+
+@mysql_only
+def test_one_member_code_at_two_tills_at_once_pays_for_one_sale(app, make):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import post_sale
+    store = make.store("S001")
+    token = make.token("cashier", store)
+    make.base_rule()
+    member = make.member()
+    post_sale(app, token, {"store_code": "S001", "member": {"card_no": member.card_no},
+                           "items": [{"sku": "G", "qty": 1, "unit_price_fen": 100000}]}, str(uuid.uuid4()))
+    code = make.code(member)
+    spend = {"store_code": "S001", "member": {"qr_token": code}, "points_to_use": 100,
+             "items": [{"sku": "C", "qty": 1, "unit_price_fen": 20000}]}
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: post_sale(app, token, spend, str(uuid.uuid4())), range(8)))
+    assert sorted(status for status, _ in results) == [201] + [403] * 7, results
+    assert {body["code"] for status, body in results if status == 403} == {"member_code_used"}
+    db.session.expire_all()
+    assert ledger.audit(db.session) == []

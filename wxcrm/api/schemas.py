@@ -250,6 +250,9 @@ class TransactionOut(StrictSchema):
     created_at = fields.String(metadata={"description": "when the sale happened, RFC 3339"})
     recorded_at = fields.String(metadata={"description": "when wxcrm got it (an offline sale: later), RFC 3339"})
     receipt_lines = fields.List(fields.Nested(ReceiptLineOut))
+    claim_token = fields.String(metadata={"description": "a purchase without a member: the token its receipt "
+                                                         "prints as a QR (claim_qr_url) for scan-to-earn"})
+    claim_qr_url = fields.String()
 
 
 class LedgerQuery(StrictSchema):

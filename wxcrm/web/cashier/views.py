@@ -10,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from wxcrm import timeutil
-from wxcrm.cards import presence
+from wxcrm.cards import images, presence
 from wxcrm.cards import service as cards
 from wxcrm.cards.codes import looks_like_member_code
 from wxcrm.checkout import service as checkout
@@ -211,8 +211,10 @@ def receipt(transaction_id: int):
     member = db.session.get(Member, txn.member_id) if txn.member_id else None
     refunds = list(db.session.scalars(select(Transaction).where(Transaction.original_id == txn.id)
                                       .order_by(Transaction.id))) if txn.kind == "purchase" else []
+    claim_url = (txn.receipt or {}).get("claim_qr_url") if txn.member_id is None else None
     return render_template("cashier/receipt.html", txn=txn, r=txn.receipt, store=store, txn_staff=txn_staff,
-                           member=member, refunds=refunds,
+                           member=member, refunds=refunds, claim_qr=images.qr_svg(claim_url) if claim_url else None,
+                           claim_hours=current_settings().claim_hours,
                            can_refund=current_user.role in REFUNDERS and _refundable(txn),
                            refund_needs_manager=current_user.role == "cashier" and _refundable(txn))
 

@@ -11,14 +11,16 @@ from flask_babel import gettext as _
 
 from wxcrm import timeutil
 from wxcrm.benefits.privacy import close_membership, member_data
-from wxcrm.cards import codes, images
+from wxcrm.cards import claims, codes, images
 from wxcrm.cards import service as cards
+from wxcrm.checkout.claims import credit_claim
 from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
-from wxcrm.members.models import GENDERS, Member
+from wxcrm.members.models import GENDERS, Member, Store
+from wxcrm.sales.models import Transaction
 from wxcrm.timeutil import Clock, business_date, rfc3339
 from wxcrm.web.labels import problem_text
 
@@ -214,3 +216,30 @@ def privacy_close(member: Member):
             session.clear()
             return render_template("h5/privacy_closed.html", closure=closure)
     return render_template("h5/privacy_close.html", member=member, stored=stored, points=points)
+
+
+# ---------------------------------------------------------------- scan-to-earn (a receipt's QR)
+
+@bp.route("/claim/<token>", methods=["GET", "POST"])
+@customer_page()
+def claim(member: Member, token: str):
+    """A receipt's QR, scanned in WeChat: the purchase, and a button that credits its points."""
+    settings = current_settings()
+    try:
+        found = claims.find_claim(db.session, token)
+    except DomainError as exc:
+        return render_template("h5/claim.html", error=problem_text(exc), claim=None), 404
+    txn = db.session.get(Transaction, found.transaction_id)
+    store = db.session.get(Store, found.store_id)
+    if request.method == "POST":
+        try:
+            points = credit_claim(db.session, settings, token=token, member=member, now=Clock.now(settings.tz))
+            db.session.commit()
+            flash(_("%(n)d points from this receipt are on your card.", n=points), "success")
+            return redirect(url_for("h5.claim", token=token))
+        except DomainError as exc:
+            db.session.rollback()
+            flash(problem_text(exc), "danger")
+            found = claims.find_claim(db.session, token)
+    return render_template("h5/claim.html", claim=found, txn=txn, store=store, mine=found.member_id == member.id,
+                           expired=found.expires_at <= timeutil.utcnow(), error=None)
