@@ -21,6 +21,7 @@ MATRIX = [
     ("POST", "/api/v1/members/<int:member_id>/card/lost", "/api/v1/members/1/card/lost", {"cashier", "manager", "admin"}),
     ("POST", "/api/v1/members/<int:member_id>/card/replace", "/api/v1/members/1/card/replace",
      {"cashier", "manager", "admin"}),
+    ("POST", "/api/v1/members/<int:member_id>/merge", "/api/v1/members/1/merge", {"admin"}),
     ("POST", "/api/v1/stores", "/api/v1/stores", {"admin"}),
     ("GET", "/api/v1/stores", "/api/v1/stores", {"admin"}),
     ("POST", "/api/v1/transactions", "/api/v1/transactions", {"cashier", "manager", "admin"}),

@@ -21,11 +21,12 @@ from wxcrm.api.schemas import (
     MemberOut,
     MemberPatchIn,
     MemberQuery,
+    MergeIn,
     PresenceCodeIn,
     PresenceCodeOut,
 )
 from wxcrm.benefits.events import enrol_member
-from wxcrm.cards import presence
+from wxcrm.cards import merge, presence
 from wxcrm.cards import service as cards
 from wxcrm.config import current_settings
 from wxcrm.errors import DomainError, NotFound
@@ -238,3 +239,21 @@ def card_replace(data, member_id):
                        channel="api", detail="card replaced")
     db.session.commit()
     return member_view(member)
+
+
+@blp.route("/members/<int:member_id>/merge", methods=["POST"])
+@roles_required(blp, "admin")
+@blp.arguments(MergeIn)
+@blp.response(200, MemberOut)
+def merge_member(data, member_id):
+    """Merge another member of the same person (``card_no``) into this one: points (with their
+    dates) and stored value move by ledger entries that name the merge, sales follow, and
+    the other card is closed and its number refused at the till."""
+    keep = members.get_member(db.session, member_id)
+    away = members.find_member(db.session, card_no=data["card_no"])
+    if away is None:
+        raise NotFound("no member with that card", code="member_not_found", fields={"card_no": "unknown"})
+    merge.merge_members(db.session, keep=keep, away=away, at=timeutil.utcnow(), source="staff",
+                        staff_id=current_staff().id, reason=data["reason"])
+    db.session.commit()
+    return member_body(keep)

@@ -174,6 +174,12 @@ class PresenceCodeOut(StrictSchema):
     expires_at = UtcDateTime()
 
 
+class MergeIn(StrictSchema):
+    card_no = fields.String(required=True, validate=validate.Length(min=1, max=32),
+                            metadata={"description": "the other member's card number (it is closed)"})
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=255))
+
+
 class CardActionIn(StrictSchema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=255))
 

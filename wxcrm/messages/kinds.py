@@ -62,12 +62,14 @@ KINDS: dict[str, Kind] = {k.purpose: k for k in (
     # never listed in the console's outbox (SECRET_PURPOSES)
     Kind("presence_code", N_("One-time code at the till"), ("template", "sms"), ("code", "store"),
          (("character_string1", "code"), ("thing2", "store")), "SMS_PRESENCE_CODE", ("code",)),
+    # a code texted to a phone to prove it is the member's (binding a membership): SMS only
+    Kind("verify_phone", N_("Phone verification code"), ("sms",), ("code",), (), "SMS_VERIFY_CODE", ("code",)),
     # an answer to the member's own message: only while they are talking to us
     Kind("service_reply", N_("Reply to the member"), ("custom",)),
 )}
 
 # Purposes whose words are a secret (a one-time code): the console never lists them.
-SECRET_PURPOSES = frozenset({"presence_code"})
+SECRET_PURPOSES = frozenset({"presence_code", "verify_phone"})
 
 # purpose -> channels in order of preference (kept for callers that only need this)
 PURPOSES: dict[str, tuple[str, ...]] = {purpose: kind.channels for purpose, kind in KINDS.items()}

@@ -23,7 +23,7 @@ PURPOSES = {"points_changed": N_("Points changed"), "topup_done": N_("Top-up don
             "coupon_received": N_("Coupon received"), "coupon_expiring": N_("Coupon expiring"),
             "membership_expiring": N_("Membership expiring"), "birthday": N_("Birthday greeting"),
             "campaign": N_("Campaign"), "service_reply": N_("Service reply"),
-            "presence_code": N_("One-time code at the till")}
+            "presence_code": N_("One-time code at the till"), "verify_phone": N_("Phone verification code")}
 CHANNELS = {"template": N_("Template message"), "custom": N_("Customer-service message"),
             "mass": N_("Mass message"), "sms": N_("SMS")}
 OUTBOX_STATUSES = {"pending": N_("pending"), "sending": N_("sending"), "sent": N_("sent"), "parked": N_("parked")}

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 
 from wxcrm import timeutil
 from wxcrm.benefits.privacy import close_membership, member_data
-from wxcrm.cards import claims, codes, images
+from wxcrm.cards import claims, codes, images, merge
 from wxcrm.cards import service as cards
 from wxcrm.checkout.claims import credit_claim
 from wxcrm.config import current_settings
@@ -20,6 +20,7 @@ from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.members.models import GENDERS, Member, Store
+from wxcrm.messages.dispatch import send_now
 from wxcrm.sales.models import Transaction
 from wxcrm.timeutil import Clock, business_date, rfc3339
 from wxcrm.web.labels import problem_text
@@ -243,3 +244,44 @@ def claim(member: Member, token: str):
             found = claims.find_claim(db.session, token)
     return render_template("h5/claim.html", claim=found, txn=txn, store=store, mine=found.member_id == member.id,
                            expired=found.expires_at <= timeutil.utcnow(), error=None)
+
+
+# ---------------------------------------------------------------- binding a membership by phone
+
+@bp.route("/bind", methods=["GET", "POST"])
+@customer_page()
+def bind(member: Member):
+    """A follower who was already a member (enrolled at the till, by phone, imported) binds
+    their WeChat to that membership with a code texted to its phone, instead of keeping a
+    second card."""
+    settings = current_settings()
+    phone = (request.form.get("phone") or "").strip()
+    sent = False
+    if request.method == "POST":
+        now = timeutil.utcnow()
+        try:
+            if request.form.get("action") == "send":
+                message = merge.send_bind_code(db.session, settings, follower=member, phone=phone, now=now)
+                db.session.commit()
+                if message.status == "pending":
+                    send_now(db.session, settings, message.id)
+                    db.session.commit()
+                sent = True
+                flash(_("A code was texted to %(p)s.", p=members.mask_phone(phone)), "success")
+            else:
+                kept = merge.bind_follower(db.session, settings, follower=member, phone=phone,
+                                           code=request.form.get("code", ""), now=now)
+                db.session.commit()
+                session["member_id"] = kept.id
+                flash(_("Your WeChat is now bound to your membership %(no)s.", no=mask_card_no(kept.card_no)),
+                      "success")
+                return redirect(url_for("h5.card"))
+        except DomainError as exc:
+            if exc.code == "bind_code_wrong":
+                db.session.commit()          # the wrong try counts
+                sent = True
+            else:
+                db.session.rollback()
+                sent = request.form.get("action") != "send"
+            flash(problem_text(exc), "danger")
+    return render_template("h5/bind.html", member=member, phone=phone, sent=sent)
