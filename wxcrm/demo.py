@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from wxcrm.benefits import tiers as tier_rules
 from wxcrm.benefits.daily import mark_day_done
+from wxcrm.cards import presence
+from wxcrm.cards import service as cards
 from wxcrm.checkout import service as checkout
 from wxcrm.config import Settings
 from wxcrm.members import service as member_service
@@ -146,8 +148,26 @@ def seed(session: Session, settings: Settings, *, members: int = 300, days: int 
     session.flush()
 
     _history(session, settings, rng, people, today=today, days=days)
+    _cards(session, settings, people, today=today)
     session.flush()
     return logins
+
+
+def _cards(session: Session, settings: Settings, people: list[Member], *, today: date) -> None:
+    """The cards issue's demo: member 8 lost their card and got a new number at the till;
+    member 9 reported theirs lost on the card page (frozen); store S003 lets a typed card
+    number spend (the others need the member code or a one-time code); and a walk-in
+    purchase of this morning waits on its receipt's QR for someone to claim it."""
+    at = to_utc_naive(datetime.combine(today, time(9, 0), settings.tz))
+    if len(people) > 9:
+        cards.report_lost(session, people[8], at=at, source="staff", reason="顾客手机丢失，到店挂失")
+        cards.replace_card(session, settings, people[8], at=at + timedelta(minutes=5), source="staff",
+                           reason="到店换新卡")
+        cards.report_lost(session, people[9], at=at, source="member", reason="reported lost on the card page")
+    presence.set_typed_card_spends(session, member_service.store_by_code(session, "S003"), True)
+    checkout.ring_up_purchase(session, store_code="S001", clock=Clock.local_moment(datetime.now(settings.tz)),
+                              settings=settings, items=[{"sku": "TEA-001", "category": "tea", "qty": 2,
+                                                         "unit_price_fen": 3800}], notify=False)
 
 
 def _history(session: Session, settings: Settings, rng: random.Random, people: list[Member], *, today: date,
