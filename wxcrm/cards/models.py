@@ -93,3 +93,14 @@ class PurchaseClaim(db.Model):
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True, index=True)
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
     points: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReferralQr(db.Model):
+    """A member's own referral QR code: temporary (WeChat allows 100,000 permanent codes an
+    account), scene ``ref_<member id>``, renewed when the member opens the page near its end."""
+    __tablename__ = "referral_qr_codes"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    ticket: Mapped[str] = mapped_column(String(255))
+    url: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)

@@ -7,11 +7,12 @@ from datetime import date
 from functools import wraps
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from wxcrm import timeutil
 from wxcrm.benefits.privacy import close_membership, member_data
-from wxcrm.cards import claims, codes, images, merge
+from wxcrm.cards import claims, codes, images, merge, referral
 from wxcrm.cards import service as cards
 from wxcrm.checkout.claims import credit_claim
 from wxcrm.config import current_settings
@@ -24,6 +25,7 @@ from wxcrm.messages.dispatch import send_now
 from wxcrm.sales.models import Transaction
 from wxcrm.timeutil import Clock, business_date, rfc3339
 from wxcrm.web.labels import problem_text
+from wxcrm.wechat.adapter.client import wechat_client
 
 bp = Blueprint("h5", __name__)
 
@@ -285,3 +287,25 @@ def bind(member: Member):
                 sent = request.form.get("action") != "send"
             flash(problem_text(exc), "danger")
     return render_template("h5/bind.html", member=member, phone=phone, sent=sent)
+
+
+# ---------------------------------------------------------------- the referral poster
+
+@bp.route("/invite")
+@customer_page()
+def invite(member: Member):
+    """The member's own QR code for friends, with what the referral rules give."""
+    settings = current_settings()
+    error = None
+    qr = None
+    try:
+        qr = referral.referral_qr(db.session, wechat_client(settings, db.engine), member, now=timeutil.utcnow())
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        error = problem_text(exc)
+    zh = str(get_locale()).startswith("zh")
+    rewards = [z if zh else e for z, e in referral.referral_rewards(db.session)]
+    return render_template("h5/invite.html", member=member, error=error, rewards=rewards,
+                           qr_svg=images.qr_svg(qr.url) if qr else None,
+                           until=qr.expires_at if qr else None)
