@@ -8,12 +8,14 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from wxcrm import timeutil
-from wxcrm.cards import presence, store_qr
+from wxcrm.cards import groups, presence, store_qr
 from wxcrm.cards import service as cards
 from wxcrm.config import current_settings
-from wxcrm.errors import DomainError
+from wxcrm.errors import N_, DomainError
 from wxcrm.extensions import db
-from wxcrm.members.models import Member, Store
+from wxcrm.members import service as members
+from wxcrm.members.models import GroupAccount, Member, Store
+from wxcrm.timeutil import business_date
 from wxcrm.web.auth import role_required
 from wxcrm.web.labels import problem_text
 from wxcrm.wechat.adapter.client import wechat_client
@@ -89,3 +91,33 @@ def member_card(member_id: int):
         db.session.rollback()
         flash(problem_text(exc), "danger")
     return redirect(url_for("console.member_detail", member_id=member.id))
+
+
+@bp.route("/groups/<int:group_id>", methods=["GET", "POST"])
+@role_required("admin", "marketer")
+def group_detail(group_id: int):
+    """A group account's cards, their 12-month spend and points; admins attach and detach cards."""
+    group = db.get_or_404(GroupAccount, group_id)
+    if request.method == "POST" and current_user.role == "admin":
+        reason = (request.form.get("reason") or "").strip()
+        try:
+            if not reason:
+                raise DomainError(N_("Say why."), code="reason_required")
+            now = timeutil.utcnow()
+            if request.form.get("action") == "attach":
+                member = members.find_member(db.session, card_no=(request.form.get("card_no") or "").strip())
+                if member is None:
+                    raise DomainError(N_("no member with that card"), code="member_not_found")
+                groups.attach_card(db.session, group, member, staff_id=current_user.id, reason=reason, at=now)
+            else:
+                member = db.get_or_404(Member, int(request.form.get("member_id") or 0))
+                groups.detach_card(db.session, group, member, staff_id=current_user.id, reason=reason, at=now)
+            db.session.commit()
+            flash(_("Saved."), "success")
+        except DomainError as exc:
+            db.session.rollback()
+            flash(problem_text(exc), "danger")
+        return redirect(url_for("console_cards.group_detail", group_id=group.id))
+    rows = groups.group_cards(db.session, group, business_date(current_settings().tz))
+    return render_template("console/group_detail.html", group=group, rows=rows,
+                           total_points=sum(r.points for r in rows), total_spend=sum(r.spend_12m_fen for r in rows))
