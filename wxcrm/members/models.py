@@ -200,7 +200,7 @@ class MembershipClosure(db.Model):
 HISTORY_FIELDS = ("tier", "tier_until", "expires_on", "status", "name", "gender", "birthday", "district",
                   "occupation", "education", "income_band", "home_store",
                   # the card (wxcrm.cards): reported lost / found, replaced by a new number, merged
-                  "card_status", "card_no", "merged", "group")
+                  "card_status", "card_no", "merged", "group", "phone")
 HISTORY_SOURCES = ("staff", "spend", "month_end", "group", "rule", "member")
 
 

@@ -182,8 +182,10 @@ def _apply(row: OutboxMessage, choice: Choice, content: Content, now: datetime) 
 
 def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, member: Member | None = None,
             openid: str | None = None, fields: Mapping[str, object] | None = None, url: str | None = None,
-            dedup_key: str | None = None, now: datetime | None = None) -> OutboxMessage:
+            dedup_key: str | None = None, now: datetime | None = None, phone: str | None = None) -> OutboxMessage:
     """Queue one message in the caller's transaction and return its row.
+
+    ``phone``: text this number instead of the member's (a code proving a new number is theirs).
 
     ``text`` is the message in words (customer service, mass, the SMS ``text`` parameter);
     ``fields`` are its named values (``kinds``: e.g. store, change, balance) that fill the
@@ -197,6 +199,8 @@ def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, me
         if existing is not None:
             return existing
     to = recipient_for(member) if member is not None else Recipient(None, openid, None, bool(openid))
+    if phone:
+        to = Recipient(to.member_id, to.openid, phone, to.followed)
     content = Content(text, dict(fields or {}), url or "")
     row = OutboxMessage(purpose=purpose, channel=PURPOSES[purpose][0], member_id=to.member_id, openid=to.openid,
                         phone=to.phone, dedup_key=dedup_key, attempts=0, last_error="", created_at=now,

@@ -31,7 +31,8 @@ HISTORY_FIELDS = {"tier": N_("Tier"), "tier_until": N_("Tier held until"), "expi
                   "status": N_("Status"), "name": N_("Name"), "gender": N_("Gender"), "birthday": N_("Birthday"),
                   "district": N_("District"), "occupation": N_("Occupation"), "education": N_("Education"),
                   "income_band": N_("Income"), "home_store": N_("Home store"), "card_status": N_("Card"),
-                  "card_no": N_("Card number"), "merged": N_("Merged member"), "group": N_("Group account")}
+                  "card_no": N_("Card number"), "merged": N_("Merged member"), "group": N_("Group account"),
+                  "phone": N_("Phone")}
 HISTORY_SOURCES = {"staff": N_("staff"), "spend": N_("12-month spend"), "month_end": N_("month-end review"),
                    "group": N_("group account spend"), "rule": N_("rule"), "member": N_("the member")}
 TRANSACTION_KINDS = {"purchase": N_("purchase"), "refund": N_("refund")}

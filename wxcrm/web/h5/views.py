@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 
 from wxcrm import timeutil
 from wxcrm.benefits.privacy import close_membership, member_data
-from wxcrm.cards import claims, codes, images, merge, referral
+from wxcrm.cards import claims, codes, images, merge, phone, referral
 from wxcrm.cards import service as cards
 from wxcrm.checkout.claims import credit_claim
 from wxcrm.config import current_settings
@@ -28,6 +28,7 @@ from wxcrm.web.labels import problem_text
 from wxcrm.wechat.adapter.client import wechat_client
 
 bp = Blueprint("h5", __name__)
+DEMOGRAPHICS = ("district", "occupation", "education", "income_band")
 
 
 def session_member() -> Member | None:
@@ -135,7 +136,8 @@ def profile(member: Member):
             birthday = date.fromisoformat(raw_birthday) if raw_birthday else None
             members.update_own_profile(db.session, member, name=request.form.get("name", ""),
                                        gender=request.form.get("gender", "unknown"), birthday=birthday,
-                                       today=business_date(current_settings().tz))
+                                       today=business_date(current_settings().tz),
+                                       demographics={f: request.form[f] for f in DEMOGRAPHICS if f in request.form})
             db.session.commit()
             flash(_("Your profile is saved."), "success")
             return redirect(url_for("h5.card"))
@@ -309,3 +311,39 @@ def invite(member: Member):
     return render_template("h5/invite.html", member=member, error=error, rewards=rewards,
                            qr_svg=images.qr_svg(qr.url) if qr else None,
                            until=qr.expires_at if qr else None)
+
+
+@bp.route("/profile/phone", methods=["GET", "POST"])
+@customer_page(scope="snsapi_userinfo")
+def profile_phone(member: Member):
+    """The member's phone, verified by a code texted to it."""
+    settings = current_settings()
+    phone_no = (request.form.get("phone") or "").strip()
+    sent = False
+    if request.method == "POST":
+        now = timeutil.utcnow()
+        try:
+            if request.form.get("action") == "send":
+                message = phone.send_phone_code(db.session, settings, member=member, phone=phone_no, now=now)
+                db.session.commit()
+                if message.status == "pending":
+                    send_now(db.session, settings, message.id)
+                    db.session.commit()
+                sent = True
+                flash(_("A code was texted to %(p)s.", p=members.mask_phone(phone_no)), "success")
+            else:
+                phone.verify_phone(db.session, settings, member=member, phone=phone_no,
+                                   code=request.form.get("code", ""), now=now)
+                db.session.commit()
+                flash(_("Your phone number is verified."), "success")
+                return redirect(url_for("h5.profile"))
+        except DomainError as exc:
+            if exc.code == "phone_code_wrong":
+                db.session.commit()          # the wrong try counts
+                sent = True
+            else:
+                db.session.rollback()
+                sent = request.form.get("action") != "send"
+            flash(problem_text(exc), "danger")
+    return render_template("h5/profile_phone.html", member=member, phone=phone_no, sent=sent,
+                           masked=members.mask_phone(member.phone))
