@@ -32,11 +32,10 @@ def claim_url(settings: Settings, token: str) -> str:
 
 def offer_claim(session: Session, settings: Settings, *, transaction_id: int, store_id: int,
                 now: datetime) -> PurchaseClaim:
-    """A claim for a purchase posted without a member (one INSERT on that purchase)."""
+    """A claim for a purchase posted without a member: one INSERT, at the sale's own flush."""
     claim = PurchaseClaim(transaction_id=transaction_id, token=secrets.token_urlsafe(12), store_id=store_id,
                           created_at=now, expires_at=now + timedelta(hours=settings.claim_hours))
     session.add(claim)
-    session.flush()
     return claim
 
 

@@ -123,11 +123,8 @@ def check_spending_presence(session: Session, settings: Settings, *, member: Mem
     ``presence_code``, or a typed card number at a store that allows it. A frozen card
     spends nothing. Call it under the member's row lock (one sale per member at a time),
     with ``now`` the moment the sale reached us (UTC)."""
-    state = card_state(session, member.id)
-    if state is not None and state.frozen_at is not None:
-        raise PresenceRefused(N_("this card is frozen: it was reported lost"), code="card_frozen")
     token = member_ref.get("qr_token")
-    if token:
+    if token:       # reading the code checks the card is not frozen nor replaced
         code = read_member_code(session, token, secret=settings.member_code_secret, now=now)
         if code.member_id != member.id:
             raise PresenceRefused(N_("this member code belongs to another member"), code="member_code_mismatch")
@@ -138,6 +135,9 @@ def check_spending_presence(session: Session, settings: Settings, *, member: Mem
         session.add(SpentMemberCode(member_id=member.id, tick=code.tick, store_id=store.id, at=now))
         session.flush()
         return
+    state = card_state(session, member.id)
+    if state is not None and state.frozen_at is not None:
+        raise PresenceRefused(N_("this card is frozen: it was reported lost"), code="card_frozen")
     if member_ref.get("presence_code"):
         _check_presence_code(session, settings, member, member_ref["presence_code"], now)
         return

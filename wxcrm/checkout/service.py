@@ -140,11 +140,11 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     if member_active:
         tiers.after_purchase(session, member, today=clock.today, at=txn.recorded_at, transaction_id=txn.id)
     session.flush()
-    txn.receipt = purchase_receipt(session, txn, member, clock)
+    receipt = purchase_receipt(session, txn, member, clock)
     if member is None:      # scan-to-earn: the receipt carries a QR its customer may claim
         claim = claims.offer_claim(session, settings, transaction_id=txn.id, store_id=store.id, now=arrived)
-        txn.receipt = {**txn.receipt, "claim_token": claim.token,
-                       "claim_qr_url": claims.claim_url(settings, claim.token)}
+        receipt = {**receipt, "claim_token": claim.token, "claim_qr_url": claims.claim_url(settings, claim.token)}
+    txn.receipt = receipt
     if notify and member is not None and (earned or points_to_use) and member.openid:
         notify_points_changed(session, settings, member, store_name=store.name,
                               change=txn.points_earned - txn.points_redeemed,
