@@ -143,3 +143,34 @@ def test_the_store_poster_renders_in_the_console_and_its_qr_decodes(live_server,
     [found] = zxingcpp.read_barcodes(Image.open(io.BytesIO(page.locator("[data-testid=poster]").screenshot())))
     db.session.expire_all()
     assert found.text == store_qr.store_qr(db.session, store).qr_url
+
+
+def test_a_customer_scans_a_receipt_and_claims_its_points_on_the_phone(live_server, make, phone, standin,
+                                                                      configure, shot):
+    public = live_server.url.replace("127.0.0.1", "localhost")
+    configure(PUBLIC_URL=public)
+    store = make.store("S001", name="静安旗舰店")
+    make.base_rule()
+    member = make.member(openid="o-claim-browser", name="李雷")
+    token_api = make.token("cashier", store)
+    sale = requests.post(f"{live_server.url}/api/v1/transactions", headers={
+        "Authorization": f"Bearer {token_api}", "Idempotency-Key": str(uuid.uuid4())},
+        json={"store_code": "S001", "items": [{"sku": "G", "qty": 1, "unit_price_fen": 4200}]}).json()
+    requests.post(f"{standin.url}/standin/oauth-user", json={"openid": "o-claim-browser"})
+    phone.goto(sale["claim_qr_url"])
+    phone.wait_for_selector("[data-testid=claim-button]")
+    shot(phone, "h5-claim-zh", full_page=True)
+    phone.click("[data-testid=claim-button]")
+    phone.wait_for_selector("[data-testid=claim-done]")
+    assert "42" in phone.inner_text("[data-testid=claim-done]")
+    shot(phone, "h5-claim-done-zh", full_page=True)
+    db.session.expire_all()
+    assert ledger.balance(db.session, member.id, "points") == 42
+    phone.goto(f"{public}/h5/card/lost")
+    phone.check("[data-testid=confirm]")
+    phone.click("[data-testid=freeze]")
+    phone.wait_for_selector("[data-testid=frozen-note]")
+    shot(phone, "h5-card-frozen-zh", full_page=True)
+    phone.goto(f"{public}/h5/")
+    phone.wait_for_selector("[data-testid=card-frozen]")
+    assert phone.locator("[data-testid=member-qr]").count() == 0
