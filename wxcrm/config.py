@@ -99,6 +99,8 @@ SETTINGS: dict[str, tuple[type, object]] = {
     # scan-to-earn receipt QR may be claimed, in hours.
     "MEMBER_CODE_SECRET": (str, None),
     "CLAIM_HOURS": (int, 24),
+    # The WeChat wallet member card (wxcrm/cards/wallet.py): off by default; the demo turns it on.
+    "WECHAT_CARD_ENABLED": (bool, False),
     # The privacy notice members consent to (its text: /h5/privacy/notice); a new version asks again.
     "PRIVACY_NOTICE_VERSION": (str, "2026-01"),
 }
@@ -338,6 +340,7 @@ class Settings:
     sms_template_ids: Mapping[str, str]
     member_code_secret: str = field(default="", repr=False)
     claim_hours: int = 24
+    wechat_card_enabled: bool = False
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):

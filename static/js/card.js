@@ -25,3 +25,14 @@
   document.addEventListener('visibilitychange', function () { if (!document.hidden) refresh(); });
   schedule(parseInt(box.getAttribute('data-refresh-in'), 10) || 60);
 })();
+/* Inside WeChat: "Add to WeChat wallet" hands the member card to the JS-SDK's addCard. */
+(function () {
+  var button = document.querySelector('[data-wallet-url]');
+  if (!button || !window.wx) return;
+  button.hidden = false;
+  button.addEventListener('click', function () {
+    fetch(button.getAttribute('data-wallet-url'), {credentials: 'same-origin', cache: 'no-store'})
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (entry) { window.wx.addCard({cardList: [entry], success: function () { button.hidden = true; }}); });
+  });
+})();

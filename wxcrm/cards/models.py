@@ -104,3 +104,26 @@ class ReferralQr(db.Model):
     ticket: Mapped[str] = mapped_column(String(255))
     url: Mapped[str] = mapped_column(String(255))
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class WalletCard(db.Model):
+    """The account's WeChat wallet member card (MEMBER_CARD), made once through the card API."""
+    __tablename__ = "wallet_cards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WalletMember(db.Model):
+    """A member's copy of the wallet card: its code is the member's card number (custom code),
+    got when the member added it, activated through WeChat's activation form."""
+    __tablename__ = "wallet_members"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    card_id: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    got_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    viewed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -14,7 +14,7 @@ from wxcrm.benefits import tiers
 from wxcrm.benefits.apply import Occasion, apply_member_effect
 from wxcrm.benefits.events import lock_member, reward_referral
 from wxcrm.benefits.notices import notify_points_changed
-from wxcrm.cards import claims, presence
+from wxcrm.cards import claims, presence, wallet
 from wxcrm.cards import service as cards
 from wxcrm.config import Settings
 from wxcrm.errors import N_, DomainError, NotFound
@@ -149,6 +149,8 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
         notify_points_changed(session, settings, member, store_name=store.name,
                               change=txn.points_earned - txn.points_redeemed,
                               balance=txn.receipt["points_balance"], dedup_key=f"purchase:{txn.id}:points")
+    if settings.wechat_card_enabled and member is not None and (earned or points_to_use):
+        wallet.queue_points_sync(session, settings, member, now=arrived)    # the wallet card shows the balance
     return txn
 
 
@@ -380,6 +382,8 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
     refund.receipt = refund_receipt(session, refund, original, clock, shortfall_charge_fen=charge)
     change = refund.points_earned - refund.points_redeemed      # taken back (-) and given back (+)
     buyer = session.get(Member, original.member_id) if original.member_id is not None else None
+    if settings.wechat_card_enabled and buyer is not None and change:
+        wallet.queue_points_sync(session, settings, buyer, now=clock.utc)
     if notify and buyer is not None and change and buyer.openid:
         store = session.get(Store, original.store_id)
         notify_points_changed(session, settings, buyer, store_name=store.name, change=change,

@@ -64,6 +64,8 @@ KINDS: dict[str, Kind] = {k.purpose: k for k in (
          (("character_string1", "code"), ("thing2", "store")), "SMS_PRESENCE_CODE", ("code",)),
     # a code texted to a phone to prove it is the member's (binding a membership): SMS only
     Kind("verify_phone", N_("Phone verification code"), ("sms",), ("code",), (), "SMS_VERIFY_CODE", ("code",)),
+    # the wallet member card's points, set to the absolute balance (wxcrm.cards.wallet)
+    Kind("wallet_card_sync", N_("Wallet card points"), ("card",), ("card_id", "code", "bonus")),
     # an answer to the member's own message: only while they are talking to us
     Kind("service_reply", N_("Reply to the member"), ("custom",)),
 )}

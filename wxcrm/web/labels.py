@@ -23,9 +23,10 @@ PURPOSES = {"points_changed": N_("Points changed"), "topup_done": N_("Top-up don
             "coupon_received": N_("Coupon received"), "coupon_expiring": N_("Coupon expiring"),
             "membership_expiring": N_("Membership expiring"), "birthday": N_("Birthday greeting"),
             "campaign": N_("Campaign"), "service_reply": N_("Service reply"),
-            "presence_code": N_("One-time code at the till"), "verify_phone": N_("Phone verification code")}
+            "presence_code": N_("One-time code at the till"), "verify_phone": N_("Phone verification code"),
+            "wallet_card_sync": N_("Wallet card points")}
 CHANNELS = {"template": N_("Template message"), "custom": N_("Customer-service message"),
-            "mass": N_("Mass message"), "sms": N_("SMS")}
+            "mass": N_("Mass message"), "sms": N_("SMS"), "card": N_("Wallet card")}
 OUTBOX_STATUSES = {"pending": N_("pending"), "sending": N_("sending"), "sent": N_("sent"), "parked": N_("parked")}
 HISTORY_FIELDS = {"tier": N_("Tier"), "tier_until": N_("Tier held until"), "expires_on": N_("Membership expires"),
                   "status": N_("Status"), "name": N_("Name"), "gender": N_("Gender"), "birthday": N_("Birthday"),

@@ -24,7 +24,7 @@ bp = Blueprint("console_outbox", __name__)
 PAGE_SIZE = 50
 
 CHANNELS = {"template": _l("WeChat template message"), "custom": _l("WeChat customer-service message"),
-            "mass": _l("WeChat mass message"), "sms": _l("SMS")}
+            "mass": _l("WeChat mass message"), "sms": _l("SMS"), "card": _l("WeChat wallet card")}
 STEPS = {
     "skipped": _l("%(channel)s not possible: %(why)s"),
     "moved": _l("%(channel)s did not carry it, moved to %(to)s: %(why)s"),

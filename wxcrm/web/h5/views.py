@@ -3,6 +3,8 @@ session set by WeChat OAuth (see wxcrm.wechat.oauth); never from an id in the UR
 from __future__ import annotations
 
 import json
+import secrets
+import time
 from datetime import date
 from functools import wraps
 
@@ -12,8 +14,9 @@ from flask_babel import gettext as _
 
 from wxcrm import timeutil
 from wxcrm.benefits.privacy import close_membership, member_data
-from wxcrm.cards import claims, codes, images, merge, phone, referral
+from wxcrm.cards import claims, codes, images, merge, phone, referral, wallet
 from wxcrm.cards import service as cards
+from wxcrm.cards.models import WalletMember
 from wxcrm.checkout.claims import credit_claim
 from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
@@ -65,8 +68,27 @@ def card(member: Member):
     stored = ledger.balance(db.session, member.id, "stored_value")
     frozen = cards.is_frozen(db.session, member)
     code = None if frozen else _code_body(member)
+    wallet_card = None
+    if settings.wechat_card_enabled:
+        wallet_card = wallet.wallet_card(db.session)
+        held = db.session.get(WalletMember, member.id)
+        if held is not None and held.removed_at is None:
+            wallet_card = None                      # already in their WeChat wallet
     return render_template("h5/card.html", member=member, summary=summary, stored=stored, frozen=frozen,
-                           code=code, coupons=0, masked=mask_card_no(member.card_no))
+                           code=code, coupons=0, masked=mask_card_no(member.card_no), wallet_card=wallet_card)
+
+
+@bp.route("/card/wallet")
+@customer_page()
+def card_wallet(member: Member):
+    """The cardList entry the card page hands to JS-SDK ``wx.addCard`` (cardExt signed)."""
+    settings = current_settings()
+    card = wallet.wallet_card(db.session) if settings.wechat_card_enabled else None
+    if card is None:
+        return jsonify({"code": "wallet_card_off"}), 404
+    ext = wallet.card_ext(wechat_client(settings, db.engine), member, card.card_id,
+                          nonce=secrets.token_hex(8), timestamp=int(time.time()))
+    return jsonify({"cardId": card.card_id, "cardExt": json.dumps(ext)}), 200, {"Cache-Control": "no-store"}
 
 
 def mask_card_no(card_no: str) -> str:
