@@ -69,9 +69,9 @@ def run_once(session: Session, scope: str, key: str, payload: object, write) -> 
     from sqlalchemy.exc import IntegrityError
 
     fingerprint = request_fingerprint(payload)
-    replay = find_replay(session, scope, key, fingerprint)
-    if replay is not None:
-        return replay.status_code, replay.response, True
+    # Claim the key first: a new key (nearly every request) costs one INSERT; a key in use
+    # fails on the unique index (after the other request commits, if it is still running)
+    # and its first answer is read back.
     row = IdempotencyKey(scope=scope, key=key, request_hash=fingerprint, status_code=0, response={})
     session.add(row)
     try:

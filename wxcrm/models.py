@@ -3,6 +3,7 @@ from wxcrm import idempotency  # noqa: F401
 from wxcrm.cards import models as cards_models  # noqa: F401
 from wxcrm.jobs import models as jobs_models  # noqa: F401
 from wxcrm.ledger import models as ledger_models  # noqa: F401
+from wxcrm.members import cache as members_cache  # noqa: F401
 from wxcrm.members import models as members_models  # noqa: F401
 from wxcrm.messages import models as messages_models  # noqa: F401
 from wxcrm.rules import models as rules_models  # noqa: F401

@@ -40,8 +40,13 @@ blp = Blueprint("api_members", __name__, description="Members: create, look up, 
 
 
 def member_body(member) -> dict:
-    member.points_balance = ledger.balance(db.session, member.id, "points")
-    member.stored_value_fen = ledger.balance(db.session, member.id, "stored_value")
+    held = ledger.balances(db.session, member.id)
+    member.points_balance, member.stored_value_fen = held["points"], held["stored_value"]
+    # The tier and home store come from the worker's cache into the session, so the
+    # member's tier and home_store load without a query.
+    members.tiers_by_rank(db.session)
+    if member.home_store_id:
+        members.store_by_id(db.session, member.home_store_id)
     return member
 
 
@@ -115,11 +120,9 @@ def find_members(query):
                     raise
     members.log_access(db.session, staff_id=staff.id, member_id=member.id if member else None, action="lookup",
                        channel="api", detail=f"by {next(iter(given))}" + ("" if member else ", no match"))
+    body = member_view(member)[0].get_json() if member is not None else None   # before the commit expires it
     db.session.commit()
-    if member is None:
-        return jsonify([]), 200
-    body, _ = member_view(member)
-    return jsonify([body.get_json()]), 200
+    return jsonify([body] if body is not None else []), 200
 
 
 @blp.route("/members/<int:member_id>", methods=["GET"])

@@ -22,7 +22,7 @@ def notify_points_changed(session: Session, settings: Settings, member: Member, 
     outbox.enqueue(session, settings, purpose="points_changed", member=member,
                    text=f"您在{store_name}{what}，积分变动 {change:+d}，当前积分 {balance}",
                    fields={"store": store_name, "change": f"{change:+d}", "balance": str(balance)},
-                   dedup_key=dedup_key)
+                   dedup_key=dedup_key, read_back=False)
 
 
 def remind_expiring_memberships(session: Session, settings: Settings, today: date, *,

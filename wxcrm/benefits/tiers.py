@@ -61,22 +61,28 @@ class Qualified:
         return self.own if _rank(self.own) >= _rank(self.group) else self.group
 
 
-def qualified_tier(session: Session, member: Member, *, today: date, tiers: list[Tier] | None = None) -> Qualified:
-    """The tiers a member's own spend and their group's spend reach as of ``today``."""
+def qualified_tier(session: Session, member: Member, *, today: date, tiers: list[Tier] | None = None,
+                   spend_fen: int | None = None) -> Qualified:
+    """The tiers a member's own spend (``spend_fen`` when the caller knows it) and their
+    group's spend reach as of ``today``."""
     tiers = members.tiers_by_rank(session) if tiers is None else tiers
-    own = tier_for_spend(tiers, net_spend_by_member(session, [member.id], today=today)[member.id])
+    if spend_fen is None:
+        spend_fen = net_spend_by_member(session, [member.id], today=today)[member.id]
+    own = tier_for_spend(tiers, spend_fen)
     group = tier_for_spend(tiers, group_spend(session, member.group_id, today=today)) if member.group_id else None
     return Qualified(own, group)
 
 
 def after_purchase(session: Session, member: Member, *, today: date, at: datetime,
-                   transaction_id: int) -> list[Member]:
+                   transaction_id: int, spend_fen: int | None = None) -> list[Member]:
     """Raise the buyer (and, for a group account, every card of the group) to the tier the
-    spend now reaches; never lowers anyone. Returns the members whose tier went up."""
+    spend now reaches; never lowers anyone. Returns the members whose tier went up.
+    ``spend_fen``: the buyer's rolling 12-month net spend with this purchase, when the
+    caller already knows it (the till reads it with the member's facts)."""
     tiers = members.tiers_by_rank(session)
     if not tiers:
         return []
-    reached = qualified_tier(session, member, today=today, tiers=tiers)
+    reached = qualified_tier(session, member, today=today, tiers=tiers, spend_fen=spend_fen)
     raised = []
     if _raise(session, member, reached.best, tiers, source="spend" if reached.best is reached.own else "group",
               at=at, transaction_id=transaction_id):

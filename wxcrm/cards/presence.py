@@ -19,6 +19,8 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from wxcrm.cards.codes import card_state, read_member_code
@@ -111,6 +113,20 @@ def _check_presence_code(session: Session, settings: Settings, member: Member, c
 
 # ---------------------------------------------------------------- the check checkout makes
 
+READ_CODES = "wxcrm.cards.read_codes"     # session.info: the codes this transaction already read
+
+
+def spend_code(session: Session, *, member_id: int, tick: int, store_id: int, now: datetime) -> bool:
+    """Record that this member code paid for a sale; False when it already had."""
+    values = {"member_id": member_id, "tick": tick, "store_id": store_id, "at": now}
+    dialect = session.get_bind().dialect.name
+    if dialect in ("mysql", "mariadb"):
+        stmt = mysql_insert(SpentMemberCode).values(**values).prefix_with("IGNORE")
+    else:
+        stmt = sqlite_insert(SpentMemberCode).values(**values).on_conflict_do_nothing()
+    return session.execute(stmt).rowcount == 1
+
+
 def typed_card_spends(session: Session, store: Store) -> bool:
     found = session.get(StoreCardSettings, store.id)
     return bool(found and found.typed_card_spends)
@@ -124,16 +140,15 @@ def check_spending_presence(session: Session, settings: Settings, *, member: Mem
     spends nothing. Call it under the member's row lock (one sale per member at a time),
     with ``now`` the moment the sale reached us (UTC)."""
     token = member_ref.get("qr_token")
-    if token:       # reading the code checks the card is not frozen nor replaced
-        code = read_member_code(session, token, secret=settings.member_code_secret, now=now)
+    if token:       # the till read the code a moment ago (not frozen, not replaced); read again if not
+        code = session.info.get(READ_CODES, {}).get(token) or read_member_code(
+            session, token, secret=settings.member_code_secret, now=now)
         if code.member_id != member.id:
             raise PresenceRefused(N_("this member code belongs to another member"), code="member_code_mismatch")
-        if session.scalar(select(SpentMemberCode.id).where(SpentMemberCode.member_id == member.id,
-                                                          SpentMemberCode.tick == code.tick)):
+        # One statement: the insert is ignored when this code already paid (the unique key).
+        if not spend_code(session, member_id=member.id, tick=code.tick, store_id=store.id, now=now):
             raise PresenceRefused(N_("this member code already paid for a sale: ask the member to refresh it"),
                                   code="member_code_used", fields={"qr_token": "already used"})
-        session.add(SpentMemberCode(member_id=member.id, tick=code.tick, store_id=store.id, at=now))
-        session.flush()
         return
     state = card_state(session, member.id)
     if state is not None and state.frozen_at is not None:

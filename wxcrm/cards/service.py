@@ -14,12 +14,21 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from wxcrm.cards.codes import MemberCodeRefused, card_state, looks_like_member_code, read_member_code
+from wxcrm.cards.codes import MemberCode, MemberCodeRefused, card_state, looks_like_member_code, read_member_code
 from wxcrm.cards.models import CardState, RetiredCardNumber
+from wxcrm.cards.presence import READ_CODES
 from wxcrm.config import Settings
 from wxcrm.errors import N_, DomainError, NotFound
 from wxcrm.members import service as members
 from wxcrm.members.models import Member
+
+
+def read_code(session: Session, settings: Settings, token: str, *, now: datetime) -> MemberCode:
+    """The dynamic code the till may take (refused: forged, expired, replaced, frozen);
+    remembered for this transaction, so the spending check does not read it again."""
+    code = read_member_code(session, token, secret=settings.member_code_secret, now=now)
+    session.info.setdefault(READ_CODES, {})[token] = code
+    return code
 
 
 def member_for_code(session: Session, settings: Settings, token: str, *, now: datetime) -> Member:

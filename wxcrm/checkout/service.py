@@ -5,14 +5,15 @@ idempotency key (see wxcrm.idempotency.run_once).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Date, Integer, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from wxcrm.benefits import tiers
 from wxcrm.benefits.apply import Occasion, apply_member_effect
-from wxcrm.benefits.events import lock_member, reward_referral
+from wxcrm.benefits.events import reward_referral
 from wxcrm.benefits.notices import notify_points_changed
 from wxcrm.cards import claims, presence, wallet
 from wxcrm.cards import service as cards
@@ -25,9 +26,17 @@ from wxcrm.members.models import Member, Staff, Store
 from wxcrm.money import cumulative_share, fen_to_yuan_str, percent_of, pro_rata_down
 from wxcrm.rules.context import BasketLine
 from wxcrm.rules.decide import NO_DECISION, Basket, decide_purchase
+from wxcrm.rules.live import live_rule_set
+from wxcrm.rules.member_facts import KnownFacts, fact_windows, referral_count_column
 from wxcrm.rules.usage import membership_anchor, record_usage, release_usage
 from wxcrm.sales.models import Transaction, TransactionBenefit, TransactionItem
-from wxcrm.sales.queries import benefits_by_rule, earlier_purchases
+from wxcrm.sales.queries import (
+    benefits_by_rule,
+    history_columns,
+    history_from_row,
+    rolling_year_spend_column,
+    rolling_year_start,
+)
 from wxcrm.timeutil import Clock, rfc3339, to_utc_naive
 
 MAX_LINES = 500
@@ -69,10 +78,15 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
                      received_at: datetime | None = None) -> Transaction:
     """Ring up one purchase at ``clock`` (``sale_clock``: now, or when an offline till
     rang it up; ``received_at`` is when wxcrm got it, default the same). ``notify=False``
-    queues no WeChat notice (history being loaded, e.g. the demo's past purchases)."""
+    queues no WeChat notice (history being loaded, e.g. the demo's past purchases).
+
+    Kept close to the cost of one locked ledger write (issue 11): the store, staff, tiers
+    and rules come from the worker's caches, the member is read and locked in one
+    statement and their facts in one more, lines and benefits go in one insert each, and
+    the receipt and the notice are built from what is in memory."""
     store = _open_store(session, store_code, staff)
     arrived = received_at or clock.utc
-    member = _member_for_till(session, member_ref, settings, arrived) if member_ref else None
+    member = _member_for_till(session, member_ref, settings, arrived, lock=True) if member_ref else None
     lines = _price_basket(items)
     total = sum(line.amount_fen for line in lines)
     _check_sale_size(total, staff, settings)
@@ -88,45 +102,48 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     # first, then points on what is left to pay.
     points_value = points_to_use * settings.point_value_fen
     decision = NO_DECISION
+    facts = _MemberSnapshot.read(session, member, clock.today, settings) if member is not None else None
+    tier_before = member.tier_id if member is not None else None
     if member_active:
-        lock_member(session, member)   # one purchase per member at a time: limit counters stay true
+        # The member's row is locked (one purchase per member at a time: limit counters stay true).
         if points_to_use:
             presence.check_spending_presence(session, settings, member=member, member_ref=member_ref, store=store,
                                              now=arrived)
         basket = Basket(store_code=store.code, store_kind=store.kind, payment_method=payment_method,
                         lines=tuple(lines), points_payment_fen=points_value)
         decision = decide_purchase(session, member, basket, local_time=clock.local, settings=settings,
-                                   points_balance=ledger.available_points(session, member.id, clock.today))
+                                   points_balance=facts.available, known=facts.known)
     line_discounts = _line_discounts(decision.effects)
     discount = sum(line_discounts.values())
     _check_points_payment(points_to_use, total - discount, settings)
 
     txn = Transaction(kind="purchase", store_id=store.id, member_id=member.id if member else None,
                       staff_id=staff.id if staff else None, payment_method=payment_method, total_fen=total,
-                      discount_fen=discount, points_redeemed_fen=points_value,
+                      discount_fen=discount, points_redeemed_fen=points_value, points_redeemed=points_to_use,
                       payable_fen=total - discount - points_value, business_date=clock.today, created_at=clock.utc,
                       recorded_at=received_at or clock.utc, receipt={})
     session.add(txn)
     session.flush()
-    for line in lines:
-        session.add(TransactionItem(transaction_id=txn.id, line_no=line.line_no, sku=line.sku,
-                                    category=line.category, qty=line.qty, unit_price_fen=line.unit_price_fen,
-                                    amount_fen=line.amount_fen, discount_fen=line_discounts.get(line.line_no, 0)))
+    session.execute(insert(TransactionItem), [
+        {"transaction_id": txn.id, "line_no": line.line_no, "sku": line.sku, "category": line.category,
+         "qty": line.qty, "unit_price_fen": line.unit_price_fen, "amount_fen": line.amount_fen,
+         "discount_fen": line_discounts.get(line.line_no, 0), "refunded_qty": 0} for line in lines])
+    benefits = [{"transaction_id": txn.id, "kind": effect.kind, "rule_id": effect.rule_id,
+                 "rule_version": effect.rule_version, "rule_name": effect.rule_name, "points": effect.points,
+                 "amount_fen": effect.amount_fen, "text_zh": effect.text_zh[:255], "text_en": effect.text_en[:255]}
+                for effect in decision.effects]
+    if benefits:
+        session.execute(insert(TransactionBenefit), benefits)
 
     if points_to_use:
         ledger.spend_points(session, member.id, points_to_use, ledger.Cause(
             "redeem", ref=str(txn.id), transaction_id=txn.id, staff_id=txn.staff_id, at=clock.utc,
             text_zh=f"积分抵扣 {fen_to_yuan_str(points_value)} 元", text_en=f"Points paid {fen_to_yuan_str(points_value)} yuan"),
             today=clock.today)
-        txn.points_redeemed = points_to_use
 
     occasion = Occasion("purchase", ref=str(txn.id), clock=clock, transaction_id=txn.id, staff_id=txn.staff_id)
     earned = 0
     for effect in decision.effects:
-        session.add(TransactionBenefit(transaction_id=txn.id, kind=effect.kind, rule_id=effect.rule_id,
-                                       rule_version=effect.rule_version, rule_name=effect.rule_name,
-                                       points=effect.points, amount_fen=effect.amount_fen,
-                                       text_zh=effect.text_zh[:255], text_en=effect.text_en[:255]))
         if effect.kind != "discount":
             earned += apply_member_effect(session, member, effect, occasion, settings)
     if decision.compiled is not None:
@@ -135,12 +152,12 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     if member_active and member.referrer_id is not None:
         reward_referral(session, member, clock=clock, settings=settings, ref=f"purchase:{txn.id}",
                         basket=basket, transaction_id=txn.id,
-                        purchases_before=earlier_purchases(session, member.id, txn.id))
-    txn.points_earned = earned
+                        purchases_before=facts.known.history.purchase_count)
     if member_active:
-        tiers.after_purchase(session, member, today=clock.today, at=txn.recorded_at, transaction_id=txn.id)
-    session.flush()
-    receipt = purchase_receipt(session, txn, member, clock)
+        tiers.after_purchase(session, member, today=clock.today, at=txn.recorded_at, transaction_id=txn.id,
+                             spend_fen=facts.year_spend_fen + txn.payable_fen)
+    txn.points_earned = earned
+    receipt = _purchase_receipt_in_memory(session, txn, store, member, lines, benefits, facts, clock, tier_before)
     if member is None:      # scan-to-earn: the receipt carries a QR its customer may claim
         claim = claims.offer_claim(session, settings, transaction_id=txn.id, store_id=store.id, now=arrived)
         receipt = {**receipt, "claim_token": claim.token, "claim_qr_url": claims.claim_url(settings, claim.token)}
@@ -152,6 +169,50 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     if settings.wechat_card_enabled and member is not None and (earned or points_to_use):
         wallet.queue_points_sync(session, settings, member, now=arrived)    # the wallet card shows the balance
     return txn
+
+
+@dataclass(frozen=True)
+class _MemberSnapshot:
+    """The member as the till reads them in one query before a sale: their history as the
+    rules see it, referrals, points available, pending and held, and their rolling
+    12-month spend (for the tier after the sale)."""
+    known: KnownFacts
+    available: int
+    pending: int
+    balance: int
+    year_spend_fen: int
+
+    @classmethod
+    def read(cls, session: Session, member: Member, today, settings: Settings) -> "_MemberSnapshot":
+        windows = tuple(fact_windows(live_rule_set(session, point_value_fen=settings.point_value_fen)))
+        params = {"member_id": member.id, "today": today, "year_start": rolling_year_start(today),
+                  **{f"since_{d}": today - timedelta(days=d) for d in windows}}
+        row = session.execute(_snapshot_statement(windows), params).one()
+        n = 1 + 2 * len(windows)
+        return cls(known=KnownFacts(history=history_from_row(row, windows), referral_count=int(row[n + 1] or 0)),
+                   year_spend_fen=int(row[n] or 0), available=int(row[n + 2] or 0), pending=int(row[n + 3] or 0),
+                   balance=int(row[n + 4] or 0))
+
+
+_SNAPSHOTS: dict[tuple[int, ...], object] = {}
+
+
+def _snapshot_statement(windows: tuple[int, ...]):
+    """The snapshot's query, built once per set of windows the rules ask about, with bound
+    parameters (building a statement and its cache key costs more than running it)."""
+    statement = _SNAPSHOTS.get(windows)
+    if statement is None:
+        member_id, today = bindparam("member_id", type_=Integer), bindparam("today", type_=Date)
+        available, pending, balance = ledger.points_columns(member_id, today)
+        since = {d: bindparam(f"since_{d}", type_=Date) for d in windows}
+        statement = (select(*history_columns(None, list(windows), since=since),
+                            rolling_year_spend_column(today, start=bindparam("year_start", type_=Date)),
+                            referral_count_column(member_id), available, pending, balance)
+                     .where(Transaction.member_id == member_id))
+        if len(_SNAPSHOTS) > 64:   # the rules' windows change rarely; never let this grow
+            _SNAPSHOTS.clear()
+        _SNAPSHOTS[windows] = statement
+    return statement
 
 
 def _check_sale_size(total: int, staff: Staff | None, settings: Settings) -> None:
@@ -195,18 +256,25 @@ def _open_store(session: Session, store_code: str, staff: Staff | None) -> Store
     return store
 
 
-def _member_for_till(session: Session, ref: dict, settings: Settings, now: datetime) -> Member:
-    if ref.get("qr_token"):
-        return cards.member_for_code(session, settings, str(ref["qr_token"]), now=now)
-    if ref.get("member_id") is not None:
-        member = members.find_member(session, member_id=ref["member_id"])
+def _member_for_till(session: Session, ref: dict, settings: Settings, now: datetime, *,
+                     lock: bool = False) -> Member:
+    """The member a till names, by their dynamic code, id or card number; with ``lock``, read
+    under their row lock (``benefits.events.lock_member``'s lock, taken in the same statement)."""
+    if ref.get("qr_token"):     # refused here when forged, expired, replaced or frozen
+        where = Member.id == cards.read_code(session, settings, str(ref["qr_token"]), now=now).member_id
+    elif ref.get("member_id") is not None:
+        where = Member.id == ref["member_id"]
     elif ref.get("card_no"):
-        member = members.find_member(session, card_no=str(ref["card_no"]))
-        if member is None:
-            cards.refuse_unknown_card(session, str(ref["card_no"]))
+        where = Member.card_no == str(ref["card_no"]).strip()
     else:
         raise DomainError(N_("member needs card_no, qr_token or member_id"), code="invalid_member_ref",
                           fields={"member": "card_no, qr_token or member_id required"})
+    query = select(Member).where(where)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    member = session.scalar(query)
+    if member is None and ref.get("card_no") and not ref.get("qr_token"):
+        cards.refuse_unknown_card(session, str(ref["card_no"]))     # a replaced number is named as such
     if member is None:
         raise NotFound(N_("no member with that card"), code="member_not_found")
     return member
@@ -298,6 +366,64 @@ def purchase_receipt(session: Session, txn: Transaction, member: Member | None, 
     return body
 
 
+def _purchase_receipt_in_memory(session: Session, txn: Transaction, store: Store, member: Member | None,
+                                lines: list[BasketLine], benefits: list[dict], facts: "_MemberSnapshot | None",
+                                clock: Clock, tier_before: int | None) -> dict:
+    """``purchase_receipt`` from what the sale has in memory: the basket, its benefits, the
+    tier changes and the points account this session wrote (no read after the writes)."""
+    out: list[dict] = []
+    for line in lines:
+        out.append({"kind": "item", "text": f"{line.sku} × {line.qty}", "text_en": f"{line.sku} x {line.qty}",
+                    "sku": line.sku, "qty": line.qty, "unit_price_fen": line.unit_price_fen,
+                    "amount_fen": line.amount_fen})
+    out.append({"kind": "total", "text": "合计", "text_en": "Total", "amount_fen": txn.total_fen})
+    for b in benefits:
+        if b["kind"] == "discount":
+            out.append({"kind": "discount", "text": b["text_zh"], "text_en": b["text_en"],
+                        "amount_fen": -b["amount_fen"], "rule": b["rule_name"], "rule_id": b["rule_id"],
+                        "rule_version": b["rule_version"]})
+    if txn.points_redeemed:
+        out.append({"kind": "points_redeemed", "text": f"积分抵扣 {txn.points_redeemed} 分",
+                    "text_en": f"{txn.points_redeemed} points used", "points": -txn.points_redeemed,
+                    "amount_fen": -txn.points_redeemed_fen})
+    out.append({"kind": "payable", "text": "应付", "text_en": "To pay", "amount_fen": txn.payable_fen})
+    for b in benefits:
+        if b["kind"] == "points":
+            out.append({"kind": "points", "text": b["text_zh"], "text_en": b["text_en"], "points": b["points"],
+                        "rule": b["rule_name"], "rule_id": b["rule_id"], "rule_version": b["rule_version"]})
+        elif b["kind"] != "discount":
+            out.append({"kind": b["kind"], "text": b["text_zh"], "text_en": b["text_en"], "points": b["points"],
+                        "amount_fen": b["amount_fen"], "rule": b["rule_name"], "rule_id": b["rule_id"],
+                        "rule_version": b["rule_version"]})
+    balance = None
+    if member is not None:
+        if member.tier_id != tier_before and member.tier_id is not None:   # the rules or the spend moved it
+            tier = next((t for t in members.tiers_by_rank(session) if t.id == member.tier_id), None)
+            if tier is not None:
+                out.append({"kind": "tier", "text": f"会员等级升至{tier.name}",
+                            "text_en": f"Tier raised to {tier.name_en or tier.name}"})
+        held = ledger.balance_in_session(session, member.id, "points")
+        balance = facts.balance if held is None else held
+        today = clock.today
+        pending = facts.pending + sum(lot.remaining for lot in ledger.new_lots(session)
+                                      if lot.transaction_id == txn.id and lot.available_from > today
+                                      and lot.expires_on >= today and lot.remaining > 0)
+        out.append({"kind": "points_balance", "text": "积分余额", "text_en": "Points balance", "points": balance})
+        if pending:
+            out.append({"kind": "points_pending", "text": "待生效积分", "text_en": "Points pending", "points": pending})
+        if member.status != "active":
+            out.append({"kind": "notice", "text": "会员卡未激活，本单不积分", "text_en": "Card not active: no points earned"})
+    return {
+        "id": txn.id, "kind": txn.kind, "store_code": store.code, "store_name": store.name,
+        "member_id": txn.member_id, "card_no": member.card_no if member else None,
+        "payment_method": txn.payment_method, "total_fen": txn.total_fen, "discount_fen": txn.discount_fen,
+        "points_redeemed_fen": txn.points_redeemed_fen, "payable_fen": txn.payable_fen,
+        "points_earned": txn.points_earned, "points_redeemed": txn.points_redeemed, "points_balance": balance,
+        "business_date": txn.business_date.isoformat(), "created_at": rfc3339(txn.created_at),
+        "recorded_at": rfc3339(txn.recorded_at or txn.created_at), "receipt_lines": out,
+    }
+
+
 # ---------------------------------------------------------------- refund
 
 def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, settings: Settings,
@@ -350,11 +476,13 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
                          recorded_at=clock.utc, receipt={})
     session.add(refund)
     session.flush()
+    returned = []
     for line_no, qty in sorted(wanted.items()):
         it = originals[line_no]
-        session.add(TransactionItem(transaction_id=refund.id, line_no=line_no, sku=it.sku, category=it.category,
-                                    qty=qty, unit_price_fen=it.unit_price_fen, amount_fen=it.unit_price_fen * qty,
-                                    discount_fen=0))
+        returned.append(TransactionItem(transaction_id=refund.id, line_no=line_no, sku=it.sku, category=it.category,
+                                        qty=qty, unit_price_fen=it.unit_price_fen, amount_fen=it.unit_price_fen * qty,
+                                        discount_fen=0))
+    session.add_all(returned)
 
     shortfall = 0
     if original.member_id is not None and points_back:
@@ -379,13 +507,13 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
         buyer = session.get(Member, original.member_id)
         release_usage(session, original.member_id, original.business_date, benefits_by_rule(session, original.id),
                       membership_anchor(buyer))
-    refund.receipt = refund_receipt(session, refund, original, clock, shortfall_charge_fen=charge)
+    refund.receipt = refund_receipt(session, refund, original, clock, shortfall_charge_fen=charge, items=returned)
     change = refund.points_earned - refund.points_redeemed      # taken back (-) and given back (+)
     buyer = session.get(Member, original.member_id) if original.member_id is not None else None
     if settings.wechat_card_enabled and buyer is not None and change:
         wallet.queue_points_sync(session, settings, buyer, now=clock.utc)
     if notify and buyer is not None and change and buyer.openid:
-        store = session.get(Store, original.store_id)
+        store = members.store_by_id(session, original.store_id)
         notify_points_changed(session, settings, buyer, store_name=store.name, change=change,
                               balance=refund.receipt["points_balance"], dedup_key=f"refund:{refund.id}:points",
                               refund=True)
@@ -427,15 +555,17 @@ def _net_refunded(item: TransactionItem, line_net: int) -> int:
 
 
 def refund_receipt(session: Session, refund: Transaction, original: Transaction, clock: Clock, *,
-                   shortfall_charge_fen: int) -> dict:
+                   shortfall_charge_fen: int, items: list[TransactionItem] | None = None) -> dict:
     """The refund receipt, from the customer's side: what goes back to them is positive
     (the items, the money, points used that come back), what is taken back is negative
     (the original discount, points earned); points are points, never money."""
-    store = session.get(Store, refund.store_id)
+    store = members.store_by_id(session, refund.store_id)
     member = session.get(Member, refund.member_id) if refund.member_id is not None else None
     lines = []
-    for item in session.scalars(select(TransactionItem).where(TransactionItem.transaction_id == refund.id)
-                                .order_by(TransactionItem.line_no)):
+    if items is None:
+        items = session.scalars(select(TransactionItem).where(TransactionItem.transaction_id == refund.id)
+                                .order_by(TransactionItem.line_no))
+    for item in items:
         lines.append({"kind": "item", "text": f"退 {item.sku} × {item.qty}", "text_en": f"Return {item.sku} x {item.qty}",
                       "sku": item.sku, "qty": item.qty, "amount_fen": item.amount_fen})
     if refund.discount_fen:
@@ -458,7 +588,9 @@ def refund_receipt(session: Session, refund: Transaction, original: Transaction,
                       "points": -refund.points_redeemed})
     balance = None
     if refund.member_id is not None:
-        balance = ledger.balance(session, refund.member_id, "points")
+        balance = ledger.balance_in_session(session, refund.member_id, "points")
+        if balance is None:
+            balance = ledger.balance(session, refund.member_id, "points")
         lines.append({"kind": "points_balance", "text": "积分余额", "text_en": "Points balance", "points": balance})
     return {
         "id": refund.id, "kind": "refund", "original_id": original.id, "store_code": store.code,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from wxcrm.errors import InsufficientBalance
@@ -38,7 +38,30 @@ def open_accounts(session: Session, member_id: int) -> None:
     session.flush()
 
 
+_LOCKED = "wxcrm.ledger.locked_accounts"     # (member id, kind) -> the account locked in this transaction
+_NEW_LOTS = "wxcrm.ledger.new_lots"          # lots credited in this transaction (held: the map is weak)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _locks_released(session: Session, *args) -> None:
+    session.info.pop(_LOCKED, None)
+    session.info.pop(_NEW_LOTS, None)
+
+
 def lock_account(session: Session, member_id: int, kind: str) -> LedgerAccount:
+    """The account, read under its row lock; once per transaction (a second call in the
+    same transaction, e.g. a purchase that spends and earns points, returns the locked row
+    it already holds, whose balance ``_post`` keeps)."""
+    held = session.info.get(_LOCKED, {}).get((member_id, kind))
+    if held is not None and held in session:
+        return held
+    account = _lock_account(session, member_id, kind)
+    session.info.setdefault(_LOCKED, {})[(member_id, kind)] = account
+    return account
+
+
+def _lock_account(session: Session, member_id: int, kind: str) -> LedgerAccount:
     account = session.scalar(
         select(LedgerAccount).where(LedgerAccount.member_id == member_id, LedgerAccount.kind == kind)
         .with_for_update().execution_options(populate_existing=True))
@@ -52,6 +75,14 @@ def lock_account(session: Session, member_id: int, kind: str) -> LedgerAccount:
 def balance(session: Session, member_id: int, kind: str) -> int:
     return session.scalar(select(LedgerAccount.balance).where(
         LedgerAccount.member_id == member_id, LedgerAccount.kind == kind)) or 0
+
+
+def balances(session: Session, member_id: int) -> dict[str, int]:
+    """Every account's balance of a member in one read: kind -> balance (0 when missing)."""
+    found = dict(session.execute(select(LedgerAccount.kind, LedgerAccount.balance)
+                                 .where(LedgerAccount.member_id == member_id)).all())
+    return {"points": found.get("points", 0) or 0, "stored_value": found.get("stored_value", 0) or 0, **{
+        k: v or 0 for k, v in found.items() if k not in ("points", "stored_value")}}
 
 
 def _post(session: Session, account: LedgerAccount, amount: int, cause: Cause) -> LedgerEntry:
@@ -84,9 +115,11 @@ def earn_points(session: Session, member_id: int, points: int, cause: Cause, *, 
         raise ValueError("earn_points needs a positive amount")
     account = lock_account(session, member_id, "points")
     entry = _post(session, account, points, cause)
-    session.add(PointsLot(account_id=account.id, entry_id=entry.id, points=points, remaining=points,
-                          available_from=today + timedelta(days=pending_days), expires_on=expires_on,
-                          transaction_id=cause.transaction_id, created_at=entry.created_at))
+    lot = PointsLot(account_id=account.id, entry_id=entry.id, points=points, remaining=points,
+                    available_from=today + timedelta(days=pending_days), expires_on=expires_on,
+                    transaction_id=cause.transaction_id, created_at=entry.created_at)
+    session.add(lot)
+    session.info.setdefault(_NEW_LOTS, []).append(lot)
     session.flush()
     return entry
 
@@ -98,6 +131,33 @@ def available_points(session: Session, member_id: int, today: date) -> int:
         .where(LedgerAccount.member_id == member_id, LedgerAccount.kind == "points",
                PointsLot.remaining > 0, PointsLot.available_from <= today, PointsLot.expires_on >= today)
     ) or 0
+
+
+def points_columns(member_id: int, today: date) -> tuple:
+    """Scalar subqueries for the member's available points, pending points and points
+    balance, for a caller that asks them in one query with other facts (the till)."""
+    lots = (select(func.coalesce(func.sum(PointsLot.remaining), 0))
+            .join(LedgerAccount, LedgerAccount.id == PointsLot.account_id)
+            .where(LedgerAccount.member_id == member_id, LedgerAccount.kind == "points", PointsLot.remaining > 0,
+                   PointsLot.expires_on >= today))
+    available = lots.where(PointsLot.available_from <= today).scalar_subquery()
+    pending = lots.where(PointsLot.available_from > today).scalar_subquery()
+    held = select(LedgerAccount.balance).where(LedgerAccount.member_id == member_id,
+                                               LedgerAccount.kind == "points").scalar_subquery()
+    return available, pending, held
+
+
+def balance_in_session(session: Session, member_id: int, kind: str) -> int | None:
+    """The balance of an account this transaction has locked (``lock_account`` reads it
+    under the row lock and ``_post`` keeps it), without asking the database; None when
+    the transaction has not locked it."""
+    held = session.info.get(_LOCKED, {}).get((member_id, kind))
+    return held.balance if held is not None and held in session else None
+
+
+def new_lots(session: Session) -> list[PointsLot]:
+    """The points lots this transaction credited (``earn_points``), as they are now."""
+    return [lot for lot in session.info.get(_NEW_LOTS, ()) if lot in session]
 
 
 @dataclass

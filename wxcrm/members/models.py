@@ -234,3 +234,13 @@ class CardNumberSequence(db.Model):
 
     prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
     next_value: Mapped[int] = mapped_column(BigInteger, default=1)
+
+
+class ReferenceRevision(db.Model):
+    """One row: a token that changes with every write to what the till reads on every sale
+    and rarely changes (API tokens, staff, stores, tiers, the rules). Each worker caches
+    those and reads only this token per request (``wxcrm.members.cache``)."""
+    __tablename__ = "reference_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))

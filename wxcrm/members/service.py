@@ -12,6 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from wxcrm.errors import N_, Conflict, DomainError, NotFound
 from wxcrm.ledger import service as ledger
+from wxcrm.members import cache
 from wxcrm.members.models import (
     GENDERS,
     HISTORY_FIELDS,
@@ -56,10 +57,25 @@ def create_store(session: Session, *, code: str, name: str, kind: str = "direct"
 
 
 def store_by_code(session: Session, code: str) -> Store:
-    store = session.scalar(select(Store).where(Store.code == code.strip().upper()))
+    code = code.strip().upper()
+
+    def load(s: Session) -> Store | None:
+        found = s.scalar(select(Store).where(Store.code == code))
+        return cache.detached_copy(found) if found is not None else None
+
+    store = cache.attach(session, cache.stores.get(session, code, load) if len(code) <= 32 else None)
     if store is None:
         raise NotFound(f"no store {code}", code="store_not_found")
     return store
+
+
+def store_by_id(session: Session, store_id: int) -> Store | None:
+    """A store by id, from the worker's cache (receipts name the store of a sale)."""
+    def load(s: Session) -> Store | None:
+        found = s.get(Store, store_id)
+        return cache.detached_copy(found) if found is not None else None
+
+    return cache.attach(session, cache.stores.get(session, ("id", store_id), load))
 
 
 # ---------------------------------------------------------------- staff and tokens
@@ -168,13 +184,21 @@ def create_token(session: Session, staff: Staff, name: str = "") -> str:
 
 
 def token_and_staff(session: Session, token: str) -> tuple[ApiToken, Staff] | None:
+    """The live token and its active staff member (cached per worker: ``members.cache``)."""
     if len(token) > 256:
         return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token),
-                                                ApiToken.revoked_at.is_(None)))
-    if row is None or not row.staff.active:
+
+    def load(s: Session):
+        row = s.scalar(select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None)))
+        if row is None or not row.staff.active:
+            return None
+        return cache.detached_copy(row), cache.detached_copy(row.staff)
+
+    digest = _token_hash(token)
+    found = cache.tokens.get(session, digest, load)
+    if found is None:
         return None
-    return row, row.staff
+    return cache.attach(session, found[0]), cache.attach(session, found[1])
 
 
 def staff_for_token(session: Session, token: str) -> Staff | None:
@@ -417,7 +441,8 @@ def record_change(session: Session, member: Member, field: str, old, new, *, sou
 
 
 def tiers_by_rank(session: Session) -> list[Tier]:
-    return list(session.scalars(select(Tier).order_by(Tier.rank)))
+    return [cache.attach(session, t) for t in cache.cached_tiers(session)]
+
 
 
 def tier_by_code(session: Session, code: str) -> Tier:
@@ -507,7 +532,8 @@ def changes_by_transaction(session: Session, member_id: int, transaction_id: int
 
 
 def find_tier(session: Session, code: str) -> Tier | None:
-    return session.scalar(select(Tier).where(Tier.code == code)) if code else None
+    found = next((t for t in cache.cached_tiers(session) if t.code == code), None) if code else None
+    return cache.attach(session, found)
 
 
 def member_history(session: Session, member_id: int, *, limit: int = 200) -> list[MemberChange]:

@@ -185,7 +185,8 @@ def _apply(row: OutboxMessage, choice: Choice, content: Content, now: datetime) 
 
 def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, member: Member | None = None,
             openid: str | None = None, fields: Mapping[str, object] | None = None, url: str | None = None,
-            dedup_key: str | None = None, now: datetime | None = None, phone: str | None = None) -> OutboxMessage:
+            dedup_key: str | None = None, now: datetime | None = None,
+            read_back: bool = True, phone: str | None = None) -> OutboxMessage | None:
     """Queue one message in the caller's transaction and return its row.
 
     ``phone``: text this number instead of the member's (a code proving a new number is theirs).
@@ -193,11 +194,13 @@ def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, me
     ``text`` is the message in words (customer service, mass, the SMS ``text`` parameter);
     ``fields`` are its named values (``kinds``: e.g. store, change, balance) that fill the
     WeChat and SMS templates. With ``dedup_key`` a second call returns the first row. A
-    message no channel may carry is stored parked, with the reason.
+    message no channel may carry is stored parked, with the reason. ``read_back=False``
+    (a key new by construction, e.g. a just-made transaction's) writes the row without
+    reading the outbox before or after, and returns None.
     """
     _check(purpose, text)
     now = now or utcnow()
-    if dedup_key:
+    if dedup_key and read_back:
         existing = session.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key))
         if existing is not None:
             return existing
@@ -215,6 +218,9 @@ def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, me
         return row
     # A concurrent caller with the same key: whichever commits first wins, the other gets its row.
     values = {c.key: getattr(row, c.key) for c in OutboxMessage.__table__.columns if c.key != "id"}
+    if not read_back:   # a new key: a plain insert (the unique index still refuses a second row)
+        session.execute(insert(OutboxMessage).values(**values))
+        return None
     insert_missing(session, OutboxMessage, "dedup_key", **values)
     return session.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key))
 

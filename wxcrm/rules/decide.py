@@ -17,7 +17,7 @@ from wxcrm.rules.context import BasketLine, EvaluationContext, ReferredFacts
 from wxcrm.rules.effects import Effect
 from wxcrm.rules.engine import NOTHING, EvaluationResult, evaluate
 from wxcrm.rules.live import counted_rules, live_rule_set
-from wxcrm.rules.member_facts import member_facts
+from wxcrm.rules.member_facts import KnownFacts, member_facts
 from wxcrm.rules.usage import lock_budgets, membership_anchor, usage_for
 
 
@@ -50,15 +50,16 @@ class Basket:
 
 
 def decide_purchase(session: Session, member: Member, basket: Basket, *, local_time: datetime,
-                    points_balance: int, settings: Settings) -> Decision:
-    """The rules' decision on a member's purchase. The caller holds the member's row lock."""
+                    points_balance: int, settings: Settings, known: KnownFacts | None = None) -> Decision:
+    """The rules' decision on a member's purchase. The caller holds the member's row lock
+    (and may hand over the facts it already read: ``known``)."""
     compiled = live_rule_set(session, point_value_fen=settings.point_value_fen)
     if "purchase" not in compiled.by_event:
         return NO_DECISION      # no live purchase rule: nothing earns (the rules page says so)
     result = _evaluate(session, compiled, member, "purchase", local_time=local_time,
                        points_balance=points_balance, store_code=basket.store_code,
                        store_kind=basket.store_kind, payment_method=basket.payment_method, lines=basket.lines,
-                       points_payment_fen=basket.points_payment_fen)
+                       points_payment_fen=basket.points_payment_fen, known=known)
     return Decision(tuple(result.effects), result, compiled)
 
 
@@ -86,12 +87,13 @@ def decide_event(session: Session, member: Member, event: str, *, local_time: da
 
 
 def _evaluate(session: Session, compiled: CompiledRuleSet, member: Member, event: str, *, local_time: datetime,
-              points_balance: int, **event_facts) -> EvaluationResult:
+              points_balance: int, known: KnownFacts | None = None, **event_facts) -> EvaluationResult:
     today = local_time.date()
     limited, budgeted = counted_rules(compiled, event)
     ctx = EvaluationContext(
         event=event, local_time=local_time,
-        member=member_facts(session, member, today=today, compiled=compiled, points_balance=points_balance),
+        member=member_facts(session, member, today=today, compiled=compiled, points_balance=points_balance,
+                            known=known),
         usage=usage_for(session, member.id, limited, today, membership_anchor(member)),
         budget_used=lock_budgets(session, budgeted),
         **event_facts)

@@ -18,6 +18,7 @@ import weakref
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from wxcrm.members.cache import reference_token
 from wxcrm.members.models import Tier
 from wxcrm.rules.compiler import CompiledRuleSet, compile_rule, compile_rules
 from wxcrm.rules.models import Rule
@@ -30,6 +31,7 @@ UNSAVED_ID_BASE = 1_000_000_000   # ids for unsaved draft rules: no stored rule 
 
 _lock = threading.Lock()
 _compiled: dict = {}              # (database url, revision, point value) -> CompiledRuleSet
+_by_reference: dict = {}          # (database url, reference token, point value) -> CompiledRuleSet
 _counted: "weakref.WeakKeyDictionary[CompiledRuleSet, dict]" = weakref.WeakKeyDictionary()
 _checked: dict[str, bool] = {}    # sha256 of a stored rule's JSON -> it validates and compiles
 _CHECKED_MAX = 20_000
@@ -64,9 +66,17 @@ def trusted_rules(rules: list[dict]) -> list[dict]:
 
 
 def live_rule_set(session: Session, *, point_value_fen: int) -> CompiledRuleSet:
-    """The active rules, compiled once per revision per worker (one indexed read per call)."""
-    global _compiled
-    key = (str(session.get_bind().url), revision(session), point_value_fen)
+    """The active rules, compiled once per revision per worker. A request checks only the
+    reference token (``members.cache``: one read per transaction, shared with the token,
+    store and tier caches); the rules' own revision is read when that token moves (a
+    change to rules, tiers, stores or staff), and the set recompiled only if the rules changed."""
+    global _compiled, _by_reference
+    url = str(session.get_bind().url)
+    ref_key = (url, reference_token(session), point_value_fen)
+    compiled = _by_reference.get(ref_key)
+    if compiled is not None:
+        return compiled
+    key = (url, revision(session), point_value_fen)
     compiled = _compiled.get(key)
     if compiled is None:
         rules = trusted_rules([rule_json(r) for r in session.scalars(select(Rule).where(Rule.status == "active"))])
@@ -75,6 +85,9 @@ def live_rule_set(session: Session, *, point_value_fen: int) -> CompiledRuleSet:
             # Keep one compiled set per database: an older revision is never asked for again.
             _compiled = {k: v for k, v in _compiled.items() if k[0] != key[0]}
             _compiled[key] = compiled
+    with _lock:
+        _by_reference = {k: v for k, v in _by_reference.items() if k[0] != url}
+        _by_reference[ref_key] = compiled
     return compiled
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from wxcrm.errors import DomainError, NotFound
+from wxcrm.members.cache import bump_reference
 from wxcrm.rules.catalogue import base_earning_rule
 from wxcrm.rules.models import RULE_STATUSES, Rule, RuleSetState, RuleVersion
 from wxcrm.rules.schema import validate_rule, validate_rule_set
@@ -21,6 +22,7 @@ def _bump_revision(session: Session) -> None:
     insert_missing(session, RuleSetState, "id", id=1, revision=0, token="")
     session.execute(update(RuleSetState).where(RuleSetState.id == 1).values(
         revision=RuleSetState.revision + 1, token=uuid.uuid4().hex))
+    bump_reference(session)   # the workers' cached rule sets are checked by this one token
 
 
 def rule_json(rule: Rule, version: RuleVersion | None = None) -> dict:

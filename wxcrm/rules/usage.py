@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import case, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from wxcrm.rules.compiler import CompiledRuleSet
@@ -96,11 +96,12 @@ def release_usage(session: Session, member_id: int, business_date: date,
     fen) no longer counts against their limits (a once-a-month birthday discount may be
     used again) nor their budgets."""
     keys = period_keys(business_date, anchor)
+    if given:   # one statement for every rule's counters of every period
+        session.execute(update(RuleUsage).where(
+            RuleUsage.member_id == member_id, RuleUsage.rule_id.in_(sorted({g[0] for g in given})),
+            or_(*(and_(RuleUsage.period == period, RuleUsage.period_key == key) for period, key in keys.items())),
+            RuleUsage.count > 0).values(count=RuleUsage.count - 1))
     for rule_id, points, fen in given:
-        for period, key in keys.items():
-            session.execute(update(RuleUsage).where(
-                RuleUsage.rule_id == rule_id, RuleUsage.member_id == member_id, RuleUsage.period == period,
-                RuleUsage.period_key == key, RuleUsage.count > 0).values(count=RuleUsage.count - 1))
         points, fen = max(int(points or 0), 0), max(int(fen or 0), 0)
         session.execute(update(RuleBudget).where(RuleBudget.rule_id == rule_id).values(
             points_used=case((RuleBudget.points_used > points, RuleBudget.points_used - points), else_=0),

@@ -31,20 +31,40 @@ def purchase_history(session: Session, member_id: int, *, today: date, windows: 
                      before: datetime | None = None) -> PurchaseHistory:
     """One aggregate query: lifetime purchases, and per window (last N business days,
     today included) purchases and net spend."""
+    q = select(*history_columns(today, windows)).where(Transaction.member_id == member_id)
+    if before is not None:
+        q = q.where(Transaction.created_at < before)
+    return history_from_row(session.execute(q).one(), windows)
+
+
+def history_columns(today: date, windows: list[int], *, since: dict | None = None) -> list:
+    """The aggregate columns of ``purchase_history`` over a member's transactions, for a
+    caller that asks them in one query with other facts (the till). ``since``: per window,
+    the date (or a bound parameter for it, in a statement built once) its days count after."""
     sign = signed_payable()
     is_purchase = case((Transaction.kind == "purchase", 1), else_=0)
     cols = [func.coalesce(func.sum(is_purchase), 0)]
     for days in windows:
-        since = today - timedelta(days=days)
-        cols.append(func.coalesce(func.sum(case((Transaction.business_date > since, is_purchase), else_=0)), 0))
-        cols.append(func.coalesce(func.sum(case((Transaction.business_date > since, sign), else_=0)), 0))
-    q = select(*cols).where(Transaction.member_id == member_id)
-    if before is not None:
-        q = q.where(Transaction.created_at < before)
-    row = session.execute(q).one()
+        since_day = since[days] if since is not None else today - timedelta(days=days)
+        cols.append(func.coalesce(func.sum(case((Transaction.business_date > since_day, is_purchase), else_=0)), 0))
+        cols.append(func.coalesce(func.sum(case((Transaction.business_date > since_day, sign), else_=0)), 0))
+    return cols
+
+
+def history_from_row(row, windows: list[int]) -> PurchaseHistory:
+    """``history_columns`` (the first columns of ``row``) as a PurchaseHistory."""
     return PurchaseHistory(purchase_count=int(row[0]),
                            purchases_in={d: int(row[1 + 2 * i]) for i, d in enumerate(windows)},
                            spend_in={d: int(row[2 + 2 * i]) for i, d in enumerate(windows)})
+
+
+def rolling_year_spend_column(today, *, start=None):
+    """A member's net spend over the rolling 12 months to ``today`` as an aggregate column
+    over their transactions (``net_spend_by_member`` for one member, inside another query).
+    ``today`` and ``start`` may be bound parameters (a statement built once)."""
+    start = rolling_year_start(today) if start is None else start
+    inside = (Transaction.business_date > start) & (Transaction.business_date <= today)
+    return func.coalesce(func.sum(case((inside, signed_payable()), else_=0)), 0)
 
 
 def rolling_year_start(today: date) -> date:

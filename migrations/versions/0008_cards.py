@@ -2,8 +2,8 @@
 that paid for a sale, one-time presence codes, stores' card settings and QR codes,
 scan-to-earn claims
 
-Revision ID: 0007_cards
-Revises: 0006_rules_and_till
+Revision ID: 0008_cards
+Revises: 0007_till_caches
 Create Date: 2026-11-30 06:25:00.733153
 
 """
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0007_cards'
-down_revision = '0006_rules_and_till'
+revision = '0008_cards'
+down_revision = '0007_till_caches'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,21 @@
+-- A member's one-item purchase by card number, as a till sends it.
+dofile(os.getenv("WXCRM_BENCH_DIR") .. "/common.lua")
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. cashier
+
+function request()
+  wrk.headers["Idempotency-Key"] = next_key()
+  return wrk.format(nil, "/api/v1/transactions", nil, string.format(
+    '{"store_code": "S001", "member": {"card_no": "%s"}, "payment_method": "wechat_pay", ' ..
+    '"items": [{"sku": "TEA-001", "category": "tea", "qty": 1, "unit_price_fen": 1800}]}', random_card()))
+end
+
+-- Paced (run.sh's "purchase@70%"): each connection waits this long before its next request,
+-- so the whole load comes near a fixed rate (Debian's wrk has no rate option of its own).
+local pause = tonumber(os.getenv("WXCRM_BENCH_DELAY_MS") or "")
+if pause then
+  function delay()
+    return pause
+  end
+end

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The till under load, side by side with its physical baseline (issue 11). See bench/load/README.md.
+#
+#   bench/load/run.sh                  # about two minutes on 2 cores
+#   DURATION=30 MEMBERS=5000 bench/load/run.sh
+#
+# Creates its own MariaDB database (WXCRM_BENCH_DB, default wx_bench11, dropped and rebuilt),
+# starts wxcrm under gunicorn (4 sync workers) and the bare baseline app beside it, drives both
+# with wrk (16 connections), probes the WeChat callback during the purchase profile, then runs
+# the audit and counts acknowledged against stored transactions. The last line is:
+#   load_bench purchase_rps=N bare_rps=N ratio=N purchase_p99_ms=N callback_p99_ms=N lost=N duplicated=N
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+VENV="${VENV:-${WXCRM_VENV:-$ROOT/.venv}}"
+PY="$VENV/bin/python"
+DB_HOST="${DB_HOST:-127.0.0.1}"
+DB_NAME="${WXCRM_BENCH_DB:-wx_bench11}"
+APP_PORT="${APP_PORT:-5610}"
+BARE_PORT="${BARE_PORT:-5611}"
+WORKERS="${WORKERS:-4}"
+CONNECTIONS="${CONNECTIONS:-16}"
+THREADS="${THREADS:-2}"
+DURATION="${DURATION:-12}"
+MEMBERS="${MEMBERS:-2000}"
+
+if ! command -v wrk >/dev/null; then
+  echo "==> installing wrk (Debian package)"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y wrk >/dev/null; else sudo apt-get install -y wrk >/dev/null; fi
+fi
+[ -x "$VENV/bin/gunicorn" ] || "$VENV/bin/pip" install -q -r "$ROOT/requirements.txt"
+
+RUN="$(mktemp -d "${TMPDIR:-/tmp}/wxcrm-load-XXXXXX")"
+export WXCRM_ENV=development
+export WXCRM_DATABASE_URL="mysql+pymysql://root@$DB_HOST/$DB_NAME?charset=utf8mb4"
+export WXCRM_SECRET_KEY="load-bench-secret"
+export WXCRM_INSTANCE_PATH="$RUN/instance"
+export WXCRM_LOG_LEVEL=ERROR
+export WXCRM_MEMBER_LOOKUP_LIMIT="10000000 per minute"   # the bench looks members up far faster than a till
+export WXCRM_SCHEDULER_ENABLED=0
+export WXCRM_BENCH_DIR="$HERE" WXCRM_BENCH_RUN="$RUN" WXCRM_BENCH_DATA="$RUN/data.lua" WXCRM_BENCH_THREADS="$THREADS"
+export FLASK_APP=wsgi
+mkdir -p "$RUN/instance"
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+echo "==> database $DB_NAME: schema, demo programme, $MEMBERS members (run files in $RUN)"
+mysql -h"$DB_HOST" -uroot -e "DROP DATABASE IF EXISTS \`$DB_NAME\`; CREATE DATABASE \`$DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+(cd "$ROOT" && "$PY" bench/load/prepare.py --members "$MEMBERS" --data "$RUN/data.lua" \
+   --code-seconds "$((DURATION * 10 + 180))")   # the members' dynamic codes, until the points profile is done
+
+cd "$ROOT"
+"$VENV/bin/gunicorn" -w "$WORKERS" -b "127.0.0.1:$APP_PORT" --log-level warning wsgi:app >"$RUN/wxcrm.log" 2>&1 &
+pids+=($!)
+"$VENV/bin/gunicorn" -w "$WORKERS" -b "127.0.0.1:$BARE_PORT" --log-level warning bench.load.bare_app:app >"$RUN/bare.log" 2>&1 &
+pids+=($!)
+for port in "$APP_PORT" "$BARE_PORT"; do
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
+done
+
+declare -A RPS P50 P99 NON2XX
+drive() {  # $1 script (profile), $2 port, $3 name in the table (default: the profile)
+  local out name="${3:-$1}"
+  out="$(WXCRM_BENCH_PROFILE="$name" wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 5s \
+         -s "$HERE/$1.lua" "http://127.0.0.1:$2" 2>"$RUN/wrk-$name.err" | grep '^RESULT ' | cut -c8-)"
+  echo "$out" >"$RUN/result-$name.json"
+  read -r RPS[$name] P50[$name] P99[$name] NON2XX[$name] < <("$PY" -c 'import json,sys; r=json.load(sys.stdin); print(r["rps"], r["p50_ms"], r["p99_ms"], r["non2xx"] + r["socket_errors"])' <<<"$out")
+}
+
+echo "==> warming both apps"
+WXCRM_BENCH_PROFILE=warm wrk -t 1 -c 4 -d 2s -s "$HERE/purchase.lua" "http://127.0.0.1:$APP_PORT" >/dev/null 2>&1 || true
+WXCRM_BENCH_PROFILE=warmbare wrk -t 1 -c 4 -d 2s -s "$HERE/bare.lua" "http://127.0.0.1:$BARE_PORT" >/dev/null 2>&1 || true
+
+echo "==> bare baseline (${DURATION}s, $CONNECTIONS connections)"
+drive bare "$BARE_PORT"
+echo "==> member purchase, with the WeChat callback probed beside it"
+"$PY" "$HERE/callback_probe.py" --url "http://127.0.0.1:$APP_PORT/wechat/callback" --seconds "$DURATION" \
+      --members "$MEMBERS" >"$RUN/callback.txt" &
+probe=$!
+drive purchase "$APP_PORT"
+wait "$probe"
+echo "==> member purchase paced at about 70 % of that throughput"
+PACE_MS="$("$PY" -c "print(max(0, int($CONNECTIONS * 1000 / (0.7 * float('${RPS[purchase]}')) - float('${P50[purchase]}'))))")"
+WXCRM_BENCH_DELAY_MS="$PACE_MS" drive purchase "$APP_PORT" paced
+echo "==> purchase paying with points"
+drive points "$APP_PORT"
+"$PY" "$HERE/check.py" refundable "$RUN"
+echo "==> refund (a manager's token)"
+drive refund "$APP_PORT"
+echo "==> member look-up"
+drive lookup "$APP_PORT"
+
+echo
+printf '%-18s %10s %10s %10s %8s %8s\n' profile rps p50_ms p99_ms ratio errors
+for p in bare purchase paced points refund lookup; do
+  ratio="$("$PY" -c "print(f'{float(\"${RPS[$p]}\") / float(\"${RPS[bare]}\"):.2f}')")"
+  printf '%-18s %10s %10s %10s %8s %8s\n' "$p" "${RPS[$p]}" "${P50[$p]}" "${P99[$p]}" "$ratio" "${NON2XX[$p]}"
+done
+CALLBACK="$(grep '^CALLBACK ' "$RUN/callback.txt" | cut -c10-)"
+echo "(paced: each connection pauses ${PACE_MS} ms between purchases, aiming at 70 % of the purchase rps)"
+echo "callback under the purchase load: $CALLBACK"
+for f in "$RUN"/wrk-*.err; do [ -s "$f" ] && { echo "--- $(basename "$f")"; head -5 "$f"; }; done
+
+echo "==> audit"
+audit_ok=1
+"$VENV/bin/flask" wxcrm audit || audit_ok=0
+COUNT="$("$PY" "$HERE/check.py" count "$RUN" | grep '^COUNT ' | cut -c7-)"
+echo "acknowledged vs stored: $COUNT"
+[ "$audit_ok" = 1 ] || echo "AUDIT FAILED"
+
+"$PY" - "$CALLBACK" "$COUNT" "${RPS[purchase]}" "${RPS[bare]}" "${P99[purchase]}" <<'PY'
+import json, sys
+cb, count = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+purchase, bare, p99 = float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+print(f"load_bench purchase_rps={purchase:.0f} bare_rps={bare:.0f} ratio={purchase / bare:.2f} "
+      f"purchase_p99_ms={p99:.1f} callback_p99_ms={cb['p99_ms']:.1f} lost={count['lost']} "
+      f"duplicated={count['duplicated']}")
+PY

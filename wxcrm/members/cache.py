@@ -1,0 +1,127 @@
+"""Per-worker caches of what every sale reads and what rarely changes: API tokens and their
+staff, stores, tiers (and, in ``wxcrm.rules.live``, the compiled rule set).
+
+One cheap check keeps them true: the ``reference_revision`` row holds a token that every
+write to those tables changes, in the writer's transaction (a session hook below, and
+``rules.storage`` for the rules). A request reads the token once (remembered on its session
+until the transaction ends); a cache filled under another token is emptied first. So a
+revoked token, a disabled cashier or a closed store stops working on every worker at the
+next request after the change commits.
+
+Cached rows are detached copies, never attached to any session: a caller gets its own
+instance through ``session.merge(copy, load=False)`` (no SQL). Each cache is an LRU with a
+maximum size, so a worker's memory stays flat however many tokens or stores there are.
+"""
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from typing import Callable, TypeVar
+
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+from wxcrm.members.models import ApiToken, ReferenceRevision, Staff, Store, Tier
+
+T = TypeVar("T")
+WATCHED = (ApiToken, Staff, Store, Tier)
+_INFO_KEY = "wxcrm.reference_token"
+
+
+def reference_token(session: Session) -> str:
+    """The reference token as this transaction sees it (one read per transaction)."""
+    token = session.info.get(_INFO_KEY)
+    if token is None:
+        token = session.scalar(select(ReferenceRevision.token).where(ReferenceRevision.id == 1)) or ""
+        session.info[_INFO_KEY] = token
+    return token
+
+
+def bump_reference(session: Session) -> None:
+    """Change the token in the caller's transaction: every worker's caches refill after it commits."""
+    from wxcrm.sqlutil import insert_missing
+    token = uuid.uuid4().hex
+    insert_missing(session, ReferenceRevision, "id", id=1, token=token)
+    session.execute(update(ReferenceRevision).where(ReferenceRevision.id == 1).values(token=token))
+    session.info[_INFO_KEY] = token
+
+
+@event.listens_for(Session, "after_flush")
+def _bump_on_reference_writes(session: Session, flush_context) -> None:
+    changed = any(isinstance(obj, WATCHED) for obj in session.new) or \
+        any(isinstance(obj, WATCHED) for obj in session.deleted) or \
+        any(isinstance(obj, WATCHED) and session.is_modified(obj, include_collections=False) for obj in session.dirty)
+    if changed:
+        bump_reference(session)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_token(session: Session, *args) -> None:
+    session.info.pop(_INFO_KEY, None)
+
+
+def detached_copy(obj: T) -> T:
+    """A detached instance with ``obj``'s column values, safe to keep across sessions."""
+    mapper = obj.__mapper__
+    copy = mapper.class_manager.new_instance()   # instrumented, without running __init__
+    for attr in mapper.column_attrs:
+        setattr(copy, attr.key, getattr(obj, attr.key))
+    make_transient_to_detached(copy)
+    return copy
+
+
+class ReferenceCache:
+    """An LRU of values computed from the reference tables, emptied when the token moves."""
+
+    def __init__(self, name: str, maxsize: int):
+        self.name = name
+        self.maxsize = maxsize
+        self._lock = threading.Lock()
+        self._stamp: tuple[str, str] | None = None
+        self._data: OrderedDict = OrderedDict()
+
+    def get(self, session: Session, key, load: Callable[[Session], T]) -> T:
+        stamp = (str(session.get_bind().url), reference_token(session))
+        with self._lock:
+            if stamp != self._stamp:
+                self._data.clear()
+                self._stamp = stamp
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        value = load(session)
+        with self._lock:
+            if stamp == self._stamp:
+                self._data[key] = value
+                while len(self._data) > self.maxsize:
+                    self._data.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+tokens = ReferenceCache("tokens", 4096)     # token hash -> (token id, staff copy) or None
+stores = ReferenceCache("stores", 4096)     # store code -> store copy or None
+tiers = ReferenceCache("tiers", 1)          # () -> [tier copies by rank]
+
+
+def attach(session: Session, copy: T | None) -> T | None:
+    """The caller's own instance of a cached copy, in its session, without SQL. An instance
+    the session already holds is returned as it is (its unflushed changes kept)."""
+    if copy is None:
+        return None
+    existing = session.identity_map.get(copy.__mapper__.identity_key_from_instance(copy))
+    return existing if existing is not None else session.merge(copy, load=False)
+
+
+def cached_tiers(session: Session) -> list[Tier]:
+    """Detached copies of every tier by rank, shared by the worker: read, never change them."""
+    return tiers.get(session, (), lambda s: [detached_copy(t) for t in s.scalars(select(Tier).order_by(Tier.rank))])
+
+
+def tier_code(session: Session, tier_id: int | None) -> str | None:
+    """A tier's code by id, from the worker's cache (the rules' member facts)."""
+    return next((t.code for t in cached_tiers(session) if t.id == tier_id), None) if tier_id else None
