@@ -150,6 +150,8 @@ def seed(session: Session, settings: Settings, *, members: int = 300, days: int 
     _history(session, settings, rng, people, today=today, days=days)
     _cards(session, settings, people, today=today)
     session.flush()
+    _seed_coupons(session, settings, people)
+    session.flush()
     return logins
 
 
@@ -168,6 +170,44 @@ def _cards(session: Session, settings: Settings, people: list[Member], *, today:
     checkout.ring_up_purchase(session, store_code="S001", clock=Clock.local_moment(datetime.now(settings.tz)),
                               settings=settings, items=[{"sku": "TEA-001", "category": "tea", "qty": 2,
                                                          "unit_price_fen": 3800}], notify=False)
+DEMO_COUPONS = [
+    {"code": "WELCOME20", "type": "spend_get", "title_zh": "新人满100减20", "title_en": "20 off 100 for newcomers",
+     "description_zh": "欢迎加入，全场通用。", "description_en": "Welcome: valid on everything.",
+     "color": "#e64340", "face_value_fen": 2000, "min_spend_fen": 10000, "valid_days": 30, "per_member_limit": 1},
+    {"code": "COFFEE90", "type": "percent", "title_zh": "咖啡9折券", "title_en": "10% off coffee", "color": "#8b5a2b",
+     "percent_off": 10, "cap_fen": 3000, "valid_days": 14, "combinable": True,
+     "restrictions": {"categories_in": ["coffee"]}},
+    {"code": "BAKERY-FREE", "type": "free_item", "title_zh": "免费面包一个", "title_en": "A free bread roll",
+     "color": "#f0a020", "item_sku": "BAK-001", "valid_days": 7, "combinable": True,
+     "restrictions": {"weekdays": [1, 2, 3, 4, 5]}},
+    {"code": "CASH10-PTS", "type": "cash", "title_zh": "10元代金券", "title_en": "10 yuan voucher", "color": "#07c160",
+     "face_value_fen": 1000, "min_spend_fen": 3000, "valid_days": 30, "points_price": 300, "per_member_limit": 3,
+     "stock_total": 500, "with_points": False},
+    {"code": "MUG-GIFT", "type": "gift", "title_zh": "品牌马克杯兑换券", "title_en": "Brand mug gift", "color": "#576b95",
+     "item_sku": "MUG-001", "face_value_fen": 6800, "valid_days": 60, "points_price": 1500, "per_member_limit": 1,
+     "stock_total": 50},
+]
+
+
+def _seed_coupons(session: Session, settings: Settings, people: list[Member]) -> None:
+    """Coupon templates, a welcome coupon for new members (a signup rule), and coupons in a
+    few wallets (a couple used at the till, so the report has figures)."""
+    from wxcrm.coupons import service as coupons
+    for data in DEMO_COUPONS:
+        coupons.save_template(session, data)
+    rules.create_rule(session, {"name": "新会员送券", "name_en": "Welcome coupon", "event": "signup",
+                                "status": "active", "priority": 0,
+                                "actions": [{"type": "issue_coupon", "template": "WELCOME20"}]})
+    clock = Clock.now(settings.tz)
+    for i, member in enumerate(people[:12]):
+        for code in ("WELCOME20", "COFFEE90", "BAKERY-FREE")[: 1 + i % 3]:
+            coupons.issue_coupon(session, settings, template_code=code, member=member, channel="campaign",
+                                 source_ref=f"demo:{code}:{member.id}", clock=clock, reason="demo", notify=False)
+    for member in people[6:9]:
+        checkout.ring_up_purchase(session, store_code="S001", clock=clock, settings=settings, notify=False,
+                                  member_ref={"member_id": member.id},
+                                  items=[{"sku": "COF-002", "category": "coffee", "qty": 3, "unit_price_fen": 3200},
+                                         {"sku": "BAK-001", "category": "bakery", "qty": 1, "unit_price_fen": 1200}])
 
 
 def _history(session: Session, settings: Settings, rng: random.Random, people: list[Member], *, today: date,

@@ -51,3 +51,42 @@
   });
   recalc();
 })();
+
+// The live preview: as the basket changes, ask the server what ringing up would give now
+// (the rules' discounts, the coupons chosen and why others are left out); it writes nothing.
+(function () {
+  const box = document.getElementById("till-preview");
+  const form = document.getElementById("sale-form");
+  if (!box || !form) return;
+  let timer = null, seq = 0;
+  const esc = (t) => String(t == null ? "" : t).replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
+  async function refresh() {
+    const mine = ++seq;
+    const data = new FormData(form);
+    data.delete("action");
+    let body;
+    try {
+      const res = await fetch(box.dataset.url, {method: "POST", body: data, headers: {"Accept": "application/json"}});
+      body = await res.json();
+    } catch (e) { return; }
+    if (mine !== seq) return;            // a newer basket is on its way
+    if (body.error !== undefined) {
+      box.innerHTML = body.error ? '<div class="error" data-testid="preview-error">' + esc(body.error) + "</div>" : "";
+      return;
+    }
+    let html = '<table class="preview">';
+    body.lines.forEach((ln) => {
+      const right = ln.amount !== null ? "¥" + esc(ln.amount) : (ln.points !== null ? esc(ln.points) : "");
+      html += '<tr class="' + esc(ln.kind) + '" data-testid="preview-' + esc(ln.kind) + '"><td>' + esc(ln.text) + '</td><td class="num">' + right + "</td></tr>";
+    });
+    html += "</table>";
+    body.not_applied.forEach((c) => {
+      html += '<div class="muted" style="font-size:12px" data-testid="preview-not-applied">' + esc(c.title) + " " + esc(c.code) + "：" + esc(c.reason) + "</div>";
+    });
+    box.innerHTML = html;
+  }
+  const later = () => { clearTimeout(timer); timer = setTimeout(refresh, 350); };
+  form.addEventListener("input", later);
+  form.addEventListener("change", later);
+  refresh();
+})();

@@ -35,6 +35,15 @@ MATRIX = [
     ("GET", "/api/v1/rules/export", "/api/v1/rules/export", {"marketer", "admin"}),
     ("POST", "/api/v1/rules/import", "/api/v1/rules/import", {"admin"}),
     ("POST", "/api/v1/rules/simulate", "/api/v1/rules/simulate", {"marketer", "admin"}),
+    ("POST", "/api/v1/transactions/preview", "/api/v1/transactions/preview", {"cashier", "manager", "admin"}),
+    ("POST", "/api/v1/coupon-templates", "/api/v1/coupon-templates", {"marketer", "admin"}),
+    ("GET", "/api/v1/coupon-templates", "/api/v1/coupon-templates", {"cashier", "manager", "marketer", "admin"}),
+    ("GET", "/api/v1/coupon-templates/<code>", "/api/v1/coupon-templates/X1",
+     {"cashier", "manager", "marketer", "admin"}),
+    ("PUT", "/api/v1/coupon-templates/<code>", "/api/v1/coupon-templates/X1", {"marketer", "admin"}),
+    ("POST", "/api/v1/coupons", "/api/v1/coupons", {"manager", "marketer", "admin"}),
+    ("GET", "/api/v1/members/<int:member_id>/coupons", "/api/v1/members/1/coupons",
+     {"cashier", "manager", "marketer", "admin"}),
 ]
 PUBLIC = {("GET", "/api/v1/openapi.json")}
 

@@ -105,7 +105,7 @@ def test_menu_clicks_answer_card_points_and_coupons(wechat, make):
     assert member.card_no in wechat.send(wechat.event("o-click", "CLICK", "MY_CARD", int(time.time()) + 1))
     assert "积分" in wechat.send(wechat.event("o-click", "CLICK", "MY_POINTS", int(time.time()) + 2))
     coupons = wechat.send(wechat.event("o-click", "CLICK", "MY_COUPONS", int(time.time()) + 3))
-    assert "即将上线" in coupons and "http" not in coupons    # no page to send them to yet
+    assert "/h5/coupons" in coupons                          # the wallet
 
 
 def test_keywords_answer_with_the_members_figures_in_their_language(wechat, make):
@@ -116,9 +116,9 @@ def test_keywords_answer_with_the_members_figures_in_their_language(wechat, make
     assert "Your points: 0" in wechat.send(wechat.text("o-kw", "Points"))
     assert "¥123.45" in wechat.send(wechat.text("o-kw", "余额"))
     assert "¥123.45" in wechat.send(wechat.text("o-kw", "balance"))
-    assert "优惠券功能即将上线" in wechat.send(wechat.text("o-kw", "优惠券"))
-    assert "Coupons are coming soon" in wechat.send(wechat.text("o-kw", "coupons"))
-    assert "优惠券" not in wechat.send(wechat.text("o-kw", "你好"))    # the help lists what exists
+    assert "券包" in wechat.send(wechat.text("o-kw", "优惠券")) and "/h5/coupons" in wechat.send(wechat.text("o-kw", "券"))
+    assert "Your coupons" in wechat.send(wechat.text("o-kw", "coupons"))
+    assert "储值充值" not in wechat.send(wechat.text("o-kw", "你好"))    # the help lists what exists
     assert member.card_no in wechat.send(wechat.text("o-kw", "会员卡"))
     assert member.card_no in wechat.send(wechat.text("o-kw", "card"))
 

@@ -202,6 +202,10 @@ class TransactionIn(StrictSchema):
         metadata={"description": "An offline till's sale: when it happened, RFC 3339 with its offset "
                                  "(2026-11-23T14:05:00+08:00). Not in the future, not older than "
                                  "WXCRM_OFFLINE_MAX_AGE_DAYS (occurred_at_in_future, occurred_at_too_old)."})
+    coupon_codes = fields.List(fields.String(validate=validate.Length(min=1, max=40)), load_default=list,
+                               validate=validate.Length(max=20),
+                               metadata={"description": "coupons scanned at the till; the member's other coupons "
+                                                        "are considered too"})
 
 
 class RefundItemIn(StrictSchema):
@@ -232,6 +236,21 @@ class ReceiptLineOut(StrictSchema):
     rule = fields.String()
     rule_id = fields.Integer(allow_none=True)
     rule_version = fields.Integer(allow_none=True)
+    code = fields.String()
+
+
+class CouponAppliedOut(StrictSchema):
+    code = fields.String()
+    title = fields.String()
+    type = fields.String()
+    discount_fen = fields.Integer()
+
+
+class CouponNotAppliedOut(StrictSchema):
+    code = fields.String()
+    title = fields.String()
+    reason_code = fields.String()
+    reason = fields.String(metadata={"description": "why, in the request's language"})
 
 
 class TransactionOut(StrictSchema):
@@ -259,6 +278,13 @@ class TransactionOut(StrictSchema):
     claim_token = fields.String(metadata={"description": "a purchase without a member: the token its receipt "
                                                          "prints as a QR (claim_qr_url) for scan-to-earn"})
     claim_qr_url = fields.String()
+    coupons_applied = fields.List(fields.Nested(CouponAppliedOut))
+    coupons_not_applied = fields.List(fields.Nested(CouponNotAppliedOut))
+    preview = fields.Boolean()
+
+
+class TransactionPreviewOut(TransactionOut):
+    id = fields.Integer(allow_none=True, metadata={"description": "always null: a preview writes nothing"})
 
 
 class LedgerQuery(StrictSchema):

@@ -4,9 +4,10 @@ from flask import request
 from flask_smorest import Blueprint
 
 from wxcrm.api.auth import current_staff, roles_required, token_scope
-from wxcrm.api.schemas import RefundIn, TransactionIn, TransactionOut
+from wxcrm.api.schemas import RefundIn, TransactionIn, TransactionOut, TransactionPreviewOut
 from wxcrm.checkout import service as checkout
 from wxcrm.config import current_settings
+from wxcrm.coupons.words import reason_text
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.idempotency import run_once
@@ -51,12 +52,38 @@ def create_transaction(data):
         txn = checkout.ring_up_purchase(db.session, staff=staff, clock=clock, settings=settings,
                                         store_code=data["store_code"], items=data["items"],
                                         member_ref=data["member"], points_to_use=data["points_to_use"],
-                                        payment_method=data["payment_method"], received_at=now.utc)
+                                        payment_method=data["payment_method"], received_at=now.utc,
+                                        coupon_codes=data["coupon_codes"])
         return 201, txn.receipt
 
     status, body, _ = run_once(db.session, f"transactions:{token_scope()}", key, request.get_json(), write)
     db.session.commit()
-    return body, status
+    return with_coupon_reasons(body), status
+
+
+def with_coupon_reasons(body: dict) -> dict:
+    """Each coupon left out says why in the request's language (the stored receipt keeps the code)."""
+    if not body.get("coupons_not_applied"):
+        return body
+    return body | {"coupons_not_applied": [c | {"reason": reason_text(c["reason_code"])}
+                                           for c in body["coupons_not_applied"]]}
+
+
+@blp.route("/transactions/preview", methods=["POST"])
+@roles_required(blp, "cashier", "manager", "admin")
+@blp.arguments(TransactionIn)
+@blp.response(200, TransactionPreviewOut)
+def preview_transaction(data):
+    """What a purchase would give, writing nothing: the same body as a purchase (no
+    Idempotency-Key), the same rules and coupon choice, rolled back. The till calls it as
+    the basket changes."""
+    settings = current_settings()
+    body = checkout.preview_purchase(db.session, staff=current_staff(), settings=settings,
+                                     store_code=data["store_code"], items=data["items"], member_ref=data["member"],
+                                     points_to_use=data["points_to_use"], payment_method=data["payment_method"],
+                                     coupon_codes=data["coupon_codes"])
+    db.session.rollback()
+    return with_coupon_reasons(body)
 
 
 @blp.route("/transactions/<int:transaction_id>/refund", methods=["POST"])

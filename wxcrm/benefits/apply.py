@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from wxcrm.config import Settings
+from wxcrm.coupons import service as coupons
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.members.models import Member, Tier
@@ -82,8 +83,8 @@ def apply_member_effect(session: Session, member: Member, effect: Effect, occasi
                        dedup_key=f"{occasion.cause}:{occasion.ref}:rule{effect.rule_id}:m{member.id}",
                        now=occasion.clock.utc)
     elif kind == "coupon":
-        # Coupons arrive with the coupons package; until then the receipt names the coupon.
-        log.info("coupon %s from rule %s noted for member %s", effect.params.get("template"), effect.rule_name,
-                 member.id)
+        coupons.issue_for_rule(session, settings, member, template_code=str(effect.params.get("template", "")),
+                               count=int(effect.params.get("count", 1) or 1), cause=occasion.cause,
+                               ref=occasion.ref, rule_id=effect.rule_id, clock=occasion.clock)
     session.flush()
     return 0

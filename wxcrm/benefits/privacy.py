@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from wxcrm.config import Settings
+from wxcrm.coupons import service as coupons
 from wxcrm.ledger import service as ledger
 from wxcrm.ledger.models import LedgerAccount, LedgerEntry
 from wxcrm.members.models import ConsentRecord, Member, MembershipClosure
@@ -26,7 +27,7 @@ from wxcrm.wechat.adapter.models import InboundEvent
 
 # Other packages' part in closing (e.g. the coupons package voids the member's coupons):
 # each is called as hook(session, member, clock) before the profile is anonymised.
-CLOSURE_HOOKS: list[Callable[[Session, Member, Clock], None]] = []
+CLOSURE_HOOKS: list[Callable[[Session, Member, Clock], None]] = [coupons.void_for_closure]
 
 
 def member_data(session: Session, member: Member) -> dict:
@@ -64,6 +65,7 @@ def member_data(session: Session, member: Member) -> dict:
         "consents": [{"kind": c.kind, "version": c.version, "granted": c.granted, "channel": c.channel,
                       "at": c.at.isoformat() + "Z"} for c in consents],
         "cards": [{"card_no": member.card_no, "status": member.status}],
+        "coupons": coupons.coupons_for_export(session, member.id),
         "ledgers": ledgers,
         "transactions": [{"id": t.id, "kind": t.kind, "original_id": t.original_id, "business_date": t.business_date.isoformat(),
                           "payment_method": t.payment_method, "total_fen": t.total_fen, "discount_fen": t.discount_fen,

@@ -18,6 +18,7 @@ from wxcrm.benefits.notices import notify_points_changed
 from wxcrm.cards import claims, presence, wallet
 from wxcrm.cards import service as cards
 from wxcrm.config import Settings
+from wxcrm.coupons import service as coupons
 from wxcrm.errors import N_, DomainError, NotFound
 from wxcrm.ledger import service as ledger
 from wxcrm.ledger.models import LedgerEntry
@@ -75,7 +76,7 @@ def sale_clock(settings: Settings, *, occurred_at: datetime | None, now: Clock) 
 def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], clock: Clock, settings: Settings,
                      member_ref: dict | None = None, points_to_use: int = 0, payment_method: str = "cash",
                      staff: Staff | None = None, notify: bool = True,
-                     received_at: datetime | None = None) -> Transaction:
+                     received_at: datetime | None = None, coupon_codes: list[str] | None = None) -> Transaction:
     """Ring up one purchase at ``clock`` (``sale_clock``: now, or when an offline till
     rang it up; ``received_at`` is when wxcrm got it, default the same). ``notify=False``
     queues no WeChat notice (history being loaded, e.g. the demo's past purchases).
@@ -114,6 +115,12 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
         decision = decide_purchase(session, member, basket, local_time=clock.local, settings=settings,
                                    points_balance=facts.available, known=facts.known)
     line_discounts = _line_discounts(decision.effects)
+    # Coupons come off after the rules' discounts, before points pay (README, "Coupons at the till").
+    picked = coupons.choose_at_till(session, member, codes=coupon_codes or [], lines=lines,
+                                    line_discounts=line_discounts, store=store, clock=clock,
+                                    paying_with_points=points_to_use > 0)
+    for line_no, fen in picked.line_discounts().items():
+        line_discounts[line_no] = line_discounts.get(line_no, 0) + fen
     discount = sum(line_discounts.values())
     _check_points_payment(points_to_use, total - discount, settings)
 
@@ -134,6 +141,7 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
                 for effect in decision.effects]
     if benefits:
         session.execute(insert(TransactionBenefit), benefits)
+    benefits += coupons.redeem_at_till(session, picked, txn, clock)
 
     if points_to_use:
         ledger.spend_points(session, member.id, points_to_use, ledger.Cause(
@@ -157,7 +165,8 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
         tiers.after_purchase(session, member, today=clock.today, at=txn.recorded_at, transaction_id=txn.id,
                              spend_fen=facts.year_spend_fen + txn.payable_fen)
     txn.points_earned = earned
-    receipt = _purchase_receipt_in_memory(session, txn, store, member, lines, benefits, facts, clock, tier_before)
+    receipt = _purchase_receipt_in_memory(session, txn, store, member, lines, benefits, facts, clock,
+                                          tier_before) | coupons.receipt_fields(picked)
     if member is None:      # scan-to-earn: the receipt carries a QR its customer may claim
         claim = claims.offer_claim(session, settings, transaction_id=txn.id, store_id=store.id, now=arrived)
         receipt = {**receipt, "claim_token": claim.token, "claim_qr_url": claims.claim_url(settings, claim.token)}
@@ -213,6 +222,23 @@ def _snapshot_statement(windows: tuple[int, ...]):
             _SNAPSHOTS.clear()
         _SNAPSHOTS[windows] = statement
     return statement
+
+
+def preview_purchase(session: Session, *, settings: Settings, store_code: str, items: list[dict],
+                     member_ref: dict | None = None, points_to_use: int = 0, payment_method: str = "cash",
+                     staff: Staff | None = None, coupon_codes: list[str] | None = None) -> dict:
+    """The receipt a purchase would print now, writing nothing: the purchase itself, in a
+    savepoint rolled back (so the preview costs what a purchase costs and never disagrees
+    with it). The caller rolls its own transaction back too (the locks end there)."""
+    savepoint = session.begin_nested()
+    try:
+        txn = ring_up_purchase(session, store_code=store_code, items=items, clock=Clock.now(settings.tz),
+                               settings=settings, member_ref=member_ref, points_to_use=points_to_use,
+                               payment_method=payment_method, staff=staff, notify=False, coupon_codes=coupon_codes)
+        body = dict(txn.receipt) | {"id": None, "preview": True}
+    finally:
+        savepoint.rollback()
+    return body
 
 
 def _check_sale_size(total: int, staff: Staff | None, settings: Settings) -> None:
@@ -322,8 +348,8 @@ def purchase_receipt(session: Session, txn: Transaction, member: Member | None, 
     benefits = list(session.scalars(select(TransactionBenefit).where(TransactionBenefit.transaction_id == txn.id)
                                     .order_by(TransactionBenefit.id)))
     for b in benefits:
-        if b.kind == "discount":
-            lines.append({"kind": "discount", "text": b.text_zh, "text_en": b.text_en, "amount_fen": -b.amount_fen,
+        if b.kind in ("discount", "coupon_used"):
+            lines.append({"kind": b.kind, "text": b.text_zh, "text_en": b.text_en, "amount_fen": -b.amount_fen,
                           "rule": b.rule_name, "rule_id": b.rule_id, "rule_version": b.rule_version})
     if txn.points_redeemed:
         lines.append({"kind": "points_redeemed", "text": f"积分抵扣 {txn.points_redeemed} 分",
@@ -334,7 +360,7 @@ def purchase_receipt(session: Session, txn: Transaction, member: Member | None, 
         if b.kind == "points":
             lines.append({"kind": "points", "text": b.text_zh, "text_en": b.text_en, "points": b.points,
                           "rule": b.rule_name, "rule_id": b.rule_id, "rule_version": b.rule_version})
-        elif b.kind not in ("discount",):
+        elif b.kind not in ("discount", "coupon_used"):
             lines.append({"kind": b.kind, "text": b.text_zh, "text_en": b.text_en, "points": b.points,
                           "amount_fen": b.amount_fen, "rule": b.rule_name, "rule_id": b.rule_id,
                           "rule_version": b.rule_version})
@@ -378,8 +404,8 @@ def _purchase_receipt_in_memory(session: Session, txn: Transaction, store: Store
                     "amount_fen": line.amount_fen})
     out.append({"kind": "total", "text": "合计", "text_en": "Total", "amount_fen": txn.total_fen})
     for b in benefits:
-        if b["kind"] == "discount":
-            out.append({"kind": "discount", "text": b["text_zh"], "text_en": b["text_en"],
+        if b["kind"] in ("discount", "coupon_used"):
+            out.append({"kind": b["kind"], "text": b["text_zh"], "text_en": b["text_en"],
                         "amount_fen": -b["amount_fen"], "rule": b["rule_name"], "rule_id": b["rule_id"],
                         "rule_version": b["rule_version"]})
     if txn.points_redeemed:
@@ -391,7 +417,7 @@ def _purchase_receipt_in_memory(session: Session, txn: Transaction, store: Store
         if b["kind"] == "points":
             out.append({"kind": "points", "text": b["text_zh"], "text_en": b["text_en"], "points": b["points"],
                         "rule": b["rule_name"], "rule_id": b["rule_id"], "rule_version": b["rule_version"]})
-        elif b["kind"] != "discount":
+        elif b["kind"] not in ("discount", "coupon_used"):
             out.append({"kind": b["kind"], "text": b["text_zh"], "text_en": b["text_en"], "points": b["points"],
                         "amount_fen": b["amount_fen"], "rule": b["rule_name"], "rule_id": b["rule_id"],
                         "rule_version": b["rule_version"]})
@@ -508,6 +534,10 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
         release_usage(session, original.member_id, original.business_date, benefits_by_rule(session, original.id),
                       membership_anchor(buyer))
     refund.receipt = refund_receipt(session, refund, original, clock, shortfall_charge_fen=charge, items=returned)
+    if fully and (original.receipt or {}).get("coupons_applied"):       # no query for a sale without coupons
+        coupon_lines = coupons.restore_after_refund(session, original, refund, clock)
+        if coupon_lines:
+            refund.receipt = refund.receipt | {"receipt_lines": refund.receipt["receipt_lines"] + coupon_lines}
     change = refund.points_earned - refund.points_redeemed      # taken back (-) and given back (+)
     buyer = session.get(Member, original.member_id) if original.member_id is not None else None
     if settings.wechat_card_enabled and buyer is not None and change:

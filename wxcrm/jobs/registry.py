@@ -32,4 +32,6 @@ JOBS: tuple[Job, ...] = (
         "month end), and staff holds that ran out."),
     Job("membership-reminders", "wxcrm.jobs.tasks:remind_expiring", "WXCRM_RULES_DAILY_INTERVAL_SECONDS",
         "Remind members 30 days before their card expires (once per member and expiry date)."),
+    Job("coupon-expiry", "wxcrm.jobs.tasks:remind_expiring_coupons", "WXCRM_RULES_DAILY_INTERVAL_SECONDS",
+        "Remind members 3 days before a coupon ends (once per coupon, catching up after downtime)."),
 )

@@ -139,3 +139,17 @@ def remind_expiring(app: Flask) -> None:
             log.info("membership reminders: %d queued", queued)
     finally:
         db.session.remove()
+
+
+def remind_expiring_coupons(app: Flask) -> None:
+    """The daily `coupon-expiry` job: a reminder 3 days before each coupon ends."""
+    from wxcrm.coupons.service import remind_expiring_coupons as remind
+    from wxcrm.extensions import db
+    settings = settings_for(app)
+    try:
+        queued = remind(db.session, settings, business_date(settings.tz))
+        db.session.commit()
+        if queued:
+            log.info("coupon reminders: %d queued", queued)
+    finally:
+        db.session.remove()

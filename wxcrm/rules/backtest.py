@@ -149,6 +149,11 @@ def backtest(session: Session, *, live: CompiledRuleSet, draft: CompiledRuleSet,
         for it in session.scalars(select(TransactionItem).where(
                 TransactionItem.transaction_id.in_([t.id for t in batch])).order_by(TransactionItem.line_no)):
             items[it.transaction_id].append(it)
+        # Coupons are not the rules' doing: the actual discount compared is the rules' part.
+        coupon_off = dict(session.execute(
+            select(TransactionBenefit.transaction_id, func.sum(TransactionBenefit.amount_fen))
+            .where(TransactionBenefit.transaction_id.in_([t.id for t in batch]), TransactionBenefit.kind == "coupon_used")
+            .group_by(TransactionBenefit.transaction_id)).all())
         buyers = {t.member_id for t in batch}
         new = buyers - set(known.members)
         _load_new_members(session, new, known, start, longest)
@@ -174,7 +179,7 @@ def backtest(session: Session, *, live: CompiledRuleSet, draft: CompiledRuleSet,
                                      local, history, windows, tier_codes, groups)
                 replayed += 1
                 actual["points"] += txn.points_earned
-                actual["discount_fen"] += txn.discount_fen
+                actual["discount_fen"] += txn.discount_fen - int(coupon_off.get(txn.id) or 0)
                 actual["payable_fen"] += txn.payable_fen
             elif txn.original_id is not None:
                 _replay_refund(session, txn, items[txn.id], left_to_refund, sets, known)

@@ -29,9 +29,11 @@ def init_web(app: Flask) -> None:
     from wxcrm.web import auth
     from wxcrm.web.cashier import views as cashier
     from wxcrm.web.console import cards as cards_console
+    from wxcrm.web.console import coupons as coupons_console
     from wxcrm.web.console import outbox as outbox_console
     from wxcrm.web.console import rules as rules_console
     from wxcrm.web.console import views as console
+    from wxcrm.web.h5 import coupons as h5_coupons  # noqa: F401  (adds the wallet to the h5 pages)
     from wxcrm.web.h5 import views as h5
 
     login.login_view = "auth.login"
@@ -48,6 +50,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(outbox_console.bp, url_prefix="/console/outbox")
     app.register_blueprint(cards_console.bp, url_prefix="/console/cards")
     app.register_blueprint(rules_console.bp, url_prefix="/console/rules")
+    app.register_blueprint(coupons_console.bp, url_prefix="/console/coupons")
 
     app.jinja_env.filters["yuan"] = fen_to_yuan_str
     app.jinja_env.filters["yuan_grouped"] = lambda fen: fen_to_yuan_str(fen, grouped=True)

@@ -102,6 +102,22 @@ def action_label(kind: str) -> str:
 # A service's refusal by its code; the numbers come from ``DomainError.params``. A code
 # not listed here falls back to the service's own N_-marked detail.
 PROBLEMS = {
+    # coupons (wxcrm.coupons.service): a scanned code that cannot be used, issuing refused
+    "coupon_unknown": N_("coupon %(code)s does not exist"),
+    "coupon_other_member": N_("coupon %(code)s belongs to another member"),
+    "coupon_used": N_("coupon %(code)s has already been used"),
+    "coupon_void": N_("coupon %(code)s has been withdrawn"),
+    "coupon_expired": N_("coupon %(code)s has expired"),
+    "coupon_needs_member": N_("Coupons go to, and are used by, active members only."),
+    "coupon_out_of_stock": N_("Coupon %(code)s is out of stock."),
+    "coupon_limit_reached": N_("The member already has as many of coupon %(code)s as one member may (%(limit)s)."),
+    "coupon_template_inactive": N_("Coupon %(code)s is paused."),
+    "coupon_template_ended": N_("Coupon %(code)s has ended."),
+    "coupon_template_not_found": N_("No coupon %(code)s."),
+    "coupon_template_exists": N_("A coupon with code %(code)s exists already."),
+    "coupon_unknown_stores": N_("No such store: %(codes)s."),
+    "coupon_unknown_tiers": N_("No such tier: %(codes)s."),
+    "coupon_stock_below_issued": N_("%(issued)s coupons are already issued: the stock cannot be lower."),
     "points_exceed_payable": N_("%(points)s points are worth more than the ¥%(left)s left to pay."),
     "points_exceed_share": N_("Points may pay at most %(pct)s%% of the bill: %(most)s points here."),
     "points_need_member": N_("Points can only be used by an active member."),

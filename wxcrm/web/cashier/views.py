@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -15,6 +16,8 @@ from wxcrm.cards import service as cards
 from wxcrm.cards.codes import looks_like_member_code
 from wxcrm.checkout import service as checkout
 from wxcrm.config import current_settings
+from wxcrm.coupons.codes import pretty
+from wxcrm.coupons.words import reason_text
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.idempotency import IdempotencyConflict, run_once
@@ -22,7 +25,7 @@ from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.members.models import Member, Staff, Store
 from wxcrm.messages.dispatch import send_now
-from wxcrm.money import yuan_str_to_fen
+from wxcrm.money import fen_to_yuan_str, yuan_str_to_fen
 from wxcrm.sales.models import Transaction, TransactionItem
 from wxcrm.timeutil import Clock
 from wxcrm.web.auth import role_required
@@ -145,13 +148,15 @@ def till():
             payload = {"store_code": request.form.get("store_code", ""),
                        "member": _member_ref(member, qr_token, request.form.get("presence_code", "")),
                        "items": items, "points_to_use": points,
-                       "payment_method": request.form.get("payment_method") or "cash"}
+                       "payment_method": request.form.get("payment_method") or "cash",
+                       "coupon_codes": _coupon_codes(request.form)}
 
             def write():
                 txn = checkout.ring_up_purchase(db.session, staff=current_user, clock=Clock.now(settings.tz),
                                                 settings=settings, store_code=payload["store_code"], items=items,
                                                 member_ref=payload["member"], points_to_use=points,
-                                                payment_method=payload["payment_method"])
+                                                payment_method=payload["payment_method"],
+                                                coupon_codes=payload["coupon_codes"])
                 return 201, txn.receipt
 
             try:
@@ -184,6 +189,45 @@ def _member_ref(member: Member | None, qr_token: str, presence_code: str) -> dic
     if presence_code.strip():
         ref["presence_code"] = presence_code.strip()[:12]
     return ref
+
+
+def _coupon_codes(form) -> list[str]:
+    return (form.get("coupon_codes") or "").replace("，", ",").replace(",", " ").split()[:20]
+
+
+@bp.route("/preview", methods=["POST"])
+@role_required("cashier", "manager", "admin")
+def preview():
+    """The till's live preview (JSON for till.js): what ringing up this basket would give now,
+    the rules' discounts and the coupons chosen, writing nothing."""
+    settings = current_settings()
+    items, errors = _basket_from_form(request.form)
+    if errors or not items:
+        return {"error": errors[0] if errors else ""}
+    card_no = (request.form.get("card_no") or "").strip()
+    try:
+        points = max(int(request.form.get("points_to_use") or 0), 0)
+    except ValueError:
+        points = 0
+    try:
+        body = checkout.preview_purchase(db.session, settings=settings, staff=current_user, items=items,
+                                         store_code=request.form.get("store_code", ""),
+                                         member_ref={"card_no": card_no} if card_no else None, points_to_use=points,
+                                         payment_method=request.form.get("payment_method") or "cash",
+                                         coupon_codes=_coupon_codes(request.form))
+    except DomainError as exc:
+        db.session.rollback()
+        return {"error": problem_text(exc)}
+    db.session.rollback()
+    zh = str(get_locale()).startswith("zh")
+    shown = ("discount", "coupon_used", "points_redeemed", "payable", "points")
+    return {"lines": [{"kind": ln["kind"], "text": ln["text"] if zh else ln["text_en"],
+                       "amount": fen_to_yuan_str(ln["amount_fen"]) if "amount_fen" in ln else None,
+                       "points": ln.get("points")}
+                      for ln in body["receipt_lines"] if ln["kind"] in shown],
+            "payable": fen_to_yuan_str(body["payable_fen"]),
+            "not_applied": [{"code": pretty(c["code"]), "title": c["title"], "reason": reason_text(c["reason_code"])}
+                            for c in body.get("coupons_not_applied", [])]}
 
 
 def _rows_for_redisplay(form) -> list[dict]:

@@ -23,6 +23,7 @@ from wxcrm.sales.models import Transaction
 from wxcrm.sales.queries import signed_payable
 from wxcrm.timeutil import business_date, utcnow
 from wxcrm.web.auth import role_required
+from wxcrm.web.console.coupons import wallet_for_console
 from wxcrm.web.labels import problem_text
 from wxcrm.web.paging import page_arg
 
@@ -202,7 +203,8 @@ def member_detail(member_id: int):
     history = members.member_history(db.session, member.id, limit=50)
     tiers = {t.code: t for t in members.tiers_by_rank(db.session)}
     return render_template("console/member.html", member=member, summary=summary, stored=stored, entries=entries,
-                           txns=txns, history=history, tiers=tiers, card_frozen=cards.is_frozen(db.session, member))
+                           txns=txns, history=history, tiers=tiers, card_frozen=cards.is_frozen(db.session, member),
+                           coupons=wallet_for_console(db.session, member.id, today))
 
 
 class GroupForm(FlaskForm):

@@ -75,7 +75,7 @@ def card(member: Member):
         if held is not None and held.removed_at is None:
             wallet_card = None                      # already in their WeChat wallet
     return render_template("h5/card.html", member=member, summary=summary, stored=stored, frozen=frozen,
-                           code=code, coupons=0, masked=mask_card_no(member.card_no), wallet_card=wallet_card)
+                           code=code, coupons=member.coupons_held or 0, masked=mask_card_no(member.card_no), wallet_card=wallet_card)
 
 
 @bp.route("/card/wallet")

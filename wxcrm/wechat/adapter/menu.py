@@ -1,8 +1,8 @@
 """The account's menu: from WXCRM_WECHAT_MENU (JSON) or the default (card, points, profile,
 card number), checked against WeChat's limits before `flask wxcrm wechat-menu` publishes it.
 
-The default menu points only at pages that exist: coupons and the stored-value top-up join
-it when the coupon and stored-value packages bring their pages."""
+The default menu points only at pages that exist: the coupon wallet is in it; the
+stored-value top-up joins it when the stored-value package brings its page."""
 from __future__ import annotations
 
 import json
@@ -24,6 +24,7 @@ def default_menu(public_url: str) -> dict:
         {"type": "view", "name": "会员卡", "url": f"{h5}/"},
         {"type": "click", "name": "我的积分", "key": KEY_POINTS},
         {"name": "更多", "sub_button": [
+            {"type": "view", "name": "我的优惠券", "url": f"{h5}/coupons"},
             {"type": "view", "name": "个人资料", "url": f"{h5}/profile"},
             {"type": "click", "name": "会员卡号", "key": KEY_CARD},
         ]},

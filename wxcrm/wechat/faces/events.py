@@ -290,10 +290,9 @@ def answer(session: Session, openid: str, topic: str, lang: str, ctx: Context) -
             return f"您的储值余额：¥{yuan}\n会员卡：{ctx.page('/')}"
         return f"Your stored-value balance: ¥{yuan}\nYour card: {ctx.page('/')}"
     if topic == "coupons":
-        # No coupon page yet (the coupons package brings it): say so, link to nothing.
         if zh:
-            return "优惠券功能即将上线，敬请期待。回复“积分”“余额”可查询积分和储值。"
-        return "Coupons are coming soon. Reply \"points\" or \"balance\" for your figures."
+            return f"您的优惠券都在券包里，结账时出示会员码即可自动使用：{ctx.page('/coupons')}"
+        return f"Your coupons are in your wallet and apply by themselves when you show your card: {ctx.page('/coupons')}"
     if zh:
         return f"您的{ctx.brand}会员卡号：{member.card_no}\n结账时出示会员码即可积分：{ctx.page('/')}"
     return f"Your {ctx.brand} card number: {member.card_no}\nShow its code at the till to earn points: {ctx.page('/')}"
@@ -301,6 +300,6 @@ def answer(session: Session, openid: str, topic: str, lang: str, ctx: Context) -
 
 def help_text(lang: str, ctx: Context) -> str:
     if lang == "en":
-        return (f"Thank you for your message! Reply \"points\", \"balance\" or \"card\", "
+        return (f"Thank you for your message! Reply \"points\", \"balance\", \"coupons\" or \"card\", "
                 f"or open your card: {ctx.page('/')}")
-    return f"感谢您的留言！回复“积分”“余额”或“会员卡”即可查询，也可点此打开会员卡：{ctx.page('/')}"
+    return f"感谢您的留言！回复“积分”“余额”“优惠券”或“会员卡”即可查询，也可点此打开会员卡：{ctx.page('/')}"

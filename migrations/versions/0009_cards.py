@@ -2,8 +2,8 @@
 that paid for a sale, one-time presence codes, stores' card settings and QR codes,
 scan-to-earn claims
 
-Revision ID: 0008_cards
-Revises: 0007_till_caches
+Revision ID: 0009_cards
+Revises: 0008_coupons
 Create Date: 2026-11-30 06:25:00.733153
 
 """
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0008_cards'
-down_revision = '0007_till_caches'
+revision = '0009_cards'
+down_revision = '0008_coupons'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,99 @@
+"""Coupons under concurrency (MariaDB: real row locks)."""
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import func, select
+
+from tests.conftest import mysql_only, post_sale
+from wxcrm.coupons.models import Coupon, CouponTemplate
+from wxcrm.extensions import db
+from wxcrm.members.models import Member
+
+
+def _template(app, token, **extra):
+    with app.test_client() as c:
+        r = c.post("/api/v1/coupon-templates", headers={"Authorization": f"Bearer {token}"},
+                   json={"code": "C20", "type": "cash", "title_zh": "20元券", "face_value_fen": 2000,
+                         "valid_days": 30} | extra)
+        assert r.status_code == 201, r.json
+
+
+def _issue(app, token, card_no) -> tuple[int, dict]:
+    with app.test_client() as c:
+        r = c.post("/api/v1/coupons", headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())},
+                   json={"template": "C20", "member": {"card_no": card_no}, "reason": "load test"})
+        return r.status_code, r.get_json()
+
+
+@mysql_only
+def test_fifty_issues_at_once_never_oversell_the_stock(app, make):
+    marketer = make.token("marketer")
+    _template(app, marketer, stock_total=20)
+    cards = [make.member().card_no for _ in range(50)]
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(lambda card: _issue(app, marketer, card), cards))
+    ok = [r for r in results if r[0] == 201]
+    assert len(ok) == 20, [r for r in results if r[0] != 201][:3]
+    assert all(body["code"] == "coupon_out_of_stock" for status, body in results if status != 201)
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Coupon.id))) == 20
+    assert db.session.scalar(select(CouponTemplate.issued_count)) == 20
+    assert len({b["code"] for _, b in ok}) == 20
+
+
+@mysql_only
+def test_one_code_from_two_tills_at_once_is_redeemed_once(app, make):
+    s1, s2 = make.store("S001"), make.store("S002")
+    tills = [make.token("cashier", s1), make.token("cashier", s2)]
+    marketer = make.token("marketer")
+    make.base_rule()
+    member = make.member()
+    _template(app, marketer)
+    card = member.card_no
+    code = _issue(app, marketer, card)[1]["code"]
+
+    def ring(i):
+        return post_sale(app, tills[i], {"store_code": f"S00{i + 1}", "member": {"card_no": card},
+                                         "coupon_codes": [code],
+                                         "items": [{"sku": "T", "qty": 1, "unit_price_fen": 5000}]}, str(uuid.uuid4()))
+    for _ in range(3):     # a few rounds: the race goes either way
+        db.session.execute(Coupon.__table__.update().values(status="available", used_transaction_id=None))
+        db.session.execute(Member.__table__.update().values(coupons_held=1))
+        db.session.commit()
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(ring, range(2)))
+        statuses = sorted(status for status, _ in results)
+        assert statuses == [201, 409], results
+        refused = next(body for status, body in results if status == 409)
+        assert refused["code"] == "coupon_used"
+        db.session.expire_all()
+        assert db.session.scalar(select(Coupon.status)) == "used"
+
+
+@mysql_only
+def test_two_refunds_at_once_give_the_coupon_back_once(app, make):
+    store = make.store("S001")
+    cashier, manager, manager2 = make.token("cashier", store), make.token("manager", store), make.token("manager", store)
+    marketer = make.token("marketer")
+    make.base_rule()
+    member = make.member()
+    _template(app, marketer)
+    _issue(app, marketer, member.card_no)
+    status, sale = post_sale(app, cashier, {"store_code": "S001", "member": {"card_no": member.card_no},
+                                            "items": [{"sku": "T", "qty": 1, "unit_price_fen": 5000}]},
+                             str(uuid.uuid4()))
+    assert status == 201 and sale["coupons_applied"]
+
+    def refund(token):
+        with app.test_client() as c:
+            r = c.post(f"/api/v1/transactions/{sale['id']}/refund", json={},
+                       headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())})
+            return r.status_code, r.get_json()
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(refund, [manager, manager2]))
+    assert sorted(s for s, _ in results) == [201, 422], results
+    db.session.expire_all()
+    assert db.session.scalar(select(Coupon.status)) == "available"
+    assert db.session.get(Member, member.id).coupons_held == 1
