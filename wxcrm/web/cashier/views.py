@@ -191,6 +191,18 @@ def _member_ref(member: Member | None, qr_token: str, presence_code: str) -> dic
     return ref
 
 
+def _preview_member(form, card_no: str) -> dict | None:
+    """The preview names the member as the sale will: the scanned code, else the card number
+    with the one-time code typed so far."""
+    qr_token = (form.get("qr_token") or "").strip()
+    if qr_token:
+        return {"qr_token": qr_token}
+    if not card_no:
+        return None
+    code = (form.get("presence_code") or "").strip()
+    return {"card_no": card_no, "presence_code": code} if code.isdigit() and len(code) == 6 else {"card_no": card_no}
+
+
 def _coupon_codes(form) -> list[str]:
     return (form.get("coupon_codes") or "").replace("，", ",").replace(",", " ").split()[:20]
 
@@ -212,7 +224,7 @@ def preview():
     try:
         body = checkout.preview_purchase(db.session, settings=settings, staff=current_user, items=items,
                                          store_code=request.form.get("store_code", ""),
-                                         member_ref={"card_no": card_no} if card_no else None, points_to_use=points,
+                                         member_ref=_preview_member(request.form, card_no), points_to_use=points,
                                          payment_method=request.form.get("payment_method") or "cash",
                                          coupon_codes=_coupon_codes(request.form))
     except DomainError as exc:
