@@ -6,6 +6,7 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy import select
 
 from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
@@ -69,13 +70,81 @@ def init_db() -> None:
 @click.option("--members", "member_count", default=300, show_default=True)
 @click.option("--days", default=120, show_default=True, help="Days of purchase history to make.")
 @click.option("--seed", default=7, show_default=True)
-def seed_demo(member_count: int, days: int, seed: int) -> None:
+@click.option("--transactions", default=None, type=int,
+              help="Write this many transactions in bulk (a data set at scale, e.g. 1000000 for 100000 members) "
+                   "over the last --days (default then 760), instead of ringing up the demo history at the till.")
+def seed_demo(member_count: int, days: int, seed: int, transactions: int | None) -> None:
     """Load demo stores, staff, tiers, members and purchases (once)."""
     from wxcrm import demo
-    logins = demo.seed(db.session, current_settings(), members=member_count, days=days, seed=seed)
-    db.session.commit()
+    settings = current_settings()
+    if transactions is None:
+        from wxcrm.analytics import rollup
+        logins = demo.seed(db.session, settings, members=member_count, days=days, seed=seed)
+        db.session.commit()
+        rollup.roll_up(db.session, settings, lag_seconds=0, commit=db.session.commit)  # the reports have data at once
+    else:
+        from wxcrm.analytics import bulk, rollup
+        from wxcrm.members.models import Member
+        if db.session.scalar(select(Member.id).limit(1)) is not None:
+            raise click.ClickException("the database already has members: the bulk data set needs an empty one")
+        logins = demo.seed(db.session, settings, members=0, days=1, seed=seed)
+        db.session.commit()
+        history_days = days if days != 120 else 760
+        with click.progressbar(length=member_count, label="members and their history") as bar:
+            done = 0
+            for written in bulk.seed_history(db.session, settings, members=member_count, transactions=transactions,
+                                             days=history_days, seed=seed):
+                db.session.commit()
+                bar.update(written - done)
+                done = written
+        with click.progressbar(length=transactions, label="rolling up for the reports") as bar:
+            rollup.rebuild(db.session, settings, commit=db.session.commit, progress=bar.update)
+        db.session.commit()
     for role, username, password in logins:
         click.echo(f"  {role:<9} {username} / {password}")
+
+
+@wxcrm_cli.command("rollup")
+@click.option("--rebuild", is_flag=True, help="Throw the rollups away and add them up again from the raw tables.")
+def rollup_command(rebuild: bool) -> None:
+    """Bring the report rollups up to date (what the analytics-rollup job does), or rebuild them."""
+    from wxcrm.analytics import rollup
+    settings = current_settings()
+    with click.progressbar(length=0, label="rows rolled up", show_pos=True, show_percent=False) as bar:
+        step = rollup.rebuild if rebuild else rollup.roll_up
+        total = step(db.session, settings, commit=db.session.commit, progress=bar.update)
+    db.session.commit()
+    click.echo(f"rolled up {total} rows")
+
+
+@wxcrm_cli.command("import")
+@click.argument("kind", type=click.Choice(["members", "points", "stored-value", "transactions"]))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check every row and list the bad ones; write nothing.")
+def import_command(kind: str, path: str, dry_run: bool) -> None:
+    """Import members, points (lots with expiry), stored value or past transactions from CSV or XLSX."""
+    from wxcrm.analytics import imports
+    settings = current_settings()
+    rows = list(imports.read_rows(path))
+    try:
+        with click.progressbar(length=len(rows), label=("checking " if dry_run else "importing ") + kind) as bar:
+            report = imports.run_import(db.session, settings, kind, iter(rows), dry_run=dry_run, progress=bar.update,
+                                        commit=db.session.commit)
+    except DomainError as exc:
+        db.session.rollback()
+        click.echo(f"error: {exc.detail % exc.params if exc.params else exc.detail}", err=True)
+        sys.exit(2)
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    for bad in report.bad:
+        click.echo(f"  line {bad.line}: {bad.reason % bad.params if bad.params else bad.reason}")
+    verb = "would import" if dry_run else "imported"
+    click.echo(f"{kind}: {report.rows} rows, {verb} {report.imported}, already imported {report.already}, "
+               f"bad {len(report.bad)}")
+    if report.bad:
+        sys.exit(1)
 
 
 @wxcrm_cli.command("store-create")

@@ -101,6 +101,10 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "CLAIM_HOURS": (int, 24),
     # The WeChat wallet member card (wxcrm/cards/wallet.py): off by default; the demo turns it on.
     "WECHAT_CARD_ENABLED": (bool, False),
+    # Report rollups (wxcrm/analytics): seconds between the analytics-rollup job's runs, and how
+    # old a sale must be before it is rolled up (a sale still committing is never passed by).
+    "ANALYTICS_ROLLUP_INTERVAL_SECONDS": (int, 300),
+    "ANALYTICS_ROLLUP_LAG_SECONDS": (int, 60),
     # The privacy notice members consent to (its text: /h5/privacy/notice); a new version asks again.
     "PRIVACY_NOTICE_VERSION": (str, "2026-01"),
 }
@@ -261,8 +265,16 @@ def _check_public_url(cfg: Mapping):
 
 # Checks of the settings alone, run in this order. Other packages append theirs here (e.g. the
 # WeChat Pay certificates for refunds); each yields Unsafe items.
+def _check_analytics(cfg: Mapping):
+    if cfg["WXCRM_ANALYTICS_ROLLUP_LAG_SECONDS"] < 5:
+        yield Unsafe("WXCRM_ANALYTICS_ROLLUP_LAG_SECONDS", "at least 5: a sale still being committed could be "
+                     "passed by the rollup's watermark and missed by the reports")
+    if cfg["WXCRM_ANALYTICS_ROLLUP_INTERVAL_SECONDS"] < 10:
+        yield Unsafe("WXCRM_ANALYTICS_ROLLUP_INTERVAL_SECONDS", "at least 10 seconds between rollup runs")
+
+
 SETTINGS_CHECKS: list = [_check_environment, _check_secret_key, _check_database, _check_wechat, _check_pay,
-                         _check_public_url, _check_member_code_secret]
+                         _check_public_url, _check_member_code_secret, _check_analytics]
 
 
 def unsafe_settings(config: Mapping) -> list[Unsafe]:
@@ -341,6 +353,7 @@ class Settings:
     member_code_secret: str = field(default="", repr=False)
     claim_hours: int = 24
     wechat_card_enabled: bool = False
+    analytics_rollup_lag_seconds: int = 60
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):

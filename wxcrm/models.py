@@ -1,5 +1,6 @@
 """Imports every package's models so metadata (and Alembic) sees all tables."""
 from wxcrm import idempotency  # noqa: F401
+from wxcrm.analytics import models as analytics_models  # noqa: F401
 from wxcrm.cards import models as cards_models  # noqa: F401
 from wxcrm.coupons import models as coupons_models  # noqa: F401
 from wxcrm.jobs import models as jobs_models  # noqa: F401

@@ -32,6 +32,8 @@ JOBS: tuple[Job, ...] = (
         "month end), and staff holds that ran out."),
     Job("membership-reminders", "wxcrm.jobs.tasks:remind_expiring", "WXCRM_RULES_DAILY_INTERVAL_SECONDS",
         "Remind members 30 days before their card expires (once per member and expiry date)."),
+    Job("analytics-rollup", "wxcrm.jobs.tasks:roll_up_analytics", "WXCRM_ANALYTICS_ROLLUP_INTERVAL_SECONDS",
+        "Add new sales and ledger entries into the report rollups, from the watermark on (idempotent)."),
     Job("coupon-expiry", "wxcrm.jobs.tasks:remind_expiring_coupons", "WXCRM_RULES_DAILY_INTERVAL_SECONDS",
         "Remind members 3 days before a coupon ends (once per coupon, catching up after downtime)."),
 )

@@ -20,6 +20,20 @@ from wxcrm.timeutil import business_date, utcnow
 log = logging.getLogger(__name__)
 
 
+def roll_up_analytics(app: Flask) -> None:
+    """The report rollups, batch by batch from their watermarks, each batch committed."""
+    from wxcrm.analytics import rollup
+    from wxcrm.extensions import db
+    settings = settings_for(app)
+    try:
+        total = rollup.roll_up(db.session, settings, lag_seconds=settings.analytics_rollup_lag_seconds,
+                               commit=db.session.commit)
+        if total:
+            log.info("analytics rollup: %d rows", total)
+    finally:
+        db.session.remove()
+
+
 def dispatch_outbox(app: Flask) -> None:
     from wxcrm.extensions import db
     try:

@@ -153,6 +153,7 @@ class Member(db.Model):
     __table_args__ = (
         CheckConstraint("status in ('active', 'expired', 'cancelled', 'closed')", name="status"),
         CheckConstraint("gender in ('male', 'female', 'unknown')", name="gender"),
+        Index("ix_members_joined_on", "joined_on"),  # the new-members report
     )
 
 

@@ -231,6 +231,16 @@ def next_card_no(session: Session, prefix: str) -> str:
     return body + _luhn_digit(body)
 
 
+def reserve_card_numbers(session: Session, prefix: str, count: int) -> list[str]:
+    """``count`` consecutive card numbers at once (bulk loads and imports), from the same locked counter."""
+    insert_missing(session, CardNumberSequence, "prefix", prefix=prefix, next_value=1)
+    seq = session.scalar(select(CardNumberSequence).where(CardNumberSequence.prefix == prefix).with_for_update()
+                         .execution_options(populate_existing=True))
+    first = seq.next_value
+    seq.next_value = first + count
+    return [f"{prefix}{v:09d}" + _luhn_digit(f"{prefix}{v:09d}") for v in range(first, first + count)]
+
+
 def valid_card_no(card_no: str) -> bool:
     return card_no.isdigit() and len(card_no) > 1 and _luhn_digit(card_no[:-1]) == card_no[-1]
 

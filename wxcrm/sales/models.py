@@ -42,6 +42,8 @@ class Transaction(db.Model):
         Index("ix_transactions_member_date", "member_id", "business_date"),
         Index("ix_transactions_store_date", "store_id", "business_date"),
         Index("ix_transactions_business_date", "business_date"),
+        # Distinct buying members over a range of days (reports), read from the index alone.
+        Index("ix_transactions_date_member", "business_date", "member_id", "kind"),
     )
 
 

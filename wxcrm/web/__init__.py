@@ -28,6 +28,7 @@ def init_web(app: Flask) -> None:
     from wxcrm.members.service import staff_for_session
     from wxcrm.web import auth
     from wxcrm.web.cashier import views as cashier
+    from wxcrm.web.console import analytics as analytics_console
     from wxcrm.web.console import cards as cards_console
     from wxcrm.web.console import coupons as coupons_console
     from wxcrm.web.console import outbox as outbox_console
@@ -50,6 +51,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(outbox_console.bp, url_prefix="/console/outbox")
     app.register_blueprint(cards_console.bp, url_prefix="/console/cards")
     app.register_blueprint(rules_console.bp, url_prefix="/console/rules")
+    app.register_blueprint(analytics_console.bp, url_prefix="/console/analytics")
     app.register_blueprint(coupons_console.bp, url_prefix="/console/coupons")
 
     app.jinja_env.filters["yuan"] = fen_to_yuan_str

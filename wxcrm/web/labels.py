@@ -18,7 +18,8 @@ from wxcrm.rules.facts import FACTS
 # ---------------------------------------------------------------- codes by name
 
 PAYMENT_METHODS = {"wechat_pay": N_("WeChat Pay"), "alipay": N_("Alipay"), "card": N_("Bank card"),
-                   "cash": N_("Cash"), "stored_value": N_("Stored value"), "other": N_("Other")}
+                   "cash": N_("Cash"), "stored_value": N_("Stored value"), "other": N_("Other"),
+                   "imported": N_("Imported from the previous system")}
 PURPOSES = {"points_changed": N_("Points changed"), "topup_done": N_("Top-up done"),
             "coupon_received": N_("Coupon received"), "coupon_expiring": N_("Coupon expiring"),
             "membership_expiring": N_("Membership expiring"), "birthday": N_("Birthday greeting"),

@@ -2,8 +2,8 @@
 that paid for a sale, one-time presence codes, stores' card settings and QR codes,
 scan-to-earn claims
 
-Revision ID: 0009_cards
-Revises: 0008_coupons
+Revision ID: 0010_cards
+Revises: 0009_analytics
 Create Date: 2026-11-30 06:25:00.733153
 
 """
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0009_cards'
-down_revision = '0008_coupons'
+revision = '0010_cards'
+down_revision = '0009_analytics'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,280 @@
+"""Standard reports: one registry, each report a title, its columns and a function that yields
+its rows for a date range, stores and a period (day, week, month). The console lists what is
+registered; CSV and XLSX exports stream any of them.
+
+To add a report (stored value settlement, coupons issued and redeemed when their packages
+land): write its rows function here, reading that package's tables (or a rollup of them),
+and ``register(Report(...))`` it; the console page, the exports and the bench pick it up.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from wxcrm.analytics.models import LedgerDaily, SalesDaily
+from wxcrm.analytics.reports import Filters, rollup_rows, time_key
+from wxcrm.errors import N_, DomainError
+from wxcrm.ledger.models import LedgerAccount
+from wxcrm.members.models import Member, Store
+from wxcrm.sales.models import Transaction
+
+PERIODS = ("day", "week", "month")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str          # N_(): the caller translates
+    kind: str = "int"   # text | int | fen
+
+
+@dataclass(frozen=True)
+class Report:
+    code: str
+    title: str
+    columns: tuple[Column, ...]
+    rows: Callable[[Session, Filters, str], Iterable[list]]
+    detail: bool = False   # one row per record (no period): may be long; exported rather than shown whole
+    description: str = ""
+    waits_for: str = ""
+
+
+REPORTS: dict[str, Report] = {}
+
+
+def register(report: Report) -> Report:
+    REPORTS[report.code] = report
+    return report
+
+
+def get(code: str) -> Report:
+    if code not in REPORTS:
+        raise DomainError(N_("no such report"), code="report_not_found")
+    return REPORTS[code]
+
+
+def _store_names(session: Session) -> dict[int, str]:
+    return {sid: f"{code} {name}" for sid, code, name in session.execute(select(Store.id, Store.code, Store.name))}
+
+
+def _stores(q, col, f: Filters):
+    return q.where(col.in_(f.store_ids)) if f.store_ids else q
+
+
+# ------------------------------------------------------------------ new members
+
+def new_members_rows(session: Session, f: Filters, period: str) -> Iterator[list]:
+    names = _store_names(session)
+    q = (select(Member.joined_on, Member.home_store_id, func.count(Member.id))
+         .where(Member.joined_on >= f.start, Member.joined_on <= f.end)
+         .group_by(Member.joined_on, Member.home_store_id))
+    q = _stores(q, Member.home_store_id, f)
+    if f.tier_ids:
+        q = q.where(Member.tier_id.in_(f.tier_ids))
+    cells: dict[tuple, int] = defaultdict(int)
+    for day, store_id, n in session.execute(q):
+        cells[(time_key(period, day), store_id or 0)] += int(n)
+    for (p, store_id), n in sorted(cells.items()):
+        yield [p, names.get(store_id, ""), n]
+
+
+register(Report("new_members", N_("New members"), (
+    Column("period", N_("Period"), "text"), Column("store", N_("Home store"), "text"),
+    Column("new_members", N_("New members"))), new_members_rows,
+    description=N_("Members who joined, by the day they joined and their home store.")))
+
+
+# ------------------------------------------------------------------ transactions
+
+def transactions_rows(session: Session, f: Filters, period: str) -> Iterator[list]:
+    names = _store_names(session)
+    q = select(SalesDaily.business_date, SalesDaily.store_id, func.sum(SalesDaily.purchases),
+               func.sum(SalesDaily.refunds), func.sum(SalesDaily.gross_fen), func.sum(SalesDaily.refund_fen),
+               func.sum(SalesDaily.points_earned), func.sum(SalesDaily.points_redeemed))
+    cells: dict[tuple, list[int]] = defaultdict(lambda: [0] * 6)
+    for day, store_id, *sums in rollup_rows(session, q, f, "all", SalesDaily.business_date, SalesDaily.store_id,
+                                            daily=period != "month"):
+        cell = cells[(time_key(period, day), store_id)]
+        for i, v in enumerate(sums):
+            cell[i] += int(v or 0)
+    for (p, store_id), (purchases, refunds, gross, refund, earned, redeemed) in sorted(cells.items()):
+        net = gross - refund
+        yield [p, names.get(store_id, ""), purchases, refunds, gross, refund, net,
+               net // purchases if purchases else 0, earned, redeemed]
+
+
+register(Report("transactions", N_("Transactions"), (
+    Column("period", N_("Period"), "text"), Column("store", N_("Store"), "text"),
+    Column("purchases", N_("Purchases")), Column("refunds", N_("Refunds")),
+    Column("gross_fen", N_("Sales"), "fen"), Column("refund_fen", N_("Refunded"), "fen"),
+    Column("net_fen", N_("Net sales"), "fen"), Column("basket_fen", N_("Average basket"), "fen"),
+    Column("points_earned", N_("Points earned")), Column("points_redeemed", N_("Points redeemed"))),
+    transactions_rows, description=N_("Purchases and refunds per store, money paid, net of refunds.")))
+
+
+# ------------------------------------------------------------------ ledgers
+
+def _ledger_cells(session: Session, f: Filters, period: str, kind: str) -> dict[tuple, dict[str, list[int]]]:
+    q = (select(LedgerDaily.business_date, LedgerDaily.store_id, LedgerDaily.cause, func.sum(LedgerDaily.credit),
+                func.sum(LedgerDaily.debit))
+         .where(LedgerDaily.kind == kind, LedgerDaily.business_date >= f.start, LedgerDaily.business_date <= f.end)
+         .group_by(LedgerDaily.business_date, LedgerDaily.store_id, LedgerDaily.cause))
+    q = _stores(q, LedgerDaily.store_id, f)
+    cells: dict[tuple, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for day, store_id, cause, credit, debit in session.execute(q):
+        cell = cells[(time_key(period, day), store_id)][cause]
+        cell[0] += int(credit or 0)
+        cell[1] += int(debit or 0)
+    return cells
+
+
+def points_rows(session: Session, f: Filters, period: str) -> Iterator[list]:
+    names = _store_names(session)
+    for (p, store_id), causes in sorted(_ledger_cells(session, f, period, "points").items()):
+        issued = sum(c[0] for cause, c in causes.items() if cause not in ("redeem_reversal",))
+        redeemed = causes.get("redeem", [0, 0])[1] - causes.get("redeem_reversal", [0, 0])[0]
+        expired = causes.get("expiry", [0, 0])[1]
+        taken_back = causes.get("refund", [0, 0])[1]
+        other = sum(c[1] for cause, c in causes.items() if cause not in ("redeem", "expiry", "refund"))
+        yield [p, names.get(store_id, "") if store_id else "", issued, redeemed, expired, taken_back, other,
+               issued - redeemed - expired - taken_back - other]
+
+
+register(Report("points", N_("Points issued, redeemed and expired"), (
+    Column("period", N_("Period"), "text"), Column("store", N_("Store"), "text"),
+    Column("issued", N_("Issued")), Column("redeemed", N_("Redeemed")), Column("expired", N_("Expired")),
+    Column("taken_back", N_("Taken back on refunds")), Column("other", N_("Other debits")),
+    Column("net", N_("Net change"))), points_rows,
+    description=N_("Points credited and debited, by the store of the sale (none: signup, rules, staff, expiry).")))
+
+
+def stored_value_rows(session: Session, f: Filters, period: str) -> Iterator[list]:
+    names = _store_names(session)
+    # Outstanding at each period's end: what was held before the range, plus each period's net.
+    before = int(session.scalar(select(func.coalesce(func.sum(LedgerDaily.credit - LedgerDaily.debit), 0)).where(
+        LedgerDaily.kind == "stored_value", LedgerDaily.business_date < f.start)) or 0)
+    rows = sorted(_ledger_cells(session, f, period, "stored_value").items())
+    running = before
+    for (p, store_id), causes in rows:
+        credit = sum(c[0] for c in causes.values())
+        debit = sum(c[1] for c in causes.values())
+        running += credit - debit
+        yield [p, names.get(store_id, "") if store_id else "", causes.get("topup", [0, 0])[0], credit, debit,
+               running]
+
+
+register(Report("stored_value", N_("Stored value topped up, spent and outstanding"), (
+    Column("period", N_("Period"), "text"), Column("store", N_("Store"), "text"),
+    Column("topped_up_fen", N_("Topped up"), "fen"), Column("credited_fen", N_("All credits"), "fen"),
+    Column("spent_fen", N_("Spent and refunded"), "fen"), Column("outstanding_fen", N_("Outstanding after"), "fen")),
+    stored_value_rows, description=N_("Stored-value ledger movements; the last column runs across stores.")))
+
+
+def outstanding(session: Session) -> dict[str, int]:
+    """Points and stored value held right now (the accounts' balances)."""
+    return {kind: int(v or 0) for kind, v in session.execute(
+        select(LedgerAccount.kind, func.sum(LedgerAccount.balance)).group_by(LedgerAccount.kind))}
+
+
+# ------------------------------------------------------------------ detail
+
+def transaction_detail_rows(session: Session, f: Filters, period: str) -> Iterator[list]:
+    names = _store_names(session)
+    q = (select(Transaction.id, Transaction.business_date, Transaction.created_at, Transaction.kind,
+                Transaction.store_id, Member.card_no, Transaction.payment_method, Transaction.total_fen,
+                Transaction.discount_fen, Transaction.points_redeemed_fen, Transaction.payable_fen,
+                Transaction.points_earned, Transaction.points_redeemed)
+         .outerjoin(Member, Member.id == Transaction.member_id)
+         .where(Transaction.business_date >= f.start, Transaction.business_date <= f.end)
+         .order_by(Transaction.business_date, Transaction.id))  # the date index's own order: no sort
+    q = _stores(q, Transaction.store_id, f)
+    if f.tier_ids:
+        q = q.where(Member.tier_id.in_(f.tier_ids))
+    for row in session.execute(q.execution_options(yield_per=5000)):
+        yield [row.id, row.business_date.isoformat(), row.created_at.isoformat(sep=" "), row.kind,
+               names.get(row.store_id, ""), row.card_no or "", row.payment_method, row.total_fen, row.discount_fen,
+               row.points_redeemed_fen, row.payable_fen, row.points_earned, row.points_redeemed]
+
+
+register(Report("transaction_detail", N_("Transaction detail"), (
+    Column("id", N_("Transaction")), Column("business_date", N_("Business date"), "text"),
+    Column("created_at", N_("Time (UTC)"), "text"), Column("kind", N_("Kind"), "text"),
+    Column("store", N_("Store"), "text"), Column("card_no", N_("Card number"), "text"),
+    Column("payment_method", N_("Payment"), "text"), Column("total_fen", N_("Total"), "fen"),
+    Column("discount_fen", N_("Discount"), "fen"), Column("points_redeemed_fen", N_("Paid with points"), "fen"),
+    Column("payable_fen", N_("Paid"), "fen"), Column("points_earned", N_("Points earned")),
+    Column("points_redeemed", N_("Points redeemed"))), transaction_detail_rows, detail=True,
+    description=N_("Every transaction in the range, one row each: for exports.")))
+
+
+# ------------------------------------------------------------------ export
+
+def _cell(kind: str, value):
+    if kind == "fen":
+        return round(int(value) / 100, 2)
+    return value
+
+
+def csv_chunks(report: Report, rows: Iterable[list], headers: list[str]) -> Iterator[str]:
+    """The report as CSV text, a chunk at a time (UTF-8 with a BOM: Excel reads Chinese then)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    buf.write("\ufeff")
+    writer.writerow(headers)
+    kinds = [c.kind for c in report.columns]
+    for n, row in enumerate(rows, 1):
+        writer.writerow([_cell(k, v) for k, v in zip(kinds, row)])
+        if n % 2000 == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
+
+
+def write_xlsx(report: Report, rows: Iterable[list], headers: list[str], target, *, title: str = "",
+               progress: Callable[[int], None] | None = None) -> int:
+    """Write the report to ``target`` (a path or a binary file) with openpyxl's write-only
+    workbook: rows go to disk as they come, memory stays flat. Returns the rows written."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet((title or report.code)[:31])
+    bold = Font(bold=True)
+    header_cells = []
+    for h in headers:
+        cell = WriteOnlyCell(ws, value=h)
+        cell.font = bold
+        header_cells.append(cell)
+    ws.append(header_cells)
+    kinds = [c.kind for c in report.columns]
+    n = 0
+    for n, row in enumerate(rows, 1):
+        ws.append([_cell(k, v) for k, v in zip(kinds, row)])
+        if progress and n % 5000 == 0:
+            progress(5000)
+    if progress:
+        progress(n % 5000)
+    wb.save(target)
+    return n
+
+
+def period_or_default(value: str | None) -> str:
+    return value if value in PERIODS else "day"
+
+
+def parse_day(value: str | None, default: date) -> date:
+    if not value:
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise DomainError(N_("dates are written YYYY-MM-DD"), code="bad_date") from None
