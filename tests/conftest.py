@@ -218,6 +218,22 @@ class Factory:
         return member
 
 
+    def code(self, member) -> str:
+        """The member's dynamic code now (the faces' clock), as their card page shows it."""
+        from wxcrm import timeutil
+        from wxcrm.cards.codes import issue_member_code
+        from wxcrm.config import settings_for
+        return issue_member_code(db.session, member, secret=settings_for(self.app).member_code_secret,
+                                 now=timeutil.utcnow()).token
+
+    def typed_card_spends(self, store_code: str = "S001", allowed: bool = True) -> None:
+        """Let a typed card number alone spend at this store (the store's setting)."""
+        from wxcrm.cards.presence import set_typed_card_spends
+        from wxcrm.members import service
+        set_typed_card_spends(db.session, service.store_by_code(db.session, store_code), allowed)
+        db.session.commit()
+
+
 @pytest.fixture
 def make(app):
     return Factory(app)

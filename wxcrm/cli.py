@@ -480,6 +480,26 @@ def wechat_standin(host: str, port: int | None, tls_port: int | None, cert_dir: 
     run_simple(host, port, app, threaded=True)
 
 
+@wxcrm_cli.command("wechat-card")
+@click.option("--again", is_flag=True, help="Make a new card even if one exists (a fresh stand-in).")
+def wechat_card(again: bool) -> None:
+    """Create the account's WeChat wallet member card (once; needs WXCRM_WECHAT_CARD_ENABLED)."""
+    from wxcrm import timeutil
+    from wxcrm.cards import wallet
+    from wxcrm.wechat.adapter.client import wechat_client
+    settings = current_settings()
+    if not settings.wechat_card_enabled:
+        click.echo("error: WXCRM_WECHAT_CARD_ENABLED is off", err=True)
+        sys.exit(2)
+    try:
+        card = wallet.create_wallet_card(db.session, wechat_client(settings, db.engine), settings,
+                                         now=timeutil.utcnow(), again=again)
+        db.session.commit()
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(f"wallet member card {card.card_id}")
+
+
 @wxcrm_cli.command("standin-followers")
 @click.option("--wait", default=15.0, show_default=True, help="Seconds to wait for the stand-in to start.")
 def standin_followers(wait: float) -> None:

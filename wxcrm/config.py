@@ -9,6 +9,8 @@ override any of them with the ``config`` mapping given to ``create_app``.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass, field, fields
@@ -57,7 +59,7 @@ SETTINGS: dict[str, tuple[type, object]] = {
                                  "stored_value_low=TPL_STORED_VALUE_LOW,"
                                  "coupon_received=TPL_COUPON_RECEIVED,coupon_expiring=TPL_COUPON_EXPIRING,"
                                  "membership_expiring=TPL_MEMBERSHIP_EXPIRING,points_expiring=TPL_POINTS_EXPIRING,"
-                                 "service_notice=TPL_SERVICE_NOTICE"),
+                                 "service_notice=TPL_SERVICE_NOTICE,presence_code=TPL_PRESENCE_CODE"),
     # WeChat Pay v2 (wxcrm/wechat/adapter): where Pay calls go (empty: WECHAT_API_BASE), the
     # merchant's API client certificate and key (refunds need them), and the CA bundle that
     # verifies WeChat's hosts (empty: the system's; the stand-in's CA for its HTTPS port).
@@ -108,6 +110,13 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "TOPUP_PRESETS_FEN": (str, "10000,30000,50000,100000"),
     "STORED_VALUE_BONUS_FUNDED_BY": (str, "brand"),
     "STORED_VALUE_LOW_FEN": (int, 2000),
+    # Cards (wxcrm/cards): the key that signs dynamic member codes (unset: derived from
+    # SECRET_KEY; set, at least 32 characters, shared by every worker), and how long a
+    # scan-to-earn receipt QR may be claimed, in hours.
+    "MEMBER_CODE_SECRET": (str, None),
+    "CLAIM_HOURS": (int, 24),
+    # The WeChat wallet member card (wxcrm/cards/wallet.py): off by default; the demo turns it on.
+    "WECHAT_CARD_ENABLED": (bool, False),
     # Report rollups (wxcrm/analytics): seconds between the analytics-rollup job's runs, and how
     # old a sale must be before it is rolled up (a sale still committing is never passed by).
     "ANALYTICS_ROLLUP_INTERVAL_SECONDS": (int, 300),
@@ -160,6 +169,9 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         cfg["WXCRM_SECRET_KEY"] = _instance_secret(instance_path)
         cfg["WXCRM_SECRET_KEY_GENERATED"] = True
 
+    if not cfg["WXCRM_MEMBER_CODE_SECRET"]:
+        cfg["WXCRM_MEMBER_CODE_SECRET"] = hmac.new(cfg["WXCRM_SECRET_KEY"].encode(), b"wxcrm member codes",
+                                                   hashlib.sha256).hexdigest()
     cfg.setdefault("SECRET_KEY", cfg["WXCRM_SECRET_KEY"])
     cfg.setdefault("SQLALCHEMY_DATABASE_URI", cfg["WXCRM_DATABASE_URL"])
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(cfg["WXCRM_DATABASE_URL"]))
@@ -305,6 +317,13 @@ def _check_marketing(cfg: Mapping):
         yield Unsafe("WXCRM_QUIET_HOURS", "empty: marketing would reach members at night (set e.g. 21:00-08:00)")
 
 
+def _check_member_code_secret(cfg: Mapping):
+    if len(cfg["WXCRM_MEMBER_CODE_SECRET"] or "") < 32:
+        yield Unsafe("WXCRM_MEMBER_CODE_SECRET", "shorter than 32 characters (unset it to derive it from SECRET_KEY)")
+    if not 1 <= cfg["WXCRM_CLAIM_HOURS"] <= 24 * 30:
+        yield Unsafe("WXCRM_CLAIM_HOURS", "must be 1 to 720 hours")
+
+
 def _check_public_url(cfg: Mapping):
     url = cfg["WXCRM_PUBLIC_URL"]
     if not url.startswith("https://") or "://localhost" in url or "://127." in url:
@@ -322,7 +341,8 @@ def _check_analytics(cfg: Mapping):
 
 
 SETTINGS_CHECKS: list = [_check_environment, _check_secret_key, _check_database, _check_wechat, _check_pay,
-                         _check_public_url, _check_stored_value, _check_marketing, _check_analytics]
+                         _check_public_url, _check_stored_value, _check_marketing, _check_member_code_secret,
+                         _check_analytics]
 
 
 def unsafe_settings(config: Mapping) -> list[Unsafe]:
@@ -409,6 +429,9 @@ class Settings:
     birthday_greeting_days: int
     membership_reminder_days: int
     points_reminder_days: int
+    member_code_secret: str = field(default="", repr=False)
+    claim_hours: int = 24
+    wechat_card_enabled: bool = False
     analytics_rollup_lag_seconds: int = 60
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
 

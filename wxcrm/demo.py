@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from wxcrm.benefits import tiers as tier_rules
 from wxcrm.benefits.daily import mark_day_done
+from wxcrm.cards import codes, presence
+from wxcrm.cards import service as cards
 from wxcrm.checkout import service as checkout
 from wxcrm.config import Settings
 from wxcrm.ledger import service as ledger
@@ -152,6 +154,7 @@ def seed(session: Session, settings: Settings, *, members: int = 300, days: int 
     session.flush()
 
     _history(session, settings, rng, people, today=today, days=days)
+    _cards(session, settings, people, today=today)
     session.flush()
     _seed_coupons(session, settings, people)
     session.flush()
@@ -186,6 +189,21 @@ def _marketing(session: Session, settings: Settings, people: list[Member], *, to
     session.flush()
 
 
+def _cards(session: Session, settings: Settings, people: list[Member], *, today: date) -> None:
+    """The cards issue's demo: member 8 lost their card and got a new number at the till;
+    member 9 reported theirs lost on the card page (frozen); store S003 lets a typed card
+    number spend (the others need the member code or a one-time code); and a walk-in
+    purchase of this morning waits on its receipt's QR for someone to claim it."""
+    at = to_utc_naive(datetime.combine(today, time(9, 0), settings.tz))
+    if len(people) > 9:
+        cards.report_lost(session, people[8], at=at, source="staff", reason="顾客手机丢失，到店挂失")
+        cards.replace_card(session, settings, people[8], at=at + timedelta(minutes=5), source="staff",
+                           reason="到店换新卡")
+        cards.report_lost(session, people[9], at=at, source="member", reason="reported lost on the card page")
+    presence.set_typed_card_spends(session, member_service.store_by_code(session, "S003"), True)
+    checkout.ring_up_purchase(session, store_code="S001", clock=Clock.local_moment(datetime.now(settings.tz)),
+                              settings=settings, items=[{"sku": "TEA-001", "category": "tea", "qty": 2,
+                                                         "unit_price_fen": 3800}], notify=False)
 DEMO_COUPONS = [
     {"code": "WELCOME20", "type": "spend_get", "title_zh": "新人满100减20", "title_en": "20 off 100 for newcomers",
      "description_zh": "欢迎加入，全场通用。", "description_en": "Welcome: valid on everything.",
@@ -270,8 +288,12 @@ def _history(session: Session, settings: Settings, rng: random.Random, people: l
         if value:                     # stored value pays up to half the basket, the chosen method the rest
             half = sum(line["qty"] * line["unit_price_fen"] for line in basket) // 2
             payments = [{"method": "stored_value", "amount_fen": min(value, half)}, {"method": method}]
+        member_ref = {"member_id": m.id} if m else None
+        if payments:                  # spending needs the member at the till: they showed their member code
+            member_ref = {"qr_token": codes.issue_member_code(session, m, secret=settings.member_code_secret,
+                                                              now=clock.utc).token}
         txn = checkout.ring_up_purchase(session, store_code=store, items=basket, clock=clock, settings=settings,
-                                        member_ref={"member_id": m.id} if m else None, payment_method=method,
+                                        member_ref=member_ref, payment_method=method,
                                         payments=payments, notify=False)  # history: its notices went out long ago
         if m is not None and rng.random() < 0.05:        # returned, whole or one line, within a few days
             when = local + timedelta(days=rng.randint(0, 3), hours=rng.randint(0, 3))

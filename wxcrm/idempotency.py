@@ -86,7 +86,13 @@ def run_once(session: Session, scope: str, key: str, payload: object, write) -> 
         status, body = write()
         row.status_code, row.response = status, body
         session.flush()
-    except BaseException:
+    except BaseException as exc:
         session.rollback()
+        # What a refusal must leave behind although the work rolled back (a wrong one-time
+        # code's try): the error carries it, and it is committed on its own.
+        remember = getattr(exc, "after_rollback", None)
+        if remember is not None:
+            remember(session)
+            session.commit()
         raise
     return status, body, False

@@ -1,12 +1,28 @@
--- A member's purchase paying 100 points of its 28.00 yuan (locks and spends the points).
+-- A member's purchase paying 100 points of its 28.00 yuan (locks and spends the points). It
+-- shows the member's dynamic code, as the till scans it from the card page: a typed card
+-- number may not spend. Each code pays for one sale, so every thread takes its own members,
+-- each at most once in a 10-second step (prepare.py wrote every member's code per step).
 dofile(os.getenv("WXCRM_BENCH_DIR") .. "/common.lua")
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. cashier
 
+local step_seen, cursor = -1, 0
+
+local function member_code()
+  local step = math.floor(os.time() / 10) - code_tick0
+  if step ~= step_seen then step_seen, cursor = step, 0 end
+  local per_thread = math.floor(#cards / nthreads)
+  local member = (tid - 1) * per_thread + (cursor % per_thread)     -- 0-based, this thread's own
+  cursor = cursor + 1
+  if step < 0 then step = 0 end
+  if step >= code_ticks then step = code_ticks - 1 end
+  return codes[member * code_ticks + step + 1]
+end
+
 function request()
   wrk.headers["Idempotency-Key"] = next_key()
   return wrk.format(nil, "/api/v1/transactions", nil, string.format(
-    '{"store_code": "S001", "member": {"card_no": "%s"}, "payment_method": "cash", "points_to_use": 100, ' ..
-    '"items": [{"sku": "COF-001", "category": "coffee", "qty": 1, "unit_price_fen": 2800}]}', random_card()))
+    '{"store_code": "S001", "member": {"qr_token": "%s"}, "payment_method": "cash", "points_to_use": 100, ' ..
+    '"items": [{"sku": "COF-001", "category": "coffee", "qty": 1, "unit_price_fen": 2800}]}', member_code()))
 end

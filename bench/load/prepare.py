@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from sqlalchemy import MetaData, text  # noqa: E402
+from sqlalchemy import MetaData, select, text  # noqa: E402
 
 from wxcrm import create_app  # noqa: E402
 from wxcrm.extensions import db  # noqa: E402
@@ -27,6 +27,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--data", required=True, help="the Lua file the wrk profiles read")
+    parser.add_argument("--code-seconds", type=int, default=300,
+                        help="how long after now the members' codes must last (the points profile spends with them)")
     args = parser.parse_args()
     app = create_app()
     with app.app_context():
@@ -36,12 +38,35 @@ def main() -> None:
         from flask_migrate import upgrade
         upgrade()
         cashier, manager, cards = seed(args.members)
+        tick0, ticks, codes = member_codes(args.code_seconds)
         bare_tables(args.members)
     with open(args.data, "w") as out:
         out.write("return {\n")
         out.write(f'  cashier = "{cashier}",\n  manager = "{manager}",\n')
-        out.write("  cards = {" + ",".join(f'"{c}"' for c in cards) + "},\n}\n")
+        out.write("  cards = {" + ",".join(f'"{c}"' for c in cards) + "},\n")
+        out.write(f"  code_tick0 = {tick0},\n  code_ticks = {ticks},\n")
+        out.write("  codes = {" + ",".join(f'"{c}"' for c in codes) + "},\n}\n")
     print(f"prepared: {len(cards)} members, demo rules and tiers, bare accounts")
+
+
+def member_codes(seconds: int) -> tuple[int, int, list[str]]:
+    """Every member's dynamic code for each 10-second step from now for ``seconds``, as the
+    card page would show them: the points profile spends with codes (a typed card number
+    may not spend), each (member, step) paying for one sale. Index: member * ticks + step."""
+    from wxcrm import timeutil
+    from wxcrm.cards.codes import TICK_SECONDS, issue_member_code
+    from wxcrm.config import current_settings
+    from wxcrm.members.models import Member
+    secret = current_settings().member_code_secret
+    now = timeutil.utcnow()
+    tick0 = int(now.timestamp() if now.tzinfo else (now - datetime(1970, 1, 1)).total_seconds()) // TICK_SECONDS
+    ticks = seconds // TICK_SECONDS + 1
+    codes = []
+    for member in db.session.scalars(select(Member).order_by(Member.id)):
+        for step in range(ticks):
+            moment = datetime(1970, 1, 1) + timedelta(seconds=(tick0 + step) * TICK_SECONDS)
+            codes.append(issue_member_code(db.session, member, secret=secret, now=moment).token)
+    return tick0, ticks, codes
 
 
 def seed(n: int) -> tuple[str, str, list[str]]:

@@ -46,8 +46,23 @@ def main() -> None:
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
 
+    people = iter(range(10 ** 9))
+
+    def member_ref() -> dict:
+        """A card number; a sale that spends names the member by their dynamic code (issue 12),
+        each member in turn, so no code pays twice."""
+        if not args.points:
+            return {"card_no": random.choice(cards)}
+        from wxcrm import timeutil
+        from wxcrm.cards.codes import issue_member_code
+        from wxcrm.config import settings_for
+        with app.app_context():
+            member = db.session.scalar(select(Member).where(Member.card_no == cards[next(people) % len(cards)]))
+            return {"qr_token": issue_member_code(db.session, member, secret=settings_for(app).member_code_secret,
+                                                  now=timeutil.utcnow()).token}
+
     def one():
-        body = {"store_code": "S001", "member": {"card_no": random.choice(cards)}, "payment_method": "cash",
+        body = {"store_code": "S001", "member": member_ref(), "payment_method": "cash",
                 "points_to_use": args.points,
                 "items": [{"sku": "COF-001", "category": "coffee", "qty": 1, "unit_price_fen": 2800}]}
         res = client.post("/api/v1/transactions", json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())})

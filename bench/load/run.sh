@@ -48,7 +48,8 @@ trap cleanup EXIT
 
 echo "==> database $DB_NAME: schema, demo programme, $MEMBERS members (run files in $RUN)"
 mysql -h"$DB_HOST" -uroot -e "DROP DATABASE IF EXISTS \`$DB_NAME\`; CREATE DATABASE \`$DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-(cd "$ROOT" && "$PY" bench/load/prepare.py --members "$MEMBERS" --data "$RUN/data.lua")
+(cd "$ROOT" && "$PY" bench/load/prepare.py --members "$MEMBERS" --data "$RUN/data.lua" \
+   --code-seconds "$((DURATION * 10 + 180))")   # the members' dynamic codes, until the points profile is done
 
 cd "$ROOT"
 "$VENV/bin/gunicorn" -w "$WORKERS" -b "127.0.0.1:$APP_PORT" --log-level warning wsgi:app >"$RUN/wxcrm.log" 2>&1 &

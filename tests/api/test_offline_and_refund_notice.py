@@ -24,8 +24,9 @@ def till(cashier_api: Api, make, frozen_now):
     return cashier_api
 
 
-def sale(member, **extra):
-    return {"store_code": "S001", "member": {"member_id": member.id},
+def sale(member, token=None, **extra):
+    """``token``: the member's dynamic code, which a sale that spends needs."""
+    return {"store_code": "S001", "member": {"qr_token": token} if token else {"member_id": member.id},
             "items": [{"sku": "TEA-001", "category": "tea", "qty": 1, "unit_price_fen": 10_000}], **extra}
 
 
@@ -99,11 +100,13 @@ def test_points_pay_at_most_the_configured_share_of_the_bill(till, make, configu
     till.post("/transactions", sale(member), key=str(uuid.uuid4()))
     till.post("/transactions", sale(member), key=str(uuid.uuid4()))          # 200 points now
     r = till.post("/transactions", sale(member, items=[{"sku": "A", "qty": 1, "unit_price_fen": 300}],
-                                        points_to_use=151), key=str(uuid.uuid4()))
+                                        points_to_use=151,
+                                        token=make.code(member)), key=str(uuid.uuid4()))
     assert r.status_code == 422 and r.json["code"] == "points_exceed_share"
     assert "50%" in r.json["detail"] and "150 points" in r.json["detail"]
     r = till.post("/transactions", sale(member, items=[{"sku": "A", "qty": 1, "unit_price_fen": 300}],
-                                        points_to_use=150), key=str(uuid.uuid4()))
+                                        points_to_use=150,
+                                        token=make.code(member)), key=str(uuid.uuid4()))
     assert r.status_code == 201 and r.json["payable_fen"] == 150
 
 

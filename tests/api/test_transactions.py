@@ -14,11 +14,14 @@ def base_earning(make):
     return make.base_rule()
 
 
-def sale(card_no=None, items=None, **extra):
+def sale(card_no=None, items=None, token=None, **extra):
+    """A sale; ``token``: the member's dynamic code instead of the card number (needed to spend)."""
     body = {"store_code": "S001", "items": items or [{"sku": "TEA-001", "category": "tea", "qty": 2,
                                                     "unit_price_fen": 1295}]}
     if card_no:
         body["member"] = {"card_no": card_no}
+    if token:
+        body["member"] = {"qr_token": token}
     body.update(extra)
     return body
 
@@ -109,7 +112,7 @@ def test_points_pay_part_of_the_basket_and_that_part_earns_nothing(cashier_api, 
     cashier_api.post("/transactions", sale(member.card_no, items=[{"sku": "G", "qty": 1, "unit_price_fen": 50000}]),
                      key=str(uuid.uuid4()))  # earns 500
     r = cashier_api.post("/transactions", sale(member.card_no, items=[{"sku": "G", "qty": 1, "unit_price_fen": 10000}],
-                                               points_to_use=300), key=str(uuid.uuid4()))
+                                               points_to_use=300, token=make.code(member)), key=str(uuid.uuid4()))
     assert r.status_code == 201, r.json
     assert r.json["points_redeemed"] == 300
     assert r.json["payable_fen"] == 10000 - 300
@@ -119,7 +122,7 @@ def test_points_pay_part_of_the_basket_and_that_part_earns_nothing(cashier_api, 
 
 def test_using_more_points_than_available_is_refused_and_changes_nothing(cashier_api, make):
     member = make.member()
-    r = cashier_api.post("/transactions", sale(member.card_no, points_to_use=10), key=str(uuid.uuid4()))
+    r = cashier_api.post("/transactions", sale(member.card_no, points_to_use=10, token=make.code(member)), key=str(uuid.uuid4()))
     assert r.status_code == 422 and r.json["code"] == "insufficient_points"
     assert looked_up(cashier_api, member).get(f"/members/{member.id}/ledger").json["balance"] == 0
     assert looked_up(cashier_api, member).get(f"/members/{member.id}/ledger").json["entries"] == []
@@ -156,7 +159,7 @@ def test_a_member_who_spent_the_earned_points_pays_for_them_out_of_the_refund(ca
     bought = cashier_api.post("/transactions", sale(member.card_no, items=[{"sku": "G", "qty": 1, "unit_price_fen": 10000}]),
                               key=str(uuid.uuid4())).json  # earns 100
     spent = cashier_api.post("/transactions", sale(member.card_no, items=[{"sku": "C", "qty": 1, "unit_price_fen": 100}],
-                                                   points_to_use=100), key=str(uuid.uuid4())).json
+                                                   points_to_use=100, token=make.code(member)), key=str(uuid.uuid4())).json
     assert spent["points_balance"] == 0
     r = manager_api.post(f"/transactions/{bought['id']}/refund", {}, key=str(uuid.uuid4()))
     assert r.status_code == 201, r.json
@@ -171,7 +174,7 @@ def test_refunding_a_purchase_paid_with_points_gives_the_points_back(cashier_api
     cashier_api.post("/transactions", sale(member.card_no, items=[{"sku": "G", "qty": 1, "unit_price_fen": 20000}]),
                      key=str(uuid.uuid4()))  # 200 points
     paid = cashier_api.post("/transactions", sale(member.card_no, items=[{"sku": "G", "qty": 2, "unit_price_fen": 5000}],
-                                                  points_to_use=150), key=str(uuid.uuid4())).json
+                                                  points_to_use=150, token=make.code(member)), key=str(uuid.uuid4())).json
     assert paid["points_balance"] == 200 - 150 + 98
     half = manager_api.post(f"/transactions/{paid['id']}/refund", {"items": [{"line_no": 1, "qty": 1}]},
                             key=str(uuid.uuid4())).json
@@ -191,7 +194,7 @@ def test_a_following_member_is_told_about_the_points_through_the_outbox(cashier_
     member.followed = True
     db.session.commit()
     cashier_api.post("/transactions", sale(member.card_no), key=str(uuid.uuid4()))
-    refused = cashier_api.post("/transactions", sale(member.card_no, points_to_use=999), key=str(uuid.uuid4()))
+    refused = cashier_api.post("/transactions", sale(member.card_no, points_to_use=999, token=make.code(member)), key=str(uuid.uuid4()))
     assert refused.status_code == 422  # rolled back: no message for it
     [message] = db.session.scalars(select(OutboxMessage)).all()
     assert message.member_id == member.id and message.purpose == "points_changed"

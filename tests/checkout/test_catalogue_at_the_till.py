@@ -22,6 +22,7 @@ def shop(make, client, frozen_now):
     frozen_now(datetime(2026, 11, 23, 6, 0))
     store = make.store("S001")
     franchise = make.store("F001", kind="franchise")
+    make.typed_card_spends("S001")   # these sales name the member by id and spend: the store allows it
     token = make.token("cashier", store)
     manager_token = make.token("manager", store)
     admin = make.staff("admin")

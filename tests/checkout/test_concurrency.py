@@ -15,6 +15,7 @@ from wxcrm.sales.models import Transaction
 @mysql_only
 def test_twenty_tills_spending_one_members_points_never_overdraw(app, make):
     store = make.store("S001")
+    make.typed_card_spends("S001")   # twenty tills, one card number: the store lets a typed card spend
     token = make.token("cashier", store)
     make.base_rule()
     member = make.member()

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from tests.conftest import clear_tables
+from wxcrm.cards.presence import set_typed_card_spends
 from wxcrm.checkout import service as checkout
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
@@ -36,6 +37,8 @@ def test_any_sequence_keeps_balances_true_and_never_negative(make, settings, ste
     from wxcrm.members import service
     if not db.session.scalar(text("SELECT count(*) FROM stores")):
         service.create_store(db.session, code="S001", name="S", kind="direct")
+    # these sales name the member by id: the store lets a typed card spend (no presence proof)
+    set_typed_card_spends(db.session, service.store_by_code(db.session, "S001"), True)
     members = [service.create_member(db.session, card_prefix="8800", today=START, phone=f"1380000000{i}",
                                          privacy_version="2026-01")
                for i in range(3)]

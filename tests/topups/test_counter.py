@@ -17,6 +17,7 @@ from wxcrm.rules.catalogue import TEMPLATES
 @pytest.fixture
 def shop(make, cashier_api, frozen_now):
     frozen_now(datetime(2026, 11, 23, 6, 0))
+    make.typed_card_spends("S001")   # these tests spend stored value with a typed card number (issue 12's store setting)
     return make
 
 

@@ -17,6 +17,7 @@ def shop(make, cashier_api, frozen_now):
     make.tier("normal", 1)
     gold = make.tier("gold", 2, threshold_fen=800_000)
     gold.price_fen, gold.term_months = 19_900, 12
+    make.typed_card_spends("S001")   # these tests spend stored value with a typed card number (issue 12's store setting)
     db.session.commit()
     return make
 

@@ -41,8 +41,10 @@ step = st.one_of(
 
 def shop(app):
     clear_tables()
+    from wxcrm.cards.presence import set_typed_card_spends
     for code, kind in (("S001", "direct"), ("F001", "franchise"), ("F002", "franchise")):
-        members.create_store(db.session, code=code, name=code, kind=kind)
+        # stored value is spent with a typed card number here (issue 12's store setting allows it)
+        set_typed_card_spends(db.session, members.create_store(db.session, code=code, name=code, kind=kind), True)
     settlement.create_franchisee(db.session, code="FA", name="甲", store_codes=("F001",))
     settlement.create_franchisee(db.session, code="FB", name="乙", store_codes=("F002",))
     rules.create_rule(db.session, base_earning_rule())

@@ -16,6 +16,7 @@ from wxcrm.rules.catalogue import TEMPLATES
 def shop(make, cashier_api, manager_api, frozen_now):
     frozen_now(datetime(2026, 11, 23, 6, 0))
     make.base_rule()
+    make.typed_card_spends("S001")   # these tests spend stored value with a typed card number (issue 12's store setting)
     for rule in TEMPLATES["topup_bonus_tiers"].rules() + TEMPLATES["first_topup_points"].rules(points=200):
         rules.create_rule(db.session, {**rule, "status": "active"})
     db.session.commit()

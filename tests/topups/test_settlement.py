@@ -22,6 +22,8 @@ def owners(make, admin_api, frozen_now, settings):
     frozen_now(datetime(2026, 10, 20, 4, 0))          # 20 October, noon in Shanghai
     make.store("S001")                                # the brand's
     make.store("F001", kind="franchise")
+    make.typed_card_spends("S001")                    # stored value spent with a typed card number
+    make.typed_card_spends("F001")
     settlement.create_franchisee(db.session, code="FR1", name="加盟商甲", store_codes=("F001",))
     for rule in TEMPLATES["topup_bonus_tiers"].rules():
         rules.create_rule(db.session, {**rule, "status": "active"})

@@ -20,6 +20,7 @@ class Till:
     def __init__(self, client, make):
         self.client, self.make = client, make
         self.store = make.store("S001", name="静安旗舰店")
+        make.typed_card_spends("S001")   # the card number typed at this till may spend points
         manager = make.staff("manager", self.store)     # rings up like a cashier, and refunds
         client.post("/login", data={"username": manager.username, "password": "password123"})
 

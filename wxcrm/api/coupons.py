@@ -8,6 +8,7 @@ from wxcrm.api.auth import current_staff, roles_required, token_scope
 from wxcrm.api.members import _opened_by_till
 from wxcrm.api.schemas import MemberRef, StrictSchema
 from wxcrm.api.transactions import idempotency_key
+from wxcrm.cards import service as cards
 from wxcrm.config import current_settings
 from wxcrm.coupons import service as coupons
 from wxcrm.coupons import words
@@ -195,8 +196,13 @@ def issue(data):
     """Issue one coupon to a member by hand, with the reason (kept on the coupon)."""
     key = idempotency_key()
     ref = data["member"]
-    member = members.find_member(db.session, member_id=ref["member_id"]) if ref.get("member_id") is not None \
-        else members.find_member(db.session, card_no=ref["card_no"])
+    if ref.get("qr_token"):     # the member's dynamic code (issue 12)
+        settings = current_settings()
+        member = cards.member_for_code(db.session, settings, ref["qr_token"], now=Clock.now(settings.tz).utc)
+    elif ref.get("member_id") is not None:
+        member = members.find_member(db.session, member_id=ref["member_id"])
+    else:
+        member = members.find_member(db.session, card_no=ref["card_no"])
     if member is None:
         raise NotFound("no member with that card", code="member_not_found")
     settings = current_settings()

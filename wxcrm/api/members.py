@@ -9,9 +9,11 @@ import hashlib
 from flask import current_app, jsonify, request
 from flask_smorest import Blueprint
 
+from wxcrm import timeutil
 from wxcrm.api.auth import Forbidden, current_staff, roles_required
 from wxcrm.api.schemas import (
     TILL_HIDDEN,
+    CardActionIn,
     LedgerPageOut,
     LedgerQuery,
     MemberHistoryOut,
@@ -19,13 +21,19 @@ from wxcrm.api.schemas import (
     MemberOut,
     MemberPatchIn,
     MemberQuery,
+    MergeIn,
+    PresenceCodeIn,
+    PresenceCodeOut,
 )
 from wxcrm.benefits.events import enrol_member
+from wxcrm.cards import merge, presence
+from wxcrm.cards import service as cards
 from wxcrm.config import current_settings
 from wxcrm.errors import DomainError, NotFound
 from wxcrm.extensions import db, limiter
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
+from wxcrm.messages.dispatch import send_now
 from wxcrm.timeutil import Clock
 
 blp = Blueprint("api_members", __name__, description="Members: create, look up, ledger history")
@@ -96,15 +104,22 @@ def find_members(query):
     Limited per token (WXCRM_MEMBER_LOOKUP_LIMIT) and logged."""
     given = {k: v for k, v in query.items() if v}
     if len(given) != 1:
-        raise DomainError("give exactly one of card_no, code, phone", code="invalid_query", status=400)
+        raise DomainError("give exactly one of card_no, qr_token, phone", code="invalid_query", status=400)
     staff = current_staff()
     if "openid" in given and staff.works_at_a_store:
         raise DomainError("the till looks members up by card, member code or phone", code="invalid_query",
                           status=400)
-    if "code" in given:  # the dynamic member code arrives with the cards issue (#12): its resolver goes here
-        raise DomainError("member codes are not issued yet; use card_no or phone", code="code_not_supported",
-                          status=400)
-    member = members.find_member(db.session, **given)
+    if "qr_token" in given:
+        settings = current_settings()
+        member = cards.member_for_code(db.session, settings, given["qr_token"], now=timeutil.utcnow())
+    else:
+        member = members.find_member(db.session, **given)
+        if member is None and "card_no" in given:
+            try:
+                cards.refuse_unknown_card(db.session, given["card_no"])
+            except DomainError as exc:
+                if exc.code != "member_not_found":
+                    raise
     members.log_access(db.session, staff_id=staff.id, member_id=member.id if member else None, action="lookup",
                        channel="api", detail=f"by {next(iter(given))}" + ("" if member else ", no match"))
     body = member_view(member)[0].get_json() if member is not None else None   # before the commit expires it
@@ -170,3 +185,80 @@ def member_ledger(query, member_id):
     entries = entries[: query["limit"]]
     return {"kind": query["kind"], "balance": ledger.balance(db.session, member_id, query["kind"]),
             "entries": entries, "next_before_id": entries[-1].id if more else None}
+
+
+# ---------------------------------------------------------------- cards: presence, loss, replacement
+
+@blp.route("/members/presence-codes", methods=["POST"])
+@limiter.limit(lambda: current_app.config["WXCRM_MEMBER_LOOKUP_LIMIT"], key_func=_lookup_key,
+               scope="member-lookup")
+@roles_required(blp, "cashier", "manager", "admin")
+@blp.arguments(PresenceCodeIn)
+@blp.response(202, PresenceCodeOut)
+def send_presence_code(data):
+    """Send the member a one-time code (WeChat, else SMS) that lets this sale spend their
+    points or balance without their member code: the sale then sends `{"member": {"card_no":
+    ..., "presence_code": "123456"}}`. Valid 5 minutes; 5 wrong tries lock it. The code is
+    never in this answer, nor in the console's outbox."""
+    settings = current_settings()
+    staff = current_staff()
+    if bool(data.get("card_no")) == bool(data.get("phone")):
+        raise DomainError("give card_no or phone", code="invalid_query", status=400)
+    store = members.store_by_code(db.session, data["store_code"]) if data.get("store_code") else staff.store
+    member = presence.member_for_presence(db.session, card_no=data.get("card_no"), phone=data.get("phone"))
+    now = timeutil.utcnow()
+    row, message = presence.request_presence_code(db.session, settings, member=member, store=store, staff=staff,
+                                                  now=now)
+    members.log_access(db.session, staff_id=staff.id, member_id=member.id, action="presence", channel="api")
+    db.session.commit()
+    sent = send_now(db.session, settings, message.id) if message.status == "pending" else False
+    db.session.commit()
+    return {"member_id": member.id, "channel": row.channel or None, "sent": sent,
+            "expires_at": row.expires_at}, 202
+
+
+@blp.route("/members/<int:member_id>/card/lost", methods=["POST"])
+@roles_required(blp, "cashier", "manager", "admin")
+@blp.arguments(CardActionIn)
+@blp.response(200, MemberOut)
+def card_lost(data, member_id):
+    """The member reports their card lost: it is frozen at once (spends nothing)."""
+    member = _opened_by_till(member_id)
+    cards.report_lost(db.session, member, at=timeutil.utcnow(), source="staff", staff_id=current_staff().id,
+                      reason=data["reason"])
+    db.session.commit()
+    return member_view(member)
+
+
+@blp.route("/members/<int:member_id>/card/replace", methods=["POST"])
+@roles_required(blp, "cashier", "manager", "admin")
+@blp.arguments(CardActionIn)
+@blp.response(200, MemberOut)
+def card_replace(data, member_id):
+    """Issue the member a new card number: points, balance, coupons, tier and history carry
+    over; the old number and every member code issued before are refused from now on."""
+    member = _opened_by_till(member_id)
+    cards.replace_card(db.session, current_settings(), member, at=timeutil.utcnow(), source="staff",
+                       staff_id=current_staff().id, reason=data["reason"])
+    members.log_access(db.session, staff_id=current_staff().id, member_id=member.id, action="card",
+                       channel="api", detail="card replaced")
+    db.session.commit()
+    return member_view(member)
+
+
+@blp.route("/members/<int:member_id>/merge", methods=["POST"])
+@roles_required(blp, "admin")
+@blp.arguments(MergeIn)
+@blp.response(200, MemberOut)
+def merge_member(data, member_id):
+    """Merge another member of the same person (``card_no``) into this one: points (with their
+    dates) and stored value move by ledger entries that name the merge, sales follow, and
+    the other card is closed and its number refused at the till."""
+    keep = members.get_member(db.session, member_id)
+    away = members.find_member(db.session, card_no=data["card_no"])
+    if away is None:
+        raise NotFound("no member with that card", code="member_not_found", fields={"card_no": "unknown"})
+    merge.merge_members(db.session, keep=keep, away=away, at=timeutil.utcnow(), source="staff",
+                        staff_id=current_staff().id, reason=data["reason"])
+    db.session.commit()
+    return member_body(keep)

@@ -140,19 +140,51 @@ class MemberQuery(StrictSchema):
     openid = fields.String(validate=validate.Length(min=1, max=64),
                            metadata={"description": "admins and marketers only"})
     card_no = fields.String(validate=validate.Length(min=1, max=32))
-    code = fields.String(validate=validate.Length(min=1, max=64),
-                         metadata={"description": "the member's dynamic code from their card page (coming with "
-                                                  "the cards issue; answers 400 until then)"})
+    qr_token = fields.String(validate=validate.Regexp(r"^[0-9]{1,20}$"),
+                             metadata={"description": "the member's dynamic code from their card page (a "
+                                                      "forged, expired or replaced one: 422 saying which)"})
 
 
 class MemberRef(StrictSchema):
     card_no = fields.String(validate=validate.Length(min=1, max=32))
     member_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID))
+    qr_token = fields.String(validate=validate.Regexp(r"^[0-9]{1,20}$"),
+                             metadata={"description": "the dynamic member code from the member's card page "
+                                                      "(20 digits): proves the member is here, so the sale may "
+                                                      "spend; it pays for one spending sale"})
+    presence_code = fields.String(validate=validate.Regexp(r"^[0-9]{6}$"),
+                                  metadata={"description": "the one-time code sent to the member "
+                                                           "(POST /members/presence-codes), with card_no"})
 
     @validates_schema
     def one_of(self, data, **kwargs):
-        if not data.get("card_no") and data.get("member_id") is None:
-            raise ValidationError("give card_no or member_id")
+        if not data.get("card_no") and data.get("member_id") is None and not data.get("qr_token"):
+            raise ValidationError("give card_no, qr_token or member_id")
+
+
+class PresenceCodeIn(StrictSchema):
+    card_no = fields.String(validate=validate.Length(min=1, max=32))
+    phone = fields.String(validate=validate.Length(min=1, max=20))
+    store_code = fields.String(validate=validate.Length(min=1, max=32),
+                               metadata={"description": "the store the code names (default: the cashier's)"})
+
+
+class PresenceCodeOut(StrictSchema):
+    member_id = fields.Integer()
+    channel = fields.String(allow_none=True, metadata={"description": "template (WeChat) or sms; null: the "
+                                                                      "member cannot be reached"})
+    sent = fields.Boolean()
+    expires_at = UtcDateTime()
+
+
+class MergeIn(StrictSchema):
+    card_no = fields.String(required=True, validate=validate.Length(min=1, max=32),
+                            metadata={"description": "the other member's card number (it is closed)"})
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=255))
+
+
+class CardActionIn(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=255))
 
 
 class ItemIn(StrictSchema):
@@ -268,6 +300,9 @@ class TransactionOut(StrictSchema):
     receipt_lines = fields.List(fields.Nested(ReceiptLineOut))
     payments = fields.List(fields.Nested(PaymentOut), metadata={"description": "a split or stored-value sale's tenders"})
     stored_value_fen = fields.Integer(metadata={"description": "after a stored-value payment or refund"})
+    claim_token = fields.String(metadata={"description": "a purchase without a member: the token its receipt "
+                                                         "prints as a QR (claim_qr_url) for scan-to-earn"})
+    claim_qr_url = fields.String()
     coupons_applied = fields.List(fields.Nested(CouponAppliedOut))
     coupons_not_applied = fields.List(fields.Nested(CouponNotAppliedOut))
     preview = fields.Boolean()

@@ -15,6 +15,8 @@ from wxcrm.benefits import tiers
 from wxcrm.benefits.apply import Occasion, apply_member_effect
 from wxcrm.benefits.events import reward_referral
 from wxcrm.benefits.notices import notify_points_changed
+from wxcrm.cards import claims, presence, wallet
+from wxcrm.cards import service as cards
 from wxcrm.config import Settings
 from wxcrm.coupons import service as coupons
 from wxcrm.errors import N_, DomainError, NotFound
@@ -86,7 +88,8 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     statement and their facts in one more, lines and benefits go in one insert each, and
     the receipt and the notice are built from what is in memory."""
     store = _open_store(session, store_code, staff)
-    member = _member_for_till(session, member_ref, lock=True) if member_ref else None
+    arrived = received_at or clock.utc
+    member = _member_for_till(session, member_ref, settings, arrived, lock=True) if member_ref else None
     lines = _price_basket(items)
     total = sum(line.amount_fen for line in lines)
     _check_sale_size(total, staff, settings)
@@ -105,6 +108,9 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     tier_before = member.tier_id if member is not None else None
     if member_active:
         # The member's row is locked (one purchase per member at a time: limit counters stay true).
+        if points_to_use or plan.uses_stored_value:    # spending needs the member at the till (wxcrm/cards)
+            presence.check_spending_presence(session, settings, member=member, member_ref=member_ref, store=store,
+                                             now=arrived)
         basket = Basket(store_code=store.code, store_kind=store.kind, payment_method=plan.method,
                         lines=tuple(lines), payment_methods=plan.methods,
                         points_payment_fen=points_value + tenders.non_earning_fen(plan, total, settings))
@@ -164,15 +170,21 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
         tiers.after_purchase(session, member, today=clock.today, at=txn.recorded_at, transaction_id=txn.id,
                              spend_fen=facts.year_spend_fen + txn.payable_fen)
     txn.points_earned = earned
-    txn.receipt = _purchase_receipt_in_memory(session, txn, store, member, lines, benefits, facts, clock,
-                                              tier_before) | coupons.receipt_fields(picked)
+    receipt = _purchase_receipt_in_memory(session, txn, store, member, lines, benefits, facts, clock,
+                                          tier_before) | coupons.receipt_fields(picked)
     if plan.split or plan.uses_stored_value:
-        txn.receipt = tenders.with_payment_lines(session, txn, txn.receipt, member=member, notify=notify,
-                                                 clock=clock, settings=settings, plan=plan)
+        receipt = tenders.with_payment_lines(session, txn, receipt, member=member, notify=notify,
+                                             clock=clock, settings=settings, plan=plan)
+    if member is None:      # scan-to-earn: the receipt carries a QR its customer may claim
+        claim = claims.offer_claim(session, settings, transaction_id=txn.id, store_id=store.id, now=arrived)
+        receipt = {**receipt, "claim_token": claim.token, "claim_qr_url": claims.claim_url(settings, claim.token)}
+    txn.receipt = receipt
     if notify and member is not None and (earned or points_to_use) and member.openid:
         notify_points_changed(session, settings, member, store_name=store.name,
                               change=txn.points_earned - txn.points_redeemed,
                               balance=txn.receipt["points_balance"], dedup_key=f"purchase:{txn.id}:points")
+    if settings.wechat_card_enabled and member is not None and (earned or points_to_use):
+        wallet.queue_points_sync(session, settings, member, now=arrived)    # the wallet card shows the balance
     return txn
 
 
@@ -291,20 +303,25 @@ def _open_store(session: Session, store_code: str, staff: Staff | None) -> Store
     return store
 
 
-def _member_for_till(session: Session, ref: dict, *, lock: bool = False) -> Member:
-    """The member a till names, by id or card number; with ``lock``, read under their row
-    lock (``benefits.events.lock_member``'s lock, taken in the same statement)."""
-    if ref.get("member_id") is not None:
+def _member_for_till(session: Session, ref: dict, settings: Settings, now: datetime, *,
+                     lock: bool = False) -> Member:
+    """The member a till names, by their dynamic code, id or card number; with ``lock``, read
+    under their row lock (``benefits.events.lock_member``'s lock, taken in the same statement)."""
+    if ref.get("qr_token"):     # refused here when forged, expired, replaced or frozen
+        where = Member.id == cards.read_code(session, settings, str(ref["qr_token"]), now=now).member_id
+    elif ref.get("member_id") is not None:
         where = Member.id == ref["member_id"]
     elif ref.get("card_no"):
         where = Member.card_no == str(ref["card_no"]).strip()
     else:
-        raise DomainError(N_("member needs card_no or member_id"), code="invalid_member_ref",
-                          fields={"member": "card_no or member_id required"})
+        raise DomainError(N_("member needs card_no, qr_token or member_id"), code="invalid_member_ref",
+                          fields={"member": "card_no, qr_token or member_id required"})
     query = select(Member).where(where)
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
     member = session.scalar(query)
+    if member is None and ref.get("card_no") and not ref.get("qr_token"):
+        cards.refuse_unknown_card(session, str(ref["card_no"]))     # a replaced number is named as such
     if member is None:
         raise NotFound(N_("no member with that card"), code="member_not_found")
     return member
@@ -549,6 +566,8 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
             refund.receipt = refund.receipt | {"receipt_lines": refund.receipt["receipt_lines"] + coupon_lines}
     change = refund.points_earned - refund.points_redeemed      # taken back (-) and given back (+)
     buyer = session.get(Member, original.member_id) if original.member_id is not None else None
+    if settings.wechat_card_enabled and buyer is not None and change:
+        wallet.queue_points_sync(session, settings, buyer, now=clock.utc)
     if notify and buyer is not None and change and buyer.openid:
         store = members.store_by_id(session, original.store_id)
         notify_points_changed(session, settings, buyer, store_name=store.name, change=change,

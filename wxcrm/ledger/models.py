@@ -22,7 +22,7 @@ from wxcrm.timeutil import utcnow
 ACCOUNT_KINDS = ("points", "stored_value")
 # What caused an entry. Every entry names one, plus the id of the thing.
 CAUSES = ("purchase", "refund", "redeem", "redeem_reversal", "expiry", "adjustment", "topup",
-          "signup", "referral", "rule", "coupon", "job", "transfer", "reset", "closure", "membership", "import")
+          "signup", "referral", "rule", "coupon", "job", "transfer", "reset", "closure", "membership", "merge", "import")
 
 
 class LedgerAccount(db.Model):

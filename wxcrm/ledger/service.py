@@ -348,6 +348,30 @@ def adjust_points(session: Session, member_id: int, points: int, cause: Cause, *
 # lots and records the movements, so principal and bonus never mix and every fen can be
 # followed from its credit to its spend or refund.
 
+def move_points(session: Session, from_member_id: int, to_member_id: int, cause: Cause) -> int:
+    """Move every remaining point from one member to another (two members of the same
+    person merged): one entry out, one in, both naming ``cause``; each lot moves with its
+    dates (pending stays pending, expiry stays). Returns the points moved."""
+    first, second = sorted((from_member_id, to_member_id))
+    accounts = {m: lock_account(session, m, "points") for m in (first, second)}
+    source, target = accounts[from_member_id], accounts[to_member_id]
+    lots = list(session.scalars(select(PointsLot).where(PointsLot.account_id == source.id, PointsLot.remaining > 0)
+                                .order_by(PointsLot.expires_on, PointsLot.id).with_for_update()))
+    total = sum(lot.remaining for lot in lots)
+    if total <= 0:
+        return 0
+    out = _post(session, source, -total, cause)
+    into = _post(session, target, total, cause)
+    for lot in lots:
+        moved, lot.remaining = lot.remaining, 0
+        session.add(LotMovement(entry_id=out.id, lot_id=lot.id, points=-moved))
+        session.add(PointsLot(account_id=target.id, entry_id=into.id, points=moved, remaining=moved,
+                              available_from=lot.available_from, expires_on=lot.expires_on,
+                              transaction_id=lot.transaction_id, created_at=into.created_at))
+    session.flush()
+    return total
+
+
 SPEND_ORDERS = ("principal_first", "bonus_first")
 
 

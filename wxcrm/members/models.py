@@ -218,7 +218,9 @@ class MembershipClosure(db.Model):
     refund_status: Mapped[str] = mapped_column(String(16), default="none")  # none | requested | paid
 # What a member-history row may name: the tier, the membership and the profile.
 HISTORY_FIELDS = ("tier", "tier_until", "expires_on", "status", "name", "gender", "birthday", "district",
-                  "occupation", "education", "income_band", "home_store")
+                  "occupation", "education", "income_band", "home_store",
+                  # the card (wxcrm.cards): reported lost / found, replaced by a new number, merged
+                  "card_status", "card_no", "merged", "group", "phone")
 HISTORY_SOURCES = ("staff", "spend", "month_end", "group", "rule", "member")
 
 

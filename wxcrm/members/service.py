@@ -377,8 +377,9 @@ def create_group(session: Session, *, code: str, name: str, contact_name: str = 
 
 
 def update_own_profile(session: Session, member: Member, *, name: str, gender: str, birthday: date | None,
-                 today: date) -> Member:
-    """The member's own profile form (WeChat no longer gives nickname, gender or region)."""
+                 today: date, demographics: dict | None = None) -> Member:
+    """The member's own profile form (WeChat no longer gives nickname, gender or region);
+    ``demographics``: district, occupation, education, income_band (those given change)."""
     name = name.strip()
     if len(name) > 64:
         raise DomainError("name is too long", code="invalid_name", fields={"name": "too long"})
@@ -391,7 +392,15 @@ def update_own_profile(session: Session, member: Member, *, name: str, gender: s
         # Birthdays earn greetings and birthday rules: members set it once; the till staff correct it.
         raise DomainError("your birthday is already set; ask at the till to change it", code="birthday_locked",
                           fields={"birthday": "locked"})
-    for field, value in (("name", name), ("gender", gender), ("birthday", birthday)):
+    extra = {}
+    for field, value in (demographics or {}).items():
+        if field not in ("district", "occupation", "education", "income_band"):
+            raise ValueError(f"not a demographic field: {field}")
+        value = (value or "").strip()
+        if len(value) > _TEXT_LIMITS[field]:
+            raise DomainError(N_("too long"), code="invalid_profile", fields={field: "too long"})
+        extra[field] = value
+    for field, value in (("name", name), ("gender", gender), ("birthday", birthday), *extra.items()):
         if getattr(member, field) != value:
             record_change(session, member, field, getattr(member, field), value, source="member",
                           reason=N_("the member's own profile form"))

@@ -30,6 +30,7 @@ from wxcrm.messages import fate, outbox, windows
 from wxcrm.messages.errcodes import Fate, fate_of_sms, fate_of_wechat
 from wxcrm.messages.models import Contact, OutboxMessage
 from wxcrm.messages.sms import SmsMessage, SmsRefused, SmsUnavailable, sms_provider
+from wxcrm.timeutil import utcnow
 from wxcrm.wechat.adapter.client import wechat_client
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,9 @@ class Sender:
                 return str(res.get("msgid", ""))
             if row.channel == "sms":
                 return self.sms.send(SmsMessage(row.phone, p["sign"], p["template"], p["params"]))
+            if row.channel == "card":   # absolute values: sending it again is harmless
+                self.client.card.update_membercard(p["code"], p["card_id"], bonus=int(p["bonus"]))
+                return ""
         raise ChannelError(Fate.PERMANENT, None, f"channel {row.channel} is not sent one by one")
 
     def send_mass(self, openids: list[str], text: str, client_msg_id: str) -> str:
@@ -260,3 +264,24 @@ def send_claimed(session: Session, sender: Sender, settings: Settings, message_i
         return exc.fate == Fate.RATE_LIMIT
     settle(session, row, now, settings, report, remote_id=remote_id)
     return False
+
+
+def send_now(session: Session, settings: Settings, message_id: int, *, sender: Sender | None = None,
+             now: datetime | None = None) -> bool:
+    """Send one committed pending row at once (a one-time code the cashier is waiting for),
+    instead of waiting for the next pass; the caller commits the result. Claimed like any
+    row, so a dispatcher pass that took it first sends it instead. True when it went."""
+    now = now or utcnow()
+    worker = f"now-{message_id}"
+    taken = session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id, _due(now))
+                            .values(status="sending", claimed_by=worker,
+                                    claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+                            .execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    if not taken:
+        return False
+    sender = sender or configured_sender(settings, session.get_bind())
+    report = DrainReport()
+    send_claimed(session, sender, settings, message_id, worker, report, now, RateLimiter(0))
+    row = session.get(OutboxMessage, message_id)
+    return row is not None and row.status == "sent"

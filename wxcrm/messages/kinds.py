@@ -74,6 +74,14 @@ KINDS: dict[str, Kind] = {k.purpose: k for k in (
          marketing=True),
     Kind("campaign_sms", N_("Campaign (SMS only)"), ("sms",), sms_template="SMS_MARKETING",
          sms_params=("text",), marketing=True),
+    # a one-time code proving the member is at the till (wxcrm.cards.presence): sent at once,
+    # never listed in the console's outbox (SECRET_PURPOSES)
+    Kind("presence_code", N_("One-time code at the till"), ("template", "sms"), ("code", "store"),
+         (("character_string1", "code"), ("thing2", "store")), "SMS_PRESENCE_CODE", ("code",)),
+    # a code texted to a phone to prove it is the member's (binding a membership): SMS only
+    Kind("verify_phone", N_("Phone verification code"), ("sms",), ("code",), (), "SMS_VERIFY_CODE", ("code",)),
+    # the wallet member card's points, set to the absolute balance (wxcrm.cards.wallet)
+    Kind("wallet_card_sync", N_("Wallet card points"), ("card",), ("card_id", "code", "bonus")),
     # an answer to the member's own message: only while they are talking to us
     Kind("service_reply", N_("Reply to the member"), ("custom",)),
 )}
@@ -89,6 +97,8 @@ def birthday_key(year: int, member_id: int) -> str:
     birthday rule's message share it, so a member gets one birthday message a year."""
     return f"birthday:{year}:m{member_id}"
 
+# Purposes whose words are a secret (a one-time code): the console never lists them.
+SECRET_PURPOSES = frozenset({"presence_code", "verify_phone"})
 
 # purpose -> channels in order of preference (kept for callers that only need this)
 PURPOSES: dict[str, tuple[str, ...]] = {purpose: kind.channels for purpose, kind in KINDS.items()}

@@ -11,7 +11,7 @@ from wxcrm.extensions import db
 from wxcrm.timeutil import utcnow
 
 # outbox channels, in the words of the platform
-CHANNELS = ("template", "custom", "mass", "sms")
+CHANNELS = ("template", "custom", "mass", "sms", "card")   # card: a wallet member card update
 # pending -> sending -> sent; or -> parked (failed N times, refused, or no channel may carry it); held while paused
 OUTBOX_STATUSES = ("pending", "sending", "sent", "parked", "held")  # held: its campaign is paused
 # a mass send: sending (claimed, WeChat not yet answered) -> submitted -> reported; or failed

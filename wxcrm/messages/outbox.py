@@ -151,6 +151,9 @@ def choose(session: Session, settings: Settings, purpose: str, channels: Sequenc
                 skip(channel, "mass_month", month=month)
                 continue
             return Choice(channel, {"text": content.body, "mass_month": month}, steps)
+        if channel == "card":      # a deferred card API call: the values are the whole message
+            return Choice(channel, {"text": content.text, **{k: content.fields[k] for k in ("card_id", "code", "bonus")}},
+                          steps)
         if channel == "sms":
             if not sms.mobile(to.phone):
                 skip(channel, "no_phone")
@@ -197,8 +200,10 @@ def _wait_out_quiet_hours(row: OutboxMessage, settings: Settings, now: datetime)
 def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, member: Member | None = None,
             openid: str | None = None, fields: Mapping[str, object] | None = None, url: str | None = None,
             dedup_key: str | None = None, now: datetime | None = None,
-            read_back: bool = True) -> OutboxMessage | None:
+            read_back: bool = True, phone: str | None = None) -> OutboxMessage | None:
     """Queue one message in the caller's transaction and return its row.
+
+    ``phone``: text this number instead of the member's (a code proving a new number is theirs).
 
     ``text`` is the message in words (customer service, mass, the SMS ``text`` parameter);
     ``fields`` are its named values (``kinds``: e.g. store, change, balance) that fill the
@@ -214,6 +219,8 @@ def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, me
         if existing is not None:
             return existing
     to = recipient_for(member) if member is not None else Recipient(None, openid, None, bool(openid))
+    if phone:
+        to = Recipient(to.member_id, to.openid, phone, to.followed)
     content = Content(text, dict(fields or {}), url or "")
     row = OutboxMessage(purpose=purpose, channel=PURPOSES[purpose][0], member_id=to.member_id, openid=to.openid,
                         phone=to.phone, dedup_key=dedup_key, attempts=0, last_error="", created_at=now,

@@ -29,6 +29,7 @@ def init_web(app: Flask) -> None:
     from wxcrm.web import auth
     from wxcrm.web.cashier import views as cashier
     from wxcrm.web.console import analytics as analytics_console
+    from wxcrm.web.console import cards as cards_console
     from wxcrm.web.console import coupons as coupons_console
     from wxcrm.web.console import marketing as marketing_console
     from wxcrm.web.console import outbox as outbox_console
@@ -50,6 +51,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(cashier.bp, url_prefix="/cashier")
     app.register_blueprint(h5.bp, url_prefix="/h5")
     app.register_blueprint(outbox_console.bp, url_prefix="/console/outbox")
+    app.register_blueprint(cards_console.bp, url_prefix="/console/cards")
     app.register_blueprint(rules_console.bp, url_prefix="/console/rules")
     app.register_blueprint(stored_value_console.bp, url_prefix="/console/stored-value")
     app.register_blueprint(analytics_console.bp, url_prefix="/console/analytics")

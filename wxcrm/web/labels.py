@@ -23,15 +23,20 @@ PAYMENT_METHODS = {"wechat_pay": N_("WeChat Pay"), "alipay": N_("Alipay"), "card
                    "imported": N_("Imported from the previous system")}
 PURPOSES = {"points_changed": N_("Points changed"), "topup_done": N_("Top-up done"),
             "coupon_received": N_("Coupon received"), "coupon_expiring": N_("Coupon expiring"),
-            "membership_expiring": N_("Membership expiring"), "stored_value_low": N_("Stored value running low"), "birthday": N_("Birthday greeting"),
-            "campaign": N_("Campaign"), "service_reply": N_("Service reply")}
+            "membership_expiring": N_("Membership expiring"), "stored_value_low": N_("Stored value running low"),
+            "birthday": N_("Birthday greeting"),
+            "campaign": N_("Campaign"), "service_reply": N_("Service reply"),
+            "presence_code": N_("One-time code at the till"), "verify_phone": N_("Phone verification code"),
+            "wallet_card_sync": N_("Wallet card points")}
 CHANNELS = {"template": N_("Template message"), "custom": N_("Customer-service message"),
-            "mass": N_("Mass message"), "sms": N_("SMS")}
+            "mass": N_("Mass message"), "sms": N_("SMS"), "card": N_("Wallet card")}
 OUTBOX_STATUSES = {"pending": N_("pending"), "sending": N_("sending"), "sent": N_("sent"), "parked": N_("parked")}
 HISTORY_FIELDS = {"tier": N_("Tier"), "tier_until": N_("Tier held until"), "expires_on": N_("Membership expires"),
                   "status": N_("Status"), "name": N_("Name"), "gender": N_("Gender"), "birthday": N_("Birthday"),
                   "district": N_("District"), "occupation": N_("Occupation"), "education": N_("Education"),
-                  "income_band": N_("Income"), "home_store": N_("Home store")}
+                  "income_band": N_("Income"), "home_store": N_("Home store"), "card_status": N_("Card"),
+                  "card_no": N_("Card number"), "merged": N_("Merged member"), "group": N_("Group account"),
+                  "phone": N_("Phone")}
 HISTORY_SOURCES = {"staff": N_("staff"), "spend": N_("12-month spend"), "month_end": N_("month-end review"),
                    "group": N_("group account spend"), "rule": N_("rule"), "member": N_("the member")}
 TRANSACTION_KINDS = {"purchase": N_("purchase"), "refund": N_("refund")}

@@ -10,6 +10,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from wxcrm import timeutil
+from wxcrm.cards import images, presence
+from wxcrm.cards import service as cards
+from wxcrm.cards.codes import looks_like_member_code
 from wxcrm.checkout import service as checkout
 from wxcrm.config import current_settings
 from wxcrm.coupons.codes import pretty
@@ -20,6 +24,7 @@ from wxcrm.idempotency import IdempotencyConflict, run_once
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
 from wxcrm.members.models import Member, Staff, Store
+from wxcrm.messages.dispatch import send_now
 from wxcrm.money import fen_to_yuan_str, yuan_str_to_fen
 from wxcrm.sales.models import Transaction, TransactionItem
 from wxcrm.timeutil import Clock
@@ -92,18 +97,50 @@ def till():
     summary = None
     stored = None
     card_no = (request.values.get("card_no") or "").strip()
-    if card_no:
+    qr_token = (request.values.get("qr_token") or "").strip()
+    if looks_like_member_code(card_no):          # the scanner typed the member's dynamic code
+        qr_token, card_no = card_no, ""
+    if qr_token:
+        try:
+            member = cards.member_for_code(db.session, settings, qr_token, now=timeutil.utcnow())
+            card_no = member.card_no
+        except DomainError as exc:
+            flash(problem_text(exc), "warning")
+            qr_token = ""
+    elif card_no:
         member = members.find_member(db.session, card_no=card_no) or members.find_member(db.session, phone=card_no)
         if member is None:
-            flash(_("No member with card or phone %(c)s.", c=card_no), "warning")
-        else:
-            summary = ledger.points_summary(db.session, member.id, Clock.now(settings.tz).today)
-            stored = ledger.value_split(db.session, member.id)
+            try:
+                cards.refuse_unknown_card(db.session, card_no)
+            except DomainError as exc:
+                flash(problem_text(exc) if exc.code != "member_not_found"
+                      else _("No member with card or phone %(c)s.", c=card_no), "warning")
+    if member is not None:
+        summary = ledger.points_summary(db.session, member.id, Clock.now(settings.tz).today)
+        stored = ledger.value_split(db.session, member.id)
 
     if request.method == "POST" and request.form.get("action") == "top_up" and member is not None:
         done = _top_up_at_till(member, settings)
         if done is not None:
             return done
+
+    if request.method == "POST" and request.form.get("action") == "send_presence" and member is not None:
+        try:
+            _row, message = presence.request_presence_code(db.session, settings, member=member,
+                                                           store=current_user.store, staff=current_user,
+                                                           now=timeutil.utcnow())
+            db.session.commit()
+            if message.status == "pending":
+                send_now(db.session, settings, message.id)
+                db.session.commit()
+                flash(_("A one-time code was sent to the member. Type it in below."), "success")
+            else:
+                flash(_("The member cannot be reached by WeChat or SMS: ask them to show their member code."),
+                      "warning")
+        except DomainError as exc:
+            db.session.rollback()
+            flash(problem_text(exc), "warning")
+        return redirect(url_for("cashier.till", card_no=member.card_no))
 
     if request.method == "POST" and request.form.get("action") == "ring_up":
         items, errors = _basket_from_form(request.form)
@@ -129,7 +166,7 @@ def till():
                 payments = [{"method": "stored_value", "amount_fen": value_fen}, {"method": method}]
         if not errors:
             payload = {"store_code": request.form.get("store_code", ""),
-                       "member": {"card_no": member.card_no} if member else None,
+                       "member": _member_ref(member, qr_token, request.form.get("presence_code", "")),
                        "items": items, "points_to_use": points,
                        "payment_method": method, "payments": payments,
                        "coupon_codes": _coupon_codes(request.form)}
@@ -156,6 +193,7 @@ def till():
 
     return render_template("cashier/till.html", stores=stores, member=member, summary=summary, card_no=card_no,
                            stored=stored, topup_methods=TOPUP_METHODS,
+                           qr_token=qr_token,
                            idempotency_key=str(uuid.uuid4()), payment_methods=TILL_PAYMENT_METHODS,
                            point_value_fen=settings.point_value_fen, max_share_pct=settings.points_max_share_pct,
                            rows=_rows_for_redisplay(request.form) if request.method == "POST" else None)
@@ -205,6 +243,31 @@ def topup_slip(topup_id: int):
                            member=member)
 
 
+def _member_ref(member: Member | None, qr_token: str, presence_code: str) -> dict | None:
+    """The sale's member: by the scanned member code (which lets it spend), else by card
+    number with the one-time code the member read out, if any."""
+    if member is None:
+        return None
+    if qr_token:
+        return {"qr_token": qr_token}
+    ref = {"card_no": member.card_no}
+    if presence_code.strip():
+        ref["presence_code"] = presence_code.strip()[:12]
+    return ref
+
+
+def _preview_member(form, card_no: str) -> dict | None:
+    """The preview names the member as the sale will: the scanned code, else the card number
+    with the one-time code typed so far."""
+    qr_token = (form.get("qr_token") or "").strip()
+    if qr_token:
+        return {"qr_token": qr_token}
+    if not card_no:
+        return None
+    code = (form.get("presence_code") or "").strip()
+    return {"card_no": card_no, "presence_code": code} if code.isdigit() and len(code) == 6 else {"card_no": card_no}
+
+
 def _coupon_codes(form) -> list[str]:
     return (form.get("coupon_codes") or "").replace("，", ",").replace(",", " ").split()[:20]
 
@@ -226,7 +289,7 @@ def preview():
     try:
         body = checkout.preview_purchase(db.session, settings=settings, staff=current_user, items=items,
                                          store_code=request.form.get("store_code", ""),
-                                         member_ref={"card_no": card_no} if card_no else None, points_to_use=points,
+                                         member_ref=_preview_member(request.form, card_no), points_to_use=points,
                                          payment_method=request.form.get("payment_method") or "cash",
                                          coupon_codes=_coupon_codes(request.form))
     except DomainError as exc:
@@ -269,8 +332,10 @@ def receipt(transaction_id: int):
     member = db.session.get(Member, txn.member_id) if txn.member_id else None
     refunds = list(db.session.scalars(select(Transaction).where(Transaction.original_id == txn.id)
                                       .order_by(Transaction.id))) if txn.kind == "purchase" else []
+    claim_url = (txn.receipt or {}).get("claim_qr_url") if txn.member_id is None else None
     return render_template("cashier/receipt.html", txn=txn, r=txn.receipt, store=store, txn_staff=txn_staff,
-                           member=member, refunds=refunds,
+                           member=member, refunds=refunds, claim_qr=images.qr_svg(claim_url) if claim_url else None,
+                           claim_hours=current_settings().claim_hours,
                            can_refund=current_user.role in REFUNDERS and _refundable(txn),
                            refund_needs_manager=current_user.role == "cashier" and _refundable(txn))
 

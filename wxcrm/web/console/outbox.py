@@ -14,7 +14,7 @@ from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.members.models import Member
 from wxcrm.messages import fate, outbox
-from wxcrm.messages.kinds import KINDS
+from wxcrm.messages.kinds import KINDS, SECRET_PURPOSES
 from wxcrm.messages.models import OUTBOX_STATUSES, MassSend, OutboxMessage
 from wxcrm.timeutil import to_local, utcnow
 from wxcrm.web.auth import role_required
@@ -24,7 +24,7 @@ bp = Blueprint("console_outbox", __name__)
 PAGE_SIZE = 50
 
 CHANNELS = {"template": _l("WeChat template message"), "custom": _l("WeChat customer-service message"),
-            "mass": _l("WeChat mass message"), "sms": _l("SMS")}
+            "mass": _l("WeChat mass message"), "sms": _l("SMS"), "card": _l("WeChat wallet card")}
 STEPS = {
     "skipped": _l("%(channel)s not possible: %(why)s"),
     "moved": _l("%(channel)s did not carry it, moved to %(to)s: %(why)s"),
@@ -101,7 +101,8 @@ def messages():
     if status not in OUTBOX_STATUSES:
         status = "parked"
     page = page_arg()
-    rows = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == status)
+    rows = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == status,
+                                                              OutboxMessage.purpose.not_in(SECRET_PURPOSES))
                                    .order_by(OutboxMessage.id.desc()).offset((page - 1) * PAGE_SIZE)
                                    .limit(PAGE_SIZE + 1)))
     shown = rows[:PAGE_SIZE]

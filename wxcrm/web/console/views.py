@@ -11,6 +11,7 @@ from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from wxcrm.analytics.groups import group_figures
+from wxcrm.cards import service as cards
 from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
@@ -202,7 +203,7 @@ def member_detail(member_id: int):
     history = members.member_history(db.session, member.id, limit=50)
     tiers = {t.code: t for t in members.tiers_by_rank(db.session)}
     return render_template("console/member.html", member=member, summary=summary, stored=stored, entries=entries,
-                           txns=txns, history=history, tiers=tiers,
+                           txns=txns, history=history, tiers=tiers, card_frozen=cards.is_frozen(db.session, member),
                            coupons=wallet_for_console(db.session, member.id, today))
 
 

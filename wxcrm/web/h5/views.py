@@ -3,24 +3,36 @@ session set by WeChat OAuth (see wxcrm.wechat.oauth); never from an id in the UR
 from __future__ import annotations
 
 import json
+import secrets
+import time
 from datetime import date
 from functools import wraps
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from wxcrm import timeutil
 from wxcrm.benefits.privacy import close_membership, member_data
 from wxcrm.campaigns import consent
+from wxcrm.cards import claims, codes, images, merge, phone, referral, wallet
+from wxcrm.cards import service as cards
+from wxcrm.cards.models import WalletMember
+from wxcrm.checkout.claims import credit_claim
 from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
-from wxcrm.members.models import GENDERS, Member
-from wxcrm.timeutil import Clock, business_date, utcnow
+from wxcrm.members.models import GENDERS, Member, Store
+from wxcrm.messages.dispatch import send_now
+from wxcrm.sales.models import Transaction
+from wxcrm.timeutil import Clock, business_date, rfc3339, utcnow
 from wxcrm.web.labels import problem_text
+from wxcrm.wechat.adapter.client import wechat_client
 
 bp = Blueprint("h5", __name__)
+DEMOGRAPHICS = ("district", "occupation", "education", "income_band")
 
 
 def session_member() -> Member | None:
@@ -52,7 +64,8 @@ def customer_page(scope: str = "snsapi_base", *, needs_consent: bool = True):
 @bp.route("/")
 @customer_page()
 def card(member: Member):
-    summary = ledger.points_summary(db.session, member.id, business_date(current_settings().tz))
+    settings = current_settings()
+    summary = ledger.points_summary(db.session, member.id, business_date(settings.tz))
     stored = ledger.balance(db.session, member.id, "stored_value")
     confirming = False
     if request.args.get("paid"):     # back from WeChat Pay: the notify may still be on its way
@@ -61,8 +74,79 @@ def card(member: Member):
         from wxcrm.topups.models import Topup
         confirming = db.session.scalar(select(Topup.status).where(
             Topup.out_trade_no == request.args["paid"], Topup.member_id == member.id)) == "pending"
-    return render_template("h5/card.html", member=member, summary=summary, stored=stored, confirming=confirming,
-                           topup_on=current_settings().wechat_pay_enabled)
+    frozen = cards.is_frozen(db.session, member)
+    code = None if frozen else _code_body(member)
+    wallet_card = None
+    if settings.wechat_card_enabled:
+        wallet_card = wallet.wallet_card(db.session)
+        held = db.session.get(WalletMember, member.id)
+        if held is not None and held.removed_at is None:
+            wallet_card = None                      # already in their WeChat wallet
+    return render_template("h5/card.html", member=member, summary=summary, stored=stored, frozen=frozen,
+                           code=code, coupons=member.coupons_held or 0, masked=mask_card_no(member.card_no),
+                           wallet_card=wallet_card, confirming=confirming, topup_on=settings.wechat_pay_enabled)
+
+
+@bp.route("/card/wallet")
+@customer_page()
+def card_wallet(member: Member):
+    """The cardList entry the card page hands to JS-SDK ``wx.addCard`` (cardExt signed)."""
+    settings = current_settings()
+    card = wallet.wallet_card(db.session) if settings.wechat_card_enabled else None
+    if card is None:
+        return jsonify({"code": "wallet_card_off"}), 404
+    ext = wallet.card_ext(wechat_client(settings, db.engine), member, card.card_id,
+                          nonce=secrets.token_hex(8), timestamp=int(time.time()))
+    return jsonify({"cardId": card.card_id, "cardExt": json.dumps(ext)}), 200, {"Cache-Control": "no-store"}
+
+
+def mask_card_no(card_no: str) -> str:
+    return f"{card_no[:4]} •••• {card_no[-4:]}" if len(card_no) > 8 else card_no
+
+
+def _code_body(member: Member) -> dict:
+    settings = current_settings()
+    now = timeutil.utcnow()
+    code = codes.issue_member_code(db.session, member, secret=settings.member_code_secret, now=now)
+    return {"token": code.token, "expires_at": rfc3339(code.expires_at),
+            "refresh_in": max(1, int((code.expires_at - now).total_seconds())),
+            "qr_svg": images.qr_svg(code.token), "barcode_svg": images.barcode_svg(code.token)}
+
+
+@bp.route("/card/code")
+@customer_page()
+def card_code(member: Member):
+    """The member's dynamic code now: ``token`` (20 digits), ``expires_at``, ``refresh_in``
+    (seconds), and the QR and barcode as SVG. The card page fetches it every minute."""
+    try:
+        body = _code_body(member)
+    except codes.MemberCodeRefused as exc:
+        return jsonify({"code": exc.code, "detail": problem_text(exc)}), 409, {"Cache-Control": "no-store"}
+    return jsonify(body), 200, {"Cache-Control": "no-store"}
+
+
+@bp.route("/card/lost", methods=["GET", "POST"])
+@customer_page()
+def card_lost(member: Member):
+    """Report the card lost (frozen at once), then take a new card number."""
+    now = timeutil.utcnow()
+    frozen = cards.is_frozen(db.session, member)
+    if request.method == "POST":
+        if request.form.get("action") == "replace" and frozen:
+            cards.replace_card(db.session, current_settings(), member, at=now, source="member",
+                               reason=_("new card taken on the card page"))
+            db.session.commit()
+            flash(_("Your new card number is ready; the old one no longer works."), "success")
+            return redirect(url_for("h5.card"))
+        if request.form.get("confirm") != "yes":
+            flash(_("Tick the box to confirm that your card is lost."), "warning")
+        else:
+            cards.report_lost(db.session, member, at=now, source="member",
+                              reason=_("reported lost on the card page"))
+            db.session.commit()
+            flash(_("Your card is frozen: nobody can spend your points or balance with it."), "success")
+            return redirect(url_for("h5.card_lost"))
+    return render_template("h5/card_lost.html", member=member, frozen=frozen, masked=mask_card_no(member.card_no))
 
 
 @bp.route("/points")
@@ -83,7 +167,8 @@ def profile(member: Member):
             birthday = date.fromisoformat(raw_birthday) if raw_birthday else None
             members.update_own_profile(db.session, member, name=request.form.get("name", ""),
                                        gender=request.form.get("gender", "unknown"), birthday=birthday,
-                                       today=business_date(current_settings().tz))
+                                       today=business_date(current_settings().tz),
+                                       demographics={f: request.form[f] for f in DEMOGRAPHICS if f in request.form})
             db.session.commit()
             flash(_("Your profile is saved."), "success")
             return redirect(url_for("h5.card"))
@@ -233,3 +318,129 @@ def stored_value(member: Member):
     entries = ledger.entries_page(db.session, member.id, "stored_value", limit=50)
     split = ledger.value_split(db.session, member.id)
     return render_template("h5/stored_value.html", member=member, entries=entries, split=split)
+
+
+# ---------------------------------------------------------------- scan-to-earn (a receipt's QR)
+
+@bp.route("/claim/<token>", methods=["GET", "POST"])
+@customer_page()
+def claim(member: Member, token: str):
+    """A receipt's QR, scanned in WeChat: the purchase, and a button that credits its points."""
+    settings = current_settings()
+    try:
+        found = claims.find_claim(db.session, token)
+    except DomainError as exc:
+        return render_template("h5/claim.html", error=problem_text(exc), claim=None), 404
+    txn = db.session.get(Transaction, found.transaction_id)
+    store = db.session.get(Store, found.store_id)
+    if request.method == "POST":
+        try:
+            points = credit_claim(db.session, settings, token=token, member=member, now=Clock.now(settings.tz))
+            db.session.commit()
+            flash(_("%(n)d points from this receipt are on your card.", n=points), "success")
+            return redirect(url_for("h5.claim", token=token))
+        except DomainError as exc:
+            db.session.rollback()
+            flash(problem_text(exc), "danger")
+            found = claims.find_claim(db.session, token)
+    return render_template("h5/claim.html", claim=found, txn=txn, store=store, mine=found.member_id == member.id,
+                           expired=found.expires_at <= timeutil.utcnow(), error=None)
+
+
+# ---------------------------------------------------------------- binding a membership by phone
+
+@bp.route("/bind", methods=["GET", "POST"])
+@customer_page()
+def bind(member: Member):
+    """A follower who was already a member (enrolled at the till, by phone, imported) binds
+    their WeChat to that membership with a code texted to its phone, instead of keeping a
+    second card."""
+    settings = current_settings()
+    phone = (request.form.get("phone") or "").strip()
+    sent = False
+    if request.method == "POST":
+        now = timeutil.utcnow()
+        try:
+            if request.form.get("action") == "send":
+                message = merge.send_bind_code(db.session, settings, follower=member, phone=phone, now=now)
+                db.session.commit()
+                if message.status == "pending":
+                    send_now(db.session, settings, message.id)
+                    db.session.commit()
+                sent = True
+                flash(_("A code was texted to %(p)s.", p=members.mask_phone(phone)), "success")
+            else:
+                kept = merge.bind_follower(db.session, settings, follower=member, phone=phone,
+                                           code=request.form.get("code", ""), now=now)
+                db.session.commit()
+                session["member_id"] = kept.id
+                flash(_("Your WeChat is now bound to your membership %(no)s.", no=mask_card_no(kept.card_no)),
+                      "success")
+                return redirect(url_for("h5.card"))
+        except DomainError as exc:
+            if exc.code == "bind_code_wrong":
+                db.session.commit()          # the wrong try counts
+                sent = True
+            else:
+                db.session.rollback()
+                sent = request.form.get("action") != "send"
+            flash(problem_text(exc), "danger")
+    return render_template("h5/bind.html", member=member, phone=phone, sent=sent)
+
+
+# ---------------------------------------------------------------- the referral poster
+
+@bp.route("/invite")
+@customer_page()
+def invite(member: Member):
+    """The member's own QR code for friends, with what the referral rules give."""
+    settings = current_settings()
+    error = None
+    qr = None
+    try:
+        qr = referral.referral_qr(db.session, wechat_client(settings, db.engine), member, now=timeutil.utcnow())
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        error = problem_text(exc)
+    zh = str(get_locale()).startswith("zh")
+    rewards = [z if zh else e for z, e in referral.referral_rewards(db.session)]
+    return render_template("h5/invite.html", member=member, error=error, rewards=rewards,
+                           qr_svg=images.qr_svg(qr.url) if qr else None,
+                           until=qr.expires_at if qr else None)
+
+
+@bp.route("/profile/phone", methods=["GET", "POST"])
+@customer_page(scope="snsapi_userinfo")
+def profile_phone(member: Member):
+    """The member's phone, verified by a code texted to it."""
+    settings = current_settings()
+    phone_no = (request.form.get("phone") or "").strip()
+    sent = False
+    if request.method == "POST":
+        now = timeutil.utcnow()
+        try:
+            if request.form.get("action") == "send":
+                message = phone.send_phone_code(db.session, settings, member=member, phone=phone_no, now=now)
+                db.session.commit()
+                if message.status == "pending":
+                    send_now(db.session, settings, message.id)
+                    db.session.commit()
+                sent = True
+                flash(_("A code was texted to %(p)s.", p=members.mask_phone(phone_no)), "success")
+            else:
+                phone.verify_phone(db.session, settings, member=member, phone=phone_no,
+                                   code=request.form.get("code", ""), now=now)
+                db.session.commit()
+                flash(_("Your phone number is verified."), "success")
+                return redirect(url_for("h5.profile"))
+        except DomainError as exc:
+            if exc.code == "phone_code_wrong":
+                db.session.commit()          # the wrong try counts
+                sent = True
+            else:
+                db.session.rollback()
+                sent = request.form.get("action") != "send"
+            flash(problem_text(exc), "danger")
+    return render_template("h5/profile_phone.html", member=member, phone=phone_no, sent=sent,
+                           masked=members.mask_phone(member.phone))

@@ -9,7 +9,7 @@ from wxcrm.config import Settings
 
 # What the H5 pages use: the till code scanner, closing the page, sharing the card page.
 JS_API_LIST = ("scanQRCode", "closeWindow", "updateAppMessageShareData", "updateTimelineShareData",
-               "chooseWXPay")
+               "chooseWXPay", "addCard")
 
 
 def jssdk_config(client, url: str, *, now: int | None = None, nonce: str | None = None) -> dict:

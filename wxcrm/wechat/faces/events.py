@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from wechatpy.exceptions import WeChatClientException
 from wechatpy.messages import BaseMessage
 
 from wxcrm.benefits.events import enrol_member, record_referral
 from wxcrm.campaigns import consent
+from wxcrm.cards import wallet
 from wxcrm.config import Settings
 from wxcrm.errors import DomainError
 from wxcrm.ledger import service as ledger
@@ -27,6 +29,7 @@ from wxcrm.members.models import Member, Store
 from wxcrm.messages import mass, outbox
 from wxcrm.money import fen_to_yuan_str
 from wxcrm.timeutil import Clock
+from wxcrm.wechat.adapter.client import wechat_client
 from wxcrm.wechat.adapter.menu import KEY_CARD, KEY_COUPONS, KEY_POINTS
 from wxcrm.wechat.adapter.models import InboundEvent
 
@@ -134,10 +137,38 @@ def dispatch(session: Session, msg: BaseMessage, ctx: Context) -> str:
             outbox.record_template_report(session, ctx.settings, msgid=str(msg.id), status=msg.status or "",
                                           now=ctx.clock.utc)
             return ""
-        return ""  # VIEW, LOCATION, card events: nothing to say
+        if event in CARD_EVENTS:
+            card_event(session, msg, ctx)
+            return ""
+        return ""  # VIEW, LOCATION, other card events: nothing to say
     if msg.type == "text":
         return answer_text(session, openid, (msg.content or "").strip(), ctx)
     return help_text("zh", ctx)
+
+
+CARD_EVENTS = ("user_get_card", "user_del_card", "user_view_card", "submit_membercard_user_info")
+
+
+def card_event(session: Session, msg: BaseMessage, ctx: Context) -> None:
+    """The wallet member card's events (wxcrm.cards.wallet): got, deleted, viewed, and the
+    activation form submitted (then the card is activated with the member's points)."""
+    if not ctx.settings.wechat_card_enabled:
+        return
+    data = getattr(msg, "_data", {}) or {}
+    code, card_id = str(data.get("UserCardCode") or ""), str(data.get("CardId") or "")
+    now = ctx.clock.utc
+    if msg.event == "user_get_card":
+        wallet.member_got_card(session, openid=msg.source, card_id=card_id, code=code, now=now)
+    elif msg.event == "user_del_card":
+        wallet.member_deleted_card(session, code=code, now=now)
+    elif msg.event == "user_view_card":
+        wallet.member_viewed_card(session, code=code, now=now)
+    else:
+        try:
+            wallet.activate_from_form(session, wechat_client(ctx.settings, session.get_bind()), code=code,
+                                      today=ctx.clock.today, now=now)
+        except WeChatClientException as exc:
+            log.warning("wallet card %s: activation refused: %s", code, exc)
 
 
 def _scene(msg: BaseMessage) -> str:

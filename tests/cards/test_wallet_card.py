@@ -1,0 +1,74 @@
+"""Issue 12, item 11 against the stand-in: the wallet member card is created, added by a
+member (custom code = their card number), activated from WeChat's form with their points,
+and a purchase updates the wallet's points once, even when the first update call fails."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from wxcrm import timeutil
+from wxcrm.cards import wallet
+from wxcrm.cards.models import WalletMember
+from wxcrm.config import settings_for
+from wxcrm.extensions import db
+from wxcrm.jobs.outbox import drain
+from wxcrm.ledger import service as ledger
+from wxcrm.messages.models import OutboxMessage
+from wxcrm.wechat.adapter.client import wechat_client
+
+
+def test_the_wallet_card_is_made_activated_and_kept_in_step_once(app, make, standin, configure, cashier_api):
+    configure(WECHAT_CARD_ENABLED=True)
+    settings = settings_for(app)
+    make.base_rule()
+    member = make.member(openid="o-wallet")
+    member.followed = True
+    db.session.commit()
+    standin.follow("o-wallet")
+    cashier_api.post("/transactions", {"store_code": "S001", "member": {"card_no": member.card_no},
+                                       "items": [{"sku": "G", "qty": 1, "unit_price_fen": 10_000}]},
+                     key=str(uuid.uuid4()))                                     # 100 points before the wallet
+    assert app.test_cli_runner().invoke(args=["wxcrm", "wechat-card"]).exit_code == 0
+    card = wallet.wallet_card(db.session)
+    [created] = standin.calls("/card/create")
+    assert created["body"]["card"]["member_card"]["base_info"]["use_custom_code"] is True
+    assert standin.calls("/card/membercard/activateuserform/set")
+
+    standin.push("user_get_card", "o-wallet", card_id=card.card_id, code=member.card_no)
+    assert db.session.get(WalletMember, member.id).code == member.card_no
+    standin.push("submit_membercard_user_info", "o-wallet", card_id=card.card_id, code=member.card_no,
+                 info={"USER_FORM_INFO_FLAG_MOBILE": member.phone})
+    [activated] = [c for c in standin.calls("/card/membercard/activate") if c["path"] == "/card/membercard/activate"]
+    assert activated["body"]["membership_number"] == member.card_no and activated["body"]["init_bonus"] == 100
+
+    cashier_api.post("/transactions", {"store_code": "S001", "member": {"card_no": member.card_no},
+                                       "items": [{"sku": "G", "qty": 1, "unit_price_fen": 5_000}]},
+                     key=str(uuid.uuid4()))                                     # +50
+    [row] = db.session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "wallet_card_sync")).all()
+    assert row.channel == "card" and row.payload["bonus"] == 150
+    standin.fail_next(1, errcode=-1, path="/card/membercard/updateuser")          # WeChat is busy once
+    now = timeutil.utcnow()
+    drain(db.session, settings, now=now)
+    drain(db.session, settings, now=now + timedelta(minutes=5))                   # the retry
+    updates = standin.calls("/card/membercard/updateuser")
+    assert [u["body"]["bonus"] for u in updates] == [150]
+    db.session.expire_all()
+    assert db.session.get(OutboxMessage, row.id).status == "sent"
+    assert ledger.balance(db.session, member.id, "points") == 150
+    client = wechat_client(settings, db.engine)
+    assert client.card.get_code(member.card_no, card_id=card.card_id, check_consume=False)["card"]["card_id"] \
+        == card.card_id
+    standin.push("user_del_card", "o-wallet", card_id=card.card_id, code=member.card_no)
+    db.session.expire_all()
+    assert db.session.get(WalletMember, member.id).removed_at is not None
+
+
+def test_with_the_wallet_card_off_a_purchase_queues_nothing_for_it(make, cashier_api):
+    make.base_rule()
+    member = make.member(openid="o-nowallet")
+    cashier_api.post("/transactions", {"store_code": "S001", "member": {"card_no": member.card_no},
+                                       "items": [{"sku": "G", "qty": 1, "unit_price_fen": 5_000}]},
+                     key=str(uuid.uuid4()))
+    assert not db.session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "wallet_card_sync")).all()

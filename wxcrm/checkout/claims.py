@@ -1,0 +1,59 @@
+"""Crediting a claimed purchase (scan-to-earn): the member who scanned the receipt's QR gets
+that purchase's points, by the rules at the purchase's moment, on what is left of it after
+any refund. The purchase then belongs to the member (a later refund takes the points back)."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from wxcrm.benefits.apply import Occasion, apply_member_effect
+from wxcrm.benefits.events import lock_member
+from wxcrm.cards import claims
+from wxcrm.config import Settings
+from wxcrm.errors import N_
+from wxcrm.ledger import service as ledger
+from wxcrm.members.models import Member, Store
+from wxcrm.rules.context import BasketLine
+from wxcrm.rules.decide import Basket, decide_purchase
+from wxcrm.rules.usage import membership_anchor, record_usage
+from wxcrm.sales.models import Transaction, TransactionBenefit, TransactionItem
+from wxcrm.timeutil import Clock
+
+
+def credit_claim(session: Session, settings: Settings, *, token: str, member: Member, now: Clock) -> int:
+    """Credit the purchase behind ``token`` to ``member``, once; returns the points given."""
+    if member.status != "active":
+        raise claims.ClaimRefused(N_("only an active member can claim points"), code="claim_member_inactive")
+    lock_member(session, member)
+    claim = claims.lock_open_claim(session, token, member_id=member.id, now=now.utc)
+    txn = session.scalar(select(Transaction).where(Transaction.id == claim.transaction_id).with_for_update())
+    if txn.member_id is not None:
+        raise claims.ClaimRefused(N_("the points of this receipt were already claimed"), code="claim_used")
+    items = list(session.scalars(select(TransactionItem).where(TransactionItem.transaction_id == txn.id)
+                                 .order_by(TransactionItem.line_no)))
+    lines = tuple(BasketLine(line_no=it.line_no, sku=it.sku, category=it.category, qty=it.qty - it.refunded_qty,
+                             unit_price_fen=it.unit_price_fen) for it in items if it.qty > it.refunded_qty)
+    if not lines:
+        raise claims.ClaimRefused(N_("this purchase was refunded: it earns no points"), code="claim_refunded")
+    store = session.get(Store, txn.store_id)
+    at = Clock.at(txn.created_at, settings.tz)      # the sale's moment: the rules see it as then
+    basket = Basket(store_code=store.code, store_kind=store.kind, payment_method=txn.payment_method, lines=lines,
+                    points_payment_fen=0)
+    decision = decide_purchase(session, member, basket, local_time=at.local, settings=settings,
+                               points_balance=ledger.available_points(session, member.id, now.today))
+    occasion = Occasion("purchase", ref=str(txn.id), clock=now, transaction_id=txn.id)
+    earned = 0
+    for effect in decision.effects:
+        if effect.kind != "points":
+            continue        # discounts cannot be given after the sale; a claim gives its points
+        session.add(TransactionBenefit(transaction_id=txn.id, kind=effect.kind, rule_id=effect.rule_id,
+                                       rule_version=effect.rule_version, rule_name=effect.rule_name,
+                                       points=effect.points, amount_fen=effect.amount_fen,
+                                       text_zh=effect.text_zh[:255], text_en=effect.text_en[:255]))
+        earned += apply_member_effect(session, member, effect, occasion, settings)
+    if decision.compiled is not None:
+        record_usage(session, member.id, decision.result, decision.compiled, txn.business_date,
+                     membership_anchor(member))
+    txn.member_id, txn.points_earned = member.id, earned
+    claims.mark_claimed(session, claim, member_id=member.id, points=earned, now=now.utc)
+    return earned
