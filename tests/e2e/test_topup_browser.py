@@ -33,6 +33,7 @@ def phone(browser):
 def test_the_till_tops_up_then_pays_with_stored_value_and_cash(live_server, make, phone, shot):
     store = make.store("S001", name="静安旗舰店")
     make.staff("cashier", store, username="till13", password="till-pass-123")
+    make.typed_card_spends("S001")     # the cashier types the card number (the store lets it spend)
     make.base_rule()
     bonus_steps()
     member = make.member(name="韩梅梅")
@@ -114,6 +115,7 @@ def test_finance_sees_the_liability_and_the_settlement(app, live_server, make, p
     from wxcrm.topups import settlement
     make.store("S001", name="静安旗舰店")
     make.store("F001", kind="franchise", name="杭州加盟店")
+    make.typed_card_spends("S001")     # the sale below spends stored value by member id, no code shown
     settlement.create_franchisee(db.session, code="FR1", name="杭州加盟商", store_codes=("F001",))
     make.staff("admin", username="fin13", password="fin-pass-1234")
     member = make.member()
