@@ -63,3 +63,19 @@ function done(summary, latency, requests)
     summary.requests, summary.requests / seconds, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     latency.max / 1000, total_acked, total_refused, summary.errors.status, errors, seconds))
 end
+
+-- The member's dynamic code as the till scans it (issue 12): spending needs it. Each code pays
+-- for one sale, so every thread takes its own members, each at most once in a 10-second step
+-- (prepare.py wrote every member's code per step).
+local step_seen, cursor = -1, 0
+
+function member_code()
+  local step = math.floor(os.time() / 10) - code_tick0
+  if step ~= step_seen then step_seen, cursor = step, 0 end
+  local per_thread = math.floor(#cards / nthreads)
+  local member = (tid - 1) * per_thread + (cursor % per_thread)     -- 0-based, this thread's own
+  cursor = cursor + 1
+  if step < 0 then step = 0 end
+  if step >= code_ticks then step = code_ticks - 1 end
+  return codes[member * code_ticks + step + 1]
+end
