@@ -11,6 +11,7 @@ import calendar
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import and_, extract, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wxcrm.benefits.apply import Occasion
@@ -76,6 +77,12 @@ def days_to_run(session: Session, event: str, today: date) -> list[date]:
 
 
 def mark_day_done(session: Session, event: str, day: date, members: int) -> None:
-    if session.get(RuleDayDone, (event, day)) is None:
-        session.add(RuleDayDone(event=event, business_date=day, members=members))
-        session.flush()
+    """Insert-or-ignore: several runners (a second leader, a console run beside the
+    scheduler) may finish the same day at once; the first marker stands."""
+    if session.get(RuleDayDone, (event, day)) is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.add(RuleDayDone(event=event, business_date=day, members=members))
+    except IntegrityError:      # another runner marked it between our read and our insert
+        pass
