@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, String, func, literal, select, update
 from sqlalchemy.orm import Session
 
+from wxcrm.members.models import Member
 from wxcrm.messages.models import MassSend, MassSendCount
-from wxcrm.sqlutil import insert_missing, insert_missing_many
+from wxcrm.sqlutil import insert_missing, insert_missing_select
 from wxcrm.timeutil import to_local, to_utc_naive
 
 MASS_PER_MONTH = 4
@@ -70,8 +71,10 @@ def reserve_mass_sends(session: Session, member_ids: Sequence[int], month: str) 
     send was taken, 0 when their month is used up."""
     if not member_ids:
         return {}
-    insert_missing_many(session, MassSendCount, "member_id",
-                        [{"member_id": mid, "month": month, "sent": 0} for mid in member_ids])
+    counted = select(MassSendCount.id).where(MassSendCount.member_id == Member.id, MassSendCount.month == month)
+    insert_missing_select(session, MassSendCount, "member_id", ["member_id", "month", "sent"],
+                          select(Member.id, literal(month, String()), literal(0, Integer()))
+                          .where(Member.id.in_(member_ids), ~counted.exists()))
     limit = MASS_PER_MONTH - outside_sends(session, month)
     counts = dict(session.execute(select(MassSendCount.member_id, MassSendCount.sent).where(
         MassSendCount.member_id.in_(member_ids), MassSendCount.month == month).with_for_update()).all())
@@ -87,6 +90,14 @@ def release_mass_send(session: Session, member_id: int, month: str) -> None:
     row = _count(session, member_id, month)
     if row is not None and row.sent > 0:
         row.sent -= 1
+
+
+def release_mass_sends(session: Session, member_ids: Sequence[int], month: str) -> None:
+    """``release_mass_send`` for many members in one statement."""
+    if member_ids:
+        session.execute(update(MassSendCount).where(MassSendCount.member_id.in_(list(member_ids)),
+                                                    MassSendCount.month == month, MassSendCount.sent > 0)
+                        .values(sent=MassSendCount.sent - 1).execution_options(synchronize_session=False))
 
 
 def over_limit(session: Session, member_ids: Sequence[int], month: str) -> set[int]:
