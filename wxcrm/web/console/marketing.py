@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -78,7 +79,23 @@ def jobs():
     desk = _desk()
     return render_template("console/jobs.html", jobs=desk.jobs, last=desk.last_runs(db.session),
                            runs=desk.recent_runs(db.session, limit=100, job=request.args.get("job") or None),
-                           statuses=RUN_STATUS, triggers=TRIGGERS, count_labels=COUNT_LABELS, today=_today())
+                           statuses=RUN_STATUS, triggers=TRIGGERS, count_labels=COUNT_LABELS, today=_today(),
+                           greeting_names=_greeting_names())
+
+
+class _Names(dict):
+    """Greeting code -> its name in the page's language (an unknown code: itself)."""
+
+    def __missing__(self, key):
+        return key
+
+
+def _greeting_names() -> dict:
+    zh = str(get_locale() or "zh").startswith("zh")
+    names = _Names()
+    for g in db.session.scalars(select(Greeting)):
+        names[g.code] = g.name if zh else (_(BY_CODE[g.code].label) if g.code in BY_CODE else g.name_en or g.name)
+    return names
 
 
 @bp.route("/jobs/<name>/run", methods=["POST"])
