@@ -66,7 +66,8 @@ def test_a_marketer_enables_and_edits_a_greeting(client, make):
 def test_the_segment_builder_previews_saves_and_exports(client, make):
     login(client, make)
     make.member(openid="o-seg", gender="female")
-    assert client.get("/console/segments/new?rfm=lapsing").status_code == 200
+    rfm_page = client.get("/console/segments/new?rfm=lapsing")
+    assert rfm_page.status_code == 200 and "data-testid=\"rfm-thresholds\" open" in rfm_page.text      # shown at once
     filters = [{"field": "gender", "op": "in", "value": ["female"]}]
     r = client.post("/console/segments/preview", json={"filters": filters})
     assert r.status_code == 200 and r.get_json()["size"] == 1
