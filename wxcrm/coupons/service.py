@@ -454,7 +454,11 @@ def exchange_points(session: Session, settings: Settings, member: Member, *, tem
     ledger and one coupon arrives, in one transaction; ``key`` (one per tap) makes a
     repeat harmless; the template's stock and per-member limit hold."""
     source_ref = f"exchange:{member.id}:{key}"
-    existing = session.scalar(select(Coupon).where(Coupon.source_ref == source_ref))
+    # The member's row first (the lock order everywhere): the same tap sent twice at once
+    # waits here, then finds the first one's coupon and spends nothing more.
+    session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
+    existing = session.scalar(select(Coupon).where(Coupon.source_ref == source_ref)
+                              .execution_options(populate_existing=True))
     if existing is not None:
         return existing
     tpl = template_by_code(session, template_code)
