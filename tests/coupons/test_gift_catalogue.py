@@ -147,7 +147,8 @@ def test_the_store_hands_the_gift_over_once_and_prints_a_slip(shop, cashier_api,
     text = again.get_data(as_text=True)
     assert 'data-testid="gift-error"' in text and "已于" in text and "领取过" in text
     # the wallet shows it used
-    assert "已使用" in client.get("/h5/coupons?status=used").get_data(as_text=True)
+    used_tab = client.get("/h5/coupons?status=used").get_data(as_text=True)
+    assert "已使用" in used_tab and "领取礼品" in used_tab and "节省" not in used_tab
 
 
 def test_what_the_hand_over_refuses_and_why_in_chinese(shop, cashier_api, client, app, settings):
@@ -186,3 +187,15 @@ def test_the_api_hands_a_gift_over_once(shop, cashier_api, client, make):
     from tests.conftest import Api
     other = Api(cashier_api.client, elsewhere)
     assert other.post(f"/coupons/{gift.code}/hand-over", {"store_code": "S001"}).status_code == 403
+
+
+def test_the_console_lists_the_points_catalogue(shop, cashier_api, client, app):
+    _member, gift = gift_coupon(shop, cashier_api, client)
+    design("PLAIN", type="cash", title_zh="普通券", item_sku="", face_value_fen=500, points_price=None)
+    console = app.test_client()
+    login(console, shop, role="marketer")
+    page = console.get("/console/coupons/?catalogue=1").get_data(as_text=True)
+    assert "积分兑换目录" in page and "马克杯" in page and "普通券" not in page
+    row = page.split('data-testid="template-row"')[1]
+    assert "1500" in row and "兑换券" in row                      # its points price, its type by name
+    assert "普通券" in console.get("/console/coupons/").get_data(as_text=True)
