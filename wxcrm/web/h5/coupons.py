@@ -14,7 +14,7 @@ from wxcrm.config import current_settings
 from wxcrm.coupons import service as coupons
 from wxcrm.coupons import words
 from wxcrm.coupons.codes import pretty
-from wxcrm.coupons.models import Coupon
+from wxcrm.coupons.models import Coupon, CouponTemplate
 from wxcrm.errors import N_, DomainError
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
@@ -63,6 +63,22 @@ def coupon_qr(member: Member, code: str):
 CATALOGUE_SECTIONS = (("gift", N_("Gifts")), ("cash", N_("Cash vouchers")), ("other", N_("Coupons")))
 REFUSAL_TEXT = {"no_stock": N_("All gone"), "limit_reached": N_("Exchange limit reached"),
                 "not_enough_points": N_("Not enough points")}
+# An exchange refused, told to the member (the staff's wording names template codes)
+EXCHANGE_REFUSALS = {
+    "coupon_out_of_stock": N_("Sorry, %(t)s is all gone."),
+    "coupon_limit_reached": N_("You have had as many of %(t)s as one member may."),
+    "insufficient_points": N_("You do not have enough points for %(t)s."),
+    "coupon_template_inactive": N_("%(t)s can no longer be exchanged."),
+    "coupon_template_ended": N_("%(t)s can no longer be exchanged."),
+    "coupon_not_exchangeable": N_("%(t)s can no longer be exchanged."),
+}
+
+
+def _exchange_refusal(exc: DomainError, template_code: str) -> str:
+    tpl = db.session.scalar(select(CouponTemplate).where(CouponTemplate.code == template_code))
+    if exc.code in EXCHANGE_REFUSALS and tpl is not None:
+        return _(EXCHANGE_REFUSALS[exc.code], t=words.title(tpl))
+    return problem_text(exc)
 
 
 @bp.route("/coupons/exchange", methods=["GET", "POST"])
@@ -86,7 +102,7 @@ def coupon_exchange(member: Member):
             return redirect(url_for("h5.coupon_wallet"))
         except DomainError as exc:
             db.session.rollback()
-            flash(problem_text(exc), "danger")
+            flash(_exchange_refusal(exc, request.form.get("template", "")), "danger")
     available = ledger.points_summary(db.session, member.id, clock.today).available
     sections: dict[str, list] = {key: [] for key, _label in CATALOGUE_SECTIONS}
     for item in coupons.catalogue(db.session, member.id, available):
