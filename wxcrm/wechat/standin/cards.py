@@ -452,14 +452,15 @@ def add_card(run: Runtime, openid: str, entries: list) -> tuple[dict, int]:
                 ext = None
             problem = _ext_problem(run, card, ext, openid, tickets)
             if problem:
-                return {"errMsg": f"addCard:fail {problem}", "errcode": 40080}, 409
+                return {"errMsg": f"addCard:fail {problem}", "errcode": 40080, "rule": "card.add_ext"}, 409
             checked.append((card, ext))
         got = []
         for card, ext in checked:
             result = _receive(run, card, openid, str(ext.get("code") or ""), str(ext.get("outer_str") or ""),
                               _beijing_seconds(ext.get("fixed_begintimestamp")))
             if isinstance(result, tuple):
-                return {"errMsg": f"addCard:fail {result[0]['error']}", "errcode": result[0].get("errcode")}, 409
+                return {"errMsg": f"addCard:fail {result[0]['error']}", "errcode": result[0].get("errcode"),
+                        "rule": result[0].get("rule")}, 409
             run.state.card_nonces.add(ext["nonce_str"])
             got.append((card, result))
     pushed = []
