@@ -221,3 +221,13 @@ def test_a_closed_membership_withdraws_its_wallet_coupons(app, wallet, client, m
     [call] = standin.calls("/card/code/unavailable")
     assert call["body"]["code"] == code
     assert db.session.scalar(select(CouponCardCode.openid)) == ""
+
+
+def test_the_api_sends_a_template_and_reads_wechats_review(wallet, marketer_api, standin):
+    assert marketer_api.get("/coupon-templates/CASH20/wechat-card").status_code == 404
+    sent = marketer_api.post("/coupon-templates/CASH20/wechat-card")
+    assert sent.status_code == 200 and sent.json["status"] == "pending" and sent.json["card_type"] == "CASH"
+    control(standin, "cards/review", {"card_id": sent.json["card_id"], "pass": False, "reason": "标题不规范"})
+    read = marketer_api.get("/coupon-templates/CASH20/wechat-card").json
+    assert (read["status"], read["refuse_reason"]) == ("rejected", "标题不规范")
+    assert marketer_api.post("/coupon-templates/CASH20/wechat-card").json["card_id"] != sent.json["card_id"]

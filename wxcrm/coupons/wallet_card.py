@@ -93,13 +93,15 @@ def card_body(tpl: CouponTemplate, settings: Settings, *, now: datetime) -> dict
         begin = tpl.valid_from if tpl.valid_from and tpl.valid_from > today else today
         date_info = {"type": "DATE_TYPE_FIX_TIME_RANGE", "begin_timestamp": _moment(begin, settings),
                      "end_timestamp": _moment(tpl.valid_until, settings, end=True)}
-    quantity = min(tpl.stock_total, MAX_QUANTITY) if tpl.stock_total is not None else MAX_QUANTITY
+    # Every code received is a coupon wxcrm already issued (within the template's stock), so the
+    # card's own stock never needs to follow the template's: the most WeChat allows.
+    quantity = MAX_QUANTITY
     base = {"logo_url": f"{settings.public_url.rstrip('/')}/static/img/logo.png", "code_type": "CODE_TYPE_QRCODE",
             "brand_name": settings.brand_name[:BRAND_MAX], "title": title, "color": color_for(tpl.color),
             "notice": "结账时出示券码"[:NOTICE_MAX], "description": description,
             "sku": {"quantity": quantity}, "date_info": date_info, "use_custom_code": True, "bind_openid": True,
             "can_share": False, "can_give_friend": False,
-            "get_limit": max(1, min(tpl.per_member_limit or DEFAULT_GET_LIMIT, quantity or 1))}
+            "get_limit": max(1, tpl.per_member_limit or DEFAULT_GET_LIMIT)}
     kind, detail = _kind(tpl, worth_zh)
     return {"card": {"card_type": kind, kind.lower(): {"base_info": base, **detail}}}
 

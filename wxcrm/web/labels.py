@@ -169,6 +169,7 @@ PROBLEMS = {
     "wechat_card_unavailable": N_("This coupon cannot be added to the WeChat card wallet."),
     "wechat_card_coupon_used": N_("Only a usable coupon can be added to the WeChat card wallet."),
     "wechat_card_added": N_("This coupon is already in your WeChat card wallet."),
+    "wechat_card_not_sent": N_("This coupon is not a WeChat card coupon yet."),
     # marketing
     "segment_filters": N_("A segment is a list of at most 20 conditions."),
     "segment_field": N_("A condition names a field the segment builder does not know."),
