@@ -30,6 +30,12 @@ def coupon_wallet_states(member: Member, cards: list[dict]) -> dict[int, str]:
     return wallet_card.addable(db.session, current_settings(), member, [k["c"] for k in cards])
 
 
+@bp.app_template_global("wechat_standin_base")
+def wechat_standin_base() -> str:
+    """The stand-in's address when wxcrm talks to it (its WeixinJSBridge plays addCard)."""
+    return current_settings().wechat_api_base or ""
+
+
 @bp.route("/coupons/<code>/wechat-card")
 @customer_page()
 def coupon_wechat_card(member: Member, code: str):

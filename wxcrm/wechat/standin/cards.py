@@ -564,6 +564,52 @@ def add_card_view():
     return jsonify(entry), status
 
 
+ADD_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>添加到卡包</title>
+<style>body{font-family:sans-serif;margin:0;background:#ededed;text-align:center}
+.box{background:#fff;margin:60px 16px;padding:24px;border-radius:8px}.card{margin:12px 0;font-size:18px}
+button{display:block;width:100%;padding:12px;margin-top:12px;border:0;border-radius:6px;font-size:17px}
+.add{background:#07c160;color:#fff}.err{color:#fa5151}</style></head><body><div class="box">
+<div>微信卡包（本地模拟）</div>__CARDS__<div class="err" id="err"></div>
+<button class="add" id="add" data-testid="standin-add-card-ok">添加到卡包</button>
+<button id="cancel">取消</button></div>
+<script>
+var list = __CARD_LIST__, openid = __OPENID__;
+function answer(msg, cards) { parent.postMessage({err_msg: msg, card_list: cards}, '*'); }
+document.getElementById('add').onclick = function () {
+  this.disabled = true;
+  fetch('/standin/add-card', {method: 'POST', headers: {'Content-Type': 'application/json'},
+    body: JSON.stringify({openid: openid, cardList: list.map(function (c) {
+      return {cardId: c.card_id, cardExt: c.card_ext}; })})})
+    .then(function (r) { return r.json(); })
+    .then(function (j) {
+      if (j.errMsg !== 'addCard:ok') { document.getElementById('err').textContent = j.errMsg;
+        setTimeout(function () { answer('batchAddCard:fail ' + j.errMsg.replace('addCard:fail ', '')); }, 1500); return; }
+      answer('batchAddCard:ok', JSON.stringify(list.map(function (c, i) {
+        return {card_id: c.card_id, card_ext: c.card_ext, is_succ: 1, code: j.cardList[i].code}; })));
+    });
+};
+document.getElementById('cancel').onclick = function () { answer('batchAddCard:cancel'); };
+</script></body></html>"""
+
+
+@bp.get("/standin/card/add")
+def add_card_page():
+    """WeChat's "add to card wallet" sheet that ``wx.addCard`` opens (framed by the stand-in's
+    WeixinJSBridge): the user is the one the OAuth page plays (``/standin/oauth-user``)."""
+    from html import escape
+    try:
+        params = json.loads(request.args.get("params") or "{}")
+    except ValueError:
+        params = {}
+    entries = [e for e in (params.get("card_list") or []) if isinstance(e, dict)]
+    run = rt()
+    titles = [escape(str(run.state.cards.get(str(e.get("card_id")), {}).get("title", "?"))) for e in entries]
+    return (ADD_PAGE.replace("__CARDS__", "".join(f'<div class="card">{t}</div>' for t in titles))
+            .replace("__CARD_LIST__", json.dumps(entries).replace("</", "<\\/"))
+            .replace("__OPENID__", json.dumps(run.state.oauth_openid or "")))
+
+
 @bp.post("/standin/cards/review")
 def review_view():
     """WeChat's reviewers: {"card_id", "pass": true|false, "reason"}; pushes the result."""
