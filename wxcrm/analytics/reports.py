@@ -5,8 +5,8 @@ from the raw tables.
 A dimension is one of :data:`DIMENSIONS`. Time, store and tier are keys of every rollup
 row; member attributes, the hour and the goods are rollup values (``dim``/``value``), so one
 query answers a breakdown by any of them, filtered by days, stores and tiers. Distinct
-buying members are not additive across days, so the ``members`` measure counts them on the
-raw transactions (an index of business date and member) for the days asked.
+buying members are not additive across days: the ``members`` measure reads the buyer days
+(one row per member, store and day, with the member's previous day), see ``distinct_buyers``.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import and_, case, distinct, exists, extract, func, or_, select
 from sqlalchemy.orm import Session
 
-from wxcrm.analytics.models import MemberSummary, SalesDaily
+from wxcrm.analytics.models import BuyerDay, MemberSummary, SalesDaily
 from wxcrm.analytics.rollup import AGE_BANDS, MONTHLY
 from wxcrm.errors import N_, DomainError
 from wxcrm.members.models import Member, Store
@@ -171,13 +171,23 @@ def totals(session: Session, f: Filters) -> dict[str, int]:
 
 
 def distinct_buyers(session: Session, f: Filters) -> int:
-    q = select(func.count(distinct(Transaction.member_id))).where(
-        Transaction.business_date >= f.start, Transaction.business_date <= f.end, Transaction.kind == "purchase",
-        Transaction.member_id.is_not(None))
+    """Members who bought in the range, each once, from the buyer days: without filters (or
+    with one store) a count of the rows whose previous day is before the range, read from an
+    index; with several stores or tiers the members of the range's rows, de-duplicated."""
+    if not f.tier_ids and len(f.store_ids) <= 1:
+        if f.store_ids:
+            q = select(func.count()).where(BuyerDay.store_id == f.store_ids[0],
+                                           BuyerDay.prev_store_date < f.start)
+        else:
+            q = select(func.count()).where(BuyerDay.prev_date < f.start)
+        q = q.select_from(BuyerDay).where(BuyerDay.business_date >= f.start, BuyerDay.business_date <= f.end)
+        return int(session.scalar(q) or 0)
+    q = select(func.count(distinct(BuyerDay.member_id))).where(BuyerDay.business_date >= f.start,
+                                                               BuyerDay.business_date <= f.end)
     if f.store_ids:
-        q = q.where(Transaction.store_id.in_(f.store_ids))
+        q = q.where(BuyerDay.store_id.in_(f.store_ids))
     if f.tier_ids:
-        q = q.join(Member, Member.id == Transaction.member_id).where(Member.tier_id.in_(f.tier_ids))
+        q = q.where(BuyerDay.tier_id.in_(f.tier_ids))
     return int(session.scalar(q) or 0)
 
 
