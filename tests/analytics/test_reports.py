@@ -311,3 +311,17 @@ def test_distinct_buyers_per_range_store_and_tier_agree_with_sql_also_after_a_la
     ranges += [Filters(early, early), Filters(early, as_date(first)), Filters(early + timedelta(days=1),
                                                                               as_date(first) + timedelta(days=3))]
     check()
+
+
+def test_the_xlsx_writer_keeps_numbers_money_and_awkward_text(tmp_path):
+    from openpyxl import load_workbook
+    report = standard.Report("t", "T", (standard.Column("a", "A", "text"), standard.Column("n", "N"),
+                                        standard.Column("m", "M", "fen")), lambda *a: [])
+    rows = [["门店 <S001> & \"一\"", 3, 12345], [" spaced ", -2, -5], ["bell\x07ok", None, 0], ["", 0, None]]
+    path = tmp_path / "t.xlsx"
+    assert standard.write_xlsx(report, iter(rows), ["甲", "乙", "丙"], path, title="报表") == 4
+    ws = load_workbook(path).active
+    assert ws.title == "报表" and ws["A1"].font.b
+    got = [list(r) for r in ws.iter_rows(min_row=2, values_only=True)]
+    assert got == [["门店 <S001> & \"一\"", 3, 123.45], [" spaced ", -2, -0.05], ["bellok", None, 0],
+                   ["", 0, None]]
