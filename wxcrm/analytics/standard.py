@@ -14,16 +14,19 @@ import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from wxcrm.analytics.models import LedgerDaily, SalesDaily
-from wxcrm.analytics.reports import Filters, rollup_rows, time_key
+from wxcrm.analytics.reports import Filters, local_range_bounds, rollup_rows, time_key
+from wxcrm.analytics.rollup import _moment
+from wxcrm.coupons.models import Coupon, CouponTemplate
 from wxcrm.errors import N_, DomainError
 from wxcrm.ledger.models import LedgerAccount
 from wxcrm.members.models import Member, Store
+from wxcrm.timeutil import to_local
 
 PERIODS = ("day", "week", "month")
 
@@ -175,6 +178,84 @@ register(Report("stored_value", N_("Stored value topped up, spent and outstandin
     Column("topped_up_fen", N_("Topped up"), "fen"), Column("credited_fen", N_("All credits"), "fen"),
     Column("spent_fen", N_("Spent and refunded"), "fen"), Column("outstanding_fen", N_("Outstanding after"), "fen")),
     stored_value_rows, description=N_("Stored-value ledger movements; the last column runs across stores.")))
+
+
+def _settings(f: Filters):
+    if f.settings is None:
+        raise DomainError(N_("this report needs the merchant's settings"), code="report_needs_settings")
+    return f.settings
+
+
+# ------------------------------------------------------------------ coupons
+
+def coupons_rows(session: Session, f: Filters, period: str) -> Iterator[list]:
+    """Per period and coupon: issued (whenever and wherever the member got it), and used at
+    the stores asked (a coupon given back by a refund is not counted as used)."""
+    tz = _settings(f).tz
+    a, b = local_range_bounds(f, tz)
+    titles = {i: (code, zh) for i, code, zh in session.execute(
+        select(CouponTemplate.id, CouponTemplate.code, CouponTemplate.title_zh))}
+    cells: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for template_id, at in session.execute(select(Coupon.template_id, Coupon.issued_at)
+                                           .where(Coupon.issued_at >= a, Coupon.issued_at < b)):
+        cells[(time_key(period, to_local(_moment(at), tz).date()), template_id)][0] += 1
+    used = (select(Coupon.template_id, Coupon.used_at, Coupon.discount_fen, Coupon.basket_fen)
+            .where(Coupon.used_at >= a, Coupon.used_at < b, Coupon.status == "used"))
+    used = _stores(used, Coupon.used_store_id, f)
+    for template_id, at, discount, basket in session.execute(used):
+        cell = cells[(time_key(period, to_local(_moment(at), tz).date()), template_id)]
+        cell[1] += 1
+        cell[2] += int(discount or 0)
+        cell[3] += int(basket or 0)
+    for (p, template_id), (issued, redeemed, discount, basket) in sorted(cells.items()):
+        code, title = titles.get(template_id, ("", ""))
+        yield [p, f"{code} {title}".strip(), issued, redeemed, discount, basket // redeemed if redeemed else 0,
+               redeemed * 100 // issued if issued else 0]
+
+
+register(Report("coupons", N_("Coupons issued and redeemed"), (
+    Column("period", N_("Period"), "text"), Column("coupon", N_("Coupon"), "text"),
+    Column("issued", N_("Issued")), Column("redeemed", N_("Redeemed")),
+    Column("discount_fen", N_("Discount given"), "fen"), Column("basket_fen", N_("Average basket when used"), "fen"),
+    Column("redeemed_pct", N_("Redeemed per 100 issued"))), coupons_rows,
+    description=N_("Coupons issued in each period, and used (at the stores asked) in each period.")))
+
+
+# ------------------------------------------------------------------ settlement
+
+def settlement_rows(session: Session, f: Filters, period: str) -> Iterator[list]:
+    """Per month (whatever the period asked: settlement is monthly) touching the range, who
+    owes whom for stored value taken at one owner's store and spent at another's, per store
+    of issue and store of sale; a closed month as it was closed."""
+    from wxcrm.topups import settlement
+    settings = _settings(f)
+    codes = {code: sid for sid, code in session.execute(select(Store.id, Store.code))}
+    names = _store_names(session)
+    month = f.start.replace(day=1)
+    while month <= f.end:
+        key = month.strftime("%Y-%m")
+        try:
+            lines = settlement.settlement_lines(session, key, settings)
+        except DomainError:
+            lines = []    # before the last closed month and never closed itself: nothing to settle
+        for line in lines:
+            for part in line.get("stores", []):
+                issued, sold = codes.get(part["issued_at"]), codes.get(part["sold_at"])
+                if f.store_ids and issued not in f.store_ids and sold not in f.store_ids:
+                    continue
+                yield [key, line["debtor_name"], line["creditor_name"], names.get(issued, ""),
+                       names.get(sold, ""), part["principal_fen"], part["bonus_fen"],
+                       part["principal_fen"] + part["bonus_fen"]]
+        month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+register(Report("settlement", N_("Stored value settlement between owners"), (
+    Column("period", N_("Month"), "text"), Column("debtor", N_("Owes"), "text"),
+    Column("creditor", N_("Is owed"), "text"), Column("issued_at", N_("Store of top-up"), "text"),
+    Column("sold_at", N_("Store of sale"), "text"), Column("principal_fen", N_("Principal"), "fen"),
+    Column("bonus_fen", N_("Bonus"), "fen"), Column("total_fen", N_("Total"), "fen")), settlement_rows,
+    description=N_("Stored value topped up at one owner's store (the brand's direct stores, a franchisee's) "
+                   "and spent at another's, per month.")))
 
 
 def outstanding(session: Session) -> dict[str, int]:
