@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import json
 import operator
 import random
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from wxcrm.ledger.service import expiry_date
 from wxcrm.members.models import ConsentRecord, GroupAccount, Member, Store, Tier
 from wxcrm.members.service import reserve_card_numbers
 from wxcrm.sales.models import Transaction, TransactionItem
+from wxcrm.sqlutil import ROWS_PER_STATEMENT, mysql_values
 from wxcrm.timeutil import add_months, to_utc_naive
 
 CATALOGUE = [  # sku, category, unit price fen, weight
@@ -98,24 +98,6 @@ class _Chunk:
                 session.execute(model.__table__.insert(), rows[start:start + 5000])
 
 
-# MariaDB/MySQL: the multi-row INSERT text is built here, a value at a time by its type, and
-# sent as it is (the driver's per-value escaping was most of a seed's time). Strings are escaped
-# as the server reads them in its default SQL mode (backslash escapes).
-_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\0": "\\0", "\n": "\\n", "\r": "\\r", "\x1a": "\\Z"})
-
-
-def _sql_str(v: str) -> str:
-    return "'" + v.translate(_ESCAPES) + "'"
-
-
-_LITERAL = {
-    int: str, str: _sql_str, bool: lambda v: "1" if v else "0", type(None): lambda v: "NULL",
-    date: lambda v: "'" + v.isoformat() + "'", datetime: lambda v: "'" + v.isoformat(sep=" ") + "'",
-    dict: lambda v: _sql_str(json.dumps(v, ensure_ascii=False)),
-}
-ROWS_PER_STATEMENT = 2000
-
-
 def _write_mysql(session: Session, tables) -> None:
     cursor = session.connection().connection.cursor()
     # The ids are handed out here and every reference is to a row written before it or in the
@@ -129,10 +111,7 @@ def _write_mysql(session: Session, tables) -> None:
             pick = operator.itemgetter(*cols)
             head = f"INSERT INTO {model.__table__.name} ({', '.join(cols)}) VALUES "
             for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                values = ",".join(
-                    "(" + ",".join([_LITERAL[type(v)](v) for v in pick(row)]) + ")"
-                    for row in rows[start:start + ROWS_PER_STATEMENT])
-                cursor.execute(head + values)
+                cursor.execute(head + mysql_values(map(pick, rows[start:start + ROWS_PER_STATEMENT])))
     finally:
         cursor.execute("SET SESSION foreign_key_checks = 1, unique_checks = 1")
         cursor.close()
