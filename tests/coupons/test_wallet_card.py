@@ -118,6 +118,9 @@ def test_added_redeemed_at_the_till_and_consumed_in_the_wallet_once(app, wallet,
     assert standin.calls("/card/code/consume") == []                      # the sale did not wait on WeChat
     [queued] = db.session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "wallet_coupon_consume"))
     assert queued.channel == "card" and queued.status == "pending" and queued.payload["code"] == code
+    login(client, make.staff("marketer"))
+    outbox_page = client.get("/console/outbox/?status=pending").get_data(as_text=True)
+    assert "卡包优惠券核销" in outbox_page or "Wallet coupon consumed" in outbox_page
 
     settings = settings_for(app)
     standin.fail_next(1, errcode=-1, path="/card/code/consume")            # WeChat is busy once
