@@ -70,6 +70,7 @@ MATRIX = [
     ("POST", "/api/v1/coupons", "/api/v1/coupons", {"manager", "marketer", "admin"}),
     ("GET", "/api/v1/members/<int:member_id>/coupons", "/api/v1/members/1/coupons",
      {"cashier", "manager", "marketer", "admin"}),
+    ("POST", "/api/v1/coupons/<code>/hand-over", "/api/v1/coupons/X1/hand-over", {"cashier", "manager", "admin"}),
 ]
 PUBLIC = {("GET", "/api/v1/openapi.json")}
 

@@ -177,6 +177,7 @@ def _apply(row: OutboxMessage, choice: Choice, content: Content, now: datetime) 
         row.reason = fate.reason_of([e for e in row.history if e["event"] != "parked"],
                                     parked_without_channel=True)
         row.content_key = None
+        row.next_attempt_at = now      # not NULL: a keyed row is inserted with every column given
     else:
         row.channel, row.status = choice.channel, "pending"
         row.payload = choice.payload | content.source()

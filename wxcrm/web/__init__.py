@@ -27,6 +27,7 @@ def _local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
 def init_web(app: Flask) -> None:
     from wxcrm.members.service import staff_for_session
     from wxcrm.web import auth
+    from wxcrm.web.cashier import gifts as cashier_gifts  # noqa: F401  (adds the gift hand-over to the till)
     from wxcrm.web.cashier import views as cashier
     from wxcrm.web.console import analytics as analytics_console
     from wxcrm.web.console import cards as cards_console

@@ -211,7 +211,7 @@ def follow(session: Session, openid: str, *, scene: str, ctx: Context) -> str:
     store = _scene_store(session, scene)
     referrer = _scene_referrer(session, scene, openid)
     if member is None:
-        member = enrol_member(session, ctx.settings, clock=ctx.clock, openid=openid,
+        member = enrol_member(session, ctx.settings, clock=ctx.clock, openid=openid, followed=True,
                               home_store_code=store.code if store else None)
         member.followed = True
         session.flush()
