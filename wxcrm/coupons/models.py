@@ -75,6 +75,7 @@ class Coupon(db.Model):
     used_transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"), nullable=True,
                                                             index=True)
     used_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
+    used_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)  # a gift's hand-over
     discount_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     basket_fen: Mapped[int] = mapped_column(BigInteger, default=0)      # the basket it was used on
     restored_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
