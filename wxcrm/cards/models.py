@@ -93,6 +93,9 @@ class PurchaseClaim(db.Model):
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True, index=True)
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
     points: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What was left of the purchase (net of discounts, fen) when it was claimed: the claim's
+    # points were given on this, so a later refund takes them back in proportion to it.
+    net_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class ReferralQr(db.Model):
