@@ -1,5 +1,7 @@
-"""claims by the rules then (issue 12): rules' status changes (with the versions' times they
-say which rules were in force at a moment), and what was left of a purchase when claimed
+"""claims by the rules then, the wallet card's member fields (issue 12): rules' status changes
+(with the versions' times they say which rules were in force at a moment), what was left of a
+purchase when claimed, whether a wallet card has the member fields and what each member's
+wallet card was last sent
 
 Revision ID: 0013_i12_claims_then
 Revises: 0012_cards
@@ -33,9 +35,17 @@ def upgrade():
                "SELECT id, status, created_at FROM rules")
     with op.batch_alter_table('purchase_claims', schema=None) as batch_op:
         batch_op.add_column(sa.Column('net_fen', sa.BigInteger(), nullable=True))
+    with op.batch_alter_table('wallet_cards', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('member_fields', sa.Boolean(), server_default='0', nullable=False))
+    with op.batch_alter_table('wallet_members', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('sent', sa.JSON(), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('wallet_members', schema=None) as batch_op:
+        batch_op.drop_column('sent')
+    with op.batch_alter_table('wallet_cards', schema=None) as batch_op:
+        batch_op.drop_column('member_fields')
     with op.batch_alter_table('purchase_claims', schema=None) as batch_op:
         batch_op.drop_column('net_fen')
     with op.batch_alter_table('rule_status_changes', schema=None) as batch_op:

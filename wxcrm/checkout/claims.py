@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from wxcrm.benefits.apply import Occasion, apply_member_effect
 from wxcrm.benefits.events import lock_member
-from wxcrm.cards import claims
+from wxcrm.cards import claims, wallet
 from wxcrm.checkout.service import refunded_net_fen
 from wxcrm.config import Settings
 from wxcrm.errors import N_
@@ -65,4 +65,6 @@ def credit_claim(session: Session, settings: Settings, *, token: str, member: Me
     txn.member_id, txn.points_earned = member.id, earned
     left = sum(it.amount_fen - it.discount_fen for it in items) - refunded_net_fen(items)
     claims.mark_claimed(session, claim, member_id=member.id, points=earned, now=now.utc, net_fen=left)
+    if settings.wechat_card_enabled and earned:
+        wallet.queue_sync(session, settings, member, now=now.utc)     # the wallet card shows the new points
     return earned

@@ -28,6 +28,7 @@ from wechatpy.exceptions import WeChatClientException
 from wxcrm.config import Settings
 from wxcrm.messages import fate, outbox, windows
 from wxcrm.messages.errcodes import Fate, fate_of_sms, fate_of_wechat
+from wxcrm.messages.kinds import CARD_FIELD_VALUES
 from wxcrm.messages.models import Contact, OutboxMessage
 from wxcrm.messages.sms import SmsMessage, SmsRefused, SmsUnavailable, sms_provider
 from wxcrm.timeutil import utcnow
@@ -72,7 +73,12 @@ class Sender:
             if row.channel == "sms":
                 return self.sms.send(SmsMessage(row.phone, p["sign"], p["template"], p["params"]))
             if row.channel == "card":   # absolute values: sending it again is harmless
-                self.client.card.update_membercard(p["code"], p["card_id"], bonus=int(p["bonus"]))
+                shown = {k: p[k] for k in CARD_FIELD_VALUES if k in p}
+                self.client.card.update_membercard(p["code"], p["card_id"], bonus=int(p["bonus"]), **shown,
+                                                   notify_optional={"is_notify_bonus": False,
+                                                                    "is_notify_custom_field1": False,
+                                                                    "is_notify_custom_field2": False,
+                                                                    "is_notify_custom_field3": False})
                 return ""
         raise ChannelError(Fate.PERMANENT, None, f"channel {row.channel} is not sent one by one")
 
