@@ -127,3 +127,37 @@ def test_the_wallet_card_shows_tier_coupons_and_stored_value_and_the_job_keeps_t
     [shown] = [c for c in requests.get(f"{standin.url}/standin/cards").json()["codes"] if c["code"] == card_no]
     assert (shown["custom_field_value1"], shown["custom_field_value2"], shown["custom_field_value3"]) == \
         ("金卡会员", "1", "123.45")
+
+
+def test_a_replaced_card_moves_the_wallet_cards_code_to_the_new_number(app, make, standin, configure, cashier_api):
+    """The wallet card's code is the card number: a replacement queues card/code/update, a
+    later points update goes to the new code, and a code change whose answer was lost (WeChat
+    made it, wxcrm did not hear) counts as sent rather than failing for ever."""
+    configure(WECHAT_CARD_ENABLED=True)
+    settings = settings_for(app)
+    make.base_rule()
+    member = make.member(openid="o-wallet-replaced")
+    standin.follow("o-wallet-replaced")
+    assert app.test_cli_runner().invoke(args=["wxcrm", "wechat-card"]).exit_code == 0
+    card = wallet.wallet_card(db.session)
+    old = member.card_no
+    standin.push("user_get_card", "o-wallet-replaced", card_id=card.card_id, code=old)
+    standin.push("submit_membercard_user_info", "o-wallet-replaced", card_id=card.card_id, code=old,
+                 info={"USER_FORM_INFO_FLAG_MOBILE": member.phone})
+    assert cashier_api.get(f"/members?card_no={old}").status_code == 200          # the till looks the member up
+    r = cashier_api.post(f"/members/{member.id}/card/replace", {"reason": "phone lost"})
+    assert r.status_code == 200, r.json
+    new = r.json["card_no"]
+    [moved] = db.session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "wallet_card_code")).all()
+    assert (moved.channel, moved.payload["code"], moved.payload["new_code"]) == ("card", old, new)
+    assert db.session.get(WalletMember, member.id).code == new
+    wechat_client(settings, db.engine).card.update_code(card.card_id, old, new)     # WeChat did it; the answer was lost
+    drain(db.session, settings, now=timeutil.utcnow())
+    db.session.expire_all()
+    assert db.session.get(OutboxMessage, moved.id).status == "sent"
+    cashier_api.post("/transactions", {"store_code": "S001", "member": {"card_no": new},
+                                       "items": [{"sku": "G", "qty": 1, "unit_price_fen": 5_000}]},
+                     key=str(uuid.uuid4()))
+    drain(db.session, settings, now=timeutil.utcnow() + timedelta(seconds=1))
+    [update] = standin.calls("/card/membercard/updateuser")
+    assert update["body"]["code"] == new and update["body"]["bonus"] == 50

@@ -189,6 +189,25 @@ def queue_sync(session: Session, settings: Settings, member: Member, *, now: dat
 queue_points_sync = queue_sync      # the till's name for it
 
 
+def card_replaced(session: Session, settings: Settings, member: Member, *, old_code: str,
+                  now: datetime) -> OutboxMessage | None:
+    """The member's card was replaced: their wallet card's code (the old card number) becomes
+    the new number, through the outbox (``card/code/update``). A card update still waiting
+    names the new code from now on (if it goes first it is refused once, then retried)."""
+    row = session.scalar(select(WalletMember).where(WalletMember.member_id == member.id).with_for_update())
+    if row is None or row.removed_at is not None or row.code != old_code:
+        return None
+    row.code = member.card_no
+    for waiting in session.scalars(select(OutboxMessage).where(OutboxMessage.member_id == member.id,
+                                                               OutboxMessage.purpose == "wallet_card_sync",
+                                                               OutboxMessage.status == "pending").with_for_update()):
+        waiting.payload = {**waiting.payload, "code": member.card_no,
+                           "source_fields": {**waiting.payload.get("source_fields", {}), "code": member.card_no}}
+    return outbox.enqueue(session, settings, purpose="wallet_card_code", member=member, now=now,
+                          text=f"会员卡号更新为 {member.card_no}",
+                          fields={"card_id": row.card_id, "code": old_code, "new_code": member.card_no})
+
+
 def sync_changed(session: Session, settings: Settings, *, now: datetime, batch: int = 1000,
                  commit=None) -> int:
     """The ``wallet-card-sync`` job: queue an update for every activated wallet card whose

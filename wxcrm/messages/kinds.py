@@ -17,6 +17,8 @@ from wxcrm.errors import N_
 # member fields are the tier, the coupons held and the stored value (``cards.wallet``).
 CARD_FIELD_VALUES = ("custom_field_value1", "custom_field_value2", "custom_field_value3")
 CARD_PAYLOAD = ("card_id", "code", "bonus") + CARD_FIELD_VALUES
+# A wallet member card's code changed (the member's card was replaced): ``code`` -> ``new_code``.
+CARD_CODE_PAYLOAD = ("card_id", "code", "new_code")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ KINDS: dict[str, Kind] = {k.purpose: k for k in (
     Kind("verify_phone", N_("Phone verification code"), ("sms",), ("code",), (), "SMS_VERIFY_CODE", ("code",)),
     # the wallet member card's points, set to the absolute balance (wxcrm.cards.wallet)
     Kind("wallet_card_sync", N_("Wallet card update"), ("card",), CARD_PAYLOAD),
+    Kind("wallet_card_code", N_("Wallet card number"), ("card",), CARD_CODE_PAYLOAD),
     # an answer to the member's own message: only while they are talking to us
     Kind("service_reply", N_("Reply to the member"), ("custom",)),
 )}

@@ -29,7 +29,7 @@ from wxcrm.config import Settings
 from wxcrm.errors import DomainError, NotFound
 from wxcrm.members.models import Member
 from wxcrm.messages import fate, quiet, sms, templates, windows
-from wxcrm.messages.kinds import CARD_PAYLOAD, KINDS, PURPOSES
+from wxcrm.messages.kinds import CARD_CODE_PAYLOAD, CARD_PAYLOAD, KINDS, PURPOSES
 from wxcrm.messages.massquota import (
     MASS_PER_MONTH,
     mass_month,
@@ -152,7 +152,7 @@ def choose(session: Session, settings: Settings, purpose: str, channels: Sequenc
                 continue
             return Choice(channel, {"text": content.body, "mass_month": month}, steps)
         if channel == "card":      # a deferred card API call: the values are the whole message
-            return Choice(channel, {"text": content.text, **{k: content.fields[k] for k in CARD_PAYLOAD
+            return Choice(channel, {"text": content.text, **{k: content.fields[k] for k in CARD_PAYLOAD + CARD_CODE_PAYLOAD
                                                              if k in content.fields}}, steps)
         if channel == "sms":
             if not sms.mobile(to.phone):

@@ -192,3 +192,19 @@ def test_a_member_cards_fields_hold_twelve_bytes_and_only_the_fields_it_was_made
     wxapi.card.update_membercard(code, card_id, bonus=5, custom_field_value1="银卡", custom_field_value3="99999999.99")
     [row] = [c for c in wx.control("cards", method="GET").json()["codes"] if c["code"] == code]
     assert (row["bonus"], row["custom_field_value1"], row["custom_field_value3"]) == (5, "银卡", "99999999.99")
+
+
+def test_a_custom_code_changes_once_to_a_code_not_in_use(wx, wxapi):
+    """card/code/update (wxcrm: a member's card replaced): card_id needed, the old code must
+    exist and not be deleted, the new one free; afterwards the old code is unknown."""
+    card_id = wxapi.card.create(changed(MEMBER, "base_info.use_custom_code", True))
+    code = get_card(wx, card_id, code="880000000001")
+    other = get_card(wx, card_id, openid="o-k2", code="880000000002")
+    assert_refused(wx.post("/card/code/update", {"code": code, "new_code": "880000000009"}), "card.id_missing")
+    assert_refused(call(wxapi.card.update_code, card_id, code, ""), "card.required", field="new_code")
+    assert_refused(call(wxapi.card.update_code, card_id, code, other), "card.code_taken")
+    assert wxapi.card.update_code(card_id, code, "880000000009")["errcode"] == 0
+    assert_refused(call(wxapi.card.update_code, card_id, code, "880000000010"), "card.code")
+    assert wxapi.card.get_code("880000000009", card_id=card_id)["openid"] == "o-k1"
+    wx.push("user_del_card", "o-k2", card_id=card_id, code=other)
+    assert_refused(call(wxapi.card.update_code, card_id, other, "880000000011"), "card.deleted")

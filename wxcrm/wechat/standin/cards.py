@@ -275,6 +275,29 @@ def consume():
     return ok(card={"card_id": card["card_id"]}, openid=row["openid"])
 
 
+@bp.post("/card/code/update")
+def update_code():
+    """A custom code changes (wxcrm: the member's card was replaced). card_id is required;
+    the old code must be the user's and not deleted; the new one must not be in use."""
+    body = json_body()
+    if not body.get("card_id"):
+        raise refuse("card.id_missing")
+    new_code = str(body.get("new_code") or "")
+    if not new_code:
+        raise refuse("card.required", field="new_code")
+    run = rt()
+    with run.state.lock:
+        row, card = _code(run, body, card_id_required=True)
+        if row["status"] == "DELETED":
+            raise refuse("card.deleted")
+        if new_code in run.state.codes:
+            raise refuse("card.code_taken")
+        run.state.codes.pop(row["code"])
+        row["code"] = new_code
+        run.state.codes[new_code] = row
+    return ok()
+
+
 @bp.post("/card/code/get")
 def get_code():
     body = json_body()

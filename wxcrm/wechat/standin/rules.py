@@ -289,6 +289,8 @@ RULES: tuple[Rule, ...] = (
     R("card.id", "card", "card_id is a card created here", 40073, "invalid card id", CARD_ERRORS),
     R("card.id_missing", "card", "card_id is given where the API needs it", 41012, "missing card_id", CARD_ERRORS),
     R("card.code", "card", "code is a code a user received for that card", 40056, "invalid serial code", CARD_ERRORS),
+    R("card.code_taken", "card", "card/code/update: new_code is not a code already in use", 40056,
+      "invalid serial code", CARD_ERRORS, note=UNDOCUMENTED),
     R("card.consumed", "card", "a consumed code cannot be consumed or checked again", 40099,
       "invalid code, this code has consumed.", CARD_CONSUME),
     R("card.deleted", "card", "a code the user deleted is gone", 40127, "invalid user-card status", CARD_ERRORS),
