@@ -91,6 +91,7 @@ def test_a_refunded_purchase_gives_nothing_and_a_partial_refund_gives_less(shop,
     as_member(client, member)
     client.post(f"/h5/claim/{whole['claim_token']}")
     assert ledger.balance(db.session, member.id, "points") == 0
+    assert 'data-testid="claim-refunded"' in client.get(f"/h5/claim/{part['claim_token']}").get_data(as_text=True)
     client.post(f"/h5/claim/{part['claim_token']}")
     assert ledger.balance(db.session, member.id, "points") == 50
 

@@ -11,6 +11,7 @@ from functools import wraps
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from sqlalchemy import func, select
 
 from wxcrm import timeutil
 from wxcrm.benefits.privacy import close_membership, member_data
@@ -335,16 +336,17 @@ def claim(member: Member, token: str):
     store = db.session.get(Store, found.store_id)
     if request.method == "POST":
         try:
-            points = credit_claim(db.session, settings, token=token, member=member, now=Clock.now(settings.tz))
+            credit_claim(db.session, settings, token=token, member=member, now=Clock.now(settings.tz))
             db.session.commit()
-            flash(_("%(n)d points from this receipt are on your card.", n=points), "success")
-            return redirect(url_for("h5.claim", token=token))
+            return redirect(url_for("h5.claim", token=token))     # the page says what it gave
         except DomainError as exc:
             db.session.rollback()
             flash(problem_text(exc), "danger")
             found = claims.find_claim(db.session, token)
+    refunded = db.session.scalar(select(func.coalesce(func.sum(Transaction.payable_fen), 0))
+                                 .where(Transaction.original_id == txn.id, Transaction.kind == "refund"))
     return render_template("h5/claim.html", claim=found, txn=txn, store=store, mine=found.member_id == member.id,
-                           expired=found.expires_at <= timeutil.utcnow(), error=None)
+                           expired=found.expires_at <= timeutil.utcnow(), error=None, refunded_fen=int(refunded or 0))
 
 
 # ---------------------------------------------------------------- binding a membership by phone
