@@ -4,7 +4,7 @@ purchase when claimed, whether a wallet card has the member fields and what each
 wallet card was last sent
 
 Revision ID: 0013_i12_claims_then
-Revises: 0012_cards
+Revises: 0013_i16_buyer_days
 Create Date: 2026-11-30 09:50:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0013_i12_claims_then'
-down_revision = '0012_cards'
+down_revision = '0013_i16_buyer_days'
 branch_labels = None
 depends_on = None
 

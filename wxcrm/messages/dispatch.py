@@ -26,9 +26,8 @@ from sqlalchemy.orm import Session
 from wechatpy.exceptions import WeChatClientException
 
 from wxcrm.config import Settings
-from wxcrm.messages import fate, outbox, windows
+from wxcrm.messages import cardcalls, fate, outbox, windows
 from wxcrm.messages.errcodes import Fate, fate_of_sms, fate_of_wechat
-from wxcrm.messages.kinds import CARD_FIELD_VALUES
 from wxcrm.messages.models import Contact, OutboxMessage
 from wxcrm.messages.sms import SmsMessage, SmsRefused, SmsUnavailable, sms_provider
 from wxcrm.timeutil import utcnow
@@ -72,30 +71,9 @@ class Sender:
                 return str(res.get("msgid", ""))
             if row.channel == "sms":
                 return self.sms.send(SmsMessage(row.phone, p["sign"], p["template"], p["params"]))
-            if row.channel == "card" and "new_code" in p:      # the member's card was replaced
-                try:
-                    self.client.card.update_code(p["card_id"], p["code"], p["new_code"])
-                except WeChatClientException as exc:
-                    # sent before, its answer lost: the old code is gone and the new one is there
-                    if exc.errcode != 40056 or not self._has_code(p["card_id"], p["new_code"]):
-                        raise
-                return ""
-            if row.channel == "card":   # absolute values: sending it again is harmless
-                shown = {k: p[k] for k in CARD_FIELD_VALUES if k in p}
-                self.client.card.update_membercard(p["code"], p["card_id"], bonus=int(p["bonus"]), **shown,
-                                                   notify_optional={"is_notify_bonus": False,
-                                                                    "is_notify_custom_field1": False,
-                                                                    "is_notify_custom_field2": False,
-                                                                    "is_notify_custom_field3": False})
-                return ""
+            if row.channel == "card":   # a deferred card API call (messages.cardcalls)
+                return cardcalls.send(self.client, row)
         raise ChannelError(Fate.PERMANENT, None, f"channel {row.channel} is not sent one by one")
-
-    def _has_code(self, card_id: str, code: str) -> bool:
-        try:
-            self.client.card.get_code(code, card_id=card_id, check_consume=False)
-            return True
-        except WeChatClientException:
-            return False
 
     def send_mass(self, openids: list[str], text: str, client_msg_id: str) -> str:
         with _errors():

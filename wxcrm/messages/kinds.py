@@ -90,6 +90,10 @@ KINDS: dict[str, Kind] = {k.purpose: k for k in (
     # the wallet member card's points, set to the absolute balance (wxcrm.cards.wallet)
     Kind("wallet_card_sync", N_("Wallet card update"), ("card",), CARD_PAYLOAD),
     Kind("wallet_card_code", N_("Wallet card number"), ("card",), CARD_CODE_PAYLOAD),
+    # a coupon in the WeChat card wallet, consumed there after the till redeemed it, or made
+    # unavailable after wxcrm withdrew it (wxcrm.coupons.wallet_card; sent by messages.cardcalls)
+    Kind("wallet_coupon_consume", N_("Wallet coupon consumed"), ("card",), ("card_id", "code")),
+    Kind("wallet_coupon_unavailable", N_("Wallet coupon withdrawn"), ("card",), ("card_id", "code")),
     # an answer to the member's own message: only while they are talking to us
     Kind("service_reply", N_("Reply to the member"), ("custom",)),
 )}

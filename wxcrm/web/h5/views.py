@@ -21,6 +21,7 @@ from wxcrm.cards import service as cards
 from wxcrm.cards.models import WalletMember
 from wxcrm.checkout.claims import credit_claim
 from wxcrm.config import current_settings
+from wxcrm.coupons.models import Coupon
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
@@ -338,15 +339,24 @@ def claim(member: Member, token: str):
         try:
             credit_claim(db.session, settings, token=token, member=member, now=Clock.now(settings.tz))
             db.session.commit()
-            return redirect(url_for("h5.claim", token=token))     # the page says what it gave
+            return redirect(url_for("h5.claim", token=token))     # the page says what it gave (and coupons)
         except DomainError as exc:
             db.session.rollback()
             flash(problem_text(exc), "danger")
             found = claims.find_claim(db.session, token)
     refunded = db.session.scalar(select(func.coalesce(func.sum(Transaction.payable_fen), 0))
                                  .where(Transaction.original_id == txn.id, Transaction.kind == "refund"))
-    return render_template("h5/claim.html", claim=found, txn=txn, store=store, mine=found.member_id == member.id,
+    mine = found.member_id == member.id
+    return render_template("h5/claim.html", claim=found, txn=txn, store=store, mine=mine,
+                           coupons=_claimed_coupons(member, found.transaction_id) if mine else 0,
                            expired=found.expires_at <= timeutil.utcnow(), error=None, refunded_fen=int(refunded or 0))
+
+
+def _claimed_coupons(member: Member, transaction_id: int) -> int:
+    """Coupons the purchase rules gave this member for claiming the receipt (scan-to-earn)."""
+    return db.session.scalar(select(func.count(Coupon.id)).where(
+        Coupon.member_id == member.id, Coupon.channel == "scan",
+        Coupon.source_ref.like(f"purchase:{transaction_id}:%"))) or 0
 
 
 # ---------------------------------------------------------------- binding a membership by phone
