@@ -27,7 +27,7 @@ PURPOSES = {"points_changed": N_("Points changed"), "topup_done": N_("Top-up don
             "birthday": N_("Birthday greeting"),
             "campaign": N_("Campaign"), "service_reply": N_("Service reply"),
             "presence_code": N_("One-time code at the till"), "verify_phone": N_("Phone verification code"),
-            "wallet_card_sync": N_("Wallet card points")}
+            "wallet_card_sync": N_("Wallet card update"), "wallet_card_code": N_("Wallet card number")}
 CHANNELS = {"template": N_("Template message"), "custom": N_("Customer-service message"),
             "mass": N_("Mass message"), "sms": N_("SMS"), "card": N_("Wallet card")}
 OUTBOX_STATUSES = {"pending": N_("pending"), "sending": N_("sending"), "sent": N_("sent"), "parked": N_("parked")}
