@@ -152,6 +152,11 @@ PROBLEMS = {
     "insufficient_stored_value": N_("The member's stored value does not cover that amount."),
     "stored_value_needs_member": N_("Stored value can only be spent by an active member."),
     "stored_value_cap": N_("A card holds at most ¥%(cap)s: ¥%(room)s more fits."),
+    "stored_value_cap_bonus": N_("A card holds at most ¥%(cap)s, bonus included: this top-up brings ¥%(bonus)s "
+                                 "of bonus, and ¥%(room)s more fits."),
+    "invalid_term": N_("The term is 1 to 60 months."),
+    "tier_not_for_sale": N_("This tier is not for sale."),
+    "member_closed": N_("This membership is closed."),
     "topup_too_small": N_("A top-up is at least ¥%(min)s."),
     "invalid_topup_method": N_("Choose how the money was paid."),
     "member_not_active": N_("Only an active member can top up."),
