@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from wxcrm.benefits.apply import Occasion
 from wxcrm.benefits.events import lock_member, run_member_event
-from wxcrm.benefits.privacy import CLOSURE_HOOKS
+from wxcrm.benefits.privacy import CLOSURE_RECORD_HOOKS
 from wxcrm.cards import service as cards
 from wxcrm.config import Settings
 from wxcrm.errors import N_, DomainError, NotFound
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
-from wxcrm.members.models import Member, Staff, Store
+from wxcrm.members.models import Member, MembershipClosure, Staff, Store
 from wxcrm.messages import outbox
 from wxcrm.money import fen_to_yuan_str
 from wxcrm.rules.effects import Effect
@@ -303,19 +303,61 @@ def refund_topup(session: Session, *, topup_id: int, clock: Clock, settings: Set
 
 # ---------------------------------------------------------------- closing a membership
 
-def empty_card_on_closure(session: Session, member: Member, clock: Clock) -> None:
-    """A closed membership's stored value leaves the card: the unspent principal is owed back
-    to the member (``MembershipClosure.stored_value_fen``, paid by finance), the bonus is
-    forfeited. One entry per lot, so the settlement sees whose money went back."""
+def empty_card_on_closure(session: Session, member: Member, closure: MembershipClosure, clock: Clock) -> None:
+    """A closed membership's stored value leaves the card, one entry per lot (so the
+    settlement sees whose money went back); the bonus is forfeited. The unspent principal of
+    a top-up paid by WeChat Pay goes back to the member's WeChat Pay (the top-up becomes
+    ``refunding`` and the ``topup-order-query`` job sends WeChat Pay's refund); the rest was
+    paid in at a counter, and finance pays it out and marks the closure's refund paid
+    (console › Stored value)."""
     ledger.lock_account(session, member.id, "stored_value")
+    wechat_fen = 0
     for lot in ledger.open_value_lots(session, member.id):
-        ledger.withdraw_from_lot(session, member.id, lot_id=lot.id, principal=lot.principal_left, bonus=lot.bonus_left,
-                                 cause=ledger.Cause("closure", ref=str(member.id), at=clock.utc,
-                                                    text_zh="会员注销：储值本金退还，赠送金额作废",
+        principal, bonus = lot.principal_left, lot.bonus_left
+        topup = None
+        if principal and lot.source.startswith("topup:") and lot.source[6:].isdigit():
+            topup = session.scalar(select(Topup).where(Topup.id == int(lot.source[6:]), Topup.channel == "wechat",
+                                                       Topup.status == "paid").with_for_update())
+        text_zh = "会员注销：储值本金原路退回微信支付，赠送金额作废" if topup else "会员注销：储值本金退还，赠送金额作废"
+        ledger.withdraw_from_lot(session, member.id, lot_id=lot.id, principal=principal, bonus=bonus,
+                                 cause=ledger.Cause("closure", ref=str(member.id), at=clock.utc, text_zh=text_zh,
                                                     text_en="Membership closed: principal refunded, bonus forfeited"))
+        if topup is not None:
+            topup.status, topup.refunded_at = "refunding", clock.utc
+            topup.refunded_principal_fen, topup.refunded_bonus_fen = principal, bonus
+            topup.receipt = {**topup.receipt, "status": "refunding", "refund": {
+                "reason": "membership_closed", "refund_fen": principal, "principal_left_fen": principal,
+                "principal_kept_fen": 0, "bonus_taken_back_fen": bonus, "bonus_spent_fen": 0,
+                "points_taken_back": 0, "points_shortfall": 0, "stored_value_fen": 0,
+                "refunded_at": rfc3339(clock.utc)}}
+            wechat_fen += principal
+    closure.refund_wechat_fen = wechat_fen
+    if closure.stored_value_fen and closure.stored_value_fen == wechat_fen:
+        closure.refund_status = "wechat"          # all of it goes back through WeChat Pay, nothing to pay out
+    session.flush()
 
 
-CLOSURE_HOOKS.append(empty_card_on_closure)
+def closure_refunds(session: Session, *, limit: int = 100) -> list[MembershipClosure]:
+    """Closed memberships that had stored value, the ones still to pay out first."""
+    return list(session.scalars(select(MembershipClosure).where(MembershipClosure.stored_value_fen > 0)
+                                .order_by((MembershipClosure.refund_status == "requested").desc(),
+                                          MembershipClosure.id.desc()).limit(limit)))
+
+
+def mark_closure_refund_paid(session: Session, closure_id: int, *, staff: Staff, clock: Clock) -> MembershipClosure:
+    """Finance paid the counter part of a closed membership's stored value out."""
+    closure = session.scalar(select(MembershipClosure).where(MembershipClosure.id == closure_id).with_for_update())
+    if closure is None:
+        raise NotFound(N_("no such closure"), code="closure_not_found")
+    if closure.refund_status != "requested":
+        raise DomainError(N_("this refund is not waiting to be paid"), code="closure_refund_not_requested")
+    closure.refund_status, closure.refund_paid_at, closure.refund_paid_by = "paid", clock.utc, staff.id
+    session.flush()
+    return closure
+
+
+CLOSURE_RECORD_HOOKS.append(empty_card_on_closure)
+
 
 
 def topup_events(session: Session, *, since: date) -> list:
