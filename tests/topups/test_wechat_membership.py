@@ -13,6 +13,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from tests.conftest import mysql_only
 from tests.topups.test_wechat_pay import as_member, notify_body, order, send_notify, stored
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
@@ -273,3 +274,21 @@ def test_the_console_sets_a_tiers_price_and_term(admin_client, make):
     assert db.session.get(Tier, tier.id).price_fen is None
     page = admin_client.get("/console/stored-value/").get_data(as_text=True)
     assert 'data-testid="tier-price-silver"' in page and "付费会员" in page
+
+
+@mysql_only
+def test_five_membership_notifies_at_once_give_one_year(client, make, paying, gold, live_server):
+    import threading
+    member = member_in_wechat(client, make, paying, openid="o-five", expires_on=date(2027, 3, 1)).id
+    body = buy_order(client)
+    genuine = notify_body(body["out_trade_no"], 19_900)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(send_notify(live_server.url, genuine)))
+               for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 5 and all("SUCCESS" in a for a in answers), answers
+    assert fresh(member).expires_on == date(2028, 3, 1)
+    assert db.session.query(MembershipPurchase).filter_by(member_id=member, status="paid").count() == 1
