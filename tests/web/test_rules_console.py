@@ -439,3 +439,22 @@ def test_every_page_reads_in_chinese_and_in_english(client, make):
     assert "What would this basket earn?" in en[f"/console/rules/{rule.id}"]
     assert "earn points per amount spent" in en["/console/rules/new"]
     assert "Simulate a basket" in en["/console/rules/simulate"] and "Run backtest" in en["/console/rules/backtest"]
+
+
+def test_simulating_a_first_top_up_rule(client, make):
+    """The `topup` simulator takes the amount and whether it is the member's first top-up, so a
+    "first top-up only" rule can be tried before it goes live."""
+    from wxcrm.rules.catalogue import TEMPLATES
+    make.store("S001")
+    login(client, make)
+    draft = TEMPLATES["first_topup_points"].rules(points=200)[0]
+    data = form_fields(draft)
+    data.update({"do": "simulate", "sim_store": "S001", "sim_at": "2026-05-20T12:30", "sim_payment": "cash",
+                 "sim_topup": "500"})
+    later = page(client.post("/console/rules/new?lang=en", data=data))
+    assert 'data-testid="sim-first-topup"' in later
+    assert re.search(r'data-testid="draft-points">(\d+)', later).group(1) == "0"
+    data["sim_first_topup"] = "on"
+    first = page(client.post("/console/rules/new?lang=en", data=data))
+    assert re.search(r'data-testid="draft-points">(\d+)', first).group(1) == "200"
+    assert 'data-testid="sim-first-topup" checked' in first
