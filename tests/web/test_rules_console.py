@@ -6,6 +6,7 @@ import html
 import io
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from werkzeug.datastructures import MultiDict
@@ -410,6 +411,13 @@ def test_backtest_page_reports_figures_over_the_seeded_shop(app, client, make, s
     assert live_points > 0 and 'data-testid="per-rule"' in shown
     report = run_backtest(db.session, settings, days=30, today=business_date(settings.tz))
     assert live_points == report["live"]["points"]
+    from wxcrm.topups.service import topup_events
+    with_topups = run_backtest(db.session, settings, days=30, today=business_date(settings.tz),
+                               topups=topup_events(db.session, since=business_date(settings.tz) - timedelta(days=29)))
+    assert with_topups["topups"] > 0                          # the demo's stored-value customers top up
+    shown_bonus = re.search(r'data-testid="live-topup-bonus">¥([\d.,]+)', shown).group(1)
+    fen = with_topups["live"]["stored_value_fen"]
+    assert shown_bonus == f"{fen // 100}.{fen % 100:02d}" and fen > 0
     draft = db.session.scalars(db.select(Rule).where(Rule.status == "draft")).first()
     one = client.post("/console/rules/backtest?lang=en", data={"days": "7", "rule_id": str(draft.id)})
     assert one.status_code == 200 and "Per rule" in page(one)
