@@ -2,7 +2,7 @@
 membership's stored value goes back (membership_closures)
 
 Revision ID: 0013_i13_membership_pay
-Revises: 0012_cards
+Revises: 0013_i16_buyer_days
 Create Date: 2026-11-30 09:50:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '0013_i13_membership_pay'
-down_revision = '0012_cards'
+down_revision = '0013_i16_buyer_days'
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """Crediting a claimed purchase (scan-to-earn): the member who scanned the receipt's QR gets
-that purchase's points, by the rules at the purchase's moment, on what is left of it after
-any refund. The purchase then belongs to the member (a later refund takes the points back)."""
+that purchase's points and the coupons its rules give (channel ``scan``), by the rules at the
+purchase's moment, on what is left of it after any refund. The purchase then belongs to the member (a later refund takes the points back)."""
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -21,7 +21,8 @@ from wxcrm.timeutil import Clock
 
 
 def credit_claim(session: Session, settings: Settings, *, token: str, member: Member, now: Clock) -> int:
-    """Credit the purchase behind ``token`` to ``member``, once; returns the points given."""
+    """Credit the purchase behind ``token`` to ``member``, once: its points, and the coupons the
+    purchase rules' ``issue_coupon`` actions give (channel ``scan``). Returns the points given."""
     if member.status != "active":
         raise claims.ClaimRefused(N_("only an active member can claim points"), code="claim_member_inactive")
     lock_member(session, member)
@@ -41,11 +42,11 @@ def credit_claim(session: Session, settings: Settings, *, token: str, member: Me
                     points_payment_fen=0)
     decision = decide_purchase(session, member, basket, local_time=at.local, settings=settings,
                                points_balance=ledger.available_points(session, member.id, now.today))
-    occasion = Occasion("purchase", ref=str(txn.id), clock=now, transaction_id=txn.id)
+    occasion = Occasion("purchase", ref=str(txn.id), clock=now, transaction_id=txn.id, coupon_channel="scan")
     earned = 0
     for effect in decision.effects:
-        if effect.kind != "points":
-            continue        # discounts cannot be given after the sale; a claim gives its points
+        if effect.kind not in ("points", "coupon"):
+            continue        # discounts cannot be given after the sale; a claim gives its points and coupons
         session.add(TransactionBenefit(transaction_id=txn.id, kind=effect.kind, rule_id=effect.rule_id,
                                        rule_version=effect.rule_version, rule_name=effect.rule_name,
                                        points=effect.points, amount_fen=effect.amount_fen,

@@ -19,6 +19,7 @@ from wxcrm.cards import claims, presence, wallet
 from wxcrm.cards import service as cards
 from wxcrm.config import Settings
 from wxcrm.coupons import service as coupons
+from wxcrm.coupons import wallet_card
 from wxcrm.errors import N_, DomainError, NotFound
 from wxcrm.ledger import service as ledger
 from wxcrm.ledger.models import LedgerEntry
@@ -145,6 +146,8 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     if benefits:
         session.execute(insert(TransactionBenefit), benefits)
     benefits += coupons.redeem_at_till(session, picked, txn, clock)
+    if picked.applied:      # coupons in a WeChat card wallet are consumed there later (outbox)
+        wallet_card.queue_consumes(session, settings, [a.offer.coupon_id for a in picked.applied], now=clock.utc)
 
     if points_to_use:
         ledger.spend_points(session, member.id, points_to_use, ledger.Cause(

@@ -82,6 +82,10 @@ KINDS: dict[str, Kind] = {k.purpose: k for k in (
     Kind("verify_phone", N_("Phone verification code"), ("sms",), ("code",), (), "SMS_VERIFY_CODE", ("code",)),
     # the wallet member card's points, set to the absolute balance (wxcrm.cards.wallet)
     Kind("wallet_card_sync", N_("Wallet card points"), ("card",), ("card_id", "code", "bonus")),
+    # a coupon in the WeChat card wallet, consumed there after the till redeemed it, or made
+    # unavailable after wxcrm withdrew it (wxcrm.coupons.wallet_card; sent by messages.cardcalls)
+    Kind("wallet_coupon_consume", N_("Wallet coupon consumed"), ("card",), ("card_id", "code")),
+    Kind("wallet_coupon_unavailable", N_("Wallet coupon withdrawn"), ("card",), ("card_id", "code")),
     # an answer to the member's own message: only while they are talking to us
     Kind("service_reply", N_("Reply to the member"), ("custom",)),
 )}
