@@ -292,3 +292,12 @@ def test_five_membership_notifies_at_once_give_one_year(client, make, paying, go
     assert len(answers) == 5 and all("SUCCESS" in a for a in answers), answers
     assert fresh(member).expires_on == date(2028, 3, 1)
     assert db.session.query(MembershipPurchase).filter_by(member_id=member, status="paid").count() == 1
+
+
+def test_the_order_body_fits_wechat_pays_127_bytes_on_a_character_boundary(client, make, paying, gold, configure):
+    from wxcrm.topups.wechat import order_body
+    assert order_body("储" * 50) == "储" * 42 and len(order_body("储" * 50).encode()) == 126
+    configure(BRAND_NAME="非常非常长的品牌名称" * 4)             # 120 bytes of brand alone
+    member_in_wechat(client, make, paying, openid="o-long-brand")
+    body = buy_order(client)                                   # the stand-in counts bytes, as WeChat does
+    assert body["out_trade_no"].startswith("MP")

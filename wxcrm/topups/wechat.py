@@ -87,6 +87,11 @@ def create_pending_topup(session: Session, member: Member, amount_fen: int, *, c
     return topup
 
 
+def order_body(text: str) -> str:
+    """WeChat Pay's ``body`` is at most 127 bytes of UTF-8: cut on a character boundary."""
+    return text.encode("utf-8")[:127].decode("utf-8", "ignore")
+
+
 def create_pending_membership(session: Session, member: Member, tier_code: str, *, clock: Clock,
                               settings: Settings) -> MembershipPurchase:
     """Paid membership bought by the member from the H5 page: a pending purchase with our
@@ -116,7 +121,7 @@ def place_order(topup: Order, member: Member, *, clock: Clock, settings: Setting
     expire = (clock.local + timedelta(minutes=ORDER_MINUTES)).astimezone(BEIJING)
     kind = "membership" if isinstance(topup, MembershipPurchase) else "topup"
     try:
-        answer = pay.order.create(trade_type="JSAPI", body=f"{settings.brand_name}-{what}"[:127],
+        answer = pay.order.create(trade_type="JSAPI", body=order_body(f"{settings.brand_name}-{what}"),
                                   total_fee=order_fee(topup), notify_url=notify_url(settings),
                                   client_ip=client_ip or "127.0.0.1", user_id=member.openid,
                                   out_trade_no=topup.out_trade_no, time_expire=expire,
