@@ -86,4 +86,6 @@ class Coupon(db.Model):
     __table_args__ = (
         Index("ix_coupons_member_status", "member_id", "status", "valid_until"),
         Index("ix_coupons_status_until", "status", "valid_until"),
+        Index("ix_coupons_issued_at", "issued_at"),     # the coupons report: issued per period
+        Index("ix_coupons_used_at", "used_at"),         # ... and used per period
     )

@@ -152,8 +152,7 @@ def choose(session: Session, settings: Settings, purpose: str, channels: Sequenc
                 continue
             return Choice(channel, {"text": content.body, "mass_month": month}, steps)
         if channel == "card":      # a deferred card API call: the values are the whole message
-            return Choice(channel, {"text": content.text, **{k: content.fields[k] for k in ("card_id", "code", "bonus")}},
-                          steps)
+            return Choice(channel, {"text": content.text, **dict(content.fields)}, steps)
         if channel == "sms":
             if not sms.mobile(to.phone):
                 skip(channel, "no_phone")

@@ -337,23 +337,19 @@ def claim(member: Member, token: str):
     store = db.session.get(Store, found.store_id)
     if request.method == "POST":
         try:
-            points = credit_claim(db.session, settings, token=token, member=member, now=Clock.now(settings.tz))
+            credit_claim(db.session, settings, token=token, member=member, now=Clock.now(settings.tz))
             db.session.commit()
-            got = _claimed_coupons(member, found.transaction_id)
-            if got:
-                flash(_("%(n)d points and %(c)d coupons from this receipt are yours: the coupons are in your wallet.",
-                        n=points, c=got), "success")
-            else:
-                flash(_("%(n)d points from this receipt are on your card.", n=points), "success")
-            return redirect(url_for("h5.claim", token=token))
+            return redirect(url_for("h5.claim", token=token))     # the page says what it gave (and coupons)
         except DomainError as exc:
             db.session.rollback()
             flash(problem_text(exc), "danger")
             found = claims.find_claim(db.session, token)
+    refunded = db.session.scalar(select(func.coalesce(func.sum(Transaction.payable_fen), 0))
+                                 .where(Transaction.original_id == txn.id, Transaction.kind == "refund"))
     mine = found.member_id == member.id
     return render_template("h5/claim.html", claim=found, txn=txn, store=store, mine=mine,
                            coupons=_claimed_coupons(member, found.transaction_id) if mine else 0,
-                           expired=found.expires_at <= timeutil.utcnow(), error=None)
+                           expired=found.expires_at <= timeutil.utcnow(), error=None, refunded_fen=int(refunded or 0))
 
 
 def _claimed_coupons(member: Member, transaction_id: int) -> int:
