@@ -3,6 +3,7 @@ from wxcrm import idempotency  # noqa: F401
 from wxcrm.analytics import models as analytics_models  # noqa: F401
 from wxcrm.campaigns import models as campaigns_models  # noqa: F401
 from wxcrm.cards import models as cards_models  # noqa: F401
+from wxcrm.coupons import card_models as coupon_card_models  # noqa: F401
 from wxcrm.coupons import models as coupons_models  # noqa: F401
 from wxcrm.jobs import models as jobs_models  # noqa: F401
 from wxcrm.ledger import models as ledger_models  # noqa: F401

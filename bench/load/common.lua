@@ -4,6 +4,7 @@ local data = dofile(os.getenv("WXCRM_BENCH_DATA"))
 local run_dir = os.getenv("WXCRM_BENCH_RUN")
 local profile = os.getenv("WXCRM_BENCH_PROFILE") or "profile"
 cards, cashier, manager = data.cards, data.cashier, data.manager
+coupon_cards = data.coupon_cards or {}
 codes, code_tick0, code_ticks = data.codes, data.code_tick0, data.code_ticks
 nthreads = tonumber(os.getenv("WXCRM_BENCH_THREADS") or "1")
 

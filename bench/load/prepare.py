@@ -21,12 +21,15 @@ from wxcrm.extensions import db  # noqa: E402
 
 START_POINTS = 100_000     # enough for every points purchase of a run
 START_STORED_VALUE_FEN = 200_000   # 2,000 yuan: every split purchase of a run, top-ups stay under the cap
+COUPONS_EACH = 20          # the coupon members' coupons: one is used by each purchase-with-coupon
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--data", required=True, help="the Lua file the wrk profiles read")
+    parser.add_argument("--coupon-members", type=int, default=500,
+                        help="members apart who each hold COUPONS_EACH coupons (the coupon and preview profiles)")
     parser.add_argument("--code-seconds", type=int, default=300,
                         help="how long after now the members' codes must last (the points profile spends with them)")
     args = parser.parse_args()
@@ -38,18 +41,21 @@ def main() -> None:
         from flask_migrate import upgrade
         upgrade()
         cashier, manager, cards = seed(args.members)
-        tick0, ticks, codes = member_codes(args.code_seconds)
+        tick0, ticks, codes = member_codes(args.code_seconds, args.members)
+        coupon_cards = seed_coupon_members(args.coupon_members, args.members)
         bare_tables(args.members)
     with open(args.data, "w") as out:
         out.write("return {\n")
         out.write(f'  cashier = "{cashier}",\n  manager = "{manager}",\n')
         out.write("  cards = {" + ",".join(f'"{c}"' for c in cards) + "},\n")
+        out.write("  coupon_cards = {" + ",".join(f'"{c}"' for c in coupon_cards) + "},\n")
         out.write(f"  code_tick0 = {tick0},\n  code_ticks = {ticks},\n")
         out.write("  codes = {" + ",".join(f'"{c}"' for c in codes) + "},\n}\n")
-    print(f"prepared: {len(cards)} members, demo rules and tiers, bare accounts")
+    print(f"prepared: {len(cards)} members, {len(coupon_cards)} members with {COUPONS_EACH} coupons each, "
+          "demo rules and tiers, bare accounts")
 
 
-def member_codes(seconds: int) -> tuple[int, int, list[str]]:
+def member_codes(seconds: int, n: int) -> tuple[int, int, list[str]]:
     """Every member's dynamic code for each 10-second step from now for ``seconds``, as the
     card page would show them: the points profile spends with codes (a typed card number
     may not spend), each (member, step) paying for one sale. Index: member * ticks + step."""
@@ -62,7 +68,7 @@ def member_codes(seconds: int) -> tuple[int, int, list[str]]:
     tick0 = int(now.timestamp() if now.tzinfo else (now - datetime(1970, 1, 1)).total_seconds()) // TICK_SECONDS
     ticks = seconds // TICK_SECONDS + 1
     codes = []
-    for member in db.session.scalars(select(Member).order_by(Member.id)):
+    for member in db.session.scalars(select(Member).order_by(Member.id).limit(n)):
         for step in range(ticks):
             moment = datetime(1970, 1, 1) + timedelta(seconds=(tick0 + step) * TICK_SECONDS)
             codes.append(issue_member_code(db.session, member, secret=secret, now=moment).token)
@@ -106,6 +112,44 @@ def seed(n: int) -> tuple[str, str, list[str]]:
             session.commit()
     session.commit()
     return tokens[0], tokens[1], cards
+
+
+def seed_coupon_members(n: int, offset: int) -> list[str]:
+    """Members apart from the others (so the other profiles' purchases find no coupon and
+    make no coupon query), each holding COUPONS_EACH coupons of a ¥5-off-¥15 voucher that a
+    one-item purchase of ¥18 takes automatically. The coupons are written in bulk (the bench
+    measures the till, not issuing)."""
+    from sqlalchemy import insert, update
+
+    from wxcrm.config import current_settings
+    from wxcrm.coupons import service as coupons
+    from wxcrm.coupons.codes import new_code
+    from wxcrm.coupons.models import Coupon, CouponTemplate
+    from wxcrm.members import service as members
+    from wxcrm.members.models import Member
+    settings = current_settings()
+    session = db.session
+    tpl = coupons.save_template(session, {"code": "BENCH-5", "type": "spend_get", "title_zh": "满15减5",
+                                          "face_value_fen": 500, "min_spend_fen": 1500, "valid_days": 30})
+    today = date.today()
+    cards = []
+    for i in range(n):
+        m = members.create_member(session, card_prefix=settings.card_prefix, today=today - timedelta(days=400),
+                                  phone=f"136{offset + i:08d}", openid=f"o-bench-c{i:06d}",
+                                  privacy_version=settings.privacy_notice_version)
+        session.flush()
+        session.execute(insert(Coupon), [
+            {"code": new_code(), "template_id": tpl.id, "member_id": m.id, "status": "available", "channel": "manual",
+             "reason": "bench", "source_ref": f"bench:{m.id}:{k}", "valid_from": today,
+             "valid_until": today + timedelta(days=29), "issued_at": datetime.utcnow(), "discount_fen": 0,
+             "basket_fen": 0} for k in range(COUPONS_EACH)])
+        session.execute(update(Member).where(Member.id == m.id).values(coupons_held=COUPONS_EACH))
+        cards.append(m.card_no)
+        if i % 200 == 199:
+            session.commit()
+    session.execute(update(CouponTemplate).where(CouponTemplate.id == tpl.id).values(issued_count=n * COUPONS_EACH))
+    session.commit()
+    return cards
 
 
 def bare_tables(n: int) -> None:

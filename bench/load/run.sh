@@ -90,6 +90,10 @@ echo "==> top-up at the counter (issue 13)"
 drive topup "$APP_PORT"
 echo "==> purchase paid with stored value and cash (issue 13)"
 drive split "$APP_PORT"
+echo "==> purchase with a coupon the member holds (issue 14)"
+drive coupon "$APP_PORT"
+echo "==> preview of that purchase (issue 14: it writes nothing)"
+drive preview "$APP_PORT"
 "$PY" "$HERE/check.py" refundable "$RUN"
 echo "==> refund (a manager's token)"
 drive refund "$APP_PORT"
@@ -98,10 +102,11 @@ drive lookup "$APP_PORT"
 
 echo
 printf '%-18s %10s %10s %10s %8s %8s\n' profile rps p50_ms p99_ms ratio errors
-for p in bare purchase paced points topup split refund lookup; do
+for p in bare purchase paced points topup split coupon preview refund lookup; do
   ratio="$("$PY" -c "print(f'{float(\"${RPS[$p]}\") / float(\"${RPS[bare]}\"):.2f}')")"
   printf '%-18s %10s %10s %10s %8s %8s\n' "$p" "${RPS[$p]}" "${P50[$p]}" "${P99[$p]}" "$ratio" "${NON2XX[$p]}"
 done
+echo "coupons: purchase with a coupon ${RPS[coupon]} rps (p50 ${P50[coupon]} ms), its preview ${RPS[preview]} rps (p50 ${P50[preview]} ms)"
 CALLBACK="$(grep '^CALLBACK ' "$RUN/callback.txt" | cut -c10-)"
 echo "(paced: each connection pauses ${PACE_MS} ms between purchases, aiming at 70 % of the purchase rps)"
 echo "callback under the purchase load: $CALLBACK"

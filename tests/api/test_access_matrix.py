@@ -63,9 +63,14 @@ MATRIX = [
     ("GET", "/api/v1/coupon-templates/<code>", "/api/v1/coupon-templates/X1",
      {"cashier", "manager", "marketer", "admin"}),
     ("PUT", "/api/v1/coupon-templates/<code>", "/api/v1/coupon-templates/X1", {"marketer", "admin"}),
+    ("POST", "/api/v1/coupon-templates/<code>/wechat-card", "/api/v1/coupon-templates/X1/wechat-card",
+     {"marketer", "admin"}),
+    ("GET", "/api/v1/coupon-templates/<code>/wechat-card", "/api/v1/coupon-templates/X1/wechat-card",
+     {"marketer", "admin"}),
     ("POST", "/api/v1/coupons", "/api/v1/coupons", {"manager", "marketer", "admin"}),
     ("GET", "/api/v1/members/<int:member_id>/coupons", "/api/v1/members/1/coupons",
      {"cashier", "manager", "marketer", "admin"}),
+    ("POST", "/api/v1/coupons/<code>/hand-over", "/api/v1/coupons/X1/hand-over", {"cashier", "manager", "admin"}),
 ]
 PUBLIC = {("GET", "/api/v1/openapi.json")}
 

@@ -97,3 +97,81 @@ def test_two_refunds_at_once_give_the_coupon_back_once(app, make):
     db.session.expire_all()
     assert db.session.scalar(select(Coupon.status)) == "available"
     assert db.session.get(Member, member.id).coupons_held == 1
+
+
+def _rich_member(app, make, points):
+    """A member with ``points`` to spend (a purchase by the base rule: a point a yuan)."""
+    store = make.store("S001")
+    make.base_rule()
+    member = make.member(openid=f"o-{uuid.uuid4().hex[:8]}")
+    status, body = post_sale(app, make.token("cashier", store), {
+        "store_code": "S001", "member": {"card_no": member.card_no},
+        "items": [{"sku": "T", "qty": 1, "unit_price_fen": points * 100}]}, str(uuid.uuid4()))
+    assert status == 201, body
+    return member
+
+
+def _exchange(app, member, key):
+    with app.test_client() as c:
+        with c.session_transaction() as s:
+            s["openid"], s["member_id"], s["oauth_scope"] = member.openid, member.id, "snsapi_base"
+        r = c.post("/h5/coupons/exchange", data={"template": "C20", "key": key})
+        return r.status_code
+
+
+@mysql_only
+def test_twenty_taps_at_once_keep_the_per_member_limit_and_spend_the_points_once_each(app, make):
+    from wxcrm.ledger import service as ledger
+    _template(app, make.token("marketer"), points_price=100, per_member_limit=3)
+    member = _rich_member(app, make, 5000)
+    with ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(lambda i: _exchange(app, member, f"tap-{i}"), range(20)))
+    assert statuses.count(302) == 3 and statuses.count(200) == 17, statuses      # 200: the page again, saying why
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Coupon.id))) == 3
+    assert ledger.balance(db.session, member.id, "points") == 5000 - 3 * 100
+    assert db.session.get(Member, member.id).coupons_held == 3
+    assert ledger.audit(db.session) == []
+
+
+@mysql_only
+def test_one_tap_sent_ten_times_at_once_gives_one_coupon(app, make):
+    from wxcrm.ledger import service as ledger
+    _template(app, make.token("marketer"), points_price=100)
+    member = _rich_member(app, make, 5000)
+    with ThreadPoolExecutor(10) as pool:
+        statuses = list(pool.map(lambda i: _exchange(app, member, "one-tap"), range(10)))
+    assert statuses == [302] * 10, statuses
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Coupon.id))) == 1
+    assert ledger.balance(db.session, member.id, "points") == 4900
+
+
+@mysql_only
+def test_one_gift_handed_over_at_two_stores_at_once_goes_once(app, make):
+    from wxcrm.members.models import Store
+    s2 = make.store("S002")
+    member = _rich_member(app, make, 5000)
+    s1 = db.session.scalar(select(Store).where(Store.code == "S001"))
+    _template(app, make.token("marketer"), type="gift", title_zh="马克杯", item_sku="MUG-001", face_value_fen=6800,
+              points_price=1000)
+    assert _exchange(app, member, "gift-tap") == 302
+    code = db.session.scalar(select(Coupon.code))
+    tills = [make.token("cashier", s1), make.token("cashier", s2)]
+
+    def hand_over(i):
+        with app.test_client() as c:
+            r = c.post(f"/api/v1/coupons/{code}/hand-over", json={"store_code": f"S00{i + 1}"},
+                       headers={"Authorization": f"Bearer {tills[i]}"})
+            return r.status_code, r.get_json()
+    for _ in range(3):                       # the race goes either way
+        db.session.execute(Coupon.__table__.update().values(status="available", used_store_id=None,
+                                                            used_staff_id=None, used_at=None))
+        db.session.execute(Member.__table__.update().values(coupons_held=1))
+        db.session.commit()
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(hand_over, range(2)))
+        assert sorted(s for s, _ in results) == [200, 409], results
+        db.session.expire_all()
+        assert db.session.scalar(select(Coupon.status)) == "used"
+        assert db.session.get(Member, member.id).coupons_held == 0

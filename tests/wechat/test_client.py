@@ -70,7 +70,7 @@ def test_the_menu_cli_publishes_only_pages_that_exist(app, standin, client):
     [call] = standin.calls("/cgi-bin/menu/create")
     buttons = call["body"]["button"]
     flat = buttons[:2] + buttons[2]["sub_button"]
-    assert {b["name"] for b in flat} == {"会员卡", "我的积分", "我的优惠券", "个人资料", "会员卡号"}
+    assert {b["name"] for b in flat} == {"会员卡", "我的积分", "我的优惠券", "积分兑换", "个人资料", "会员卡号"}
     assert "储值充值" not in {b["name"] for b in flat}
     for button in flat:                 # every page the menu opens answers (after WeChat sign-in)
         if button["type"] == "view":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, DateTime, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wxcrm.extensions import db
@@ -69,6 +69,30 @@ class MemberSummary(db.Model):
     last_date: Mapped[date] = mapped_column(Date)
     purchases: Mapped[int] = mapped_column(BigInteger, default=0)
     net_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+NO_DATE = date(1970, 1, 1)   # a buyer day's "no earlier purchase"
+
+
+class BuyerDay(db.Model):
+    """One member buying at one store on one business day, with the day of the member's
+    previous buyer day (any store; same-day rows in store order) and of the previous one at
+    this store. Distinct buyers over a range are then a plain count of the range's rows whose
+    previous day falls before the range (each member's first row in it), read from an index,
+    not a de-duplication of the range's transactions."""
+    __tablename__ = "analytics_buyer_days"
+
+    member_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    store_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    tier_id: Mapped[int] = mapped_column(Integer, default=0)   # the member's tier when rolled up (0: none)
+    prev_date: Mapped[date] = mapped_column(Date, default=NO_DATE)
+    prev_store_date: Mapped[date] = mapped_column(Date, default=NO_DATE)
+
+    __table_args__ = (
+        Index("ix_analytics_buyer_days_range", "business_date", "prev_date", "tier_id"),
+        Index("ix_analytics_buyer_days_store", "store_id", "business_date", "prev_store_date"),
+    )
 
 
 class Watermark(db.Model):

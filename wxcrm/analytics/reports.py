@@ -5,23 +5,25 @@ from the raw tables.
 A dimension is one of :data:`DIMENSIONS`. Time, store and tier are keys of every rollup
 row; member attributes, the hour and the goods are rollup values (``dim``/``value``), so one
 query answers a breakdown by any of them, filtered by days, stores and tiers. Distinct
-buying members are not additive across days, so the ``members`` measure counts them on the
-raw transactions (an index of business date and member) for the days asked.
+buying members are not additive across days: the ``members`` measure reads the buyer days
+(one row per member, store and day, with the member's previous day), see ``distinct_buyers``.
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import and_, case, distinct, exists, extract, func, or_, select
 from sqlalchemy.orm import Session
 
-from wxcrm.analytics.models import MemberSummary, SalesDaily
+from wxcrm.analytics.models import BuyerDay, MemberSummary, SalesDaily
 from wxcrm.analytics.rollup import AGE_BANDS, MONTHLY
+from wxcrm.config import Settings
+from wxcrm.coupons.models import Coupon
 from wxcrm.errors import N_, DomainError
 from wxcrm.members.models import Member, Store
-from wxcrm.sales.models import Transaction, TransactionItem
+from wxcrm.sales.models import Transaction, TransactionItem, TransactionPayment
 from wxcrm.timeutil import to_utc_naive
 
 TIME_DIMS = ("day", "week", "month", "weekday")
@@ -30,7 +32,10 @@ KEY_DIMS = TIME_DIMS + ("store", "store_kind", "tier")
 VALUE_DIMS = ("hour", "gender", "age", "district", "occupation", "education", "income", "group", "category", "sku")
 MEMBER_DIMS = ("gender", "age", "district", "occupation", "education", "income", "group")
 DIMENSIONS = KEY_DIMS + VALUE_DIMS
-MEASURES = ("spend", "visits", "basket", "members", "qty", "points_earned", "points_redeemed")
+MEASURES = ("spend", "visits", "basket", "members", "qty", "points_earned", "points_redeemed", "coupons",
+            "stored_value")
+# Measures read from the raw rows of the range (coupons used on the sales; stored value paid, net of refunds).
+RAW_MEASURES = ("members", "coupons", "stored_value")
 # Measures the rollups hold (members: distinct buyers, counted on the raw rows).
 ROLLUP_MEASURES = ("spend", "visits", "basket", "qty", "points_earned", "points_redeemed")
 MAX_RANGE_DAYS = 3 * 366
@@ -42,6 +47,9 @@ class Filters:
     end: date
     store_ids: tuple[int, ...] = ()
     tier_ids: tuple[int, ...] = ()
+    segment_id: int | None = None   # only the members of this saved segment (read from the raw rows)
+    # The merchant's settings, for the reports that need its time zone or its owners (coupons, settlement).
+    settings: Settings | None = field(default=None, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.end < self.start:
@@ -154,6 +162,8 @@ def breakdown(session: Session, f: Filters, dim: str) -> dict[str, dict[str, int
     """Each value of ``dim`` with its measures over the filtered days, from the rollup."""
     if dim not in DIMENSIONS:
         raise DomainError(N_("unknown dimension"), code="bad_dimension")
+    if f.segment_id is not None:
+        return _raw_breakdown(session, f, dim)
     rollup_dim = dim if dim in VALUE_DIMS else "all"
     col = _key_column(dim)
     mapper = _key_mapper(session, dim)
@@ -164,6 +174,8 @@ def breakdown(session: Session, f: Filters, dim: str) -> dict[str, dict[str, int
 
 
 def totals(session: Session, f: Filters) -> dict[str, int]:
+    if f.segment_id is not None:
+        return _raw_totals(session, f)
     parts = rollup_rows(session, select(*_sums()), f, "all")
     figures = _measures([sum(int(part[i] or 0) for part in parts) for i in range(7)])
     figures["members"] = distinct_buyers(session, f)
@@ -171,13 +183,23 @@ def totals(session: Session, f: Filters) -> dict[str, int]:
 
 
 def distinct_buyers(session: Session, f: Filters) -> int:
-    q = select(func.count(distinct(Transaction.member_id))).where(
-        Transaction.business_date >= f.start, Transaction.business_date <= f.end, Transaction.kind == "purchase",
-        Transaction.member_id.is_not(None))
+    """Members who bought in the range, each once, from the buyer days: without filters (or
+    with one store) a count of the rows whose previous day is before the range, read from an
+    index; with several stores or tiers the members of the range's rows, de-duplicated."""
+    if not f.tier_ids and len(f.store_ids) <= 1:
+        if f.store_ids:
+            q = select(func.count()).where(BuyerDay.store_id == f.store_ids[0],
+                                           BuyerDay.prev_store_date < f.start)
+        else:
+            q = select(func.count()).where(BuyerDay.prev_date < f.start)
+        q = q.select_from(BuyerDay).where(BuyerDay.business_date >= f.start, BuyerDay.business_date <= f.end)
+        return int(session.scalar(q) or 0)
+    q = select(func.count(distinct(BuyerDay.member_id))).where(BuyerDay.business_date >= f.start,
+                                                               BuyerDay.business_date <= f.end)
     if f.store_ids:
-        q = q.where(Transaction.store_id.in_(f.store_ids))
+        q = q.where(BuyerDay.store_id.in_(f.store_ids))
     if f.tier_ids:
-        q = q.join(Member, Member.id == Transaction.member_id).where(Member.tier_id.in_(f.tier_ids))
+        q = q.where(BuyerDay.tier_id.in_(f.tier_ids))
     return int(session.scalar(q) or 0)
 
 
@@ -206,7 +228,7 @@ def pivot(session: Session, f: Filters, dim1: str, dim2: str | None, measure: st
         raise DomainError(N_("unknown measure"), code="bad_measure")
     dims = [dim1] + ([dim2] if dim2 else [])
     value_dims = [d for d in dims if d in VALUE_DIMS]
-    if measure != "members" and len(value_dims) <= 1:
+    if measure not in RAW_MEASURES and len(value_dims) <= 1 and f.segment_id is None:
         return _pivot_rollup(session, f, dims, measure, value_dims[0] if value_dims else "all")
     return _pivot_raw(session, f, dims, measure)
 
@@ -264,6 +286,9 @@ def _pivot_raw(session, f, dims, measure) -> dict[tuple[str, str], int]:
         "members": func.count(distinct(case((Transaction.kind == "purchase", Transaction.member_id)))),
         "spend": func.sum(sign), "visits": func.sum(is_purchase),
         "points_earned": func.sum(Transaction.points_earned), "points_redeemed": func.sum(Transaction.points_redeemed),
+        "coupons": func.count(Coupon.id),
+        "stored_value": func.sum(case((Transaction.kind == "refund", -TransactionPayment.amount_fen),
+                                      else_=TransactionPayment.amount_fen)),
     }.get(measure)
     if measure == "basket":
         q = select(*exprs, func.sum(sign), func.sum(is_purchase))
@@ -272,7 +297,13 @@ def _pivot_raw(session, f, dims, measure) -> dict[tuple[str, str], int]:
                           code="bad_dimension")
     else:
         q = select(*exprs, value)
-    q = q.select_from(Transaction).join(Member, Member.id == Transaction.member_id)
+    q = q.select_from(Transaction).join(Member, Member.id == Transaction.member_id,
+                                        isouter=not any(d in MEMBER_DIMS or d == "tier" for d in dims))
+    if measure == "coupons":
+        q = q.join(Coupon, Coupon.used_transaction_id == Transaction.id)
+    elif measure == "stored_value":
+        q = q.join(TransactionPayment, and_(TransactionPayment.transaction_id == Transaction.id,
+                                            TransactionPayment.method == "stored_value"))
     if "store_kind" in dims:
         q = q.join(Store, Store.id == Transaction.store_id)
     q = _raw_filters(q, f).group_by(*exprs)
@@ -292,7 +323,89 @@ def _raw_filters(q, f: Filters):
         q = q.where(Transaction.store_id.in_(f.store_ids))
     if f.tier_ids:
         q = q.where(Member.tier_id.in_(f.tier_ids))
+    if f.segment_id is not None:
+        q = q.where(Transaction.member_id.in_(segment_members(f)))
     return q
+
+
+def segment_members(f: Filters):
+    """The ids of the segment's members today (as its campaigns see them), as a subquery."""
+    from wxcrm.campaigns import segments
+    from wxcrm.campaigns.models import Segment
+    from wxcrm.extensions import db
+    seg = db.session.get(Segment, f.segment_id)
+    if seg is None:
+        raise DomainError(N_("no such segment"), code="segment_not_found")
+    return segments.member_ids_query(db.session, seg.filters, f.end)
+
+
+def _raw_dim(session: Session, dim: str, tz):
+    """A breakdown's grouping over the raw rows, and how its values become keys."""
+    if dim in TIME_DIMS:
+        return Transaction.business_date, lambda v: time_key(dim, v if isinstance(v, date) else
+                                                             date.fromisoformat(str(v)[:10]))
+    if dim == "hour":
+        return _local_hour_expr(tz), lambda v: str(int(v))
+    if dim in ("store", "store_kind"):
+        return Transaction.store_id, _key_mapper(session, dim)
+    if dim in ("category", "sku"):
+        return (TransactionItem.category if dim == "category" else TransactionItem.sku), lambda v: v or ""
+    return _raw_expr(dim), lambda v: _raw_key(dim, v)
+
+
+def _raw_breakdown(session: Session, f: Filters, dim: str) -> dict[str, dict[str, int]]:
+    """A breakdown from the raw rows of the range (a segment's members: no rollup knows them)."""
+    _DialectExpr.dialect = session.get_bind().dialect.name
+    tz = f.settings.tz if f.settings else None
+    if dim == "hour" and tz is None:
+        raise DomainError(N_("unknown dimension"), code="bad_dimension")
+    expr, key = _raw_dim(session, dim, tz)
+    purchase = Transaction.kind == "purchase"
+    sign = case((purchase, 1), else_=-1)
+    out: dict[str, dict[str, int]] = {}
+    base = select().select_from(Transaction).join(Member, Member.id == Transaction.member_id)
+    if dim in ("category", "sku"):
+        net = TransactionItem.amount_fen - TransactionItem.discount_fen
+        q = base.add_columns(
+            expr, func.count(distinct(case((purchase, Transaction.id)))),
+            func.count(distinct(case((~purchase, Transaction.id)))),
+            func.sum(case((purchase, net), else_=0)), func.sum(case((purchase, 0), else_=net)),
+            func.sum(sign * TransactionItem.qty), literal_zero(), literal_zero()
+        ).join(TransactionItem, TransactionItem.transaction_id == Transaction.id)
+        rows = session.execute(_raw_filters(q, f).group_by(expr)).all()
+        for row in rows:
+            _add(out.setdefault(key(row[0]), {}), _measures(row[1:]))
+        return out
+    q = base.add_columns(expr, func.sum(case((purchase, 1), else_=0)), func.sum(case((purchase, 0), else_=1)),
+                         func.sum(case((purchase, Transaction.payable_fen), else_=0)),
+                         func.sum(case((purchase, 0), else_=Transaction.payable_fen)), literal_zero(),
+                         func.sum(Transaction.points_earned), func.sum(Transaction.points_redeemed))
+    qty = dict(session.execute(_raw_filters(
+        base.add_columns(expr, func.sum(sign * TransactionItem.qty))
+        .join(TransactionItem, TransactionItem.transaction_id == Transaction.id), f).group_by(expr)).all())
+    for row in session.execute(_raw_filters(q, f).group_by(expr)).all():
+        measures = _measures(row[1:])
+        measures["qty"] = int(qty.get(row[0]) or 0)
+        _add(out.setdefault(key(row[0]), {}), measures)
+    return out
+
+
+def literal_zero():
+    from sqlalchemy import literal
+    return literal(0)
+
+
+def _raw_totals(session: Session, f: Filters) -> dict[str, int]:
+    figures: dict[str, int] = {}
+    for measures in _raw_breakdown(session, f, "month").values():
+        _add(figures, measures)
+    if not figures:
+        figures = _measures([0] * 7)
+    purchase = Transaction.kind == "purchase"
+    q = select(func.count(distinct(case((purchase, Transaction.member_id))))).select_from(Transaction).join(
+        Member, Member.id == Transaction.member_id)
+    figures["members"] = int(session.scalar(_raw_filters(q, f)) or 0)
+    return figures
 
 
 # ------------------------------------------------------------------ drill-down

@@ -7,14 +7,14 @@ from wxcrm.extensions import api, csrf
 
 
 def init_api(app: Flask) -> None:
-    from wxcrm.api import campaigns, coupons, errors, members, rules, stores, topups, transactions
+    from wxcrm.api import campaigns, coupon_cards, coupons, errors, members, rules, stores, topups, transactions
     from wxcrm.api.auth import BEARER_SCHEME
     from wxcrm.api.schemas import Problem
 
     api.ERROR_SCHEMA = Problem  # documented error bodies are what errors.py sends
     api.init_app(app, spec_kwargs={"servers": [{"url": "/"}]})
     api.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
-    for module in (members, stores, transactions, topups, rules, coupons, campaigns):
+    for module in (members, stores, transactions, topups, rules, coupons, campaigns, coupon_cards):
         csrf.exempt(module.blp)  # bearer-token API: no cookies, no CSRF
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     errors.init_app(app)

@@ -11,14 +11,14 @@ from wxcrm.api.transactions import idempotency_key
 from wxcrm.cards import service as cards
 from wxcrm.config import current_settings
 from wxcrm.coupons import service as coupons
-from wxcrm.coupons import words
+from wxcrm.coupons import wallet_card, words
 from wxcrm.coupons.codes import pretty
 from wxcrm.coupons.models import TYPES, CouponTemplate
 from wxcrm.errors import DomainError, NotFound
 from wxcrm.extensions import db
 from wxcrm.members import service as members
 from wxcrm.members.models import STORE_KINDS
-from wxcrm.timeutil import Clock
+from wxcrm.timeutil import Clock, rfc3339
 
 blp = Blueprint("api_coupons", __name__, description="Coupons: templates, issuing, wallets")
 
@@ -228,3 +228,46 @@ def member_wallet(query, member_id):
     return {"member_id": member_id, "status": query["status"], "coupons": [coupon_body(c, today) for c in rows]}
 
 
+
+
+class HandOverIn(StrictSchema):
+    store_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
+
+
+class HandOverOut(StrictSchema):
+    code = fields.String()
+    code_display = fields.String()
+    template = fields.String()
+    title = fields.String()
+    item_sku = fields.String()
+    worth_fen = fields.Integer()
+    store_code = fields.String()
+    handed_over_at = fields.String()
+    member_id = fields.Integer()
+    receipt_line = fields.Dict(metadata={"description": "kind gift_handed_over, text (zh), text_en"})
+
+
+@blp.route("/coupons/<code>/hand-over", methods=["POST"])
+@roles_required(blp, "cashier", "manager", "admin")
+@blp.arguments(HandOverIn)
+@blp.response(200, HandOverOut)
+def hand_over(data, code):
+    """A store hands a gift coupon's item over: the coupon is used, once (again: 409
+    ``coupon_used``). Refused by name: unknown (404), not a gift, expired, not valid yet,
+    withdrawn, needing a purchase, or not valid at this store now (422)."""
+    staff = current_staff()
+    store = members.store_by_code(db.session, data["store_code"])
+    if staff.works_at_a_store and staff.store_id != store.id:
+        raise DomainError(f"cashier {staff.username} does not work at {store.code}", code="wrong_store",
+                          status=403, fields={"store_code": "not your store"})
+    settings = current_settings()
+    clock = Clock.now(settings.tz)
+    coupon = coupons.hand_over_gift(db.session, code, store=store, staff_id=staff.id, clock=clock)
+    wallet_card.queue_consumes(db.session, settings, [coupon.id], now=clock.utc)   # its WeChat wallet copy
+    db.session.commit()
+    zh, en = coupons.hand_over_lines(coupon)
+    tpl = coupon.template
+    return {"code": coupon.code, "code_display": pretty(coupon.code), "template": tpl.code, "title": words.title(tpl),
+            "item_sku": tpl.item_sku, "worth_fen": tpl.face_value_fen, "store_code": store.code,
+            "handed_over_at": rfc3339(coupon.used_at), "member_id": coupon.member_id,
+            "receipt_line": {"kind": "gift_handed_over", "text": zh, "text_en": en}}

@@ -34,6 +34,7 @@ class Occasion:
     clock: Clock
     transaction_id: int | None = None
     staff_id: int | None = None
+    coupon_channel: str = "rule"     # "scan": given to a customer who claimed a receipt (scan-to-earn)
 
 
 def apply_member_effect(session: Session, member: Member, effect: Effect, occasion: Occasion,
@@ -90,6 +91,7 @@ def apply_member_effect(session: Session, member: Member, effect: Effect, occasi
     elif kind == "coupon":
         coupons.issue_for_rule(session, settings, member, template_code=str(effect.params.get("template", "")),
                                count=int(effect.params.get("count", 1) or 1), cause=occasion.cause,
-                               ref=occasion.ref, rule_id=effect.rule_id, clock=occasion.clock)
+                               ref=occasion.ref, rule_id=effect.rule_id, clock=occasion.clock,
+                               channel=occasion.coupon_channel)
     session.flush()
     return 0

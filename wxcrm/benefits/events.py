@@ -124,13 +124,17 @@ def record_referral(session: Session, member: Member, referrer: Member, *, clock
 
 
 def enrol_member(session: Session, settings: Settings, *, clock: Clock, privacy_consent: bool = False,
-                 **profile) -> Member:
+                 followed: bool = False, **profile) -> Member:
     """A new member by any path (till, console, WeChat follow): the card, the accounts, the
     `signup` event and, with a ``referrer_id``, the `referral` event for the referrer.
-    ``privacy_consent``: staff confirm the member agreed to the current privacy notice."""
+    ``privacy_consent``: staff confirm the member agreed to the current privacy notice.
+    ``followed``: they joined by following the account (so the signup's messages, a coupon
+    received, may go as WeChat template messages)."""
     if privacy_consent:
         profile["privacy_version"] = settings.privacy_notice_version
     member = members.create_member(session, card_prefix=settings.card_prefix, today=clock.today, **profile)
+    if followed:
+        member.followed = True
     welcome_member(session, member, clock=clock, settings=settings)
     if member.referrer_id is not None:
         reward_referral(session, member, clock=clock, settings=settings, ref=f"referral:{member.id}")

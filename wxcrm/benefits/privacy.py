@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from wxcrm.config import Settings
 from wxcrm.coupons import service as coupons
+from wxcrm.coupons import wallet_card
 from wxcrm.ledger import service as ledger
 from wxcrm.ledger.models import LedgerAccount, LedgerEntry
 from wxcrm.members.models import ConsentRecord, Member, MembershipClosure
@@ -82,6 +83,7 @@ def close_membership(session: Session, member: Member, *, clock: Clock, settings
     stored = ledger.value_split(session, member.id).principal
     for hook in CLOSURE_HOOKS:
         hook(session, member, clock)
+    wallet_card.close_member(session, settings, member.id, now=clock.utc)   # withdrawn in the WeChat wallet too
     points = ledger.reset_points(session, member.id, ledger.Cause(
         "closure", ref=str(member.id), at=clock.utc, text_zh="会员注销，积分作废",
         text_en="Membership closed: points forfeited"))

@@ -75,6 +75,7 @@ class Coupon(db.Model):
     used_transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"), nullable=True,
                                                             index=True)
     used_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
+    used_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)  # a gift's hand-over
     discount_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     basket_fen: Mapped[int] = mapped_column(BigInteger, default=0)      # the basket it was used on
     restored_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
@@ -85,4 +86,6 @@ class Coupon(db.Model):
     __table_args__ = (
         Index("ix_coupons_member_status", "member_id", "status", "valid_until"),
         Index("ix_coupons_status_until", "status", "valid_until"),
+        Index("ix_coupons_issued_at", "issued_at"),     # the coupons report: issued per period
+        Index("ix_coupons_used_at", "used_at"),         # ... and used per period
     )

@@ -7,6 +7,7 @@ order everywhere: the member's row, then the template's row.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import func, insert, select, update
@@ -170,6 +171,12 @@ def issue_coupon(session: Session, settings: Settings, *, template_code: str, me
     if existing is not None:
         return existing
     session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
+    # Asked again under the member's lock: the same request sent twice at once (a double
+    # tap) waited here for the first, which has committed its coupon by now.
+    existing = session.scalar(select(Coupon).where(Coupon.source_ref == source_ref)
+                              .execution_options(populate_existing=True))
+    if existing is not None:
+        return existing
     tpl = template_by_code(session, template_code, lock=True)
     if not tpl.active:
         raise DomainError(f"coupon template {tpl.code} is not active", code="coupon_template_inactive",
@@ -206,14 +213,15 @@ def issue_coupon(session: Session, settings: Settings, *, template_code: str, me
 
 
 def issue_for_rule(session: Session, settings: Settings, member: Member, *, template_code: str, count: int,
-                   cause: str, ref: str, rule_id: int | None, clock: Clock) -> int:
+                   cause: str, ref: str, rule_id: int | None, clock: Clock, channel: str = "rule") -> int:
     """A rule's ``issue_coupon`` action. Out of stock or over the member's limit the rule
-    gives nothing more (logged); the purchase or event it belongs to goes on."""
+    gives nothing more (logged); the purchase or event it belongs to goes on. ``channel``
+    is ``scan`` when the rule gave it to a customer who claimed a receipt (scan-to-earn)."""
     issued = 0
     for n in range(max(count, 1)):
         try:
             with session.begin_nested():
-                issue_coupon(session, settings, template_code=template_code, member=member, channel="rule",
+                issue_coupon(session, settings, template_code=template_code, member=member, channel=channel,
                              source_ref=f"{cause}:{ref}:rule{rule_id}:{n}", clock=clock, rule_id=rule_id,
                              reason=f"rule {rule_id}")
             issued += 1
@@ -446,7 +454,11 @@ def exchange_points(session: Session, settings: Settings, member: Member, *, tem
     ledger and one coupon arrives, in one transaction; ``key`` (one per tap) makes a
     repeat harmless; the template's stock and per-member limit hold."""
     source_ref = f"exchange:{member.id}:{key}"
-    existing = session.scalar(select(Coupon).where(Coupon.source_ref == source_ref))
+    # The member's row first (the lock order everywhere): the same tap sent twice at once
+    # waits here, then finds the first one's coupon and spends nothing more.
+    session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
+    existing = session.scalar(select(Coupon).where(Coupon.source_ref == source_ref)
+                              .execution_options(populate_existing=True))
     if existing is not None:
         return existing
     tpl = template_by_code(session, template_code)
@@ -473,3 +485,123 @@ def worth_words(tpl: CouponTemplate) -> tuple[str, str]:
     if tpl.type == "free_item":
         return f"免费 {tpl.item_sku}", f"free {tpl.item_sku}"
     return f"兑换 {tpl.item_sku}", f"gift {tpl.item_sku}"
+
+
+# ---------------------------------------------------------------- the points catalogue
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    """One thing points can buy, as one member sees it now."""
+    template: CouponTemplate
+    left: int | None              # stock left (None: no limit)
+    mine: int                     # how many of it this member has ever received
+    refusal: str | None           # why this member cannot exchange it now, or None
+
+
+def catalogue(session: Session, member_id: int, points_available: int) -> list[CatalogueItem]:
+    """The active templates with a points price (gifts, cash vouchers, other coupons),
+    cheapest first, with their stock left, how many this member already has, and why not
+    (``no_stock``, ``limit_reached``, ``not_enough_points``) when they cannot be had."""
+    templates = list(session.scalars(select(CouponTemplate).where(CouponTemplate.active.is_(True),
+                                                                  CouponTemplate.points_price.is_not(None))
+                                     .order_by(CouponTemplate.points_price, CouponTemplate.id)))
+    if not templates:
+        return []
+    mine = dict(session.execute(select(Coupon.template_id, func.count(Coupon.id))
+                                .where(Coupon.member_id == member_id,
+                                       Coupon.template_id.in_([t.id for t in templates]))
+                                .group_by(Coupon.template_id)).all())
+    out = []
+    for t in templates:
+        left = None if t.stock_total is None else max(t.stock_total - t.issued_count, 0)
+        held = int(mine.get(t.id, 0))
+        refusal = ("no_stock" if left == 0 else
+                   "limit_reached" if t.per_member_limit is not None and held >= t.per_member_limit else
+                   "not_enough_points" if t.points_price > points_available else None)
+        out.append(CatalogueItem(t, left, held, refusal))
+    return out
+
+
+# ---------------------------------------------------------------- handing a gift over
+
+HAND_OVER_REFUSALS = ("coupon_unknown", "coupon_used", "coupon_void", "coupon_expired", "gift_not_started",
+                      "coupon_not_gift", "gift_needs_purchase", "gift_not_here")
+
+
+def _gift_problem(code: str, refusal: str, *, status: int = 422, **params) -> DomainError:
+    messages = {
+        "coupon_unknown": "coupon %(code)s does not exist",
+        "coupon_used": "gift coupon %(code)s was already handed over",
+        "coupon_void": "coupon %(code)s has been withdrawn",
+        "coupon_expired": "coupon %(code)s has expired",
+        "gift_not_started": "gift coupon %(code)s is not valid yet",
+        "coupon_not_gift": "coupon %(code)s is not a gift coupon: it is used at the till with a purchase",
+        "gift_needs_purchase": "gift coupon %(code)s needs a purchase: ring it up at the till",
+        "gift_not_here": "gift coupon %(code)s cannot be handed over here now",
+    }
+    return DomainError(messages[refusal] % {"code": code}, code=refusal, status=status,
+                       fields={"code": refusal}, params={"code": code, **params})
+
+
+def gift_for_hand_over(session: Session, typed: str, *, store: Store, clock: Clock, lock: bool = False) -> Coupon:
+    """The gift coupon behind a typed or scanned code, if ``store`` may hand its item over
+    now; refused (4xx, naming the code and why) otherwise. A used one says when and where."""
+    code = normalise(typed)
+    shown = pretty(code) if code else (typed or "").strip()[:24]
+    if code is None:
+        raise _gift_problem(shown, "coupon_unknown", status=404)
+    stmt = select(Coupon).where(Coupon.code == code).options(joinedload(Coupon.template))
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    coupon = session.scalar(stmt)
+    if coupon is None:
+        raise _gift_problem(shown, "coupon_unknown", status=404)
+    tpl = coupon.template
+    if tpl.type != "gift":
+        raise _gift_problem(shown, "coupon_not_gift")
+    if coupon.status == "used":
+        where = session.get(Store, coupon.used_store_id) if coupon.used_store_id else None
+        raise _gift_problem(shown, "coupon_used", status=409, store=where.name if where else "",
+                            used_at=coupon.used_at.isoformat() if coupon.used_at else "")
+    if coupon.status == "void":
+        raise _gift_problem(shown, "coupon_void")
+    if coupon.valid_until < clock.today:
+        raise _gift_problem(shown, "coupon_expired", until=coupon.valid_until.isoformat())
+    if coupon.valid_from > clock.today:
+        raise _gift_problem(shown, "gift_not_started", since=coupon.valid_from.isoformat())
+    if tpl.min_spend_fen:
+        raise _gift_problem(shown, "gift_needs_purchase", spend=fen_to_yuan_str(tpl.min_spend_fen))
+    member = session.get(Member, coupon.member_id)
+    tier = session.scalar(select(Tier.code).where(Tier.id == member.tier_id)) if member and member.tier_id else None
+    till = chooser.Till(store_code=store.code, store_kind=store.kind, tier=tier, today=clock.today,
+                        weekday=clock.local.isoweekday(), hour=clock.local.hour)
+    why = chooser.why_not(offer_of(coupon, scanned=True), till,
+                          [chooser.Line(1, tpl.item_sku, "", 1, tpl.face_value_fen, tpl.face_value_fen)])
+    if why is not None:
+        raise _gift_problem(shown, "gift_not_here", reason=why)
+    return coupon
+
+
+def hand_over_gift(session: Session, typed: str, *, store: Store, staff_id: int | None, clock: Clock) -> Coupon:
+    """The store hands a gift coupon's item over: the coupon is used, once (a second
+    hand-over, from this store or another at the same moment, is refused), with the store
+    and the staff member who confirmed it. Its stock and points moved when it was had."""
+    coupon = gift_for_hand_over(session, typed, store=store, clock=clock)
+    done = session.execute(
+        update(Coupon).where(Coupon.id == coupon.id, Coupon.status == "available")
+        .values(status="used", used_at=clock.utc, used_store_id=store.id, used_staff_id=staff_id, discount_fen=0,
+                basket_fen=0)
+        .execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        raise _gift_problem(pretty(coupon.code), "coupon_used", status=409, store="", used_at="")
+    _count_held(session, coupon.member_id, -1)
+    session.refresh(coupon)
+    return coupon
+
+
+def hand_over_lines(coupon: Coupon) -> tuple[str, str]:
+    """The slip's line for a handed-over gift (zh, en), as the till's receipt words it."""
+    tpl = coupon.template
+    code = pretty(coupon.code)
+    return (f"兑换券 {tpl.title_zh}（{code}）：领取 {tpl.item_sku}",
+            f"Gift coupon {tpl.title_en or tpl.title_zh} ({code}): hand over {tpl.item_sku}")

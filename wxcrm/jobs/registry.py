@@ -65,5 +65,8 @@ JOBS: tuple[Job, ...] = (
     Job("analytics-rollup", "wxcrm.jobs.tasks:roll_up_analytics", "WXCRM_ANALYTICS_ROLLUP_INTERVAL_SECONDS",
         N_("Add new sales and ledger entries into the report rollups, from the watermark on (idempotent)."),
         dated=False),
+    Job("wallet-card-sync", "wxcrm.jobs.tasks:sync_wallet_cards", "WXCRM_WALLET_CARD_SYNC_INTERVAL_SECONDS",
+        N_("Queue an update for every WeChat wallet member card that shows old points, stored value, coupons or "
+           "tier (absolute values; only with the wallet card on)."), dated=False),
 )
 BY_ID = {job.id: job for job in JOBS}

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from wechatpy.exceptions import WeChatClientException
 
 from wxcrm.config import Settings
-from wxcrm.messages import fate, outbox, windows
+from wxcrm.messages import cardcalls, fate, outbox, windows
 from wxcrm.messages.errcodes import Fate, fate_of_sms, fate_of_wechat
 from wxcrm.messages.models import Contact, OutboxMessage
 from wxcrm.messages.sms import SmsMessage, SmsRefused, SmsUnavailable, sms_provider
@@ -71,9 +71,8 @@ class Sender:
                 return str(res.get("msgid", ""))
             if row.channel == "sms":
                 return self.sms.send(SmsMessage(row.phone, p["sign"], p["template"], p["params"]))
-            if row.channel == "card":   # absolute values: sending it again is harmless
-                self.client.card.update_membercard(p["code"], p["card_id"], bonus=int(p["bonus"]))
-                return ""
+            if row.channel == "card":   # a deferred card API call (messages.cardcalls)
+                return cardcalls.send(self.client, row)
         raise ChannelError(Fate.PERMANENT, None, f"channel {row.channel} is not sent one by one")
 
     def send_mass(self, openids: list[str], text: str, client_msg_id: str) -> str:

@@ -152,8 +152,7 @@ def choose(session: Session, settings: Settings, purpose: str, channels: Sequenc
                 continue
             return Choice(channel, {"text": content.body, "mass_month": month}, steps)
         if channel == "card":      # a deferred card API call: the values are the whole message
-            return Choice(channel, {"text": content.text, **{k: content.fields[k] for k in ("card_id", "code", "bonus")}},
-                          steps)
+            return Choice(channel, {"text": content.text, **dict(content.fields)}, steps)
         if channel == "sms":
             if not sms.mobile(to.phone):
                 skip(channel, "no_phone")
@@ -178,6 +177,7 @@ def _apply(row: OutboxMessage, choice: Choice, content: Content, now: datetime) 
         row.reason = fate.reason_of([e for e in row.history if e["event"] != "parked"],
                                     parked_without_channel=True)
         row.content_key = None
+        row.next_attempt_at = now      # not NULL: a keyed row is inserted with every column given
     else:
         row.channel, row.status = choice.channel, "pending"
         row.payload = choice.payload | content.source()

@@ -27,15 +27,18 @@ def _local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
 def init_web(app: Flask) -> None:
     from wxcrm.members.service import staff_for_session
     from wxcrm.web import auth
+    from wxcrm.web.cashier import gifts as cashier_gifts  # noqa: F401  (adds the gift hand-over to the till)
     from wxcrm.web.cashier import views as cashier
     from wxcrm.web.console import analytics as analytics_console
     from wxcrm.web.console import cards as cards_console
+    from wxcrm.web.console import coupon_cards as coupon_cards_console
     from wxcrm.web.console import coupons as coupons_console
     from wxcrm.web.console import marketing as marketing_console
     from wxcrm.web.console import outbox as outbox_console
     from wxcrm.web.console import rules as rules_console
     from wxcrm.web.console import stored_value as stored_value_console
     from wxcrm.web.console import views as console
+    from wxcrm.web.h5 import coupon_cards as h5_coupon_cards  # noqa: F401  (the wallet's WeChat card button)
     from wxcrm.web.h5 import coupons as h5_coupons  # noqa: F401  (adds the wallet to the h5 pages)
     from wxcrm.web.h5 import views as h5
 
@@ -56,6 +59,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(stored_value_console.bp, url_prefix="/console/stored-value")
     app.register_blueprint(analytics_console.bp, url_prefix="/console/analytics")
     app.register_blueprint(coupons_console.bp, url_prefix="/console/coupons")
+    app.register_blueprint(coupon_cards_console.bp, url_prefix="/console/coupons")
     app.register_blueprint(marketing_console.bp, url_prefix="/console")
 
     app.jinja_env.filters["yuan"] = fen_to_yuan_str

@@ -1,4 +1,5 @@
-"""Locale: zh-CN first; English by switch (?lang=en, kept in the session) or the browser."""
+"""Locale: zh-CN first; English by switch (?lang=en, kept in the session); an API request may
+also ask by Accept-Language."""
 from __future__ import annotations
 
 from flask import current_app, request, session
@@ -11,6 +12,12 @@ def select_locale() -> str:
     if chosen in SUPPORTED:
         session["lang"] = chosen
         return chosen
+    if request and request.path.startswith("/api/"):
+        # An API client says its language the HTTP way (a till asking for Chinese reasons
+        # sends Accept-Language: zh-CN); pages keep zh-CN first whatever the browser says.
+        asked = request.accept_languages.best_match(("zh-CN", "zh", "en"))
+        if asked:
+            return "zh_CN" if asked.startswith("zh") else "en"
     if session.get("lang") in SUPPORTED:
         return session["lang"]
     return current_app.config["WXCRM_DEFAULT_LOCALE"]

@@ -27,7 +27,7 @@ PURPOSES = {"points_changed": N_("Points changed"), "topup_done": N_("Top-up don
             "birthday": N_("Birthday greeting"),
             "campaign": N_("Campaign"), "service_reply": N_("Service reply"),
             "presence_code": N_("One-time code at the till"), "verify_phone": N_("Phone verification code"),
-            "wallet_card_sync": N_("Wallet card points")}
+            "wallet_card_sync": N_("Wallet card update"), "wallet_card_code": N_("Wallet card number")}
 CHANNELS = {"template": N_("Template message"), "custom": N_("Customer-service message"),
             "mass": N_("Mass message"), "sms": N_("SMS"), "card": N_("Wallet card")}
 OUTBOX_STATUSES = {"pending": N_("pending"), "sending": N_("sending"), "sent": N_("sent"), "parked": N_("parked")}
@@ -161,6 +161,15 @@ PROBLEMS = {
     "wechat_pay_unavailable": N_("WeChat Pay did not answer; please try again."),
     "openid_required": N_("Open this page inside WeChat."),
     "invalid_amount": N_("Enter an amount in yuan."),
+    # coupons in the WeChat card wallet (wxcrm.coupons.wallet_card)
+    "wechat_card_off": N_("The WeChat card wallet is not enabled (WXCRM_WECHAT_CARD_ENABLED)."),
+    "wechat_card_title": N_("A WeChat card title has at most 9 characters: shorten the Chinese title (now %(n)d)."),
+    "wechat_card_ended": N_("This coupon's validity has ended: WeChat takes no card that ends in the past."),
+    "wechat_card_failed": N_("WeChat did not make the card coupon: %(error)s"),
+    "wechat_card_unavailable": N_("This coupon cannot be added to the WeChat card wallet."),
+    "wechat_card_coupon_used": N_("Only a usable coupon can be added to the WeChat card wallet."),
+    "wechat_card_added": N_("This coupon is already in your WeChat card wallet."),
+    "wechat_card_not_sent": N_("This coupon is not a WeChat card coupon yet."),
     # marketing
     "segment_filters": N_("A segment is a list of at most 20 conditions."),
     "segment_field": N_("A condition names a field the segment builder does not know."),

@@ -119,6 +119,10 @@ def till():
         summary = ledger.points_summary(db.session, member.id, Clock.now(settings.tz).today)
         stored = ledger.value_split(db.session, member.id)
 
+    if request.method == "POST" and request.form.get("action") in ("report_lost", "replace_card") \
+            and member is not None:
+        return _card_lost_or_replaced(member, settings, request.form.get("action"))
+
     if request.method == "POST" and request.form.get("action") == "top_up" and member is not None:
         done = _top_up_at_till(member, settings)
         if done is not None:
@@ -193,10 +197,38 @@ def till():
 
     return render_template("cashier/till.html", stores=stores, member=member, summary=summary, card_no=card_no,
                            stored=stored, topup_methods=TOPUP_METHODS,
+                           frozen=member is not None and cards.is_frozen(db.session, member),
                            qr_token=qr_token,
                            idempotency_key=str(uuid.uuid4()), payment_methods=TILL_PAYMENT_METHODS,
                            point_value_fen=settings.point_value_fen, max_share_pct=settings.points_max_share_pct,
                            rows=_rows_for_redisplay(request.form) if request.method == "POST" else None)
+
+
+def _card_lost_or_replaced(member: Member, settings, action: str):
+    """The member at the counter says their card is lost (frozen at once), or takes a new
+    card number (the old one and every member code before it stop working)."""
+    reason = (request.form.get("reason") or "").strip()[:255]
+    if not reason:
+        flash(_("Say why."), "warning")
+        return redirect(url_for("cashier.till", card_no=member.card_no))
+    now = timeutil.utcnow()
+    try:
+        if action == "report_lost":
+            cards.report_lost(db.session, member, at=now, source="staff", staff_id=current_user.id, reason=reason)
+            message = _("The card is frozen: nobody can spend its points or stored value until it is replaced.")
+        else:
+            old = member.card_no
+            cards.replace_card(db.session, settings, member, at=now, source="staff", staff_id=current_user.id,
+                               reason=reason)
+            message = _("New card number %(new)s; %(old)s no longer works.", new=member.card_no, old=old)
+        members.log_access(db.session, staff_id=current_user.id, member_id=member.id, action="card", channel="till",
+                           detail="card reported lost" if action == "report_lost" else "card replaced")
+        db.session.commit()
+        flash(message, "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(problem_text(exc), "danger")
+    return redirect(url_for("cashier.till", card_no=member.card_no))
 
 
 def _top_up_at_till(member: Member, settings):

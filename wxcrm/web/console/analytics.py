@@ -18,6 +18,7 @@ from sqlalchemy import select
 from wxcrm.analytics import imports, reports, standard
 from wxcrm.analytics.reports import Filters
 from wxcrm.analytics.rollup import AGE_BANDS
+from wxcrm.campaigns.models import Segment
 from wxcrm.config import current_settings
 from wxcrm.errors import N_, DomainError
 from wxcrm.extensions import db
@@ -37,8 +38,9 @@ DIMENSION_LABELS = {
 MEASURE_LABELS = {
     "spend": _l("Net sales"), "visits": _l("Purchases"), "basket": _l("Average basket"), "members": _l("Buying members"),
     "qty": _l("Units"), "points_earned": _l("Points earned"), "points_redeemed": _l("Points redeemed"),
+    "coupons": _l("Coupons redeemed"), "stored_value": _l("Paid with stored value"),
 }
-MONEY_MEASURES = ("spend", "basket")
+MONEY_MEASURES = ("spend", "basket", "stored_value")
 WEEKDAYS = (_l("Mon"), _l("Tue"), _l("Wed"), _l("Thu"), _l("Fri"), _l("Sat"), _l("Sun"))
 GENDERS = {"male": _l("male"), "female": _l("female"), "unknown": _l("not given")}
 STORE_KINDS = {"direct": _l("direct"), "franchise": _l("franchise")}
@@ -101,14 +103,20 @@ def _filters() -> tuple[Filters, dict]:
     start = standard.parse_day(args.get("start"), end - timedelta(days=29))
     stores = tuple(int(v) for v in args.getlist("store") if v.isdigit())
     tiers = tuple(int(v) for v in args.getlist("tier") if v.isdigit())
-    f = Filters(start, end, stores, tiers)
-    return f, {"start": start.isoformat(), "end": end.isoformat(), "store": list(stores), "tier": list(tiers)}
+    segment = args.get("segment", "")
+    segment_id = int(segment) if segment.isdigit() else None
+    if segment_id is not None and db.session.get(Segment, segment_id) is None:
+        raise DomainError(N_("no such segment"), code="segment_not_found")
+    f = Filters(start, end, stores, tiers, segment_id, settings=current_settings())
+    return f, {"start": start.isoformat(), "end": end.isoformat(), "store": list(stores), "tier": list(tiers),
+               "segment": segment_id}
 
 
 def _choices() -> dict:
     s = db.session
     return {"stores": list(s.execute(select(Store.id, Store.code, Store.name).order_by(Store.code))),
-            "tiers": [(t.id, tier_name(t)) for t in s.scalars(select(Tier).order_by(Tier.rank))]}
+            "tiers": [(t.id, tier_name(t)) for t in s.scalars(select(Tier).order_by(Tier.rank))],
+            "segments": list(s.execute(select(Segment.id, Segment.name).order_by(Segment.name)))}
 
 
 def _drill_url(params: dict, cell: dict[str, str]) -> str:
@@ -253,8 +261,8 @@ def report(code: str):
             break
         rows.append(row)
     return render_template("console/analytics/report.html", report=rep, rows=rows, limit=limit, f=f, params=params,
-                           period=period, zip=zip, payment_label=payment_label, export_query=urlencode({k: v for k, v in params.items() if v != []},
-                                                                 doseq=True), **_choices())
+                           period=period, zip=zip, payment_label=payment_label, export_query=urlencode({k: v for k, v in params.items() if v not in ([], None)},
+                                                                 doseq=True), **{**_choices(), "segments": []})
 
 
 @bp.route("/reports/<code>.csv")

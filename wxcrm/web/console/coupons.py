@@ -143,8 +143,19 @@ def _choices() -> dict:
 @bp.route("/")
 @role_required("admin", "marketer")
 def template_list():
-    rows = list(db.session.scalars(select(CouponTemplate).order_by(CouponTemplate.id.desc())))
-    return render_template("console/coupons/list.html", rows=rows, words=words)
+    """Every coupon template; ``?catalogue=1``: the points catalogue (templates with a points
+    price: gifts, cash vouchers, coupons), with what was exchanged and handed over."""
+    catalogue = request.args.get("catalogue") == "1"
+    stmt = select(CouponTemplate).order_by(CouponTemplate.id.desc())
+    if catalogue:
+        stmt = stmt.where(CouponTemplate.points_price.is_not(None))
+    rows = list(db.session.scalars(stmt))
+    used = dict(db.session.execute(select(Coupon.template_id, func.count(Coupon.id))
+                                   .where(Coupon.status == "used").group_by(Coupon.template_id)).all())
+    exchanged = dict(db.session.execute(select(Coupon.template_id, func.count(Coupon.id))
+                                        .where(Coupon.channel == "exchange").group_by(Coupon.template_id)).all())
+    return render_template("console/coupons/list.html", rows=rows, words=words, catalogue=catalogue, used=used,
+                           exchanged=exchanged)
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -11,6 +11,7 @@ from functools import wraps
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from sqlalchemy import func, select
 
 from wxcrm import timeutil
 from wxcrm.benefits.privacy import close_membership, member_data
@@ -20,6 +21,7 @@ from wxcrm.cards import service as cards
 from wxcrm.cards.models import WalletMember
 from wxcrm.checkout.claims import credit_claim
 from wxcrm.config import current_settings
+from wxcrm.coupons.models import Coupon
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
@@ -335,16 +337,26 @@ def claim(member: Member, token: str):
     store = db.session.get(Store, found.store_id)
     if request.method == "POST":
         try:
-            points = credit_claim(db.session, settings, token=token, member=member, now=Clock.now(settings.tz))
+            credit_claim(db.session, settings, token=token, member=member, now=Clock.now(settings.tz))
             db.session.commit()
-            flash(_("%(n)d points from this receipt are on your card.", n=points), "success")
-            return redirect(url_for("h5.claim", token=token))
+            return redirect(url_for("h5.claim", token=token))     # the page says what it gave (and coupons)
         except DomainError as exc:
             db.session.rollback()
             flash(problem_text(exc), "danger")
             found = claims.find_claim(db.session, token)
-    return render_template("h5/claim.html", claim=found, txn=txn, store=store, mine=found.member_id == member.id,
-                           expired=found.expires_at <= timeutil.utcnow(), error=None)
+    refunded = db.session.scalar(select(func.coalesce(func.sum(Transaction.payable_fen), 0))
+                                 .where(Transaction.original_id == txn.id, Transaction.kind == "refund"))
+    mine = found.member_id == member.id
+    return render_template("h5/claim.html", claim=found, txn=txn, store=store, mine=mine,
+                           coupons=_claimed_coupons(member, found.transaction_id) if mine else 0,
+                           expired=found.expires_at <= timeutil.utcnow(), error=None, refunded_fen=int(refunded or 0))
+
+
+def _claimed_coupons(member: Member, transaction_id: int) -> int:
+    """Coupons the purchase rules gave this member for claiming the receipt (scan-to-earn)."""
+    return db.session.scalar(select(func.count(Coupon.id)).where(
+        Coupon.member_id == member.id, Coupon.channel == "scan",
+        Coupon.source_ref.like(f"purchase:{transaction_id}:%"))) or 0
 
 
 # ---------------------------------------------------------------- binding a membership by phone

@@ -1,8 +1,9 @@
 """The account's menu: from WXCRM_WECHAT_MENU (JSON) or the default (card, points, profile,
 card number), checked against WeChat's limits before `flask wxcrm wechat-menu` publishes it.
 
-The default menu points only at pages that exist: the coupon wallet is in it; the
-stored-value top-up (储值充值) joins it when WeChat Pay is on (WXCRM_WECHAT_PAY_ENABLED)."""
+The default menu points only at pages that exist: the coupon wallet and the points catalogue
+(积分兑换) are in it; the stored-value top-up (储值充值) joins it when WeChat Pay is on
+(WXCRM_WECHAT_PAY_ENABLED), the fifth and last sub-button WeChat allows."""
 from __future__ import annotations
 
 import json
@@ -21,6 +22,7 @@ BUTTON_TYPES = {"click": "key", "view": "url"}
 def default_menu(public_url: str, *, topup: bool = False) -> dict:
     h5 = public_url.rstrip("/") + "/h5"
     more = [{"type": "view", "name": "我的优惠券", "url": f"{h5}/coupons"},
+            {"type": "view", "name": "积分兑换", "url": f"{h5}/coupons/exchange"},
             {"type": "view", "name": "个人资料", "url": f"{h5}/profile"},
             {"type": "click", "name": "会员卡号", "key": KEY_CARD}]
     if topup:

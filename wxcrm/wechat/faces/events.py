@@ -22,6 +22,7 @@ from wxcrm.benefits.events import enrol_member, record_referral
 from wxcrm.campaigns import consent
 from wxcrm.cards import wallet
 from wxcrm.config import Settings
+from wxcrm.coupons import wallet_card
 from wxcrm.errors import DomainError
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
@@ -77,6 +78,9 @@ def dedup_key(msg: BaseMessage) -> str:
         return f"msg:{msg.id}"
     if event in REPORTS:   # two reports can share a second (and the mass helper's "openid")
         return f"evt:{event}:{getattr(msg, 'id', '')}"[:191]
+    if event in CARD_EVENTS:   # one wx.addCard adds several cards in the same second; reviews share a sender
+        data = getattr(msg, "_data", {}) or {}
+        return f"evt:{msg.source}:{msg.time}:{event}:{data.get('CardId', '')}:{data.get('UserCardCode', '')}"[:191]
     return f"evt:{msg.source}:{msg.time}:{event}"[:191]
 
 
@@ -146,17 +150,23 @@ def dispatch(session: Session, msg: BaseMessage, ctx: Context) -> str:
     return help_text("zh", ctx)
 
 
-CARD_EVENTS = ("user_get_card", "user_del_card", "user_view_card", "submit_membercard_user_info")
+CARD_EVENTS = ("user_get_card", "user_del_card", "user_view_card", "submit_membercard_user_info",
+               "user_consume_card", "card_pass_check", "card_not_pass_check")
 
 
 def card_event(session: Session, msg: BaseMessage, ctx: Context) -> None:
-    """The wallet member card's events (wxcrm.cards.wallet): got, deleted, viewed, and the
-    activation form submitted (then the card is activated with the member's points)."""
-    if not ctx.settings.wechat_card_enabled:
-        return
+    """Card events. A coupon card's (wxcrm.coupons.wallet_card): reviewed, added, deleted,
+    consumed, whatever the setting is now (codes already in wallets still move). The wallet
+    member card's (wxcrm.cards.wallet): got, deleted, viewed, and the activation form
+    submitted (then the card is activated with the member's points)."""
     data = getattr(msg, "_data", {}) or {}
     code, card_id = str(data.get("UserCardCode") or ""), str(data.get("CardId") or "")
     now = ctx.clock.utc
+    if wallet_card.is_coupon_card(session, card_id):
+        coupon_card_event(session, msg, ctx, card_id=card_id, code=code, data=data)
+        return
+    if not ctx.settings.wechat_card_enabled or msg.event not in MEMBER_CARD_EVENTS:
+        return
     if msg.event == "user_get_card":
         wallet.member_got_card(session, openid=msg.source, card_id=card_id, code=code, now=now)
     elif msg.event == "user_del_card":
@@ -169,6 +179,23 @@ def card_event(session: Session, msg: BaseMessage, ctx: Context) -> None:
                                       today=ctx.clock.today, now=now)
         except WeChatClientException as exc:
             log.warning("wallet card %s: activation refused: %s", code, exc)
+
+
+MEMBER_CARD_EVENTS = ("user_get_card", "user_del_card", "user_view_card", "submit_membercard_user_info")
+
+
+def coupon_card_event(session: Session, msg: BaseMessage, ctx: Context, *, card_id: str, code: str,
+                      data: dict) -> None:
+    now = ctx.clock.utc
+    if msg.event in ("card_pass_check", "card_not_pass_check"):
+        wallet_card.reviewed(session, card_id=card_id, passed=msg.event == "card_pass_check",
+                             reason=str(data.get("RefuseReason") or ""), now=now)
+    elif msg.event == "user_get_card":
+        wallet_card.got(session, ctx.settings, openid=msg.source, card_id=card_id, code=code, now=now)
+    elif msg.event == "user_del_card":
+        wallet_card.deleted(session, code=code, now=now)
+    elif msg.event == "user_consume_card":
+        wallet_card.consumed(session, code=code, source=str(data.get("ConsumeSource") or ""), now=now)
 
 
 def _scene(msg: BaseMessage) -> str:
@@ -184,7 +211,7 @@ def follow(session: Session, openid: str, *, scene: str, ctx: Context) -> str:
     store = _scene_store(session, scene)
     referrer = _scene_referrer(session, scene, openid)
     if member is None:
-        member = enrol_member(session, ctx.settings, clock=ctx.clock, openid=openid,
+        member = enrol_member(session, ctx.settings, clock=ctx.clock, openid=openid, followed=True,
                               home_store_code=store.code if store else None)
         member.followed = True
         session.flush()

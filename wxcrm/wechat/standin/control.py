@@ -203,6 +203,8 @@ card_id <input name="card_id" size="12"> code <input name="code" size="12">
 <li>GET/POST /standin/clock {"advance": s} — move time; POST /standin/reset — everything back</li>
 <li>GET /standin/jobs, POST /standin/jobs/flush — pending job reports and card events</li>
 <li>POST /standin/pay-notify, GET /standin/pay-notifications, POST /standin/pay-notifications/flush</li>
+<li>POST /standin/add-card {"openid", "cardList"} — a user taps "add" on wx.addCard (cardExt checked);
+POST /standin/cards/review {"card_id", "pass", "reason"}, /standin/cards/review-mode {"manual"} — card review</li>
 <li>POST /standin/fail-next, /standin/expire-tokens, /standin/oauth-user; GET /standin/sms, /standin/cards, /standin/certs;
 POST /standin/jssdk/verify</li></ul>
 <h2>Pending ({{ jobs|length }})</h2><table><tr><th>due</th><th>kind</th><th>what</th></tr>

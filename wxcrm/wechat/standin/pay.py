@@ -441,24 +441,29 @@ def flush_pay_notifications():
 
 # ---------------------------------------------------------------- JSAPI: WeixinJSBridge and the payment page
 
-JSBRIDGE_JS = r"""/* The stand-in's WeixinJSBridge: inside WeChat the client provides it. Only
-   getBrandWCPayRequest is played: the stand-in's payment page opens over the page, checks the
-   parameters as WeChat does, and the callback gets WeChat's err_msg. */
+JSBRIDGE_JS = r"""/* The stand-in's WeixinJSBridge: inside WeChat the client provides it. Two calls are
+   played: getBrandWCPayRequest (the stand-in's payment page opens over the page, checks the
+   parameters as WeChat does) and batchAddCard (JS-SDK addCard: the stand-in's "add to card
+   wallet" sheet, which checks each cardExt as WeChat's client does); the callback gets
+   WeChat's err_msg (and card_list for addCard). */
 (function () {
   if (window.WeixinJSBridge) return;
   var base = %(base)s;
+  var pages = {getBrandWCPayRequest: ['/standin/pay/jsapi', 'standin-pay'],
+               batchAddCard: ['/standin/card/add', 'standin-add-card']};
   window.WeixinJSBridge = {
     invoke: function (name, params, callback) {
-      if (name !== 'getBrandWCPayRequest') { callback && callback({err_msg: name + ':fail not supported'}); return; }
+      if (!pages[name]) { callback && callback({err_msg: name + ':fail not supported'}); return; }
       var frame = document.createElement('iframe');
-      frame.src = base + '/standin/pay/jsapi?params=' + encodeURIComponent(JSON.stringify(params || {}));
-      frame.setAttribute('data-testid', 'standin-pay');
+      frame.src = base + pages[name][0] + '?params=' + encodeURIComponent(JSON.stringify(params || {}));
+      frame.setAttribute('data-testid', pages[name][1]);
       frame.style.cssText = 'position:fixed;inset:0;width:100%%;height:100%%;border:0;z-index:9999;background:#fff';
       function done(event) {
         if (event.source !== frame.contentWindow || !event.data || !event.data.err_msg) return;
         window.removeEventListener('message', done);
         frame.remove();
-        callback && callback({err_msg: event.data.err_msg});
+        callback && callback(event.data.card_list ? {err_msg: event.data.err_msg, card_list: event.data.card_list}
+                                                  : {err_msg: event.data.err_msg});
       }
       window.addEventListener('message', done);
       document.body.appendChild(frame);

@@ -72,6 +72,10 @@ MEMBER_CARD = D("会员卡: 创建、激活、更新会员信息",
                 "https://developers.weixin.qq.com/doc/offiaccount/Cards_and_Offer/Membership_Cards/Create_a_membership_card.html")
 CARD_CONSUME = D("核销卡券", "https://developers.weixin.qq.com/doc/offiaccount/Cards_and_Offer/Redeeming_a_coupon_voucher_or_card.html")
 CARD_ERRORS = D("卡券错误码", "https://developers.weixin.qq.com/doc/offiaccount/Cards_and_Offer/Card_coupons_error_code.html")
+CARD_MANAGE = D("管理卡券: 查询Code、设置卡券失效、查询卡券详情",
+                "https://developers.weixin.qq.com/doc/offiaccount/Cards_and_Offer/Managing_Coupons_Vouchers_and_Cards.html")
+CARD_DISTRIBUTE = D("投放卡券: 设置测试白名单; JS-SDK 添加卡券 (addCard) 与附录4 卡券扩展字段 cardExt 及签名",
+                    "https://developers.weixin.qq.com/doc/offiaccount/Cards_and_Offer/Distributing_Coupons_Vouchers_and_Cards.html")
 CARD_EVENTS = D("卡券事件推送",
                 "https://developers.weixin.qq.com/doc/offiaccount/Cards_and_Offer/Coupons_Vouchers_and_Cards_Event_Push_Messages.html")
 SMS = D("阿里云短信 SendSms 与短信发送频率限制", "https://help.aliyun.com/zh/sms/developer-reference/api-dysmsapi-2017-05-25-sendsms")
@@ -280,19 +284,47 @@ RULES: tuple[Rule, ...] = (
       "permanent only for member cards", 40100, "invalid date info", CARD_ERRORS),
     R("card.balance", "card", "stored value on a member card needs the account's balance permission", 43010,
       "no permission to use balance", CARD_ERRORS),
+    R("card.custom_field", "card", "a member card's custom_field1..3 has a name_type FIELD_NAME_TYPE_* (LEVEL, COUPON, "
+      "STAMP, DISCOUNT, ACHIEVEMEN, MILEAGE, SET_POINTS, TIMS) or a name, and an http(s) url if any", 47001,
+      "data format error: {field}", MEMBER_CARD, note=UNDOCUMENTED),
+    R("card.field_value", "card", "custom_field_value1..3 (and init_custom_field_value1..3 at activation) are at most "
+      "4 Chinese characters, 12 bytes, and only for a field the card was created with", 45021,
+      "field too long or not on the card: {field}", MEMBER_CARD, note=UNDOCUMENTED),
     R("card.id", "card", "card_id is a card created here", 40073, "invalid card id", CARD_ERRORS),
     R("card.id_missing", "card", "card_id is given where the API needs it", 41012, "missing card_id", CARD_ERRORS),
     R("card.code", "card", "code is a code a user received for that card", 40056, "invalid serial code", CARD_ERRORS),
+    R("card.code_taken", "card", "card/code/update: new_code is not a code already in use", 40056,
+      "invalid serial code", CARD_ERRORS, note=UNDOCUMENTED),
     R("card.consumed", "card", "a consumed code cannot be consumed or checked again", 40099,
       "invalid code, this code has consumed.", CARD_CONSUME),
-    R("card.deleted", "card", "a code the user deleted is gone", 40127, "invalid user-card status", CARD_ERRORS),
+    R("card.deleted", "card", "a code the user deleted (or a card the merchant deleted) is gone", 40127,
+      "invalid user-card status", CARD_ERRORS),
     R("card.status", "card", "member info is updated only on an activated card, and a card is activated once", 40078,
       "invalid card status", MEMBER_CARD),
     R("card.ticket", "card", "activate_ticket is one the user's form submission produced", 40097, "invalid args",
       MEMBER_CARD, note=UNDOCUMENTED),
+    R("card.code_status", "card", "a code made unavailable (card/code/unavailable) or past its validity cannot be "
+      "consumed or made unavailable again", 40078, "invalid card status", CARD_ERRORS, note=UNDOCUMENTED),
+    R("card.reason", "card", "card/code/unavailable's reason is at most 30 characters", 45021,
+      "field too long: reason", CARD_MANAGE, note=UNDOCUMENTED),
+    R("card.get_limit", "card", "base_info.get_limit is 1..the stock, and a user receives a card at most get_limit "
+      "times", 45033, "user get card num exceed get_limit", CARD_ERRORS),
+    R("card.stock", "card", "a user receives a card only while its sku.quantity is above 0", 45031,
+      "stock is zero", CARD_ERRORS),
+    R("card.review", "card", "a new card is reviewed before users may receive it (CARD_STATUS_NOT_VERIFY); only "
+      "openids on the test whitelist receive it before it passes; the result is pushed as card_pass_check or "
+      "card_not_pass_check (RefuseReason)", None, "", CARD_DISTRIBUTE, kind="behaviour"),
+    R("card.whitelist", "card", "testwhitelist/set takes at most 10 openids or usernames", 40097, "invalid args",
+      CARD_DISTRIBUTE, note=UNDOCUMENTED),
+    R("card.add_ext", "card", "wx.addCard's cardExt is JSON with a string timestamp and signature; the signature is "
+      "SHA-1 of the sorted values of api_ticket (type wx_card), timestamp, card_id, code, openid, nonce_str; a nonce "
+      "is used once; a custom-code card needs code; a bind_openid card needs the user's openid", 40080,
+      "invalid cardext", CARD_DISTRIBUTE, kind="page"),
+    R("card.add_custom_code", "card", "a custom code is received once (a second addCard with it fails)", 40056,
+      "invalid serial code", CARD_DISTRIBUTE, kind="page", note=UNDOCUMENTED),
     R("card.events", "card", "user_get_card, user_del_card, user_view_card, user_consume_card, "
-      "submit_membercard_user_info, update_member_card are pushed as WeChat does", None, "", CARD_EVENTS,
-      kind="behaviour"),
+      "submit_membercard_user_info, update_member_card, card_pass_check, card_not_pass_check are pushed as WeChat "
+      "does", None, "", CARD_EVENTS, kind="behaviour"),
     # ---------------------------------------------------------------- SMS (the project's own gateway)
     R("sms.phone", "SMS", "phone is a mainland mobile number", "isv.MOBILE_NUMBER_ILLEGAL", "非法手机号", SMS,
       kind="sms"),

@@ -90,6 +90,9 @@ class State:
     cards: dict = field(default_factory=dict)             # card_id -> card
     codes: dict = field(default_factory=dict)             # code -> user card
     activate_tickets: dict = field(default_factory=dict)  # activate_ticket -> submitted form
+    card_review_manual: bool = False                      # new cards wait for /standin/cards/review
+    card_whitelist: set = field(default_factory=set)      # openids that may receive cards still in review
+    card_nonces: set = field(default_factory=set)         # addCard nonce_str values already used
     sms: list = field(default_factory=list)
     sms_templates: dict = field(default_factory=dict)
 
