@@ -92,11 +92,14 @@ def create_member(data):
     return member_view(member, 201)
 
 
+MEMBER_QUERY = MemberQuery()     # made once: a class would be instantiated per look-up (issue 11)
+
+
 @blp.route("/members", methods=["GET"])
 @limiter.limit(lambda: current_app.config["WXCRM_MEMBER_LOOKUP_LIMIT"], key_func=_lookup_key,
                scope="member-lookup")
 @roles_required(blp, "cashier", "manager", "marketer", "admin")
-@blp.arguments(MemberQuery, location="query")
+@blp.arguments(MEMBER_QUERY, location="query")
 @blp.response(200, MemberOut(many=True))
 @blp.alt_response(429, description="Too many look-ups with this token")
 def find_members(query):
