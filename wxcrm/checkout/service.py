@@ -108,11 +108,13 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     decision = NO_DECISION
     facts = _MemberSnapshot.read(session, member, clock.today, settings) if member is not None else None
     tier_before = member.tier_id if member is not None else None
+    if member is not None and (points_to_use or plan.uses_stored_value):
+        # spending needs the member at the till (wxcrm/cards); an expired or cancelled
+        # membership still spends its stored value (check_member_may_spend)
+        presence.check_spending_presence(session, settings, member=member, member_ref=member_ref, store=store,
+                                         now=arrived)
     if member_active:
         # The member's row is locked (one purchase per member at a time: limit counters stay true).
-        if points_to_use or plan.uses_stored_value:    # spending needs the member at the till (wxcrm/cards)
-            presence.check_spending_presence(session, settings, member=member, member_ref=member_ref, store=store,
-                                             now=arrived)
         basket = Basket(store_code=store.code, store_kind=store.kind, payment_method=plan.method,
                         lines=tuple(lines), payment_methods=plan.methods,
                         points_payment_fen=points_value + tenders.non_earning_fen(plan, total, settings))
@@ -223,14 +225,18 @@ def _finish_transaction(session: Session, txn: Transaction, *, points_earned: in
 def check_member_may_spend(member: Member | None, *, points_to_use: int, stored_value: bool) -> None:
     """The one gate that decides whether a sale may spend a member's balances (points,
     stored value): an active member must be there. (The cards issue adds the member's
-    presence, a scanned dynamic code, here.)"""
+    presence, a scanned dynamic code, here.)
+
+    Stored value is the member's money (China's single-purpose prepaid card rules: nothing on
+    a named card expires), so an expired or cancelled membership still spends it; only a
+    closed one, whose principal was refunded at closing, cannot."""
     active = member is not None and member.status == "active"
     if points_to_use and not active:
         raise DomainError(N_("points can only be used by an active member"), code="points_need_member",
                           fields={"points_to_use": "no active member"})
-    if stored_value and not active:
-        raise DomainError(N_("stored value can only be spent by an active member"), code="stored_value_needs_member",
-                          fields={"payments": "no active member"})
+    if stored_value and (member is None or member.status == "closed"):
+        raise DomainError(N_("stored value can only be spent by a member whose membership is not closed"),
+                          code="stored_value_needs_member", fields={"payments": "no member"})
 
 
 @dataclass(frozen=True)
