@@ -59,3 +59,30 @@ def test_a_pivot_cell_leads_to_exactly_its_members(live_server, make, page, shot
     # The drill-down lists members with any transaction in the cell (a refund-only member too).
     assert expected <= ids
     shot(page, "analytics-drill-pivot-zh", full_page=True)
+
+
+def test_a_segment_narrows_the_dashboard_and_the_money_reports_read_in_chinese(live_server, make, page, shot,
+                                                                                shop):  # noqa: F811
+    from wxcrm.campaigns import service as campaigns
+    seg = campaigns.save_segment(db.session, name="女性会员", filters=[{"field": "gender", "op": "in",
+                                                                     "value": ["female"]}])
+    db.session.commit()
+    sign_in(page, live_server, make)
+    page.goto(f"{live_server.url}/console/analytics/?{RANGE}&segment={seg.id}")
+    for chart in ("day", "hour", "store", "category", "gender"):
+        page.wait_for_selector(f"#chart-{chart}[data-rendered] canvas")
+    assert page.locator("#segment option:checked").inner_text() == "女性会员"
+    genders = page.evaluate("() => echarts.getInstanceByDom(document.getElementById('chart-gender'))"
+                            ".getOption().xAxis?.[0]?.data || echarts.getInstanceByDom("
+                            "document.getElementById('chart-gender')).getOption().series[0].data.map(d => d.name)")
+    assert genders == ["女"], genders          # only the segment's members
+    shot(page, "analytics-dashboard-segment-zh", full_page=True)
+    page.goto(f"{live_server.url}/console/analytics/reports")
+    text_ = page.inner_text("main")
+    assert "优惠券发放与核销" in text_ and "储值跨店结算" in text_
+    page.goto(f"{live_server.url}/console/analytics/reports/settlement?{RANGE}&period=month")
+    assert "应付方" in page.inner_text("main") and "充值门店" in page.inner_text("main")
+    shot(page, "analytics-report-settlement-zh", full_page=True)
+    page.goto(f"{live_server.url}/console/analytics/pivot?{RANGE}&rows=store&cols=month&measure=stored_value")
+    assert "储值支付" in page.inner_text("main")
+    shot(page, "analytics-pivot-stored-value-zh", full_page=True)

@@ -223,9 +223,20 @@ def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, me
     if phone:
         to = Recipient(to.member_id, to.openid, phone, to.followed)
     content = Content(text, dict(fields or {}), url or "")
-    row = OutboxMessage(purpose=purpose, channel=PURPOSES[purpose][0], member_id=to.member_id, openid=to.openid,
-                        phone=to.phone, dedup_key=dedup_key, attempts=0, last_error="", created_at=now,
-                        next_attempt_at=now, remote_id="", history=[])
+    start = {"purpose": purpose, "channel": PURPOSES[purpose][0], "member_id": to.member_id, "openid": to.openid,
+             "phone": to.phone, "dedup_key": dedup_key, "attempts": 0, "last_error": "", "created_at": now,
+             "next_attempt_at": now,
+             "remote_id": "", "history": []}
+    if dedup_key is not None and not read_back:
+        # A new key (a just-made transaction's): a plain Core insert of a plain row, no ORM
+        # instance (issue 11); the unique index still refuses a second row.
+        row = _Row.__new__(_Row)
+        row.__dict__.update(dict.fromkeys(_ROW_COLUMNS), **start)
+        _apply(row, choose(session, settings, purpose, PURPOSES[purpose], to, content, now), content, now)
+        _wait_out_quiet_hours(row, settings, now)
+        session.connection().execute(_INSERT_ROW, {c: getattr(row, c) for c in _ROW_COLUMNS})
+        return None
+    row = OutboxMessage(**start)
     _apply(row, choose(session, settings, purpose, PURPOSES[purpose], to, content, now), content, now)
     _wait_out_quiet_hours(row, settings, now)
     if dedup_key is None:
@@ -234,9 +245,6 @@ def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, me
         return row
     # A concurrent caller with the same key: whichever commits first wins, the other gets its row.
     values = {c.key: getattr(row, c.key) for c in OutboxMessage.__table__.columns if c.key != "id"}
-    if not read_back:   # a new key: a plain insert (the unique index still refuses a second row)
-        session.execute(insert(OutboxMessage).values(**values))
-        return None
     insert_missing(session, OutboxMessage, "dedup_key", **values)
     return session.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key))
 
@@ -253,6 +261,7 @@ CHUNK = 5000
 
 _ROW_COLUMNS = tuple(c.key for c in OutboxMessage.__table__.columns if c.key != "id")
 _PER_MEMBER = ("member_id", "openid", "phone", "dedup_key")
+_INSERT_ROW = insert(OutboxMessage.__table__)
 
 
 class _Row:
