@@ -316,10 +316,10 @@ def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: st
         chunk = [int(mid) for mid in member_ids[start:start + CHUNK]]
         if dedup_prefix:
             # the members of this chunk already queued under this prefix (their key is theirs)
-            done = set(conn.scalars(select(OutboxMessage.member_id).where(
-                ids_in(OutboxMessage.member_id, chunk),
-                OutboxMessage.dedup_key == literal(f"{dedup_prefix}:m", String()) + cast(OutboxMessage.member_id,
-                                                                                          String()))))
+            pattern = dedup_prefix.replace("/", "//").replace("_", "/_").replace("%", "/%") + ":m%"
+            done = {mid for mid, key in conn.execute(select(OutboxMessage.member_id, OutboxMessage.dedup_key).where(
+                ids_in(OutboxMessage.member_id, chunk), OutboxMessage.dedup_key.like(pattern, escape="/")))
+                if key == f"{dedup_prefix}:m{mid}"}
             if done:
                 chunk = [mid for mid in chunk if mid not in done]
                 counts["skipped"] = counts.get("skipped", 0) + len(done)
