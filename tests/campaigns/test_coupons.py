@@ -98,6 +98,32 @@ def test_a_holiday_greeting_with_a_coupon(app, make, settings, frozen_now):
     assert all("中秋月饼兑换券" in t and "兑换 MOONCAKE" in t for t in texts.values())
 
 
+def test_a_holiday_greeting_is_queued_a_batch_at_a_time_each_committed(app, make, settings, frozen_now, monkeypatch):
+    """A holiday greets every member: each batch is its own transaction (the members'
+    locks for the coupon are held one batch long, not while every member is queued), and a
+    rerun after a failed batch queues only who is missing."""
+    from wxcrm.campaigns import greetings
+    tpl = coupon_template("MOON2", "中秋礼券", face_value_fen=500, stock_total=6)
+    enable("mid_autumn", coupon_template_id=tpl.id)
+    people = [follower(make, f"o-hb{i}") for i in range(8)]
+    commits = []
+    real_commit = db.session.commit
+    monkeypatch.setattr(greetings, "HOLIDAY_BATCH", 3)
+    monkeypatch.setattr(greetings.queue_holiday_greetings, "__kwdefaults__", {"batch": 3, "each_batch": None})
+    monkeypatch.setattr(db.session, "commit", lambda: (commits.append(1), real_commit())[1])
+    frozen_now(at_local(date(2026, 9, 25), 2))
+    [run] = run_due(db.session, settings, BY_ID["holidays"])
+    assert run.status == "done" and run.counts["greeted"] == 8
+    assert run.counts["coupons"] == 6 and run.counts["coupons_out_of_stock"] == 2
+    assert len(commits) >= 3 + 2           # three batches, each committed, besides the run's own records
+    assert sorted(r.member_id for r in rows("holiday")) == sorted(p.id for p in people)
+    assert [c.member_id for c in coupons_of("holiday:mid_autumn:2026:m")] == [p.id for p in people[:6]]
+    monkeypatch.undo()
+    again = greetings.queue_holiday_greetings(db.session, settings, date(2026, 9, 25), NOW, batch=5)
+    db.session.commit()
+    assert again.get("coupons", 0) == 0 and len(rows("holiday")) == 8      # nothing twice
+
+
 def test_a_campaign_with_a_coupon_whose_stock_runs_out_mid_campaign(app, make, monkeypatch):
     settings = settings_for(app)
     tpl = coupon_template("SUMMER", "夏日10元券", face_value_fen=1000, stock_total=5)

@@ -10,6 +10,7 @@ birthday message a member a year) and ``holiday:{code}:{year}:m{member}``.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import and_, extract, or_, select
@@ -122,17 +123,27 @@ def queue_birthday_greetings(session: Session, settings: Settings, day: date, no
                   _moment(settings, day, greeting.send_time, now))
 
 
-def queue_holiday_greetings(session: Session, settings: Settings, day: date, now: datetime) -> dict:
-    """On business date ``day``, the enabled holiday greetings whose date it is."""
+HOLIDAY_BATCH = 2000
+
+
+def queue_holiday_greetings(session: Session, settings: Settings, day: date, now: datetime, *,
+                            batch: int = HOLIDAY_BATCH, each_batch: Callable[[Callable[[], dict]], dict] | None = None
+                            ) -> dict:
+    """On business date ``day``, the enabled holiday greetings whose date it is, every member
+    at once but queued ``batch`` members at a time: ``each_batch(work)`` runs and commits each
+    batch (the job's retrying commit), so a coupon's member locks are held for one batch,
+    never for the whole membership while tills wait. A rerun skips who was queued (keys)."""
     counts: dict = {"members": 0}
-    for greeting in session.scalars(select(Greeting).where(Greeting.kind == "holiday", Greeting.enabled.is_(True))):
-        if greeting_date(greeting, day.year) != day:
-            continue
+    enabled = list(session.scalars(select(Greeting).where(Greeting.kind == "holiday", Greeting.enabled.is_(True))))
+    for greeting in [g for g in enabled if greeting_date(g, day.year) == day]:
         ids = list(session.scalars(select(Member.id).where(_marketable()).order_by(Member.id)))
-        found = _greet(session, settings, greeting, "holiday", ids, f"holiday:{greeting.code}:{day.year}",
-                       _moment(settings, day, greeting.send_time, now))
-        for key, value in found.items():
-            counts[key] = counts.get(key, 0) + value
+        key, at = f"holiday:{greeting.code}:{day.year}", _moment(settings, day, greeting.send_time, now)
+        for start in range(0, len(ids), batch):
+            def work(chunk=ids[start:start + batch], greeting=greeting, key=key, at=at) -> dict:
+                return _greet(session, settings, greeting, "holiday", chunk, key, at)
+            found = each_batch(work) if each_batch is not None else work()
+            for name, value in found.items():
+                counts[name] = counts.get(name, 0) + value
         counts.setdefault("greetings", []).append(greeting.code)
     return counts
 

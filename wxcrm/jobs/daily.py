@@ -67,7 +67,8 @@ def tiers(session: Session, settings: Settings, day: date, today: date) -> dict:
 
 def holidays(session: Session, settings: Settings, day: date, today: date) -> dict:
     now = timeutil.utcnow()
-    counts = _retrying(session, lambda: greetings.queue_holiday_greetings(session, settings, day, now))
+    counts = greetings.queue_holiday_greetings(session, settings, day, now,
+                                               each_batch=lambda work: _retrying(session, work))
     return {"greeted": counts.get("members", 0), **_channels(counts), "greetings": counts.get("greetings", [])}
 
 
