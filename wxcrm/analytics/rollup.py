@@ -93,7 +93,8 @@ def _add_into(session: Session, model, key_cols: tuple[str, ...], measures: tupl
     table = model.__table__.name
     cols = key_cols + measures
     dialect = session.get_bind().dialect.name
-    rows = [(*key, *sums) for key, sums in cells.items()]
+    # In key order: two runs adding into the same rows take their locks in the same order.
+    rows = sorted((*key, *sums) for key, sums in cells.items())
     if dialect in ("mysql", "mariadb"):
         adds = ", ".join(f"{m} = {m} + VALUES({m})" for m in measures)
         _upsert_mysql(session, f"INSERT INTO {table} ({', '.join(cols)}) VALUES ", rows,
@@ -121,9 +122,11 @@ def _upsert_mysql(session: Session, head: str, rows: list[tuple], tail: str) -> 
 
 
 def roll_up_sales(session: Session, settings: Settings, *, batch: int = BATCH, lag_seconds: int = 60,
-                  now: datetime | None = None) -> int:
-    """Roll up the next batch of transactions. Returns how many were rolled up (0: current)."""
-    mark = _watermark(session, "sales")
+                  now: datetime | None = None, mark_name: str = "sales", upto: int | None = None) -> int:
+    """Roll up the next batch of transactions. Returns how many were rolled up (0: current).
+    ``mark_name`` and ``upto``: a part of the history (ids up to ``upto``) rolled up under its
+    own watermark, beside the others (``bench/rollup_parts.py``)."""
+    mark = _watermark(session, mark_name)
     cutoff = (now or utcnow()) - timedelta(seconds=lag_seconds)
     # Plain SQL, read without SQLAlchemy's per-value processing: a rebuild reads millions of rows.
     rows = [_Sale(*r) for r in session.execute(text(
@@ -131,7 +134,8 @@ def roll_up_sales(session: Session, settings: Settings, *, batch: int = BATCH, l
         " t.points_earned, t.points_redeemed, m.tier_id, m.gender, m.birthday, m.district, m.occupation,"
         " m.education, m.income_band, m.group_id"
         " FROM transactions t LEFT JOIN members m ON m.id = t.member_id"
-        " WHERE t.id > :after ORDER BY t.id LIMIT :batch"), {"after": mark.last_id, "batch": batch})]
+        " WHERE t.id > :after AND t.id <= :upto ORDER BY t.id LIMIT :batch"),
+        {"after": mark.last_id, "upto": upto if upto is not None else 2 ** 62, "batch": batch})]
     for n, row in enumerate(rows):
         if _moment(row.recorded_at or row.created_at) > cutoff:
             rows = rows[:n]

@@ -1,0 +1,95 @@
+"""Roll a seeded history up in parallel parts (a one-off after ``seed-demo --transactions``):
+the transactions past the sales watermark are split at member boundaries into N ranges, each
+rolled up by its own process under its own watermark (its upserts in key order, a batch
+retried if the server picks it as a deadlock victim); then the sales watermark moves to the
+end. Stop the rollup job or command first. Prints its progress and the time it took.
+
+    WXCRM_ENV=development WXCRM_DATABASE_URL=mysql+pymysql://root@127.0.0.1/wx_bench16?charset=utf8mb4 \\
+        python bench/rollup_parts.py --parts 3
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from sqlalchemy import text  # noqa: E402
+from sqlalchemy.exc import OperationalError  # noqa: E402
+
+
+def _app():
+    os.environ.setdefault("WXCRM_ENV", "development")
+    from wxcrm import create_app
+    return create_app()
+
+
+def part(index: int, start: int, end: int) -> None:
+    from wxcrm.analytics import rollup
+    from wxcrm.config import settings_for
+    from wxcrm.extensions import db
+    app = _app()
+    with app.app_context():
+        s, settings, name, done, t = db.session, settings_for(app), f"sales_part{index}", 0, time.perf_counter()
+        s.execute(text("DELETE FROM analytics_watermarks WHERE name = :n"), {"n": name})
+        s.execute(text("INSERT INTO analytics_watermarks (name, last_id, updated_at) VALUES (:n, :l, NOW())"),
+                  {"n": name, "l": start - 1})
+        s.commit()
+        while True:
+            try:
+                n = rollup.roll_up_sales(s, settings, lag_seconds=0, mark_name=name, upto=end)
+                s.commit()
+            except OperationalError as exc:
+                s.rollback()
+                print(f"part {index}: retrying a batch ({exc.orig})", flush=True)
+                continue
+            if not n:
+                break
+            done += n
+            print(f"part {index}: {done} of {end - start + 1} ids in {time.perf_counter() - t:.0f} s", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--parts", type=int, default=2)
+    args = ap.parse_args()
+    from wxcrm.extensions import db
+    app = _app()
+    t = time.perf_counter()
+    with app.app_context():
+        s = db.session
+        after = s.execute(text("SELECT last_id FROM analytics_watermarks WHERE name = 'sales'")).scalar() or 0
+        last = s.execute(text("SELECT MAX(id) FROM transactions")).scalar() or 0
+        bounds = [after + 1]
+        for k in range(1, args.parts):
+            guess = after + (last - after) * k // args.parts
+            # the first id of the next member: a member's sales are never in two parts
+            member = s.execute(text("SELECT member_id FROM transactions WHERE id >= :g AND member_id IS NOT NULL "
+                                    "ORDER BY id LIMIT 1"), {"g": guess}).scalar()
+            split = s.execute(text("SELECT MIN(id) FROM transactions WHERE id > :g AND member_id IS NOT NULL "
+                                   "AND member_id <> :m"), {"g": guess, "m": member}).scalar()
+            if split and split > bounds[-1]:
+                bounds.append(split)
+        s.rollback()
+    ranges = [(i, a, b - 1) for i, (a, b) in enumerate(zip(bounds, bounds[1:] + [last + 1]))]
+    print("parts:", ranges, flush=True)
+    procs = [multiprocessing.Process(target=part, args=r) for r in ranges]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    if any(p.exitcode for p in procs):
+        sys.exit("a part failed: its watermark says how far it got")
+    with app.app_context():
+        s = db.session
+        s.execute(text("UPDATE analytics_watermarks SET last_id = :l WHERE name = 'sales'"), {"l": last})
+        s.execute(text("DELETE FROM analytics_watermarks WHERE name LIKE 'sales_part%'"))
+        s.commit()
+    print(f"rolled up ids {after + 1}..{last} in {len(ranges)} parts in {time.perf_counter() - t:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
