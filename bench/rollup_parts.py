@@ -1,8 +1,9 @@
 """Roll a seeded history up in parallel parts (a one-off after ``seed-demo --transactions``):
 the transactions past the sales watermark are split at member boundaries into N ranges, each
 rolled up by its own process under its own watermark (its upserts in key order, a batch
-retried if the server picks it as a deadlock victim); then the sales watermark moves to the
-end. Stop the rollup job or command first. Prints its progress and the time it took.
+added up in memory and written at the end, statement by statement in key order); then the
+sales watermark moves to the end. A part stopped half-way resumes from its watermark, but
+the cells it had added up are lost: then rebuild (``flask wxcrm rollup --rebuild``). Stop the rollup job or command first. Prints its progress and the time it took.
 
     WXCRM_ENV=development WXCRM_DATABASE_URL=mysql+pymysql://root@127.0.0.1/wx_bench16?charset=utf8mb4 \\
         python bench/rollup_parts.py --parts 3
@@ -18,7 +19,6 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.exc import OperationalError  # noqa: E402
 
 
 def _app():
@@ -28,28 +28,42 @@ def _app():
 
 
 def part(index: int, start: int, end: int) -> None:
+    import pymysql
+
     from wxcrm.analytics import rollup
+    from wxcrm.analytics.models import SalesDaily
     from wxcrm.config import settings_for
     from wxcrm.extensions import db
     app = _app()
     with app.app_context():
         s, settings, name, done, t = db.session, settings_for(app), f"sales_part{index}", 0, time.perf_counter()
-        s.execute(text("DELETE FROM analytics_watermarks WHERE name = :n"), {"n": name})
-        s.execute(text("INSERT INTO analytics_watermarks (name, last_id, updated_at) VALUES (:n, :l, NOW())"),
+        s.execute(text("INSERT IGNORE INTO analytics_watermarks (name, last_id, updated_at) VALUES (:n, :l, NOW())"),
                   {"n": name, "l": start - 1})
         s.commit()
+        # The part's cells are added up here and written at the end (the parts' rows overlap:
+        # writing them batch by batch, the parts would wait on one another's row locks).
+        cells: dict = {}
         while True:
-            try:
-                n = rollup.roll_up_sales(s, settings, lag_seconds=0, mark_name=name, upto=end)
-                s.commit()
-            except OperationalError as exc:
-                s.rollback()
-                print(f"part {index}: retrying a batch ({exc.orig})", flush=True)
-                continue
+            n = rollup.roll_up_sales(s, settings, lag_seconds=0, mark_name=name, upto=end, cells_into=cells)
+            s.commit()
             if not n:
                 break
             done += n
-            print(f"part {index}: {done} of {end - start + 1} ids in {time.perf_counter() - t:.0f} s", flush=True)
+            print(f"part {index}: {done} ids in {time.perf_counter() - t:.0f} s, {len(cells)} cells", flush=True)
+        rows = sorted((*key, *sums) for key, sums in cells.items())
+        adds = ", ".join(f"{m} = {m} + VALUES({m})" for m in rollup.MEASURES)
+        head = f"INSERT INTO {SalesDaily.__tablename__} ({', '.join(rollup.SALES_KEY + rollup.MEASURES)}) VALUES "
+        cursor = s.connection().connection.cursor()
+        for a in range(0, len(rows), 2000):
+            statement = head + rollup.mysql_values(rows[a:a + 2000]) + f" ON DUPLICATE KEY UPDATE {adds}"
+            while True:
+                try:
+                    cursor.execute(statement)
+                    s.commit()
+                    break
+                except pymysql.err.OperationalError as exc:   # a lock wait timeout undoes the statement only
+                    print(f"part {index}: retrying ({exc})", flush=True)
+        print(f"part {index}: wrote {len(rows)} cells in {time.perf_counter() - t:.0f} s", flush=True)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from wxcrm.timeutil import to_local, utcnow
 BATCH = 20_000
 MEASURES = ("purchases", "refunds", "gross_fen", "refund_fen", "qty", "points_earned", "points_redeemed",
             "member_purchases")
+SALES_KEY = ("dim", "business_date", "store_id", "tier_id", "value")
 MONTHLY = "m:"   # a rollup row's dim prefix for a whole month's sums
 MEMBER_DIMS = ("gender", "age", "district", "occupation", "education", "income", "group")
 ITEM_DIMS = ("category", "sku")
@@ -122,10 +123,12 @@ def _upsert_mysql(session: Session, head: str, rows: list[tuple], tail: str) -> 
 
 
 def roll_up_sales(session: Session, settings: Settings, *, batch: int = BATCH, lag_seconds: int = 60,
-                  now: datetime | None = None, mark_name: str = "sales", upto: int | None = None) -> int:
+                  now: datetime | None = None, mark_name: str = "sales", upto: int | None = None,
+                  cells_into: dict | None = None) -> int:
     """Roll up the next batch of transactions. Returns how many were rolled up (0: current).
     ``mark_name`` and ``upto``: a part of the history (ids up to ``upto``) rolled up under its
-    own watermark, beside the others (``bench/rollup_parts.py``)."""
+    own watermark, beside the others (``bench/rollup_parts.py``); ``cells_into``: add the
+    rollup cells up there (the caller writes them) rather than into the table."""
     mark = _watermark(session, mark_name)
     cutoff = (now or utcnow()) - timedelta(seconds=lag_seconds)
     # Plain SQL, read without SQLAlchemy's per-value processing: a rebuild reads millions of rows.
@@ -197,7 +200,16 @@ def roll_up_sales(session: Session, settings: Settings, *, batch: int = BATCH, l
         month = cells[(MONTHLY + dim, day.replace(day=1), store_id, tier, value)]
         for i, v in enumerate(sums):
             month[i] += v
-    _add_into(session, SalesDaily, ("dim", "business_date", "store_id", "tier_id", "value"), MEASURES, cells)
+    if cells_into is None:
+        _add_into(session, SalesDaily, SALES_KEY, MEASURES, cells)
+    else:
+        for key, sums in cells.items():
+            into = cells_into.get(key)
+            if into is None:
+                cells_into[key] = sums
+            else:
+                for i, v in enumerate(sums):
+                    into[i] += v
     _add_members(session, members)
     _add_buyer_days(session, buyer_days)
     mark.last_id, mark.updated_at = last_id, utcnow()
