@@ -27,7 +27,7 @@ def _app():
     return create_app()
 
 
-def part(index: int, start: int, end: int) -> None:
+def part(index: int, start: int, end: int, cells_only: bool = False) -> None:
     import pymysql
 
     from wxcrm.analytics import rollup
@@ -37,6 +37,8 @@ def part(index: int, start: int, end: int) -> None:
     app = _app()
     with app.app_context():
         s, settings, name, done, t = db.session, settings_for(app), f"sales_part{index}", 0, time.perf_counter()
+        if cells_only:
+            name = f"cells_part{index}"
         s.execute(text("INSERT IGNORE INTO analytics_watermarks (name, last_id, updated_at) VALUES (:n, :l, NOW())"),
                   {"n": name, "l": start - 1})
         s.commit()
@@ -44,7 +46,8 @@ def part(index: int, start: int, end: int) -> None:
         # writing them batch by batch, the parts would wait on one another's row locks).
         cells: dict = {}
         while True:
-            n = rollup.roll_up_sales(s, settings, lag_seconds=0, mark_name=name, upto=end, cells_into=cells)
+            n = rollup.roll_up_sales(s, settings, lag_seconds=0, mark_name=name, upto=end, cells_into=cells,
+                                     cells_only=cells_only)
             s.commit()
             if not n:
                 break
@@ -53,22 +56,28 @@ def part(index: int, start: int, end: int) -> None:
         rows = sorted((*key, *sums) for key, sums in cells.items())
         adds = ", ".join(f"{m} = {m} + VALUES({m})" for m in rollup.MEASURES)
         head = f"INSERT INTO {SalesDaily.__tablename__} ({', '.join(rollup.SALES_KEY + rollup.MEASURES)}) VALUES "
-        cursor = s.connection().connection.cursor()
+        s.close()
+        conn = db.engine.raw_connection()   # its own connection, each statement committed
+        cursor = conn.cursor()
         for a in range(0, len(rows), 2000):
             statement = head + rollup.mysql_values(rows[a:a + 2000]) + f" ON DUPLICATE KEY UPDATE {adds}"
             while True:
                 try:
                     cursor.execute(statement)
-                    s.commit()
+                    conn.commit()
                     break
                 except pymysql.err.OperationalError as exc:   # a lock wait timeout undoes the statement only
                     print(f"part {index}: retrying ({exc})", flush=True)
+        conn.close()
         print(f"part {index}: wrote {len(rows)} cells in {time.perf_counter() - t:.0f} s", flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--parts", type=int, default=2)
+    ap.add_argument("--sales-cells-only", action="store_true",
+                    help="Add the sales rollup rows up again from the first transaction (the member summaries "
+                         "and buyer days are current): after a parts run that stopped half-way.")
     args = ap.parse_args()
     from wxcrm.extensions import db
     app = _app()
@@ -76,6 +85,11 @@ def main() -> None:
     with app.app_context():
         s = db.session
         after = s.execute(text("SELECT last_id FROM analytics_watermarks WHERE name = 'sales'")).scalar() or 0
+        if args.sales_cells_only:
+            after = 0
+            s.execute(text("DELETE FROM analytics_sales_daily"))
+            s.execute(text("DELETE FROM analytics_watermarks WHERE name LIKE 'cells_part%'"))
+            s.commit()
         last = s.execute(text("SELECT MAX(id) FROM transactions")).scalar() or 0
         bounds = [after + 1]
         for k in range(1, args.parts):
@@ -88,7 +102,7 @@ def main() -> None:
             if split and split > bounds[-1]:
                 bounds.append(split)
         s.rollback()
-    ranges = [(i, a, b - 1) for i, (a, b) in enumerate(zip(bounds, bounds[1:] + [last + 1]))]
+    ranges = [(i, a, b - 1, args.sales_cells_only) for i, (a, b) in enumerate(zip(bounds, bounds[1:] + [last + 1]))]
     print("parts:", ranges, flush=True)
     procs = [multiprocessing.Process(target=part, args=r) for r in ranges]
     for p in procs:
@@ -100,7 +114,7 @@ def main() -> None:
     with app.app_context():
         s = db.session
         s.execute(text("UPDATE analytics_watermarks SET last_id = :l WHERE name = 'sales'"), {"l": last})
-        s.execute(text("DELETE FROM analytics_watermarks WHERE name LIKE 'sales_part%'"))
+        s.execute(text("DELETE FROM analytics_watermarks WHERE name LIKE 'sales_part%' OR name LIKE 'cells_part%'"))
         s.commit()
     print(f"rolled up ids {after + 1}..{last} in {len(ranges)} parts in {time.perf_counter() - t:.0f} s")
 

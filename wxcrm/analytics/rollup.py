@@ -124,11 +124,12 @@ def _upsert_mysql(session: Session, head: str, rows: list[tuple], tail: str) -> 
 
 def roll_up_sales(session: Session, settings: Settings, *, batch: int = BATCH, lag_seconds: int = 60,
                   now: datetime | None = None, mark_name: str = "sales", upto: int | None = None,
-                  cells_into: dict | None = None) -> int:
+                  cells_into: dict | None = None, cells_only: bool = False) -> int:
     """Roll up the next batch of transactions. Returns how many were rolled up (0: current).
     ``mark_name`` and ``upto``: a part of the history (ids up to ``upto``) rolled up under its
     own watermark, beside the others (``bench/rollup_parts.py``); ``cells_into``: add the
-    rollup cells up there (the caller writes them) rather than into the table."""
+    rollup cells up there (the caller writes them) rather than into the table; ``cells_only``:
+    leave the member summaries and buyer days alone (they are current)."""
     mark = _watermark(session, mark_name)
     cutoff = (now or utcnow()) - timedelta(seconds=lag_seconds)
     # Plain SQL, read without SQLAlchemy's per-value processing: a rebuild reads millions of rows.
@@ -210,8 +211,9 @@ def roll_up_sales(session: Session, settings: Settings, *, batch: int = BATCH, l
             else:
                 for i, v in enumerate(sums):
                     into[i] += v
-    _add_members(session, members)
-    _add_buyer_days(session, buyer_days)
+    if not cells_only:
+        _add_members(session, members)
+        _add_buyer_days(session, buyer_days)
     mark.last_id, mark.updated_at = last_id, utcnow()
     session.flush()
     return len(rows)
