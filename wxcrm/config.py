@@ -132,6 +132,8 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "POINTS_REMINDER_DAYS": (int, 30),
     # How often the campaigns job looks for campaigns due to start.
     "CAMPAIGNS_INTERVAL_SECONDS": (int, 60),
+    # How often the wallet-card-sync job looks for wallet member cards showing old values.
+    "WALLET_CARD_SYNC_INTERVAL_SECONDS": (int, 300),
 }
 
 ENVIRONMENTS = ("production", "development", "test")
@@ -322,6 +324,9 @@ def _check_member_code_secret(cfg: Mapping):
         yield Unsafe("WXCRM_MEMBER_CODE_SECRET", "shorter than 32 characters (unset it to derive it from SECRET_KEY)")
     if not 1 <= cfg["WXCRM_CLAIM_HOURS"] <= 24 * 30:
         yield Unsafe("WXCRM_CLAIM_HOURS", "must be 1 to 720 hours")
+    if cfg["WXCRM_WALLET_CARD_SYNC_INTERVAL_SECONDS"] < 10:
+        yield Unsafe("WXCRM_WALLET_CARD_SYNC_INTERVAL_SECONDS", "at least 10 seconds between runs (each reads "
+                     "every activated wallet card)")
 
 
 def _check_public_url(cfg: Mapping):

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_i16_buyer_days"
-down_revision = '0013_i14a_wallet_coupons'
+down_revision = '0014_i14a_wallet_coupons'
 branch_labels = None
 depends_on = None
 

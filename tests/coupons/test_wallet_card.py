@@ -118,6 +118,9 @@ def test_added_redeemed_at_the_till_and_consumed_in_the_wallet_once(app, wallet,
     assert standin.calls("/card/code/consume") == []                      # the sale did not wait on WeChat
     [queued] = db.session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "wallet_coupon_consume"))
     assert queued.channel == "card" and queued.status == "pending" and queued.payload["code"] == code
+    login(client, make.staff("marketer"))
+    outbox_page = client.get("/console/outbox/?status=pending").get_data(as_text=True)
+    assert "卡包优惠券核销" in outbox_page or "Wallet coupon consumed" in outbox_page
 
     settings = settings_for(app)
     standin.fail_next(1, errcode=-1, path="/card/code/consume")            # WeChat is busy once
@@ -231,3 +234,20 @@ def test_the_api_sends_a_template_and_reads_wechats_review(wallet, marketer_api,
     read = marketer_api.get("/coupon-templates/CASH20/wechat-card").json
     assert (read["status"], read["refuse_reason"]) == ("rejected", "标题不规范")
     assert marketer_api.post("/coupon-templates/CASH20/wechat-card").json["card_id"] != sent.json["card_id"]
+
+
+def test_a_gift_handed_over_in_a_store_is_consumed_in_the_wallet_too(wallet, client, make, standin, marketer_api,
+                                                                     cashier_api):
+    member, _ = wallet
+    assert marketer_api.post("/coupon-templates", {"code": "MUG", "type": "gift", "title_zh": "马克杯兑换券",
+                                                   "item_sku": "MUG-001", "face_value_fen": 3900,
+                                                   "valid_days": 30}).status_code == 201
+    code = marketer_api.post("/coupons", {"template": "MUG", "member": {"card_no": member.card_no},
+                                          "reason": "gift"}, key=str(uuid.uuid4())).json["code"]
+    sent = marketer_api.post("/coupon-templates/MUG/wechat-card").json
+    assert sent["card_type"] == "GIFT"
+    control(standin, "cards/review", {"card_id": sent["card_id"], "pass": True})
+    assert add_to_wallet(client, standin, member, code)["errMsg"] == "addCard:ok"
+    assert cashier_api.post(f"/coupons/{code}/hand-over", {"store_code": "S001"}).status_code == 200
+    [queued] = db.session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "wallet_coupon_consume"))
+    assert (queued.payload["code"], queued.payload["card_id"]) == (code, sent["card_id"])

@@ -11,6 +11,7 @@ import requests
 import zxingcpp
 from PIL import Image
 
+from tests.e2e.conftest import ARTIFACTS
 from wxcrm.extensions import db
 from wxcrm.ledger import service as ledger
 
@@ -174,3 +175,94 @@ def test_a_customer_scans_a_receipt_and_claims_its_points_on_the_phone(live_serv
     phone.goto(f"{public}/h5/")
     phone.wait_for_selector("[data-testid=card-frozen]")
     assert phone.locator("[data-testid=member-qr]").count() == 0
+
+
+def _login(page, url, username, password, lands):
+    page.goto(f"{url}/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/{lands}/")
+
+
+def test_a_follower_binds_the_membership_they_had_on_the_phone(live_server, make, phone, standin, configure, shot):
+    """Item 5 as the customer does it: the card page offers binding; the phone, the texted
+    code, and the card page then shows the membership enrolled at the till."""
+    from sqlalchemy import select
+
+    from wxcrm.messages.models import OutboxMessage
+    public = live_server.url.replace("127.0.0.1", "localhost")
+    configure(PUBLIC_URL=public)
+    make.store("S001", name="静安旗舰店")
+    at_till = make.member(phone="13912345678", name="韩梅梅")
+    make.member(openid="o-bind-browser", phone=None)
+    requests.post(f"{standin.url}/standin/oauth-user", json={"openid": "o-bind-browser"})
+    phone.goto(f"{public}/h5/")
+    phone.click("[data-testid=bind-link]")
+    phone.fill("[data-testid=bind-phone]", "13912345678")
+    phone.click("[data-testid=bind-send]")
+    phone.wait_for_selector("[data-testid=bind-code]")
+    shot(phone, "h5-bind-code-sent-zh", full_page=True)
+    db.session.expire_all()
+    code = db.session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "verify_phone")
+                              .order_by(OutboxMessage.id.desc())).first().payload["source_fields"]["code"]
+    phone.fill("[data-testid=bind-code]", code)
+    phone.click("[data-testid=bind-submit]")
+    phone.wait_for_selector("[data-testid=member-qr] svg")
+    assert at_till.card_no[-4:] in phone.inner_text("[data-testid=vcard]")
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    shot(phone, "h5-card-after-bind-zh", full_page=True)
+
+
+def test_a_cashier_reports_a_card_lost_and_issues_a_new_number_at_the_till(live_server, make, page, shot):
+    """Item 4 at the till page: freeze at once, then a new number; the old one is refused."""
+    store = make.store("S001", name="静安旗舰店")
+    make.staff("cashier", store, username="till3", password="till-pass-123")
+    member = make.member(name="王芳")
+    old = member.card_no
+    _login(page, live_server.url, "till3", "till-pass-123", "cashier")
+    page.fill("[data-testid=scan-field]", old)
+    page.press("[data-testid=scan-field]", "Enter")
+    page.click("[data-testid=card-actions] summary")
+    page.fill("[data-testid=card-reason]", "顾客手机丢失")
+    page.click("[data-testid=report-lost]")
+    page.wait_for_selector("[data-testid=till-card-frozen]")
+    shot(page, "till-card-frozen", full_page=True)
+    page.fill("[data-testid=card-reason]", "顾客持身份证补卡")
+    page.click("[data-testid=replace-card]")
+    page.wait_for_selector(".flash.success")
+    db.session.expire_all()
+    assert member.card_no != old and member.card_no in page.inner_text(".flash.success")
+    shot(page, "till-card-replaced", full_page=True)
+    page.fill("[data-testid=scan-field]", old)
+    page.press("[data-testid=scan-field]", "Enter")
+    page.wait_for_selector(".flash")
+    assert "换新卡" in page.inner_text(".flash")
+
+
+def test_the_store_posters_png_and_svg_download_and_their_qr_decodes(live_server, make, page, standin, shot):
+    """Item 6: the poster as a marketer prints it, PNG and SVG, each with a QR that decodes
+    to the store's WeChat QR code, the store's name and the Chinese and English words."""
+    from wxcrm.cards import store_qr
+    store = make.store("S002", name="徐汇店")
+    make.staff("admin", username="boss2", password="boss-pass-123")
+    _login(page, live_server.url, "boss2", "boss-pass-123", "console")
+    page.goto(f"{live_server.url}/console/stores")
+    page.click("[data-testid=store-qr-S002]")
+    page.click("[data-testid=create-qr]")
+    page.wait_for_selector("[data-testid=poster] svg")
+    db.session.expire_all()
+    url = store_qr.store_qr(db.session, store).qr_url
+    png_href = live_server.url + page.get_attribute("[data-testid=poster-png]", "href")
+    svg_href = live_server.url + page.get_attribute("[data-testid=poster-svg]", "href")
+    png = page.request.get(png_href)
+    assert png.headers["content-type"] == "image/png"
+    [found] = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.body())))
+    assert found.text == url
+    svg = page.request.get(svg_href)
+    assert svg.headers["content-type"].startswith("image/svg+xml") and "徐汇店" in svg.text()
+    page.set_content(f"<html><body style='margin:0'>{svg.text()}</body></html>")    # as a browser draws it
+    [found] = zxingcpp.read_barcodes(Image.open(shot(page, "console-store-poster-svg", full_page=True)))
+    assert found.text == url
+    with open(ARTIFACTS / "console-store-poster.png", "wb") as f:
+        f.write(png.body())

@@ -11,7 +11,7 @@ from wxcrm.api.transactions import idempotency_key
 from wxcrm.cards import service as cards
 from wxcrm.config import current_settings
 from wxcrm.coupons import service as coupons
-from wxcrm.coupons import words
+from wxcrm.coupons import wallet_card, words
 from wxcrm.coupons.codes import pretty
 from wxcrm.coupons.models import TYPES, CouponTemplate
 from wxcrm.errors import DomainError, NotFound
@@ -260,8 +260,10 @@ def hand_over(data, code):
     if staff.works_at_a_store and staff.store_id != store.id:
         raise DomainError(f"cashier {staff.username} does not work at {store.code}", code="wrong_store",
                           status=403, fields={"store_code": "not your store"})
-    clock = Clock.now(current_settings().tz)
+    settings = current_settings()
+    clock = Clock.now(settings.tz)
     coupon = coupons.hand_over_gift(db.session, code, store=store, staff_id=staff.id, clock=clock)
+    wallet_card.queue_consumes(db.session, settings, [coupon.id], now=clock.utc)   # its WeChat wallet copy
     db.session.commit()
     zh, en = coupons.hand_over_lines(coupon)
     tpl = coupon.template

@@ -50,6 +50,14 @@ def claim_for_transaction(session: Session, transaction_id: int) -> PurchaseClai
     return session.scalar(select(PurchaseClaim).where(PurchaseClaim.transaction_id == transaction_id))
 
 
+def claimed_net_fen(session: Session, transaction_id: int) -> int | None:
+    """What was left of a claimed purchase (net fen) when it was claimed; None when it was
+    not claimed (or claimed before this was kept). The caller holds the purchase's lock."""
+    return session.scalar(select(PurchaseClaim.net_fen).where(PurchaseClaim.transaction_id == transaction_id,
+                                                              PurchaseClaim.member_id.is_not(None))
+                          .with_for_update())    # a locking read: the claim committed just now counts
+
+
 def lock_open_claim(session: Session, token: str, *, member_id: int, now: datetime) -> PurchaseClaim:
     """The claim, locked, if ``member_id`` may claim it now; refused (with why) otherwise."""
     found = find_claim(session, token)
@@ -71,6 +79,7 @@ def lock_open_claim(session: Session, token: str, *, member_id: int, now: dateti
     return claim
 
 
-def mark_claimed(session: Session, claim: PurchaseClaim, *, member_id: int, points: int, now: datetime) -> None:
-    claim.member_id, claim.points, claim.claimed_at = member_id, points, now
+def mark_claimed(session: Session, claim: PurchaseClaim, *, member_id: int, points: int, now: datetime,
+                 net_fen: int) -> None:
+    claim.member_id, claim.points, claim.claimed_at, claim.net_fen = member_id, points, now, net_fen
     session.flush()

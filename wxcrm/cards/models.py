@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wxcrm.extensions import db
@@ -93,6 +93,9 @@ class PurchaseClaim(db.Model):
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True, index=True)
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
     points: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What was left of the purchase (net of discounts, fen) when it was claimed: the claim's
+    # points were given on this, so a later refund takes them back in proportion to it.
+    net_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class ReferralQr(db.Model):
@@ -113,6 +116,8 @@ class WalletCard(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     card_id: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # made with the member fields (tier, coupons, stored value); a card made before shows points only
+    member_fields: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class WalletMember(db.Model):
@@ -127,3 +132,5 @@ class WalletMember(db.Model):
     activated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     removed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     viewed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # the values last queued for the card (bonus, custom_field_value1..3): what it shows
+    sent: Mapped[dict | None] = mapped_column(JSON, nullable=True)

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from wxcrm.cards import wallet
 from wxcrm.cards.codes import MemberCode, MemberCodeRefused, card_state, looks_like_member_code, read_member_code
 from wxcrm.cards.models import CardState, RetiredCardNumber
 from wxcrm.cards.presence import READ_CODES
@@ -110,4 +111,6 @@ def replace_card(session: Session, settings: Settings, member: Member, *, at: da
         members.record_change(session, member, "card_status", "frozen", "active", source=source, staff_id=staff_id,
                               reason=N_("new card issued"), at=at)
     session.flush()
+    if settings.wechat_card_enabled:        # the WeChat wallet card's code is the card number
+        wallet.card_replaced(session, settings, member, old_code=old, now=at)
     return member.card_no

@@ -3,18 +3,23 @@
 One MEMBER_CARD for the account, made through wechatpy's card API with custom codes: a
 member adds it from the card page (JS-SDK ``addCard``, the code being their card number),
 fills WeChat's activation form, and wxcrm activates it (``activate_membercard``, with the
-card number as both membership number and code, and the points as they stand). After that,
-every change to the member's points queues one outbox row that sets the wallet's points to
-the absolute balance (``update_membercard`` with ``bonus``), so a retry is safe and the
-newest balance wins. The card events (got, deleted, viewed, form submitted) come through
-the callback. Stored value on a wallet card needs WeChat's separate permission (43010), so
-this card shows points only.
+card number as both membership number and code, and the values as they stand).
+
+The card face shows what the card page shows: points (WeChat's ``bonus``), and three member
+fields: the tier (``FIELD_NAME_TYPE_LEVEL``), the coupons held (``FIELD_NAME_TYPE_COUPON``)
+and the stored-value balance in yuan (a field named 储值). Stored value goes in a field, not
+in WeChat's own ``balance``: that needs a separate WeChat permission (``supply_balance``,
+errcode 43010 without it). Every update (``update_membercard``) is an outbox row carrying
+absolute values, so a retry is safe and the newest values win: the till queues one at once
+after a sale or refund, and the ``wallet-card-sync`` job queues one for every member whose
+card shows something else (a top-up, a coupon, a tier change, a claim, an expiry).
+The card events (got, deleted, viewed, form submitted) come through the callback.
 """
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.utils import WeChatSigner
@@ -23,9 +28,11 @@ from wxcrm.cards.models import WalletCard, WalletMember
 from wxcrm.config import Settings
 from wxcrm.errors import N_, DomainError
 from wxcrm.ledger import service as ledger
-from wxcrm.members.models import Member
+from wxcrm.ledger.models import LedgerAccount
+from wxcrm.members.models import Member, Tier
 from wxcrm.messages import outbox
 from wxcrm.messages.models import OutboxMessage
+from wxcrm.money import fen_to_yuan_str
 
 ACTIVATION_FORM = {"required_form": {"common_field_id_list": ["USER_FORM_INFO_FLAG_MOBILE"]},
                    "optional_form": {"common_field_id_list": ["USER_FORM_INFO_FLAG_BIRTHDAY"]}}
@@ -36,17 +43,47 @@ def wallet_card(session: Session) -> WalletCard | None:
     return session.scalar(select(WalletCard).order_by(WalletCard.id.desc()).limit(1))
 
 
+FIELD_VALUE_BYTES = 12     # a member field's value: at most 12 bytes (4 Chinese characters), WeChat says
+
+
 def card_body(settings: Settings) -> dict:
     """The MEMBER_CARD as WeChat's card/create wants it (its length limits: brand 12, title 9,
-    notice 16 characters)."""
+    notice 16 characters), with the three member fields and where each leads."""
+    base = settings.public_url.rstrip('/')
     return {"card": {"card_type": "MEMBER_CARD", "member_card": {
-        "base_info": {"logo_url": f"{settings.public_url.rstrip('/')}/static/img/logo.png",
+        "base_info": {"logo_url": f"{base}/static/img/logo.png",
                       "code_type": "CODE_TYPE_QRCODE", "brand_name": settings.brand_name[:12], "title": "会员卡",
                       "color": "Color010", "notice": "结账时出示会员码", "description": "积分、储值和优惠券，到店出示即可使用。",
                       "sku": {"quantity": 100_000_000}, "date_info": {"type": "DATE_TYPE_PERMANENT"},
                       "use_custom_code": True, "get_limit": 1},
         "prerogative": "消费积分，会员专享价", "supply_bonus": True, "supply_balance": False,
+        "custom_field1": {"name_type": "FIELD_NAME_TYPE_LEVEL", "url": f"{base}/h5/"},
+        "custom_field2": {"name_type": "FIELD_NAME_TYPE_COUPON", "url": f"{base}/h5/coupons"},
+        "custom_field3": {"name": "储值", "url": f"{base}/h5/stored-value"},
         "wx_activate": True}}}
+
+
+def _field_value(text: str) -> str:
+    """``text`` cut to what a member field holds (12 bytes of UTF-8, whole characters)."""
+    out = ""
+    for ch in text:
+        if len((out + ch).encode()) > FIELD_VALUE_BYTES:
+            break
+        out += ch
+    return out
+
+
+def card_values(points: int, stored_fen: int, coupons: int, tier_name: str | None) -> dict:
+    """What the card face shows, as ``update_membercard`` takes it (absolute values)."""
+    return {"bonus": int(points), "custom_field_value1": _field_value(tier_name or "普通会员"),
+            "custom_field_value2": _field_value(str(int(coupons))),
+            "custom_field_value3": _field_value(fen_to_yuan_str(stored_fen))}
+
+
+def member_card_values(session: Session, member: Member) -> dict:
+    tier = session.get(Tier, member.tier_id) if member.tier_id is not None else None
+    return card_values(ledger.balance(session, member.id, "points"), ledger.balance(session, member.id, "stored_value"),
+                       member.coupons_held or 0, tier.name if tier is not None else None)
 
 
 def create_wallet_card(session: Session, client, settings: Settings, *, now: datetime,
@@ -62,7 +99,7 @@ def create_wallet_card(session: Session, client, settings: Settings, *, now: dat
     except WeChatClientException as exc:
         raise DomainError(N_("WeChat did not make the member card: %(error)s") % {"error": exc.errmsg or exc.errcode},
                           code="wechat_card_failed", status=502, params={"errcode": exc.errcode}) from exc
-    card = WalletCard(card_id=str(card_id), created_at=now)
+    card = WalletCard(card_id=str(card_id), created_at=now, member_fields=True)
     session.add(card)
     session.flush()
     return card
@@ -105,28 +142,40 @@ def member_viewed_card(session: Session, *, code: str, now: datetime) -> None:
 
 def activate_from_form(session: Session, client, *, code: str, today, now: datetime) -> WalletMember | None:
     """The member submitted WeChat's activation form: activate their copy with the card
-    number as its membership number and the points as they stand."""
+    number as its membership number and the values as they stand."""
     row = session.scalar(select(WalletMember).where(WalletMember.code == code).with_for_update())
     if row is None or row.activated_at is not None or row.removed_at is not None:
         return row
-    points = ledger.balance(session, row.member_id, "points")
-    client.card.activate_membercard(code, code, card_id=row.card_id, init_bonus=points,
-                                    init_bonus_record="开卡同步积分")
-    row.activated_at = now
+    values = _for_card(session, row.card_id, member_card_values(session, session.get(Member, row.member_id)))
+    extra = {f"init_{k}": v for k, v in values.items() if k.startswith("custom_field_value")}
+    client.card.activate_membercard(code, code, card_id=row.card_id, init_bonus=values["bonus"],
+                                    init_bonus_record="开卡同步积分", **extra)
+    row.activated_at, row.sent = now, values
     session.flush()
     return row
 
 
-# ---------------------------------------------------------------- keeping the points in step
+def _for_card(session: Session, card_id: str, values: dict) -> dict:
+    """``values`` less the member fields, for a card made before it had them."""
+    card = session.scalar(select(WalletCard).where(WalletCard.card_id == card_id))
+    if card is not None and card.member_fields:
+        return values
+    return {"bonus": values["bonus"]}
 
-def queue_points_sync(session: Session, settings: Settings, member: Member, *, now: datetime) -> OutboxMessage | None:
-    """After the member's points changed: the wallet card shows the new balance (an outbox
-    row with the absolute value; a row still waiting takes the newer value instead)."""
+
+# ---------------------------------------------------------------- keeping the card in step
+
+def queue_sync(session: Session, settings: Settings, member: Member, *, now: datetime,
+               values: dict | None = None) -> OutboxMessage | None:
+    """After the member's points, stored value, coupons or tier changed: the wallet card
+    shows the new values (an outbox row with absolute values; a row still waiting takes the
+    newer values instead)."""
     row = session.get(WalletMember, member.id)
     if row is None or row.activated_at is None or row.removed_at is not None:
         return None
-    points = ledger.balance(session, member.id, "points")
-    fields = {"card_id": row.card_id, "code": row.code, "bonus": points}
+    shown = _for_card(session, row.card_id, values or member_card_values(session, member))
+    row.sent = shown
+    fields = {"card_id": row.card_id, "code": row.code, **shown}
     waiting = session.scalar(select(OutboxMessage).where(OutboxMessage.member_id == member.id,
                                                          OutboxMessage.purpose == "wallet_card_sync",
                                                          OutboxMessage.status == "pending").with_for_update())
@@ -134,4 +183,57 @@ def queue_points_sync(session: Session, settings: Settings, member: Member, *, n
         waiting.payload = {**waiting.payload, **fields, "source_fields": fields}
         return waiting
     return outbox.enqueue(session, settings, purpose="wallet_card_sync", member=member, now=now,
-                          text=f"会员卡积分 {points}", fields=fields)
+                          text=f"会员卡积分 {shown['bonus']}", fields=fields)
+
+
+queue_points_sync = queue_sync      # the till's name for it
+
+
+def card_replaced(session: Session, settings: Settings, member: Member, *, old_code: str,
+                  now: datetime) -> OutboxMessage | None:
+    """The member's card was replaced: their wallet card's code (the old card number) becomes
+    the new number, through the outbox (``card/code/update``). A card update still waiting
+    names the new code from now on (if it goes first it is refused once, then retried)."""
+    row = session.scalar(select(WalletMember).where(WalletMember.member_id == member.id).with_for_update())
+    if row is None or row.removed_at is not None or row.code != old_code:
+        return None
+    row.code = member.card_no
+    for waiting in session.scalars(select(OutboxMessage).where(OutboxMessage.member_id == member.id,
+                                                               OutboxMessage.purpose == "wallet_card_sync",
+                                                               OutboxMessage.status == "pending").with_for_update()):
+        waiting.payload = {**waiting.payload, "code": member.card_no,
+                           "source_fields": {**waiting.payload.get("source_fields", {}), "code": member.card_no}}
+    return outbox.enqueue(session, settings, purpose="wallet_card_code", member=member, now=now,
+                          text=f"会员卡号更新为 {member.card_no}",
+                          fields={"card_id": row.card_id, "code": old_code, "new_code": member.card_no})
+
+
+def sync_changed(session: Session, settings: Settings, *, now: datetime, batch: int = 1000,
+                 commit=None) -> int:
+    """The ``wallet-card-sync`` job: queue an update for every activated wallet card whose
+    last values sent differ from the member's now (one read per ``batch`` cards; ``commit``
+    after each batch, if given). Returns how many were queued."""
+    points = LedgerAccount.__table__.alias("points")
+    stored = LedgerAccount.__table__.alias("stored")
+    queued, after = 0, 0
+    while True:
+        rows = session.execute(
+            select(WalletMember, Member, points.c.balance, stored.c.balance, Tier.name)
+            .join(Member, Member.id == WalletMember.member_id)
+            .outerjoin(points, and_(points.c.member_id == Member.id, points.c.kind == "points"))
+            .outerjoin(stored, and_(stored.c.member_id == Member.id, stored.c.kind == "stored_value"))
+            .outerjoin(Tier, Tier.id == Member.tier_id)
+            .where(WalletMember.member_id > after, WalletMember.activated_at.is_not(None),
+                   WalletMember.removed_at.is_(None))
+            .order_by(WalletMember.member_id).limit(batch)).all()
+        if not rows:
+            return queued
+        for held, member, pts, sv, tier_name in rows:
+            values = _for_card(session, held.card_id, card_values(pts or 0, sv or 0, member.coupons_held or 0,
+                                                                   tier_name))
+            if values != (held.sent or {}):
+                queue_sync(session, settings, member, now=now, values=values)
+                queued += 1
+        if commit is not None:
+            commit()
+        after = rows[-1][0].member_id

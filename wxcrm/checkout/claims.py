@@ -8,13 +8,15 @@ from sqlalchemy.orm import Session
 
 from wxcrm.benefits.apply import Occasion, apply_member_effect
 from wxcrm.benefits.events import lock_member
-from wxcrm.cards import claims
+from wxcrm.cards import claims, wallet
+from wxcrm.checkout.service import refunded_net_fen
 from wxcrm.config import Settings
 from wxcrm.errors import N_
 from wxcrm.ledger import service as ledger
 from wxcrm.members.models import Member, Store
 from wxcrm.rules.context import BasketLine
 from wxcrm.rules.decide import Basket, decide_purchase
+from wxcrm.rules.live import rule_set_at
 from wxcrm.rules.usage import membership_anchor, record_usage
 from wxcrm.sales.models import Transaction, TransactionBenefit, TransactionItem
 from wxcrm.timeutil import Clock
@@ -26,12 +28,17 @@ def credit_claim(session: Session, settings: Settings, *, token: str, member: Me
     if member.status != "active":
         raise claims.ClaimRefused(N_("only an active member can claim points"), code="claim_member_inactive")
     lock_member(session, member)
+    # Locks in the refund's order (the purchase, its lines, then the claim), and locking
+    # reads: a refund that committed a moment ago is seen, and the two never deadlock.
+    found = claims.find_claim(session, token)
+    txn = session.scalar(select(Transaction).where(Transaction.id == found.transaction_id).with_for_update()
+                         .execution_options(populate_existing=True))
+    items = list(session.scalars(select(TransactionItem).where(TransactionItem.transaction_id == txn.id)
+                                 .order_by(TransactionItem.line_no).with_for_update()
+                                 .execution_options(populate_existing=True)))
     claim = claims.lock_open_claim(session, token, member_id=member.id, now=now.utc)
-    txn = session.scalar(select(Transaction).where(Transaction.id == claim.transaction_id).with_for_update())
     if txn.member_id is not None:
         raise claims.ClaimRefused(N_("the points of this receipt were already claimed"), code="claim_used")
-    items = list(session.scalars(select(TransactionItem).where(TransactionItem.transaction_id == txn.id)
-                                 .order_by(TransactionItem.line_no)))
     lines = tuple(BasketLine(line_no=it.line_no, sku=it.sku, category=it.category, qty=it.qty - it.refunded_qty,
                              unit_price_fen=it.unit_price_fen) for it in items if it.qty > it.refunded_qty)
     if not lines:
@@ -40,8 +47,9 @@ def credit_claim(session: Session, settings: Settings, *, token: str, member: Me
     at = Clock.at(txn.created_at, settings.tz)      # the sale's moment: the rules see it as then
     basket = Basket(store_code=store.code, store_kind=store.kind, payment_method=txn.payment_method, lines=lines,
                     points_payment_fen=0)
+    then = rule_set_at(session, txn.created_at, point_value_fen=settings.point_value_fen)
     decision = decide_purchase(session, member, basket, local_time=at.local, settings=settings,
-                               points_balance=ledger.available_points(session, member.id, now.today))
+                               points_balance=ledger.available_points(session, member.id, now.today), rule_set=then)
     occasion = Occasion("purchase", ref=str(txn.id), clock=now, transaction_id=txn.id, coupon_channel="scan")
     earned = 0
     for effect in decision.effects:
@@ -56,5 +64,8 @@ def credit_claim(session: Session, settings: Settings, *, token: str, member: Me
         record_usage(session, member.id, decision.result, decision.compiled, txn.business_date,
                      membership_anchor(member))
     txn.member_id, txn.points_earned = member.id, earned
-    claims.mark_claimed(session, claim, member_id=member.id, points=earned, now=now.utc)
+    left = sum(it.amount_fen - it.discount_fen for it in items) - refunded_net_fen(items)
+    claims.mark_claimed(session, claim, member_id=member.id, points=earned, now=now.utc, net_fen=left)
+    if settings.wechat_card_enabled and earned:
+        wallet.queue_sync(session, settings, member, now=now.utc)     # the wallet card shows the new points
     return earned

@@ -487,7 +487,8 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
     """
     if staff is not None and staff.role == "cashier":
         raise DomainError(N_("refunds need a manager"), code="manager_required", status=403)
-    original = session.scalar(select(Transaction).where(Transaction.id == transaction_id).with_for_update())
+    original = session.scalar(select(Transaction).where(Transaction.id == transaction_id).with_for_update()
+                              .execution_options(populate_existing=True))   # as it is now (a claim?)
     if original is None or original.kind != "purchase":
         raise NotFound(f"no purchase {transaction_id}", code="transaction_not_found")
     if staff is not None and staff.works_at_a_store and staff.store_id != original.store_id:
@@ -512,6 +513,13 @@ def refund_purchase(session: Session, *, transaction_id: int, clock: Clock, sett
         return cumulative_share(total, before, after, purchase_net, last=fully)
 
     points_back = share(original.points_earned)
+    claimed_net = None
+    if original.member_id is not None and (original.receipt or {}).get("claim_token"):
+        claimed_net = claims.claimed_net_fen(session, original.id)
+    if claimed_net is not None:     # scan-to-earn: its points were given on what was left at the claim
+        gone = purchase_net - claimed_net
+        points_back = (original.points_earned if fully else 0) if claimed_net <= 0 else cumulative_share(
+            original.points_earned, before - gone, after - gone, claimed_net, last=fully)
     redeemed_back = share(original.points_redeemed)
     redeemed_fen_back = share(original.points_redeemed_fen)
     money_back = share(original.payable_fen)
@@ -604,6 +612,11 @@ def _refund_quantities(originals: dict[int, TransactionItem], items: list[dict] 
                               code="refund_exceeds_purchase", fields={f"items.{i}.qty": "more than was bought"})
         wanted[line_no] = wanted.get(line_no, 0) + qty
     return wanted
+
+
+def refunded_net_fen(items) -> int:
+    """The net (after discounts) value of what has been refunded of a purchase's lines so far."""
+    return sum(_net_refunded(it, it.amount_fen - it.discount_fen) for it in items)
 
 
 def _net_refunded(item: TransactionItem, line_net: int) -> int:

@@ -34,6 +34,24 @@ def roll_up_analytics(app: Flask) -> None:
         db.session.remove()
 
 
+def sync_wallet_cards(app: Flask) -> None:
+    """The wallet-card-sync job: every wallet member card showing old values gets one update
+    queued (batch by batch, each committed). Nothing while the wallet card is off."""
+    from wxcrm import timeutil
+    from wxcrm.cards import wallet
+    from wxcrm.extensions import db
+    settings = settings_for(app)
+    if not settings.wechat_card_enabled:
+        return
+    try:
+        queued = wallet.sync_changed(db.session, settings, now=timeutil.utcnow(), commit=db.session.commit)
+        db.session.commit()
+        if queued:
+            log.info("wallet cards: %d updates queued", queued)
+    finally:
+        db.session.remove()
+
+
 def dispatch_outbox(app: Flask) -> None:
     from wxcrm.extensions import db
     try:

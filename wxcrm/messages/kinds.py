@@ -13,6 +13,13 @@ from datetime import timedelta
 
 from wxcrm.errors import N_
 
+# A wallet member card update (channel ``card``): absolute values, the whole message. The
+# member fields are the tier, the coupons held and the stored value (``cards.wallet``).
+CARD_FIELD_VALUES = ("custom_field_value1", "custom_field_value2", "custom_field_value3")
+CARD_PAYLOAD = ("card_id", "code", "bonus") + CARD_FIELD_VALUES
+# A wallet member card's code changed (the member's card was replaced): ``code`` -> ``new_code``.
+CARD_CODE_PAYLOAD = ("card_id", "code", "new_code")
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -81,7 +88,8 @@ KINDS: dict[str, Kind] = {k.purpose: k for k in (
     # a code texted to a phone to prove it is the member's (binding a membership): SMS only
     Kind("verify_phone", N_("Phone verification code"), ("sms",), ("code",), (), "SMS_VERIFY_CODE", ("code",)),
     # the wallet member card's points, set to the absolute balance (wxcrm.cards.wallet)
-    Kind("wallet_card_sync", N_("Wallet card points"), ("card",), ("card_id", "code", "bonus")),
+    Kind("wallet_card_sync", N_("Wallet card update"), ("card",), CARD_PAYLOAD),
+    Kind("wallet_card_code", N_("Wallet card number"), ("card",), CARD_CODE_PAYLOAD),
     # a coupon in the WeChat card wallet, consumed there after the till redeemed it, or made
     # unavailable after wxcrm withdrew it (wxcrm.coupons.wallet_card; sent by messages.cardcalls)
     Kind("wallet_coupon_consume", N_("Wallet coupon consumed"), ("card",), ("card_id", "code")),

@@ -51,10 +51,12 @@ class Basket:
 
 
 def decide_purchase(session: Session, member: Member, basket: Basket, *, local_time: datetime,
-                    points_balance: int, settings: Settings, known: KnownFacts | None = None) -> Decision:
+                    points_balance: int, settings: Settings, known: KnownFacts | None = None,
+                    rule_set: CompiledRuleSet | None = None) -> Decision:
     """The rules' decision on a member's purchase. The caller holds the member's row lock
-    (and may hand over the facts it already read: ``known``)."""
-    compiled = live_rule_set(session, point_value_fen=settings.point_value_fen)
+    (and may hand over the facts it already read: ``known``). ``rule_set``: the rules to
+    ask, default the live ones (a claimed purchase asks those in force at its sale)."""
+    compiled = rule_set or live_rule_set(session, point_value_fen=settings.point_value_fen)
     if "purchase" not in compiled.by_event:
         return NO_DECISION      # no live purchase rule: nothing earns (the rules page says so)
     result = _evaluate(session, compiled, member, "purchase", local_time=local_time,

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import weakref
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from wxcrm.members.cache import reference_token
 from wxcrm.members.models import Tier
 from wxcrm.rules.compiler import CompiledRuleSet, compile_rule, compile_rules
-from wxcrm.rules.models import Rule
+from wxcrm.rules.models import Rule, RuleStatusChange, RuleVersion
 from wxcrm.rules.schema import InvalidRule, validate_rule
 from wxcrm.rules.storage import revision, rule_json
 
@@ -33,6 +34,7 @@ _lock = threading.Lock()
 _compiled: dict = {}              # (database url, revision, point value) -> CompiledRuleSet
 _by_reference: dict = {}          # (database url, reference token, point value) -> CompiledRuleSet
 _counted: "weakref.WeakKeyDictionary[CompiledRuleSet, dict]" = weakref.WeakKeyDictionary()
+_at_moment: dict = {}            # (database url, ((rule id, version), ...), point value) -> CompiledRuleSet
 _checked: dict[str, bool] = {}    # sha256 of a stored rule's JSON -> it validates and compiles
 _CHECKED_MAX = 20_000
 
@@ -88,6 +90,42 @@ def live_rule_set(session: Session, *, point_value_fen: int) -> CompiledRuleSet:
     with _lock:
         _by_reference = {k: v for k, v in _by_reference.items() if k[0] != url}
         _by_reference[ref_key] = compiled
+    return compiled
+
+
+def rule_set_at(session: Session, moment: datetime, *, point_value_fen: int) -> CompiledRuleSet:
+    """The rules in force at ``moment`` (naive UTC): each rule that was active then, in the
+    version it had then (``RuleStatusChange`` and ``RuleVersion.created_at``). A purchase
+    claimed after the sale is credited by these (scan-to-earn), not by the rules of the
+    claim's moment. Claims are rare: this reads the two small tables each time and compiles
+    a set only when it is not the live one (kept per worker, a few at a time)."""
+    global _at_moment
+    versions: dict[int, RuleVersion] = {}
+    for v in session.scalars(select(RuleVersion).where(RuleVersion.created_at <= moment)):
+        if v.rule_id not in versions or v.version > versions[v.rule_id].version:
+            versions[v.rule_id] = v
+    status: dict[int, tuple[datetime, int, str]] = {}
+    for change in session.scalars(select(RuleStatusChange).where(RuleStatusChange.changed_at <= moment)):
+        seen = status.get(change.rule_id)
+        if seen is None or (change.changed_at, change.id) > seen[:2]:
+            status[change.rule_id] = (change.changed_at, change.id, change.status)
+    in_force = sorted((rule_id, v.version) for rule_id, v in versions.items()
+                      if rule_id in status and status[rule_id][2] == "active")
+    live = live_rule_set(session, point_value_fen=point_value_fen)
+    if in_force == sorted((r.id, r.version) for r in live.rules if r.status in live.live_statuses):
+        return live
+    url = str(session.get_bind().url)
+    key = (url, tuple(in_force), point_value_fen)
+    compiled = _at_moment.get(key)
+    if compiled is None:
+        rows = [{**versions[rule_id].definition, "id": rule_id, "version": version, "status": "active"}
+                for rule_id, version in in_force]
+        compiled = compile_rules(trusted_rules(rows), point_value_fen=point_value_fen,
+                                 tier_names=tier_names(session))
+        with _lock:
+            if len(_at_moment) >= 16:
+                _at_moment = {}
+            _at_moment[key] = compiled
     return compiled
 
 

@@ -48,6 +48,18 @@ class RuleVersion(db.Model):
     __table_args__ = (UniqueConstraint("rule_id", "version"),)
 
 
+class RuleStatusChange(db.Model):
+    """A rule's status from a moment on (draft, active, paused, archived): with the versions'
+    ``created_at`` it says which rules were in force at any moment (``live.rule_set_at``),
+    so a purchase claimed later is credited by the rules as they were at the purchase."""
+    __tablename__ = "rule_status_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    changed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class RuleSetState(db.Model):
     """One row: bumped with every change to any rule, so workers know to recompile.
     ``token`` is new at every bump, so a restored or rebuilt database never matches a

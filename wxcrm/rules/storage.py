@@ -10,10 +10,11 @@ import uuid
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from wxcrm import timeutil
 from wxcrm.errors import DomainError, NotFound
 from wxcrm.members.cache import bump_reference
 from wxcrm.rules.catalogue import base_earning_rule
-from wxcrm.rules.models import RULE_STATUSES, Rule, RuleSetState, RuleVersion
+from wxcrm.rules.models import RULE_STATUSES, Rule, RuleSetState, RuleStatusChange, RuleVersion
 from wxcrm.rules.schema import validate_rule, validate_rule_set
 from wxcrm.sqlutil import insert_missing
 
@@ -23,6 +24,11 @@ def _bump_revision(session: Session) -> None:
     session.execute(update(RuleSetState).where(RuleSetState.id == 1).values(
         revision=RuleSetState.revision + 1, token=uuid.uuid4().hex))
     bump_reference(session)   # the workers' cached rule sets are checked by this one token
+
+
+def _record_status(session: Session, rule_id: int, status: str) -> None:
+    """The rule has ``status`` from now on (``live.rule_set_at`` reads these)."""
+    session.add(RuleStatusChange(rule_id=rule_id, status=status, changed_at=timeutil.utcnow()))
 
 
 def rule_json(rule: Rule, version: RuleVersion | None = None) -> dict:
@@ -49,7 +55,9 @@ def create_rule(session: Session, data: dict, *, staff_id: int | None = None) ->
                 priority=definition.get("priority", 0), current_version=1, created_by=staff_id)
     session.add(rule)
     session.flush()
-    session.add(RuleVersion(rule_id=rule.id, version=1, definition=definition, created_by=staff_id))
+    session.add(RuleVersion(rule_id=rule.id, version=1, definition=definition, created_by=staff_id,
+                            created_at=timeutil.utcnow()))
+    _record_status(session, rule.id, status)
     _bump_revision(session)
     session.flush()
     return rule
@@ -64,7 +72,9 @@ def update_rule(session: Session, rule_id: int, data: dict, *, staff_id: int | N
     if definition != _version(rule, rule.current_version).definition:
         rule.current_version += 1
         session.add(RuleVersion(rule_id=rule.id, version=rule.current_version, definition=definition,
-                                created_by=staff_id))
+                                created_by=staff_id, created_at=timeutil.utcnow()))
+    if status != rule.status:
+        _record_status(session, rule.id, status)
     rule.name, rule.event, rule.status = definition["name"], definition["event"], status
     rule.priority = definition.get("priority", 0)
     _bump_revision(session)
@@ -80,6 +90,7 @@ def set_status(session: Session, rule_id: int, status: str) -> Rule:
     rule = get_rule(session, rule_id, lock=True)
     if rule.status != status:
         rule.status = status
+        _record_status(session, rule.id, status)
         _bump_revision(session)
         session.flush()
     return rule

@@ -76,6 +76,10 @@ def get_card(wx, card_id: str, openid: str = "o-k1", **extra) -> str:
     (changed(CASH, "reduce_cost", 0), "card.value", {"field": "reduce_cost"}),
     (coupon("DISCOUNT", discount=100), "card.value", {"field": "discount"}),
     (changed(MEMBER, "supply_balance", True), "card.balance", {}),
+    (changed(MEMBER, "custom_field1", {"name_type": "FIELD_NAME_TYPE_POINTS"}), "card.custom_field",
+     {"field": "custom_field1"}),
+    (changed(MEMBER, "custom_field2", {"name_type": "FIELD_NAME_TYPE_COUPON", "url": "coupons"}), "card.custom_field",
+     {"field": "custom_field2.url"}),
 ])
 def test_a_card_wechat_would_not_create_is_refused(wxapi, card, rule, detail):
     assert_refused(call(wxapi.card.create, card), rule, **detail)
@@ -163,3 +167,44 @@ def test_a_wxcard_mass_message_names_a_card_created_here(wx, wxapi):
     answer = wxapi.message.send_mass_card(["o-k1", "o-k2"], card_id)
     assert answer["msg_id"]
     assert [p["event"] for p in wx.flush_jobs()] == ["MASSSENDJOBFINISH"]
+
+
+FIELDED = changed(changed(MEMBER, "custom_field1", {"name_type": "FIELD_NAME_TYPE_LEVEL",
+                                                    "url": "https://crm.example.com/h5/"}),
+                  "custom_field3", {"name": "储值"})
+
+
+def test_a_member_cards_fields_hold_twelve_bytes_and_only_the_fields_it_was_made_with(wx, wxapi):
+    """The member fields (tier, coupons, stored value on wxcrm's card): a value is at most
+    4 Chinese characters / 12 bytes, set at activation or by updateuser, and only for a
+    custom_field the card was created with."""
+    card_id = wxapi.card.create(FIELDED)
+    code = get_card(wx, card_id)
+    assert_refused(call(wxapi.card.activate_membercard, "M-9", code, card_id=card_id,
+                        init_custom_field_value1="钻石黑金会员"), "card.field_value", field="init_custom_field_value1")
+    assert wxapi.card.activate_membercard("M-9", code, card_id=card_id, init_bonus=0,
+                                          init_custom_field_value1="金卡会员",
+                                          init_custom_field_value3="12.50")["errcode"] == 0
+    assert_refused(call(wxapi.card.update_membercard, code, card_id, bonus=5, custom_field_value2="3"),
+                   "card.field_value", field="custom_field_value2")        # the card has no custom_field2
+    assert_refused(call(wxapi.card.update_membercard, code, card_id, bonus=5, custom_field_value3="1234567890.00"),
+                   "card.field_value", field="custom_field_value3")
+    wxapi.card.update_membercard(code, card_id, bonus=5, custom_field_value1="银卡", custom_field_value3="99999999.99")
+    [row] = [c for c in wx.control("cards", method="GET").json()["codes"] if c["code"] == code]
+    assert (row["bonus"], row["custom_field_value1"], row["custom_field_value3"]) == (5, "银卡", "99999999.99")
+
+
+def test_a_custom_code_changes_once_to_a_code_not_in_use(wx, wxapi):
+    """card/code/update (wxcrm: a member's card replaced): card_id needed, the old code must
+    exist and not be deleted, the new one free; afterwards the old code is unknown."""
+    card_id = wxapi.card.create(changed(MEMBER, "base_info.use_custom_code", True))
+    code = get_card(wx, card_id, code="880000000001")
+    other = get_card(wx, card_id, openid="o-k2", code="880000000002")
+    assert_refused(wx.post("/card/code/update", {"code": code, "new_code": "880000000009"}), "card.id_missing")
+    assert_refused(call(wxapi.card.update_code, card_id, code, ""), "card.required", field="new_code")
+    assert_refused(call(wxapi.card.update_code, card_id, code, other), "card.code_taken")
+    assert wxapi.card.update_code(card_id, code, "880000000009")["errcode"] == 0
+    assert_refused(call(wxapi.card.update_code, card_id, code, "880000000010"), "card.code")
+    assert wxapi.card.get_code("880000000009", card_id=card_id)["openid"] == "o-k1"
+    wx.push("user_del_card", "o-k2", card_id=card_id, code=other)
+    assert_refused(call(wxapi.card.update_code, card_id, other, "880000000011"), "card.deleted")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from wxcrm.config import current_settings
 from wxcrm.coupons import service as coupons
-from wxcrm.coupons import words
+from wxcrm.coupons import wallet_card, words
 from wxcrm.coupons.codes import normalise, pretty
 from wxcrm.coupons.models import Coupon
 from wxcrm.errors import N_, DomainError
@@ -72,6 +72,7 @@ def gifts():
     if request.method == "POST" and request.form.get("action") == "hand_over":
         try:
             coupon = coupons.hand_over_gift(db.session, typed, store=store, staff_id=current_user.id, clock=clock)
+            wallet_card.queue_consumes(db.session, settings, [coupon.id], now=clock.utc)   # its WeChat wallet copy
             db.session.commit()
             flash(_("Gift handed over: %(t)s.", t=words.title(coupon.template)), "success")
             return redirect(url_for("cashier.gift_slip", code=coupon.code))

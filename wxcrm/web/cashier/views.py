@@ -119,10 +119,18 @@ def till():
         summary = ledger.points_summary(db.session, member.id, Clock.now(settings.tz).today)
         stored = ledger.value_split(db.session, member.id)
 
+    if request.method == "POST" and request.form.get("action") in ("report_lost", "replace_card") \
+            and member is not None:
+        return _card_lost_or_replaced(member, settings, request.form.get("action"))
+
     if request.method == "POST" and request.form.get("action") == "top_up" and member is not None:
         done = _top_up_at_till(member, settings)
         if done is not None:
             return done
+
+    if request.method == "POST" and request.form.get("action") == "buy_membership" and member is not None:
+        _buy_membership_at_till(member, settings)
+        return redirect(url_for("cashier.till", card_no=member.card_no))
 
     if request.method == "POST" and request.form.get("action") == "send_presence" and member is not None:
         try:
@@ -191,12 +199,43 @@ def till():
         for e in errors:
             flash(e, "danger")
 
+    from wxcrm.topups.membership import MEMBERSHIP_METHODS, tiers_for_sale
     return render_template("cashier/till.html", stores=stores, member=member, summary=summary, card_no=card_no,
                            stored=stored, topup_methods=TOPUP_METHODS,
+                           frozen=member is not None and cards.is_frozen(db.session, member),
+                           membership_methods=MEMBERSHIP_METHODS,
+                           tiers_for_sale=tiers_for_sale(db.session) if member is not None else [],
                            qr_token=qr_token,
                            idempotency_key=str(uuid.uuid4()), payment_methods=TILL_PAYMENT_METHODS,
                            point_value_fen=settings.point_value_fen, max_share_pct=settings.points_max_share_pct,
                            rows=_rows_for_redisplay(request.form) if request.method == "POST" else None)
+
+
+def _card_lost_or_replaced(member: Member, settings, action: str):
+    """The member at the counter says their card is lost (frozen at once), or takes a new
+    card number (the old one and every member code before it stop working)."""
+    reason = (request.form.get("reason") or "").strip()[:255]
+    if not reason:
+        flash(_("Say why."), "warning")
+        return redirect(url_for("cashier.till", card_no=member.card_no))
+    now = timeutil.utcnow()
+    try:
+        if action == "report_lost":
+            cards.report_lost(db.session, member, at=now, source="staff", staff_id=current_user.id, reason=reason)
+            message = _("The card is frozen: nobody can spend its points or stored value until it is replaced.")
+        else:
+            old = member.card_no
+            cards.replace_card(db.session, settings, member, at=now, source="staff", staff_id=current_user.id,
+                               reason=reason)
+            message = _("New card number %(new)s; %(old)s no longer works.", new=member.card_no, old=old)
+        members.log_access(db.session, staff_id=current_user.id, member_id=member.id, action="card", channel="till",
+                           detail="card reported lost" if action == "report_lost" else "card replaced")
+        db.session.commit()
+        flash(message, "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(problem_text(exc), "danger")
+    return redirect(url_for("cashier.till", card_no=member.card_no))
 
 
 def _top_up_at_till(member: Member, settings):
@@ -227,6 +266,33 @@ def _top_up_at_till(member: Member, settings):
         flash(problem_text(exc) if isinstance(exc, DomainError)
               else _("This top-up was already made with a different amount."), "danger")
         return None
+
+
+def _buy_membership_at_till(member: Member, settings) -> None:
+    """The till's paid-membership form: a tier for its term, paid with money taken at the
+    counter or with stored value (which needs the member code or a one-time code)."""
+    from wxcrm.topups import membership
+    method = request.form.get("membership_method") or "cash"
+    ref = _member_ref(member, (request.form.get("qr_token") or "").strip(), request.form.get("presence_code") or "")
+    payload = {"store_code": request.form.get("store_code", ""), "member": ref,
+               "tier": request.form.get("tier", ""), "method": method}
+
+    def write():
+        bought = membership.buy_membership(db.session, store_code=payload["store_code"], member_ref=ref,
+                                           tier_code=payload["tier"], method=method, clock=Clock.now(settings.tz),
+                                           settings=settings, staff=current_user)
+        return 201, bought.receipt
+
+    try:
+        _status, body, _replayed = run_once(db.session, f"till-membership:{current_user.id}",
+                                            request.form.get("idempotency_key", "")[:128], payload, write)
+        db.session.commit()
+        flash(_("Membership bought: %(tier)s, valid until %(d)s.", tier=body["tier_name"], d=body["expires_on"]),
+              "success")
+    except (DomainError, IdempotencyConflict) as exc:
+        db.session.rollback()
+        flash(problem_text(exc) if isinstance(exc, DomainError)
+              else _("This membership was already bought with a different choice."), "danger")
 
 
 @bp.route("/topup/<int:topup_id>")

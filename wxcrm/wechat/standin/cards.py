@@ -41,6 +41,11 @@ FORM_FIELDS = {"USER_FORM_INFO_FLAG_MOBILE", "USER_FORM_INFO_FLAG_SEX", "USER_FO
                "USER_FORM_INFO_FLAG_LOCATION", "USER_FORM_INFO_FLAG_EDUCATION_BACKGRO",
                "USER_FORM_INFO_FLAG_INDUSTRY", "USER_FORM_INFO_FLAG_INCOME", "USER_FORM_INFO_FLAG_HABIT"}
 RICH_FIELD_TYPES = {"FORM_FIELD_RADIO", "FORM_FIELD_SELECT", "FORM_FIELD_CHECK_BOX"}
+FIELD_NAME_TYPES = {"FIELD_NAME_TYPE_LEVEL", "FIELD_NAME_TYPE_COUPON", "FIELD_NAME_TYPE_STAMP",
+                    "FIELD_NAME_TYPE_DISCOUNT", "FIELD_NAME_TYPE_ACHIEVEMEN", "FIELD_NAME_TYPE_MILEAGE",
+                    "FIELD_NAME_TYPE_SET_POINTS", "FIELD_NAME_TYPE_TIMS"}
+CUSTOM_FIELDS = ("custom_field1", "custom_field2", "custom_field3")
+FIELD_VALUE_BYTES = 12
 
 
 def _int(value: object) -> int | None:
@@ -105,6 +110,8 @@ def _check_kind(run: Runtime, card_type: str, detail: dict) -> None:
                 raise refuse("card.required", field=flag)
         if detail["supply_balance"] and not run.cfg.card_balance_permission:
             raise refuse("card.balance")
+        for name in CUSTOM_FIELDS:
+            _check_custom_field(detail.get(name), name)
     elif card_type == "CASH":
         least, reduce = _present(detail, "least_cost"), _present(detail, "reduce_cost")
         if _int(least) is None or least < 0 or _int(reduce) is None or reduce <= 0:
@@ -115,6 +122,34 @@ def _check_kind(run: Runtime, card_type: str, detail: dict) -> None:
             raise refuse("card.value", field="discount")
     else:
         _present(detail, COUPON_DETAIL[card_type])
+
+
+def _check_custom_field(field: object, where: str) -> None:
+    if field is None:
+        return
+    if not isinstance(field, dict) or not (field.get("name_type") in FIELD_NAME_TYPES
+                                           or (isinstance(field.get("name"), str) and field["name"])):
+        raise refuse("card.custom_field", field=where)
+    if "name_type" in field and field["name_type"] not in FIELD_NAME_TYPES:
+        raise refuse("card.custom_field", field=where + ".name_type")
+    if field.get("url"):
+        url = urlparse(str(field["url"]))
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise refuse("card.custom_field", field=where + ".url")
+
+
+def _field_values(card: dict, body: dict, prefix: str = "") -> dict:
+    """The custom_field_value1..3 a call sets (``prefix`` "init_" at activation), checked."""
+    out = {}
+    for n, name in enumerate(CUSTOM_FIELDS, start=1):
+        key = f"{prefix}custom_field_value{n}"
+        if key not in body:
+            continue
+        value = body[key]
+        if not isinstance(value, str) or len(value.encode()) > FIELD_VALUE_BYTES or not card["detail"].get(name):
+            raise refuse("card.field_value", field=key)
+        out[f"custom_field_value{n}"] = value
+    return out
 
 
 @bp.post("/card/create")
@@ -245,8 +280,9 @@ def activate():
             raise refuse("card.balance")
         if balance is not None and balance < 0:
             raise refuse("card.value", field="init_balance")
+        fields = _field_values(card, body, "init_")
         row.update(activated=True, membership_number=str(body["membership_number"]), bonus=bonus or 0,
-                   balance=balance or 0)
+                   balance=balance or 0, **fields)
     return ok()
 
 
@@ -264,12 +300,13 @@ def update_user():
             raise refuse("card.value", field="bonus")
         if (balance is not None or add_balance is not None) and not card["supply_balance"]:
             raise refuse("card.balance")
+        fields = _field_values(card, body)
         new_bonus = bonus if bonus is not None else row["bonus"] + (add_bonus or 0)
         new_balance = balance if balance is not None else row["balance"] + (add_balance or 0)
         if new_bonus < 0 or new_balance < 0:
             raise refuse("card.value", field="bonus" if new_bonus < 0 else "balance")
         modify_bonus, modify_balance = new_bonus - row["bonus"], new_balance - row["balance"]
-        row.update(bonus=new_bonus, balance=new_balance)
+        row.update(bonus=new_bonus, balance=new_balance, **fields)
     if modify_bonus or modify_balance:
         run.push_later(run.pusher().event_xml(row["openid"], "update_member_card", CardId=card["card_id"],
                                               UserCardCode=row["code"], ModifyBonus=str(modify_bonus),
@@ -298,6 +335,29 @@ def consume():
                                           StaffOpenId="", VerifyCode="", RemarkAmount="", OuterStr=""),
                    f"user_consume_card {row['code']}", card_id=card["card_id"], code=row["code"])
     return ok(card={"card_id": card["card_id"]}, openid=row["openid"])
+
+
+@bp.post("/card/code/update")
+def update_code():
+    """A custom code changes (wxcrm: the member's card was replaced). card_id is required;
+    the old code must be the user's and not deleted; the new one must not be in use."""
+    body = json_body()
+    if not body.get("card_id"):
+        raise refuse("card.id_missing")
+    new_code = str(body.get("new_code") or "")
+    if not new_code:
+        raise refuse("card.required", field="new_code")
+    run = rt()
+    with run.state.lock:
+        row, card = _code(run, body, card_id_required=True)
+        if row["status"] == "DELETED":
+            raise refuse("card.deleted")
+        if new_code in run.state.codes:
+            raise refuse("card.code_taken")
+        run.state.codes.pop(row["code"])
+        row["code"] = new_code
+        run.state.codes[new_code] = row
+    return ok()
 
 
 def _expired(run: Runtime, row: dict) -> bool:

@@ -284,9 +284,17 @@ RULES: tuple[Rule, ...] = (
       "permanent only for member cards", 40100, "invalid date info", CARD_ERRORS),
     R("card.balance", "card", "stored value on a member card needs the account's balance permission", 43010,
       "no permission to use balance", CARD_ERRORS),
+    R("card.custom_field", "card", "a member card's custom_field1..3 has a name_type FIELD_NAME_TYPE_* (LEVEL, COUPON, "
+      "STAMP, DISCOUNT, ACHIEVEMEN, MILEAGE, SET_POINTS, TIMS) or a name, and an http(s) url if any", 47001,
+      "data format error: {field}", MEMBER_CARD, note=UNDOCUMENTED),
+    R("card.field_value", "card", "custom_field_value1..3 (and init_custom_field_value1..3 at activation) are at most "
+      "4 Chinese characters, 12 bytes, and only for a field the card was created with", 45021,
+      "field too long or not on the card: {field}", MEMBER_CARD, note=UNDOCUMENTED),
     R("card.id", "card", "card_id is a card created here", 40073, "invalid card id", CARD_ERRORS),
     R("card.id_missing", "card", "card_id is given where the API needs it", 41012, "missing card_id", CARD_ERRORS),
     R("card.code", "card", "code is a code a user received for that card", 40056, "invalid serial code", CARD_ERRORS),
+    R("card.code_taken", "card", "card/code/update: new_code is not a code already in use", 40056,
+      "invalid serial code", CARD_ERRORS, note=UNDOCUMENTED),
     R("card.consumed", "card", "a consumed code cannot be consumed or checked again", 40099,
       "invalid code, this code has consumed.", CARD_CONSUME),
     R("card.deleted", "card", "a code the user deleted (or a card the merchant deleted) is gone", 40127,
