@@ -70,7 +70,8 @@ def main() -> None:
             try:
                 reuse = s.scalar(select(func.count(Member.id))) == n
             except Exception:   # noqa: BLE001 - no tables yet
-                s.rollback()
+                pass
+            s.rollback()        # no transaction left open: dropping the tables would wait for it
         if reuse:
             print(f"reusing the {n} members loaded before", flush=True)
             for table in ("outbox_messages", "campaign_members", "campaigns", "segments", "wechat_mass_counts",

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Integer, String, UniqueConstraint, select
+from sqlalchemy import JSON, DateTime, Integer, String, UniqueConstraint, bindparam, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from wxcrm.extensions import db
@@ -31,6 +31,12 @@ class IdempotencyKey(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("scope", "key"),)
+
+
+_KEYS = IdempotencyKey.__table__
+_CLAIM = insert(_KEYS)
+_ANSWER = (update(_KEYS).where(_KEYS.c.id == bindparam("row_id"))
+           .values(status_code=bindparam("answer_status"), response=bindparam("answer", type_=JSON)))
 
 
 class IdempotencyConflict(Exception):
@@ -71,11 +77,12 @@ def run_once(session: Session, scope: str, key: str, payload: object, write) -> 
     fingerprint = request_fingerprint(payload)
     # Claim the key first: a new key (nearly every request) costs one INSERT; a key in use
     # fails on the unique index (after the other request commits, if it is still running)
-    # and its first answer is read back.
-    row = IdempotencyKey(scope=scope, key=key, request_hash=fingerprint, status_code=0, response={})
-    session.add(row)
+    # and its first answer is read back. Both writes are Core statements built once (issue 11).
+    session.flush()     # the caller's pending work goes first, as an ORM flush of the row did
     try:
-        session.flush()
+        row_id = session.connection().execute(_CLAIM, {"scope": scope, "key": key, "request_hash": fingerprint,
+                                                       "status_code": 0, "response": {},
+                                                       "created_at": utcnow()}).lastrowid
     except IntegrityError:
         session.rollback()
         replay = find_replay(session, scope, key, fingerprint)
@@ -84,8 +91,8 @@ def run_once(session: Session, scope: str, key: str, payload: object, write) -> 
         return replay.status_code, replay.response, True
     try:
         status, body = write()
-        row.status_code, row.response = status, body
         session.flush()
+        session.connection().execute(_ANSWER, {"row_id": row_id, "answer_status": status, "answer": body})
     except BaseException as exc:
         session.rollback()
         # What a refusal must leave behind although the work rolled back (a wrong one-time

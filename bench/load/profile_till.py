@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=0)
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--save", help="also write the raw profile here (pstats / snakeviz)")
     args = parser.parse_args()
     from sqlalchemy import select
 
@@ -85,6 +86,8 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     print(f"{args.purchases} purchases in {elapsed:.2f}s: {elapsed / args.purchases * 1000:.2f} ms each "
           f"(under the profiler, one process; the profile below counts CPU time)")
+    if args.save:
+        profiler.dump_stats(args.save)
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
     print(out.getvalue())

@@ -19,6 +19,7 @@ DB_NAME="${WXCRM_BENCH_DB:-wx_bench11}"
 APP_PORT="${APP_PORT:-5610}"
 BARE_PORT="${BARE_PORT:-5611}"
 WORKERS="${WORKERS:-4}"
+WORKER_THREADS="${WORKER_THREADS:-1}"   # gunicorn --threads: 1 = sync workers; README's deployment uses 4 (gthread)
 CONNECTIONS="${CONNECTIONS:-16}"
 THREADS="${THREADS:-2}"
 DURATION="${DURATION:-12}"
@@ -46,15 +47,16 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
+echo "==> gunicorn: $WORKERS workers x $WORKER_THREADS threads, for wxcrm and the bare app alike; load: $(uptime | sed 's/.*load/load/')"
 echo "==> database $DB_NAME: schema, demo programme, $MEMBERS members (run files in $RUN)"
 mysql -h"$DB_HOST" -uroot -e "DROP DATABASE IF EXISTS \`$DB_NAME\`; CREATE DATABASE \`$DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
 (cd "$ROOT" && "$PY" bench/load/prepare.py --members "$MEMBERS" --data "$RUN/data.lua" \
    --code-seconds "$((DURATION * 10 + 180))")   # the members' dynamic codes, until the points profile is done
 
 cd "$ROOT"
-"$VENV/bin/gunicorn" -w "$WORKERS" -b "127.0.0.1:$APP_PORT" --log-level warning wsgi:app >"$RUN/wxcrm.log" 2>&1 &
+"$VENV/bin/gunicorn" -w "$WORKERS" --threads "$WORKER_THREADS" -b "127.0.0.1:$APP_PORT" --log-level warning wsgi:app >"$RUN/wxcrm.log" 2>&1 &
 pids+=($!)
-"$VENV/bin/gunicorn" -w "$WORKERS" -b "127.0.0.1:$BARE_PORT" --log-level warning bench.load.bare_app:app >"$RUN/bare.log" 2>&1 &
+"$VENV/bin/gunicorn" -w "$WORKERS" --threads "$WORKER_THREADS" -b "127.0.0.1:$BARE_PORT" --log-level warning bench.load.bare_app:app >"$RUN/bare.log" 2>&1 &
 pids+=($!)
 for port in "$APP_PORT" "$BARE_PORT"; do
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done

@@ -231,8 +231,8 @@ def test_closing_a_membership_sends_the_wechat_principal_back_and_leaves_the_cou
 def test_an_expired_or_cancelled_membership_keeps_its_stored_value_until_it_is_bought_again(
         make, cashier_api, frozen_now, gold):
     """Stored value on a named card does not expire (the prepaid-card rules): a cancelled
-    membership keeps its balance, unspendable while cancelled, and has all of it again once
-    the membership is bought again, with that balance if the member likes."""
+    membership keeps its balance and still spends it at the till (earning no points), and may
+    buy the membership again with it; a closed one cannot spend."""
     frozen_now(datetime(2026, 11, 23, 6, 0))
     make.typed_card_spends("S001")
     member = make.member()
@@ -244,17 +244,25 @@ def test_an_expired_or_cancelled_membership_keeps_its_stored_value_until_it_is_b
     sale = cashier_api.post("/transactions", {"store_code": "S001", "member": {"member_id": member.id},
                                               "items": [{"sku": "A", "qty": 1, "unit_price_fen": 5_000}],
                                               "payment_method": "stored_value"}, key=str(uuid.uuid4()))
-    assert sale.status_code == 422 and sale.json["code"] == "stored_value_needs_member"
-    assert stored(member) == 30_000                             # still the member's
+    assert sale.status_code == 201, sale.json                   # the member's money: spendable while cancelled
+    assert sale.json["points_earned"] == 0 and stored(member) == 25_000
+    assert any(line["kind"] == "notice" for line in sale.json["receipt_lines"])     # 会员卡未激活，本单不积分
     r = cashier_api.post("/memberships", {"store_code": "S001", "member": {"member_id": member.id}, "tier": "gold",
                                           "method": "stored_value"}, key=str(uuid.uuid4()))
     assert r.status_code == 201, r.json
-    assert fresh(member.id).status == "active" and stored(member) == 30_000 - 19_900
+    assert fresh(member.id).status == "active" and stored(member) == 25_000 - 19_900
     sale = cashier_api.post("/transactions", {"store_code": "S001", "member": {"member_id": member.id},
                                               "items": [{"sku": "A", "qty": 1, "unit_price_fen": 5_000}],
                                               "payment_method": "stored_value"}, key=str(uuid.uuid4()))
-    assert sale.status_code == 201 and stored(member) == 30_000 - 19_900 - 5_000
+    assert sale.status_code == 201 and stored(member) == 25_000 - 19_900 - 5_000
     assert ledger.audit(db.session) == []
+    m = fresh(member.id)
+    m.status = "closed"                                         # the gate alone (closing refunds the principal)
+    db.session.commit()
+    sale = cashier_api.post("/transactions", {"store_code": "S001", "member": {"member_id": member.id},
+                                              "items": [{"sku": "A", "qty": 1, "unit_price_fen": 100}],
+                                              "payment_method": "stored_value"}, key=str(uuid.uuid4()))
+    assert sale.status_code == 422 and sale.json["code"] == "stored_value_needs_member"
 
 
 def test_the_console_sets_a_tiers_price_and_term(admin_client, make):

@@ -92,11 +92,14 @@ def create_member(data):
     return member_view(member, 201)
 
 
+MEMBER_QUERY = MemberQuery()     # made once: a class would be instantiated per look-up (issue 11)
+
+
 @blp.route("/members", methods=["GET"])
 @limiter.limit(lambda: current_app.config["WXCRM_MEMBER_LOOKUP_LIMIT"], key_func=_lookup_key,
                scope="member-lookup")
 @roles_required(blp, "cashier", "manager", "marketer", "admin")
-@blp.arguments(MemberQuery, location="query")
+@blp.arguments(MEMBER_QUERY, location="query")
 @blp.response(200, MemberOut(many=True))
 @blp.alt_response(429, description="Too many look-ups with this token")
 def find_members(query):
@@ -259,6 +262,6 @@ def merge_member(data, member_id):
     if away is None:
         raise NotFound("no member with that card", code="member_not_found", fields={"card_no": "unknown"})
     merge.merge_members(db.session, keep=keep, away=away, at=timeutil.utcnow(), source="staff",
-                        staff_id=current_staff().id, reason=data["reason"])
+                        staff_id=current_staff().id, reason=data["reason"], settings=current_settings())
     db.session.commit()
     return member_body(keep)

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from wxcrm.errors import N_
+from wxcrm.members import cache
 from wxcrm.members import service as members
 from wxcrm.members.models import Member, MemberChange, Tier
 from wxcrm.sales.queries import net_spend_by_member
@@ -79,7 +80,7 @@ def after_purchase(session: Session, member: Member, *, today: date, at: datetim
     spend now reaches; never lowers anyone. Returns the members whose tier went up.
     ``spend_fen``: the buyer's rolling 12-month net spend with this purchase, when the
     caller already knows it (the till reads it with the member's facts)."""
-    tiers = members.tiers_by_rank(session)
+    tiers = cache.cached_tiers(session)     # the worker's read-only copies; attached only to raise
     if not tiers:
         return []
     reached = qualified_tier(session, member, today=today, tiers=tiers, spend_fen=spend_fen)
@@ -101,7 +102,8 @@ def _raise(session: Session, member: Member, tier: Tier | None, tiers: list[Tier
     if tier is None or _rank(tier) <= _rank(current):
         return False
     reason = N_("group spend reached the threshold") if source == "group" else N_("12-month spend reached the threshold")
-    members.set_tier(session, member, tier, source=source, reason=reason, transaction_id=transaction_id, at=at)
+    members.set_tier(session, member, cache.attach(session, tier), source=source, reason=reason,
+                     transaction_id=transaction_id, at=at)
     return True
 
 

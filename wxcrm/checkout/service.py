@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Date, Integer, bindparam, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import JSON, Date, Integer, bindparam, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from wxcrm.benefits import tiers
 from wxcrm.benefits.apply import Occasion, apply_member_effect
@@ -22,7 +23,7 @@ from wxcrm.coupons import service as coupons
 from wxcrm.coupons import wallet_card
 from wxcrm.errors import N_, DomainError, NotFound
 from wxcrm.ledger import service as ledger
-from wxcrm.ledger.models import LedgerEntry
+from wxcrm.ledger.models import LedgerAccount, LedgerEntry
 from wxcrm.members import service as members
 from wxcrm.members.models import Member, Staff, Store
 from wxcrm.money import cumulative_share, fen_to_yuan_str, percent_of, pro_rata_down
@@ -107,11 +108,13 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     decision = NO_DECISION
     facts = _MemberSnapshot.read(session, member, clock.today, settings) if member is not None else None
     tier_before = member.tier_id if member is not None else None
+    if member is not None and (points_to_use or plan.uses_stored_value):
+        # spending needs the member at the till (wxcrm/cards); an expired or cancelled
+        # membership still spends its stored value (check_member_may_spend)
+        presence.check_spending_presence(session, settings, member=member, member_ref=member_ref, store=store,
+                                         now=arrived)
     if member_active:
         # The member's row is locked (one purchase per member at a time: limit counters stay true).
-        if points_to_use or plan.uses_stored_value:    # spending needs the member at the till (wxcrm/cards)
-            presence.check_spending_presence(session, settings, member=member, member_ref=member_ref, store=store,
-                                             now=arrived)
         basket = Basket(store_code=store.code, store_kind=store.kind, payment_method=plan.method,
                         lines=tuple(lines), payment_methods=plan.methods,
                         points_payment_fen=points_value + tenders.non_earning_fen(plan, total, settings))
@@ -128,14 +131,13 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     _check_points_payment(points_to_use, total - discount, settings)
     tenders.check_tenders(plan, total - discount - points_value)
 
-    txn = Transaction(kind="purchase", store_id=store.id, member_id=member.id if member else None,
-                      staff_id=staff.id if staff else None, payment_method=plan.method, total_fen=total,
-                      discount_fen=discount, points_redeemed_fen=points_value, points_redeemed=points_to_use,
-                      payable_fen=total - discount - points_value, business_date=clock.today, created_at=clock.utc,
-                      recorded_at=received_at or clock.utc, receipt={})
-    session.add(txn)
-    session.flush()
-    session.execute(insert(TransactionItem), [
+    txn = _insert_transaction(session, kind="purchase", store_id=store.id, member_id=member.id if member else None,
+                              staff_id=staff.id if staff else None, payment_method=plan.method, total_fen=total,
+                              discount_fen=discount, points_redeemed_fen=points_value, points_redeemed=points_to_use,
+                              payable_fen=total - discount - points_value, business_date=clock.today,
+                              created_at=clock.utc, recorded_at=received_at or clock.utc)
+    conn = session.connection()
+    conn.execute(_INSERT_ITEMS, [
         {"transaction_id": txn.id, "line_no": line.line_no, "sku": line.sku, "category": line.category,
          "qty": line.qty, "unit_price_fen": line.unit_price_fen, "amount_fen": line.amount_fen,
          "discount_fen": line_discounts.get(line.line_no, 0), "refunded_qty": 0} for line in lines])
@@ -144,7 +146,7 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
                  "amount_fen": effect.amount_fen, "text_zh": effect.text_zh[:255], "text_en": effect.text_en[:255]}
                 for effect in decision.effects]
     if benefits:
-        session.execute(insert(TransactionBenefit), benefits)
+        conn.execute(_INSERT_BENEFITS, benefits)
     benefits += coupons.redeem_at_till(session, picked, txn, clock)
     if picked.applied:      # coupons in a WeChat card wallet are consumed there later (outbox)
         wallet_card.queue_consumes(session, settings, [a.offer.coupon_id for a in picked.applied], now=clock.utc)
@@ -172,7 +174,7 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     if member_active:
         tiers.after_purchase(session, member, today=clock.today, at=txn.recorded_at, transaction_id=txn.id,
                              spend_fen=facts.year_spend_fen + txn.payable_fen)
-    txn.points_earned = earned
+    set_committed_value(txn, "points_earned", earned)    # written with the receipt (_finish_transaction)
     receipt = _purchase_receipt_in_memory(session, txn, store, member, lines, benefits, facts, clock,
                                           tier_before) | coupons.receipt_fields(picked)
     if plan.split or plan.uses_stored_value:
@@ -181,7 +183,7 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     if member is None:      # scan-to-earn: the receipt carries a QR its customer may claim
         claim = claims.offer_claim(session, settings, transaction_id=txn.id, store_id=store.id, now=arrived)
         receipt = {**receipt, "claim_token": claim.token, "claim_qr_url": claims.claim_url(settings, claim.token)}
-    txn.receipt = receipt
+    _finish_transaction(session, txn, points_earned=earned, receipt=receipt)
     if notify and member is not None and (earned or points_to_use) and member.openid:
         notify_points_changed(session, settings, member, store_name=store.name,
                               change=txn.points_earned - txn.points_redeemed,
@@ -191,17 +193,50 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
     return txn
 
 
+_TRANSACTIONS = Transaction.__table__
+_INSERT_TRANSACTION = insert(_TRANSACTIONS)
+_INSERT_ITEMS = insert(TransactionItem.__table__)
+_INSERT_BENEFITS = insert(TransactionBenefit.__table__)
+_FINISH_TRANSACTION = (update(_TRANSACTIONS).where(_TRANSACTIONS.c.id == bindparam("txn_id"))
+                       .values(points_earned=bindparam("earned"), receipt=bindparam("body", type_=JSON)))
+
+
+def _insert_transaction(session: Session, **values) -> Transaction:
+    """The sale's row in one Core INSERT; returns it as the session's own (persistent,
+    clean) instance without another statement, so later readers in the request get it
+    from the identity map."""
+    values = {"original_id": None, "points_earned": 0, "points_redeemed": 0, "points_shortfall": 0,
+              "receipt": {}, **values}
+    txn_id = session.connection().execute(_INSERT_TRANSACTION, values).lastrowid
+    txn = Transaction(id=txn_id, **values)
+    make_transient_to_detached(txn)
+    session.add(txn)
+    return txn
+
+
+def _finish_transaction(session: Session, txn: Transaction, *, points_earned: int, receipt: dict) -> None:
+    """What a sale knows only at the end, its points and receipt, in one Core UPDATE; the
+    instance is told without becoming dirty (no ORM flush)."""
+    session.connection().execute(_FINISH_TRANSACTION, {"txn_id": txn.id, "earned": points_earned, "body": receipt})
+    set_committed_value(txn, "points_earned", points_earned)
+    set_committed_value(txn, "receipt", receipt)
+
+
 def check_member_may_spend(member: Member | None, *, points_to_use: int, stored_value: bool) -> None:
     """The one gate that decides whether a sale may spend a member's balances (points,
     stored value): an active member must be there. (The cards issue adds the member's
-    presence, a scanned dynamic code, here.)"""
+    presence, a scanned dynamic code, here.)
+
+    Stored value is the member's money (China's single-purpose prepaid card rules: nothing on
+    a named card expires), so an expired or cancelled membership still spends it; only a
+    closed one, whose principal was refunded at closing, cannot."""
     active = member is not None and member.status == "active"
     if points_to_use and not active:
         raise DomainError(N_("points can only be used by an active member"), code="points_need_member",
                           fields={"points_to_use": "no active member"})
-    if stored_value and not active:
-        raise DomainError(N_("stored value can only be spent by an active member"), code="stored_value_needs_member",
-                          fields={"payments": "no active member"})
+    if stored_value and (member is None or member.status == "closed"):
+        raise DomainError(N_("stored value can only be spent by a member whose membership is not closed"),
+                          code="stored_value_needs_member", fields={"payments": "no member"})
 
 
 @dataclass(frozen=True)
@@ -311,23 +346,40 @@ def _member_for_till(session: Session, ref: dict, settings: Settings, now: datet
     """The member a till names, by their dynamic code, id or card number; with ``lock``, read
     under their row lock (``benefits.events.lock_member``'s lock, taken in the same statement)."""
     if ref.get("qr_token"):     # refused here when forged, expired, replaced or frozen
-        where = Member.id == cards.read_code(session, settings, str(ref["qr_token"]), now=now).member_id
+        where = ("id", cards.read_code(session, settings, str(ref["qr_token"]), now=now).member_id)
     elif ref.get("member_id") is not None:
-        where = Member.id == ref["member_id"]
+        where = ("id", ref["member_id"])
     elif ref.get("card_no"):
-        where = Member.card_no == str(ref["card_no"]).strip()
+        where = ("card_no", str(ref["card_no"]).strip())
     else:
         raise DomainError(N_("member needs card_no, qr_token or member_id"), code="invalid_member_ref",
                           fields={"member": "card_no, qr_token or member_id required"})
-    query = select(Member).where(where)
     if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    member = session.scalar(query)
+        # One statement reads and locks the member and their points account (the till's
+        # spend and earn lock it anyway, member first as everywhere).
+        found = session.execute(_LOCKED_MEMBER[where[0]], {"ref": where[1]},
+                                execution_options={"populate_existing": True}).first()
+        member = found[0] if found is not None else None
+        if found is not None and found[1] is not None:
+            ledger.hold_account(session, member.id, "points", found[1], found[2])
+    else:
+        member = session.scalar(select(Member).where(getattr(Member, where[0]) == where[1]))
     if member is None and ref.get("card_no") and not ref.get("qr_token"):
         cards.refuse_unknown_card(session, str(ref["card_no"]))     # a replaced number is named as such
     if member is None:
         raise NotFound(N_("no member with that card"), code="member_not_found")
     return member
+
+
+def _locked_member(column):
+    accounts = LedgerAccount.__table__
+    return (select(Member, accounts.c.id, accounts.c.balance)
+            .outerjoin(accounts, (accounts.c.member_id == Member.id) & (accounts.c.kind == "points"))
+            .where(column == bindparam("ref")).with_for_update())
+
+
+# The till's member read, built once: the member and their points account, under row locks.
+_LOCKED_MEMBER = {"id": _locked_member(Member.id), "card_no": _locked_member(Member.card_no)}
 
 
 def _price_basket(items: list[dict]) -> list[BasketLine]:

@@ -9,9 +9,9 @@ lock, taken after the members' rows (the order every issuer locks in), so a till
 the same template at the same moment neither oversells nor deadlocks. When the stock runs
 out part-way, the members first in id order get the coupons left and the rest none.
 
-The coupons go in with multi-row INSERTs whose varying values (a code from ``codes``, a
-member id, the source ref) are written into the statement, which is safe because each is
-checked to be a plain integer or made of a short safe alphabet; nothing is escaped per
+The coupons go in with multi-row INSERTs written out whole (a code from ``codes``, a member
+id, the source ref, the template's values), which is safe because each value is checked to
+be an integer, a date, or made of a short safe alphabet; nothing is bound or escaped per
 member.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, case, func, select, text, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from wxcrm.config import Settings
@@ -30,6 +30,7 @@ from wxcrm.coupons.models import Coupon, CouponTemplate
 from wxcrm.coupons.service import validity
 from wxcrm.errors import DomainError, NotFound
 from wxcrm.members.models import Member
+from wxcrm.sqlutil import ids_in
 from wxcrm.timeutil import business_date
 
 SAFE_REF = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
@@ -74,9 +75,15 @@ def ref_counts(session: Session, ref: str) -> dict[str, int]:
     return {"issued": int(issued or 0), "used": int(used or 0)}
 
 
-def holders_of(session: Session, ref: str) -> set[int]:
-    """The members holding the coupon ``ref`` issued (one indexed range of source refs)."""
-    return set(session.scalars(select(Coupon.member_id).where(Coupon.source_ref.like(ref_pattern(ref), escape="/"))))
+def holders_of(session: Session, ref: str, member_ids: Sequence[int] | None = None) -> set[int]:
+    """The members (of ``member_ids``, or all) holding the coupon ``ref`` issued."""
+    stmt = select(Coupon.member_id).where(Coupon.source_ref.like(ref_pattern(ref), escape="/"))
+    if member_ids is None:
+        return set(session.connection().scalars(stmt))
+    found: set[int] = set()
+    for chunk in _chunks(list(member_ids), LOCK_CHUNK):
+        found |= set(session.connection().scalars(stmt.where(ids_in(Coupon.member_id, chunk))))
+    return found
 
 
 def issue_to_members(session: Session, settings: Settings, *, template_id: int, member_ids: Sequence[int], ref: str,
@@ -94,15 +101,16 @@ def issue_to_members(session: Session, settings: Settings, *, template_id: int, 
     # 1. the members' rows, then the template's: the lock order of every issuer
     active: list[int] = []
     for chunk in _chunks(wanted, LOCK_CHUNK):
-        active += session.scalars(select(Member.id).where(Member.id.in_(chunk), Member.status == "active")
-                                  .order_by(Member.id).with_for_update())
+        active += session.connection().scalars(select(Member.id).where(ids_in(Member.id, chunk),
+                                                                        Member.status == "active")
+                                               .order_by(Member.id).with_for_update())
     result.not_active = len(wanted) - len(active)
     tpl = session.scalar(select(CouponTemplate).where(CouponTemplate.id == template_id).with_for_update()
                          .execution_options(populate_existing=True))
     if tpl is None:
         raise NotFound(f"no coupon template {template_id}", code="coupon_template_not_found",
                        fields={"coupon_template_id": "unknown"})
-    had = holders_of(session, ref)
+    had = holders_of(session, ref, wanted)
     todo = [m for m in active if m not in had]
     today = business_date(settings.tz, now)
     start, end = validity(tpl, today)
@@ -114,7 +122,7 @@ def issue_to_members(session: Session, settings: Settings, *, template_id: int, 
         full: set[int] = set()
         for chunk in _chunks(todo, LOCK_CHUNK):
             full |= set(session.scalars(
-                select(Coupon.member_id).where(Coupon.template_id == tpl.id, Coupon.member_id.in_(chunk))
+                select(Coupon.member_id).where(Coupon.template_id == tpl.id, ids_in(Coupon.member_id, chunk))
                 .group_by(Coupon.member_id).having(func.count() >= tpl.per_member_limit)))
         result.over_limit = len(full)
         todo = [m for m in todo if m not in full]
@@ -124,12 +132,13 @@ def issue_to_members(session: Session, settings: Settings, *, template_id: int, 
         result.out_of_stock = max(len(todo) - left, 0)
         todo = todo[:left]
     if todo:
-        _insert(session, tpl.id, todo, ref, channel, reason or ref, start, end, now)
+        _insert(session, tpl.id, todo, ref, channel, reason if SAFE_REF.match(reason or "") else ref, start, end,
+                now)
         session.execute(update(CouponTemplate).where(CouponTemplate.id == tpl.id)
                         .values(issued_count=CouponTemplate.issued_count + len(todo))
                         .execution_options(synchronize_session=False))
         for chunk in _chunks(todo, LOCK_CHUNK):
-            session.execute(update(Member).where(Member.id.in_(chunk))
+            session.execute(update(Member).where(ids_in(Member.id, chunk))
                             .values(coupons_held=Member.coupons_held + 1).execution_options(synchronize_session=False))
         session.expire(tpl, ["issued_count"])
         for mid in todo:
@@ -145,23 +154,22 @@ def issue_to_members(session: Session, settings: Settings, *, template_id: int, 
 
 def _insert(session: Session, template_id: int, member_ids: list[int], ref: str, channel: str, reason: str,
             start: date, end: date, now: datetime) -> None:
-    """Multi-row INSERTs: the per-member values written in (checked safe), the rest bound once."""
+    """Multi-row INSERTs written out whole and sent as they are (no parameter at all): every
+    value is an integer, a date, or text checked to be of a safe alphabet."""
+    for value in (ref, channel, reason):
+        if not SAFE_REF.match(value):
+            raise ValueError(f"unsafe value for a written-out INSERT: {value!r}")
+    same = (f"{int(template_id)}, 'available', '{channel}', '{reason}', '{start.isoformat()}', "
+            f"'{end.isoformat()}', '{now.isoformat(sep=' ', timespec='microseconds')}', 0, 0")
+    head = ("INSERT INTO coupons (code, member_id, source_ref, template_id, status, channel, reason, valid_from, "
+            "valid_until, issued_at, discount_fen, basket_fen) VALUES ")
     codes = new_codes(len(member_ids))
-    # SQLite repeats the bound values for each row (at most 32,766 a statement)
-    size = INSERT_CHUNK if session.get_bind().dialect.name in ("mysql", "mariadb") else 400
-    for offset in range(0, len(member_ids), size):
+    conn = session.connection()
+    for offset in range(0, len(member_ids), INSERT_CHUNK):
         rows = []
-        for mid, code in zip(member_ids[offset:offset + size], codes[offset:offset + size]):
-            mid = int(mid)
+        for mid, code in zip(member_ids[offset:offset + INSERT_CHUNK], codes[offset:offset + INSERT_CHUNK]):
             if not SAFE_CODE.match(code):
                 raise ValueError("unsafe coupon code")
-            written = source_ref(ref, mid).replace(":", "\\:")     # a colon in text() starts a parameter
-            rows.append(f"('{code}', {mid}, '{written}', :template_id, 'available', :channel, :reason, "
-                        ":valid_from, :valid_until, :issued_at, 0, 0)")
-        stmt = text("INSERT INTO coupons (code, member_id, source_ref, template_id, status, channel, reason, valid_from, "
-                    "valid_until, issued_at, discount_fen, basket_fen) VALUES " + ", ".join(rows)).bindparams(
-            bindparam("valid_from", type_=Coupon.__table__.c.valid_from.type),
-            bindparam("valid_until", type_=Coupon.__table__.c.valid_until.type),
-            bindparam("issued_at", type_=Coupon.__table__.c.issued_at.type))
-        session.execute(stmt, {"template_id": template_id, "channel": channel, "reason": reason[:255],
-                               "valid_from": start, "valid_until": end, "issued_at": now})
+            mid = int(mid)
+            rows.append(f"('{code}', {mid}, '{ref}:m{mid}', {same})")
+        conn.exec_driver_sql(head + ", ".join(rows))

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import event, func, select
+from sqlalchemy import bindparam, event, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from wxcrm.errors import InsufficientBalance
 from wxcrm.ledger.models import CAUSES, LedgerAccount, LedgerEntry, LotMovement, PointsLot, ValueLot, ValueMovement
@@ -39,7 +41,7 @@ def open_accounts(session: Session, member_id: int) -> None:
 
 
 _LOCKED = "wxcrm.ledger.locked_accounts"     # (member id, kind) -> the account locked in this transaction
-_NEW_LOTS = "wxcrm.ledger.new_lots"          # lots credited in this transaction (held: the map is weak)
+_NEW_LOTS = "wxcrm.ledger.new_lots"          # lot id -> the points lots credited in this transaction
 
 
 @event.listens_for(Session, "after_commit")
@@ -49,27 +51,86 @@ def _locks_released(session: Session, *args) -> None:
     session.info.pop(_NEW_LOTS, None)
 
 
-def lock_account(session: Session, member_id: int, kind: str) -> LedgerAccount:
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ended(session: Session, transaction) -> None:
+    if transaction.parent is None:      # the database transaction is over (also by close())
+        _locks_released(session)
+
+
+# The hot writes in SQLAlchemy Core (issue 11): the statements are built once, the rows go
+# in as plain parameters, no ORM instance is flushed. An ORM instance of the account that
+# the session already holds is kept in step (``_post``), so readers in the same transaction
+# never see a stale balance.
+_ACCOUNTS = LedgerAccount.__table__
+_LOCK_ACCOUNT = (select(_ACCOUNTS.c.id, _ACCOUNTS.c.balance)
+                 .where(_ACCOUNTS.c.member_id == bindparam("member_id"), _ACCOUNTS.c.kind == bindparam("kind"))
+                 .with_for_update())
+_MOVE_BALANCE = (update(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("account_id"))
+                 .values(balance=bindparam("new_balance"), updated_at=bindparam("moved_at")))
+_INSERT_ENTRY = insert(LedgerEntry.__table__)
+_INSERT_LOT = insert(PointsLot.__table__)
+_ENTRY_COLUMNS = tuple(c.key for c in LedgerEntry.__table__.columns if c.key != "id")
+_LOT_COLUMNS = tuple(c.key for c in PointsLot.__table__.columns if c.key != "id")
+
+
+@dataclass(eq=False)
+class HeldAccount:
+    """An account row this transaction holds under its row lock, and its balance as the
+    transaction's own entries left it (``_post`` keeps it)."""
+    id: int
+    member_id: int
+    kind: str
+    balance: int
+
+
+@dataclass(eq=False)
+class NewLot:
+    """A points lot credited in this transaction, as it is now (``new_lots``)."""
+    id: int
+    account_id: int
+    entry_id: int
+    points: int
+    remaining: int
+    available_from: date
+    expires_on: date
+    transaction_id: int | None
+
+
+def lock_account(session: Session, member_id: int, kind: str) -> HeldAccount:
     """The account, read under its row lock; once per transaction (a second call in the
     same transaction, e.g. a purchase that spends and earns points, returns the locked row
     it already holds, whose balance ``_post`` keeps)."""
-    held = session.info.get(_LOCKED, {}).get((member_id, kind))
-    if held is not None and held in session:
-        return held
-    account = _lock_account(session, member_id, kind)
-    session.info.setdefault(_LOCKED, {})[(member_id, kind)] = account
-    return account
+    locked = session.info.setdefault(_LOCKED, {})
+    held = locked.get((member_id, kind))
+    if held is None:
+        held = locked[(member_id, kind)] = _lock_account(session, member_id, kind)
+    return held
 
 
-def _lock_account(session: Session, member_id: int, kind: str) -> LedgerAccount:
-    account = session.scalar(
-        select(LedgerAccount).where(LedgerAccount.member_id == member_id, LedgerAccount.kind == kind)
-        .with_for_update().execution_options(populate_existing=True))
-    if account is None:  # members made before accounts existed, or by hand
+def hold_account(session: Session, member_id: int, kind: str, account_id: int, balance: int) -> HeldAccount:
+    """Record an account a caller locked itself, in a statement of its own (the till locks
+    the member and their points account in one read): ``lock_account`` returns it then."""
+    held = HeldAccount(account_id, member_id, kind, balance)
+    session.info.setdefault(_LOCKED, {})[(member_id, kind)] = held
+    return held
+
+
+def _lock_account(session: Session, member_id: int, kind: str) -> HeldAccount:
+    row = session.connection().execute(_LOCK_ACCOUNT, {"member_id": member_id, "kind": kind}).first()
+    if row is None:  # members made before accounts existed, or by hand
         account = LedgerAccount(member_id=member_id, kind=kind, balance=0)
         session.add(account)
         session.flush()
-    return account
+        return HeldAccount(account.id, member_id, kind, 0)
+    return HeldAccount(row[0], member_id, kind, row[1])
+
+
+def _member_of_account(session: Session, account_id: int) -> int:
+    """The member an account belongs to: from the accounts this transaction holds, else read."""
+    for held in session.info.get(_LOCKED, {}).values():
+        if held.id == account_id:
+            return held.member_id
+    return session.get(LedgerAccount, account_id).member_id
 
 
 def balance(session: Session, member_id: int, kind: str) -> int:
@@ -85,20 +146,27 @@ def balances(session: Session, member_id: int) -> dict[str, int]:
         k: v or 0 for k, v in found.items() if k not in ("points", "stored_value")}}
 
 
-def _post(session: Session, account: LedgerAccount, amount: int, cause: Cause) -> LedgerEntry:
+def _post(session: Session, account: HeldAccount, amount: int, cause: Cause) -> LedgerEntry:
+    """Append one entry and move the locked account's balance: two Core statements. Returns
+    the entry as a transient instance (its id set; it is in the database, not in the session)."""
     if cause.kind not in CAUSES:
         raise ValueError(f"unknown ledger cause {cause.kind!r}")
     new_balance = account.balance + amount
     if new_balance < 0:
         raise InsufficientBalance(f"account {account.id} has {account.balance}, cannot take {-amount}")
+    at = cause.at or utcnow()
+    values = {"account_id": account.id, "amount": amount, "balance_after": new_balance, "cause": cause.kind,
+              "cause_id": cause.ref, "transaction_id": cause.transaction_id, "rule_id": cause.rule_id,
+              "rule_version": cause.rule_version, "staff_id": cause.staff_id, "text_zh": cause.text_zh[:255],
+              "text_en": cause.text_en[:255], "created_at": at}
+    conn = session.connection()
+    conn.execute(_MOVE_BALANCE, {"account_id": account.id, "new_balance": new_balance, "moved_at": utcnow()})
+    entry_id = conn.execute(_INSERT_ENTRY, values).lastrowid
     account.balance = new_balance
-    entry = LedgerEntry(account_id=account.id, amount=amount, balance_after=new_balance,
-                        cause=cause.kind, cause_id=cause.ref, transaction_id=cause.transaction_id,
-                        rule_id=cause.rule_id, rule_version=cause.rule_version, staff_id=cause.staff_id,
-                        text_zh=cause.text_zh[:255], text_en=cause.text_en[:255], created_at=cause.at or utcnow())
-    session.add(entry)
-    session.flush()
-    return entry
+    mapped = session.identity_map.get(identity_key(LedgerAccount, account.id))
+    if mapped is not None:     # someone in this transaction read the account through the ORM
+        set_committed_value(mapped, "balance", new_balance)
+    return LedgerEntry(id=entry_id, **values)
 
 
 # ---------------------------------------------------------------- points
@@ -115,12 +183,12 @@ def earn_points(session: Session, member_id: int, points: int, cause: Cause, *, 
         raise ValueError("earn_points needs a positive amount")
     account = lock_account(session, member_id, "points")
     entry = _post(session, account, points, cause)
-    lot = PointsLot(account_id=account.id, entry_id=entry.id, points=points, remaining=points,
-                    available_from=today + timedelta(days=pending_days), expires_on=expires_on,
-                    transaction_id=cause.transaction_id, created_at=entry.created_at)
-    session.add(lot)
-    session.info.setdefault(_NEW_LOTS, []).append(lot)
-    session.flush()
+    values = {"account_id": account.id, "entry_id": entry.id, "points": points, "remaining": points,
+              "available_from": today + timedelta(days=pending_days), "expires_on": expires_on,
+              "transaction_id": cause.transaction_id, "created_at": entry.created_at}
+    lot_id = session.connection().execute(_INSERT_LOT, values).lastrowid
+    lot = NewLot(id=lot_id, **{k: v for k, v in values.items() if k != "created_at"})
+    session.info.setdefault(_NEW_LOTS, {})[lot_id] = lot
     return entry
 
 
@@ -152,12 +220,12 @@ def balance_in_session(session: Session, member_id: int, kind: str) -> int | Non
     under the row lock and ``_post`` keeps it), without asking the database; None when
     the transaction has not locked it."""
     held = session.info.get(_LOCKED, {}).get((member_id, kind))
-    return held.balance if held is not None and held in session else None
+    return held.balance if held is not None else None
 
 
-def new_lots(session: Session) -> list[PointsLot]:
+def new_lots(session: Session) -> list[NewLot]:
     """The points lots this transaction credited (``earn_points``), as they are now."""
-    return [lot for lot in session.info.get(_NEW_LOTS, ()) if lot in session]
+    return list(session.info.get(_NEW_LOTS, {}).values())
 
 
 @dataclass
@@ -194,6 +262,9 @@ def _take_from_lots(session: Session, entry: LedgerEntry, lots: list[PointsLot],
         lot.remaining -= take
         session.add(LotMovement(entry_id=entry.id, lot_id=lot.id, points=-take))
         taken += take
+        new = session.info.get(_NEW_LOTS, {}).get(lot.id)
+        if new is not None:        # a lot this transaction credited: the receipt sees what is left
+            new.remaining = lot.remaining
     session.flush()
     return taken
 
@@ -222,7 +293,7 @@ def restore_spent_points(session: Session, spend_entry_id: int, points: int, cau
     if points <= 0:
         return None
     spend = session.get(LedgerEntry, spend_entry_id)
-    account = lock_account(session, session.get(LedgerAccount, spend.account_id).member_id, "points")
+    account = lock_account(session, _member_of_account(session, spend.account_id), "points")
     # Per lot: what this spend took, less what earlier reversals of it already put back.
     reversal_ids = select(LedgerEntry.id).where(LedgerEntry.cause == "redeem_reversal",
                                                LedgerEntry.cause_id == str(spend_entry_id))
@@ -496,7 +567,7 @@ def restore_spent_value(session: Session, spend_entry_id: int, amount_fen: int, 
     if amount_fen <= 0:
         return None
     spend = session.get(LedgerEntry, spend_entry_id)
-    account = lock_account(session, session.get(LedgerAccount, spend.account_id).member_id, "stored_value")
+    account = lock_account(session, _member_of_account(session, spend.account_id), "stored_value")
     moves = session.execute(select(ValueMovement.lot_id, ValueMovement.principal, ValueMovement.bonus,
                                    ValueMovement.entry_id)
                             .where((ValueMovement.entry_id == spend_entry_id)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from wxcrm.members.models import Member
 from wxcrm.messages.models import MassSend, MassSendCount
-from wxcrm.sqlutil import insert_missing, insert_missing_select
+from wxcrm.sqlutil import ids_in, insert_missing, insert_missing_select
 from wxcrm.timeutil import to_local, to_utc_naive
 
 MASS_PER_MONTH = 4
@@ -76,17 +76,17 @@ def reserve_mass_sends(session: Session, member_ids: Sequence[int], month: str) 
         return {}
     member_ids = list(member_ids)
     limit = MASS_PER_MONTH - outside_sends(session, month)
-    counts = dict(session.execute(select(MassSendCount.member_id, MassSendCount.sent).where(
-        MassSendCount.member_id.in_(member_ids), MassSendCount.month == month).with_for_update()).all())
+    counts = dict(session.connection().execute(select(MassSendCount.member_id, MassSendCount.sent).where(
+        ids_in(MassSendCount.member_id, member_ids), MassSendCount.month == month).with_for_update()).all())
     missing = [mid for mid in member_ids if mid not in counts] if limit > 0 else []
     if missing:
         counted = select(MassSendCount.id).where(MassSendCount.member_id == Member.id, MassSendCount.month == month)
         insert_missing_select(session, MassSendCount, "member_id", ["member_id", "month", "sent"],
                               select(Member.id, literal(month, String()), literal(1, Integer()))
-                              .where(Member.id.in_(missing), ~counted.exists()))
+                              .where(ids_in(Member.id, missing), ~counted.exists()))
     taken = [mid for mid, sent in counts.items() if sent < limit]
     if taken:
-        session.execute(update(MassSendCount).where(MassSendCount.member_id.in_(taken), MassSendCount.month == month)
+        session.execute(update(MassSendCount).where(ids_in(MassSendCount.member_id, taken), MassSendCount.month == month)
                         .values(sent=MassSendCount.sent + 1).execution_options(synchronize_session=False))
     chosen = set(taken) | set(missing)
     return {mid: int(mid in chosen) for mid in member_ids}
@@ -101,7 +101,7 @@ def release_mass_send(session: Session, member_id: int, month: str) -> None:
 def release_mass_sends(session: Session, member_ids: Sequence[int], month: str) -> None:
     """``release_mass_send`` for many members in one statement."""
     if member_ids:
-        session.execute(update(MassSendCount).where(MassSendCount.member_id.in_(list(member_ids)),
+        session.execute(update(MassSendCount).where(ids_in(MassSendCount.member_id, member_ids),
                                                     MassSendCount.month == month, MassSendCount.sent > 0)
                         .values(sent=MassSendCount.sent - 1).execution_options(synchronize_session=False))
 

@@ -39,7 +39,7 @@ from wxcrm.messages.massquota import (
     reserve_mass_sends,
 )
 from wxcrm.messages.models import OutboxMessage
-from wxcrm.sqlutil import insert_missing
+from wxcrm.sqlutil import ids_in, insert_missing
 from wxcrm.timeutil import utcnow
 
 __all__ = ["PURPOSES", "MASS_PER_MONTH", "enqueue", "enqueue_many", "reroute", "resend", "status_counts",
@@ -223,9 +223,20 @@ def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, me
     if phone:
         to = Recipient(to.member_id, to.openid, phone, to.followed)
     content = Content(text, dict(fields or {}), url or "")
-    row = OutboxMessage(purpose=purpose, channel=PURPOSES[purpose][0], member_id=to.member_id, openid=to.openid,
-                        phone=to.phone, dedup_key=dedup_key, attempts=0, last_error="", created_at=now,
-                        next_attempt_at=now, remote_id="", history=[])
+    start = {"purpose": purpose, "channel": PURPOSES[purpose][0], "member_id": to.member_id, "openid": to.openid,
+             "phone": to.phone, "dedup_key": dedup_key, "attempts": 0, "last_error": "", "created_at": now,
+             "next_attempt_at": now,
+             "remote_id": "", "history": []}
+    if dedup_key is not None and not read_back:
+        # A new key (a just-made transaction's): a plain Core insert of a plain row, no ORM
+        # instance (issue 11); the unique index still refuses a second row.
+        row = _Row.__new__(_Row)
+        row.__dict__.update(dict.fromkeys(_ROW_COLUMNS), **start)
+        _apply(row, choose(session, settings, purpose, PURPOSES[purpose], to, content, now), content, now)
+        _wait_out_quiet_hours(row, settings, now)
+        session.connection().execute(_INSERT_ROW, {c: getattr(row, c) for c in _ROW_COLUMNS})
+        return None
+    row = OutboxMessage(**start)
     _apply(row, choose(session, settings, purpose, PURPOSES[purpose], to, content, now), content, now)
     _wait_out_quiet_hours(row, settings, now)
     if dedup_key is None:
@@ -234,9 +245,6 @@ def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, me
         return row
     # A concurrent caller with the same key: whichever commits first wins, the other gets its row.
     values = {c.key: getattr(row, c.key) for c in OutboxMessage.__table__.columns if c.key != "id"}
-    if not read_back:   # a new key: a plain insert (the unique index still refuses a second row)
-        session.execute(insert(OutboxMessage).values(**values))
-        return None
     insert_missing(session, OutboxMessage, "dedup_key", **values)
     return session.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key))
 
@@ -253,6 +261,7 @@ CHUNK = 5000
 
 _ROW_COLUMNS = tuple(c.key for c in OutboxMessage.__table__.columns if c.key != "id")
 _PER_MEMBER = ("member_id", "openid", "phone", "dedup_key")
+_INSERT_ROW = insert(OutboxMessage.__table__)
 
 
 class _Row:
@@ -300,42 +309,47 @@ def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: st
         name = row.channel if row.status == "pending" else "parked"
         counts[name] = counts.get(name, 0) + 1
 
+    table = OutboxMessage.__table__
+    same = [name for name in _ROW_COLUMNS if name not in _PER_MEMBER]
+    conn = session.connection()
     for start in range(0, len(member_ids), CHUNK):
-        chunk = list(member_ids[start:start + CHUNK])
-        keys = {mid: f"{dedup_prefix}:m{mid}" for mid in chunk} if dedup_prefix else {}
-        if keys:
-            done = set(session.scalars(select(OutboxMessage.dedup_key)
-                                       .where(OutboxMessage.dedup_key.in_(list(keys.values())))))
+        chunk = [int(mid) for mid in member_ids[start:start + CHUNK]]
+        if dedup_prefix:
+            # the members of this chunk already queued under this prefix (their key is theirs)
+            pattern = dedup_prefix.replace("/", "//").replace("_", "/_").replace("%", "/%") + ":m%"
+            done = {mid for mid, key in conn.execute(select(OutboxMessage.member_id, OutboxMessage.dedup_key).where(
+                ids_in(OutboxMessage.member_id, chunk), OutboxMessage.dedup_key.like(pattern, escape="/")))
+                if key == f"{dedup_prefix}:m{mid}"}
             if done:
-                chunk = [mid for mid in chunk if keys[mid] not in done]
+                chunk = [mid for mid in chunk if mid not in done]
                 counts["skipped"] = counts.get("skipped", 0) + len(done)
         if not chunk:
             continue
-        people = session.execute(select(Member.id, Member.openid, Member.phone, Member.followed,
-                                        Member.marketing_consent).where(Member.id.in_(chunk))).all()
-        recipients = {p.id: Recipient(p.id, p.openid, p.phone, bool(p.followed), bool(p.marketing_consent))
-                      for p in people}
-        in_window = windows.openids_with_open_window(
-            session, [r.openid for r in recipients.values() if r.openid and r.followed], now) \
-            if "custom" in channels else set()
-        mass_left = reserve_mass_sends(session, [r.member_id for r in recipients.values()
-                                                 if r.openid and r.followed and r.openid not in in_window
-                                                 and (r.marketing or not marketing)],
+        people = {p[0]: p for p in conn.execute(select(
+            Member.id, Member.openid, Member.phone, Member.followed, Member.marketing_consent)
+            .where(ids_in(Member.id, chunk)))}
+        followers = [p[1] for p in people.values() if p[1] and p[3]]
+        in_window = windows.openids_with_open_window(session, followers, now) if "custom" in channels and \
+            followers else set()
+        mass_left = reserve_mass_sends(session, [p[0] for p in people.values()
+                                                 if p[1] and p[3] and p[1] not in in_window
+                                                 and (p[4] or not marketing)],
                                        month) if "mass" in channels else {}
         kinds: dict[tuple, list[int]] = {}
         one_by_one = []
         give_back: list[int] = []
         for mid in chunk:
-            to = recipients.get(mid)
-            if to is None:
+            p = people.get(mid)
+            if p is None:
                 continue
-            if to.openid in in_window:
-                one_by_one.append(to)
+            if p[1] and p[1] in in_window:
+                one_by_one.append(Recipient(p[0], p[1], p[2], bool(p[3]), bool(p[4])))
                 continue
-            kinds.setdefault((to.marketing, bool(to.openid), to.followed, mass_left.get(mid),
-                              sms.mobile(to.phone)), []).append(mid)
+            kinds.setdefault((bool(p[4]), bool(p[1]), bool(p[3]), mass_left.get(mid), sms.mobile(p[2])),
+                             []).append(mid)
         for kind, mids in kinds.items():
-            to = recipients[mids[0]]           # any member of the kind gets the same choice
+            p = people[mids[0]]                # any member of the kind gets the same choice
+            to = Recipient(p[0], p[1], p[2], bool(p[3]), bool(p[4]))
             # a follower outside every window: customer service is skipped as ``choose`` would
             windowless = "custom" in channels and to.openid and to.followed and (to.marketing or not marketing)
             usable = tuple(c for c in channels if c != "custom") if windowless else channels
@@ -350,11 +364,9 @@ def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: st
             _wait_out_quiet_hours(row, settings, now)
             name = row.channel if row.status == "pending" else "parked"
             counts[name] = counts.get(name, 0) + len(mids)
-            table = OutboxMessage.__table__
-            same = [name for name in _ROW_COLUMNS if name not in _PER_MEMBER]
             rows = select(*[literal(getattr(row, name), table.c[name].type) for name in same],
                           Member.id, Member.openid, Member.phone, _key_of(dedup_prefix)) \
-                .where(Member.id.in_(mids)).order_by(Member.id)
+                .where(ids_in(Member.id, mids)).order_by(Member.id)
             session.execute(insert(table).from_select(same + list(_PER_MEMBER), rows))
         rows = []
         for to in one_by_one:          # inside a window: a send taken from it, member by member
@@ -363,8 +375,8 @@ def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: st
             if choice.channel != "mass" and mass_left.get(mid):
                 give_back.append(mid)
             row = _Row(purpose=purpose, member_id=mid, openid=to.openid, phone=to.phone,
-                       dedup_key=keys.get(mid), attempts=0, last_error="", created_at=now, remote_id="",
-                       history=[], channel=channels[0])
+                       dedup_key=f"{dedup_prefix}:m{mid}" if dedup_prefix else None, attempts=0, last_error="",
+                       created_at=now, remote_id="", history=[], channel=channels[0])
             _apply(row, choice, content, now)
             _wait_out_quiet_hours(row, settings, now)
             count(row)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from wxcrm.rules.compiler import CompiledRuleSet
@@ -37,13 +37,18 @@ def period_keys(today: date, anchor: date | None = None) -> dict[str, str]:
             "myear": membership_year_start(today, anchor or today).isoformat(), "life": "-"}
 
 
+_USAGE_TABLE = RuleUsage.__table__
+_USAGE = (select(_USAGE_TABLE.c.rule_id, _USAGE_TABLE.c.period, _USAGE_TABLE.c.period_key, _USAGE_TABLE.c.count)
+          .where(_USAGE_TABLE.c.member_id == bindparam("member_id"),
+                 _USAGE_TABLE.c.rule_id.in_(bindparam("rule_ids", expanding=True))))   # built once (issue 11)
+
+
 def usage_for(session: Session, member_id: int, rule_ids: list[int], today: date,
               anchor: date | None = None) -> dict[int, UsageCounts]:
     if not rule_ids:
         return {}
     keys = period_keys(today, anchor)
-    rows = session.execute(select(RuleUsage.rule_id, RuleUsage.period, RuleUsage.period_key, RuleUsage.count)
-                           .where(RuleUsage.member_id == member_id, RuleUsage.rule_id.in_(rule_ids))).all()
+    rows = session.connection().execute(_USAGE, {"member_id": member_id, "rule_ids": list(rule_ids)}).all()
     counts: dict[int, dict[str, int]] = {}
     for rule_id, period, key, count in rows:
         if keys[period] == key:

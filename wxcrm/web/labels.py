@@ -152,7 +152,7 @@ PROBLEMS = {
     "idempotency_key_reused": N_("This sale was already rung up with a different basket."),
     "payments_do_not_add_up": N_("The payments add up to ¥%(paid)s but ¥%(payable)s is left to pay."),
     "insufficient_stored_value": N_("The member's stored value does not cover that amount."),
-    "stored_value_needs_member": N_("Stored value can only be spent by an active member."),
+    "stored_value_needs_member": N_("Stored value can only be spent by a member whose membership is not closed."),
     "stored_value_cap": N_("A card holds at most ¥%(cap)s: ¥%(room)s more fits."),
     "stored_value_cap_bonus": N_("A card holds at most ¥%(cap)s, bonus included: this top-up brings ¥%(bonus)s "
                                  "of bonus, and ¥%(room)s more fits."),

@@ -369,7 +369,8 @@ def preview():
                        "points": ln.get("points")}
                       for ln in body["receipt_lines"] if ln["kind"] in shown],
             "payable": fen_to_yuan_str(body["payable_fen"]),
-            "not_applied": [{"code": pretty(c["code"]), "title": c["title"], "reason": reason_text(c["reason_code"])}
+            "not_applied": [{"code": pretty(c["code"]), "title": (c["title"] if zh else c.get("title_en") or c["title"]),
+                             "reason": reason_text(c["reason_code"])}
                             for c in body.get("coupons_not_applied", [])]}
 
 
