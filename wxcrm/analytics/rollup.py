@@ -25,6 +25,7 @@ from wxcrm.timeutil import to_local, utcnow
 BATCH = 20_000
 MEASURES = ("purchases", "refunds", "gross_fen", "refund_fen", "qty", "points_earned", "points_redeemed",
             "member_purchases")
+SALES_KEY = ("dim", "business_date", "store_id", "tier_id", "value")
 MONTHLY = "m:"   # a rollup row's dim prefix for a whole month's sums
 MEMBER_DIMS = ("gender", "age", "district", "occupation", "education", "income", "group")
 ITEM_DIMS = ("category", "sku")
@@ -93,7 +94,8 @@ def _add_into(session: Session, model, key_cols: tuple[str, ...], measures: tupl
     table = model.__table__.name
     cols = key_cols + measures
     dialect = session.get_bind().dialect.name
-    rows = [(*key, *sums) for key, sums in cells.items()]
+    # In key order: two runs adding into the same rows take their locks in the same order.
+    rows = sorted((*key, *sums) for key, sums in cells.items())
     if dialect in ("mysql", "mariadb"):
         adds = ", ".join(f"{m} = {m} + VALUES({m})" for m in measures)
         _upsert_mysql(session, f"INSERT INTO {table} ({', '.join(cols)}) VALUES ", rows,
@@ -121,9 +123,14 @@ def _upsert_mysql(session: Session, head: str, rows: list[tuple], tail: str) -> 
 
 
 def roll_up_sales(session: Session, settings: Settings, *, batch: int = BATCH, lag_seconds: int = 60,
-                  now: datetime | None = None) -> int:
-    """Roll up the next batch of transactions. Returns how many were rolled up (0: current)."""
-    mark = _watermark(session, "sales")
+                  now: datetime | None = None, mark_name: str = "sales", upto: int | None = None,
+                  cells_into: dict | None = None, cells_only: bool = False) -> int:
+    """Roll up the next batch of transactions. Returns how many were rolled up (0: current).
+    ``mark_name`` and ``upto``: a part of the history (ids up to ``upto``) rolled up under its
+    own watermark, beside the others (``bench/rollup_parts.py``); ``cells_into``: add the
+    rollup cells up there (the caller writes them) rather than into the table; ``cells_only``:
+    leave the member summaries and buyer days alone (they are current)."""
+    mark = _watermark(session, mark_name)
     cutoff = (now or utcnow()) - timedelta(seconds=lag_seconds)
     # Plain SQL, read without SQLAlchemy's per-value processing: a rebuild reads millions of rows.
     rows = [_Sale(*r) for r in session.execute(text(
@@ -131,7 +138,8 @@ def roll_up_sales(session: Session, settings: Settings, *, batch: int = BATCH, l
         " t.points_earned, t.points_redeemed, m.tier_id, m.gender, m.birthday, m.district, m.occupation,"
         " m.education, m.income_band, m.group_id"
         " FROM transactions t LEFT JOIN members m ON m.id = t.member_id"
-        " WHERE t.id > :after ORDER BY t.id LIMIT :batch"), {"after": mark.last_id, "batch": batch})]
+        " WHERE t.id > :after AND t.id <= :upto ORDER BY t.id LIMIT :batch"),
+        {"after": mark.last_id, "upto": upto if upto is not None else 2 ** 62, "batch": batch})]
     for n, row in enumerate(rows):
         if _moment(row.recorded_at or row.created_at) > cutoff:
             rows = rows[:n]
@@ -193,9 +201,19 @@ def roll_up_sales(session: Session, settings: Settings, *, batch: int = BATCH, l
         month = cells[(MONTHLY + dim, day.replace(day=1), store_id, tier, value)]
         for i, v in enumerate(sums):
             month[i] += v
-    _add_into(session, SalesDaily, ("dim", "business_date", "store_id", "tier_id", "value"), MEASURES, cells)
-    _add_members(session, members)
-    _add_buyer_days(session, buyer_days)
+    if cells_into is None:
+        _add_into(session, SalesDaily, SALES_KEY, MEASURES, cells)
+    else:
+        for key, sums in cells.items():
+            into = cells_into.get(key)
+            if into is None:
+                cells_into[key] = sums
+            else:
+                for i, v in enumerate(sums):
+                    into[i] += v
+    if not cells_only:
+        _add_members(session, members)
+        _add_buyer_days(session, buyer_days)
     mark.last_id, mark.updated_at = last_id, utcnow()
     session.flush()
     return len(rows)
