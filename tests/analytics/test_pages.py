@@ -35,6 +35,24 @@ def test_every_analytics_page_renders_in_chinese(client, make, shop):
     assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
 
 
+def test_the_detail_export_says_kinds_and_tenders_in_the_readers_words(client, make, shop):
+    """Codes (`wechat_pay`, `refund`) are for machines: the CSV and XLSX a marketer opens say
+    微信支付 and 退款, as the page does."""
+    from openpyxl import load_workbook
+    sign_in(client, make)
+    q = "start=2025-11-20&end=2026-11-19&period=day"
+    text = client.get(f"/console/analytics/reports/transaction_detail.csv?{q}",
+                      headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    rows = [line.split(",") for line in text.splitlines()[1:]]
+    assert len(rows) > 1000
+    assert "微信支付" in {r[6] for r in rows} and {"消费", "退货"} >= {r[3] for r in rows} and "退货" in {r[3] for r in rows}
+    assert not {"wechat_pay", "purchase", "refund", "cash"} & ({r[3] for r in rows} | {r[6] for r in rows})
+    xlsx = client.get(f"/console/analytics/reports/transaction_detail.xlsx?{q}", headers={"Accept-Language": "zh-CN"})
+    sheet = load_workbook(io.BytesIO(xlsx.data), read_only=True).active
+    cells = {(row[3], row[6]) for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert ("消费", "微信支付") in cells and not any(kind in ("purchase", "refund") for kind, _ in cells)
+
+
 def test_bad_filters_get_a_message_not_a_500(client, make):
     sign_in(client, make)
     for path in ("/console/analytics/?start=2026-13-01", "/console/analytics/?start=2026-05-01&end=2026-01-01",

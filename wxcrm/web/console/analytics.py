@@ -25,7 +25,7 @@ from wxcrm.extensions import db
 from wxcrm.members.models import GroupAccount, Store, Tier
 from wxcrm.timeutil import business_date
 from wxcrm.web.auth import role_required
-from wxcrm.web.labels import label, payment_label, problem_text, tier_name
+from wxcrm.web.labels import TRANSACTION_KINDS, label, payment_label, problem_text, tier_name
 
 bp = Blueprint("console_analytics", __name__)
 
@@ -265,6 +265,25 @@ def report(code: str):
                                                                  doseq=True), **{**_choices(), "segments": []})
 
 
+def _readable_rows(rep: standard.Report, rows):
+    """The rows with their codes in the reader's words (``wechat_pay`` -> 微信支付, ``refund``
+    -> 退款), as the page shows them; each code is translated once per export."""
+    keys = [c.key for c in rep.columns]
+    words = {"kind": lambda v: label(TRANSACTION_KINDS, v), "payment_method": payment_label}
+    fixes = [(i, words[k], {}) for i, k in enumerate(keys) if k in words]
+    if not fixes:
+        yield from rows
+        return
+    for row in rows:
+        row = list(row)
+        for i, say, seen in fixes:
+            v = row[i]
+            if v not in seen:
+                seen[v] = say(v)
+            row[i] = seen[v]
+        yield row
+
+
 @bp.route("/reports/<code>.csv")
 @role_required("admin", "marketer")
 def report_csv(code: str):
@@ -273,7 +292,7 @@ def report_csv(code: str):
     except DomainError as exc:
         return _error_page(exc)
     headers = [_(c.label) for c in rep.columns]
-    rows = rep.rows(db.session, f, period)
+    rows = _readable_rows(rep, rep.rows(db.session, f, period))
     name = f"{code}-{f.start.isoformat()}-{f.end.isoformat()}.csv"
     return Response(stream_with_context(standard.csv_chunks(rep, rows, headers)), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename={name}"})
@@ -290,7 +309,7 @@ def report_xlsx(code: str):
     # Written row by row to a temporary file (write-only workbook), then sent with its length,
     # so the browser (and the page's progress bar) knows how far the download is.
     spool = tempfile.TemporaryFile()
-    standard.write_xlsx(rep, rep.rows(db.session, f, period), headers, spool, title=_(rep.title))
+    standard.write_xlsx(rep, _readable_rows(rep, rep.rows(db.session, f, period)), headers, spool, title=_(rep.title))
     spool.seek(0)
     name = f"{code}-{f.start.isoformat()}-{f.end.isoformat()}.xlsx"
     return send_file(spool, as_attachment=True, download_name=name,
