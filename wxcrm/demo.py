@@ -41,6 +41,7 @@ STORES = [
 ]
 TIERS = [("normal", "普卡", "Classic", 1, 0), ("silver", "银卡", "Silver", 2, 200_000),
          ("gold", "金卡", "Gold", 3, 800_000), ("diamond", "钻石卡", "Diamond", 4, 2_000_000)]
+PAID_MEMBERSHIP_FEN = {"gold": 19_900, "diamond": 49_900}
 GROUPS = [("G-ACME", "艾克美科技有限公司"), ("G-RUN", "城市跑团"), ("G-STAFF", "本店员工")]
 CATALOGUE = [  # sku, category, unit price fen
     ("TEA-001", "tea", 1800), ("TEA-002", "tea", 2600), ("COF-001", "coffee", 2800), ("COF-002", "coffee", 3200),
@@ -117,7 +118,9 @@ def seed(session: Session, settings: Settings, *, members: int = 300, days: int 
         member_service.create_store(session, code=code, name=name, kind=kind, city=city, address=address)
     settlement.create_franchisee(session, code="FR-HZSZ", name="杭苏加盟商", store_codes=("S004", "S005"))
     for code, name, name_en, rank, threshold in TIERS:
-        member_service.create_tier(session, code=code, name=name, name_en=name_en, rank=rank, upgrade_threshold_fen=threshold)
+        tier = member_service.create_tier(session, code=code, name=name, name_en=name_en, rank=rank,
+                                          upgrade_threshold_fen=threshold)
+        tier.price_fen = PAID_MEMBERSHIP_FEN.get(code)        # paid membership: a year of gold or diamond
     for code, name in GROUPS:
         member_service.create_group(session, code=code, name=name)
     for role, username, password, store in LOGINS:

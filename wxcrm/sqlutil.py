@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 
+from sqlalchemy import ColumnElement, false, literal_column
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -43,6 +44,21 @@ def insert_missing_many(session: Session, model, key_column: str, rows: list[dic
     session.connection().execute(stmt, rows)
 
 
+def insert_missing_select(session: Session, model, key_column: str, names: list[str], rows) -> None:
+    """``insert_missing_many`` from a SELECT (``INSERT ... SELECT``): nothing is sent per row.
+    ``rows`` must have a WHERE clause (SQLite reads ``ON CONFLICT`` after a bare FROM as a join)."""
+    dialect = session.get_bind().dialect.name
+    table = model.__table__
+    if dialect in ("mysql", "mariadb"):
+        stmt = mysql.insert(table).from_select(names, rows)
+        stmt = stmt.on_duplicate_key_update({key_column: stmt.inserted[key_column]})
+    elif dialect == "postgresql":
+        stmt = postgresql.insert(table).from_select(names, rows).on_conflict_do_nothing()
+    else:
+        stmt = sqlite.insert(table).from_select(names, rows).on_conflict_do_nothing()
+    session.execute(stmt)
+
+
 # MariaDB/MySQL: the multi-row INSERT text is built here, a value at a time by its type, and
 # sent as it is (the driver's per-value escaping was most of a seed's time). Strings are escaped
 # as the server reads them in its default SQL mode (backslash escapes).
@@ -64,3 +80,12 @@ ROWS_PER_STATEMENT = 2000
 def mysql_values(rows) -> str:
     """``(..), (..)``: rows of plain values as MariaDB/MySQL literals, for a multi-row INSERT."""
     return ",".join("(" + ",".join([_LITERAL[type(v)](v) for v in row]) + ")" for row in rows)
+
+
+def ids_in(column, ids) -> ColumnElement:
+    """``column IN (1, 2, ...)`` with the integers written into the statement: for thousands
+    of ids, binding each (and the driver escaping each) costs more than the query."""
+    values = [int(i) for i in ids]
+    if not values:
+        return false()
+    return column.op("IN")(literal_column("(" + ",".join(map(str, values)) + ")"))

@@ -63,3 +63,50 @@ def test_a_holiday_greeting_goes_on_its_day_to_members_with_consent(app, make, s
     [row] = db.session.scalars(select(OutboxMessage)).all()
     assert row.member_id == yes.id and row.dedup_key == f"holiday:mid_autumn:2026:m{yes.id}"
     assert row.next_attempt_at == at_local(date(2026, 9, 25), 9).replace(minute=30)
+
+
+# A second, independent source in the test: ``lunardate`` (a different author's conversion
+# tables, from the Hong Kong Observatory's data) for the lunar festivals, and PyEphem's
+# astronomy for Qingming (the moment the sun's apparent longitude reaches 15°, Beijing time).
+# They and lunar_python agree on every year from 2000 to 2050 (before and after, the sources
+# differ on a few known borderline days, e.g. Mid-Autumn 1978 and Double Ninth 2057).
+LUNAR = {"spring_festival": (1, 1), "lantern": (1, 15), "dragon_boat": (5, 5), "qixi": (7, 7),
+         "mid_autumn": (8, 15), "double_ninth": (9, 9)}
+
+
+def _qingming_by_astronomy(year: int) -> date:
+    import math
+    from datetime import datetime, timedelta
+
+    import ephem
+
+    def longitude(moment: datetime) -> float:
+        sun = ephem.Sun()
+        sun.compute(ephem.Date(moment), epoch=ephem.Date(moment))
+        return math.degrees(ephem.Ecliptic(sun, epoch=ephem.Date(moment)).lon)
+
+    low, high = datetime(year, 3, 30), datetime(year, 4, 10)
+    while high - low > timedelta(minutes=1):
+        middle = low + (high - low) / 2
+        low, high = (middle, high) if longitude(middle) < 15 else (low, middle)
+    return (high + timedelta(hours=8)).date()
+
+
+def test_the_calendar_library_agrees_with_a_second_library_and_the_astronomy_2000_to_2050():
+    from lunardate import LunarDate
+    for year in range(2000, 2051):
+        for code, (month, day) in LUNAR.items():
+            assert date_in(BY_CODE[code], year) == LunarDate(year, month, day).to_solar_date(), (code, year)
+        assert date_in(BY_CODE["qingming"], year) == _qingming_by_astronomy(year), year
+
+
+def test_the_published_table_agrees_with_the_second_library_too():
+    """The typed table is itself checked against the second source, so a typo in it fails."""
+    from lunardate import LunarDate
+    for year, days in PUBLISHED.items():
+        for code, month_day in zip(CODES, days):
+            month, day = map(int, month_day.split("-"))
+            if code in LUNAR:
+                assert LunarDate(year, *LUNAR[code]).to_solar_date() == date(year, month, day), (code, year)
+            else:
+                assert _qingming_by_astronomy(year) == date(year, month, day), year

@@ -161,3 +161,39 @@ def test_a_replaced_card_moves_the_wallet_cards_code_to_the_new_number(app, make
     drain(db.session, settings, now=timeutil.utcnow() + timedelta(seconds=1))
     [update] = standin.calls("/card/membercard/updateuser")
     assert update["body"]["code"] == new and update["body"]["bonus"] == 50
+
+
+def test_a_follower_who_binds_their_membership_keeps_their_wallet_card_on_the_kept_number(
+        app, make, standin, configure, cashier_api, client):
+    """A follower added the wallet card (code: their follower card number), then bound their
+    WeChat to the membership enrolled at the till: the wallet card becomes the kept member's,
+    its code moves to the kept number, and it shows the kept member's points."""
+    configure(WECHAT_CARD_ENABLED=True)
+    settings = settings_for(app)
+    make.base_rule()
+    at_till = make.member(phone="13912345670", name="韩梅梅")
+    cashier_api.post("/transactions", {"store_code": "S001", "member": {"card_no": at_till.card_no},
+                                       "items": [{"sku": "G", "qty": 1, "unit_price_fen": 20_000}]},
+                     key=str(uuid.uuid4()))                                   # 200 points at the till
+    follower = make.member(openid="o-wallet-binder", phone=None)
+    standin.follow("o-wallet-binder")
+    assert app.test_cli_runner().invoke(args=["wxcrm", "wechat-card"]).exit_code == 0
+    card = wallet.wallet_card(db.session)
+    follower_no, kept_no = follower.card_no, at_till.card_no
+    standin.push("user_get_card", "o-wallet-binder", card_id=card.card_id, code=follower_no)
+    standin.push("submit_membercard_user_info", "o-wallet-binder", card_id=card.card_id, code=follower_no,
+                 info={"USER_FORM_INFO_FLAG_MOBILE": "13912345670"})
+    with client.session_transaction() as s:
+        s["openid"], s["member_id"], s["oauth_scope"] = "o-wallet-binder", follower.id, "snsapi_base"
+    client.post("/h5/bind", data={"action": "send", "phone": "13912345670"})
+    code = db.session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "verify_phone")
+                              .order_by(OutboxMessage.id.desc())).first().payload["source_fields"]["code"]
+    assert client.post("/h5/bind", data={"action": "bind", "phone": "13912345670", "code": code}).status_code == 302
+    db.session.expire_all()
+    held = db.session.get(WalletMember, at_till.id)
+    assert held is not None and held.code == kept_no and db.session.get(WalletMember, follower.id) is None
+    drain(db.session, settings, now=timeutil.utcnow())
+    import requests
+    [shown] = [c for c in requests.get(f"{standin.url}/standin/cards").json()["codes"] if c["openid"] ==
+               "o-wallet-binder"]
+    assert (shown["code"], shown["bonus"]) == (kept_no, 200)

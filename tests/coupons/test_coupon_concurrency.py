@@ -175,3 +175,43 @@ def test_one_gift_handed_over_at_two_stores_at_once_goes_once(app, make):
         db.session.expire_all()
         assert db.session.scalar(select(Coupon.status)) == "used"
         assert db.session.get(Member, member.id).coupons_held == 0
+
+
+@mysql_only
+def test_a_bulk_issue_beside_single_issues_never_oversells_nor_deadlocks(app, make):
+    """A campaign's bulk issue (members' rows, then the template's) while tills and the API
+    issue the same template one by one (member, then template): the stock holds, nobody
+    deadlocks, every member holds at most the per-member limit."""
+    from wxcrm.config import settings_for
+    from wxcrm.coupons.bulk import issue_to_members
+    from wxcrm.timeutil import utcnow
+
+    marketer = make.token("marketer")
+    _template(app, marketer, stock_total=60, per_member_limit=1)
+    members = [make.member() for _ in range(80)]
+    template_id = db.session.scalar(select(CouponTemplate.id))
+    ids = [m.id for m in members]
+
+    def bulk(part):
+        with app.app_context():
+            result = issue_to_members(db.session, settings_for(app), template_id=template_id, member_ids=part,
+                                      ref=f"campaign:{part[0]}", now=utcnow())
+            db.session.commit()
+            return ("bulk", result.issued)
+
+    def single(card):
+        status, body = _issue(app, marketer, card)
+        return ("single", 1 if status == 201 else 0)
+
+    jobs = [lambda: bulk(ids[:40]), lambda: bulk(ids[40:])] + [
+        (lambda card=m.card_no: single(card)) for m in members[::4]]
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(lambda job: job(), jobs))
+    issued = sum(n for _, n in results)
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Coupon.id))) == issued == 60
+    assert db.session.scalar(select(CouponTemplate.issued_count)) == 60
+    per_member = db.session.execute(select(Coupon.member_id, func.count()).group_by(Coupon.member_id)).all()
+    assert max(n for _, n in per_member) == 1
+    held = dict(db.session.execute(select(Member.id, Member.coupons_held).where(Member.id.in_(ids))).all())
+    assert sum(held.values()) == 60

@@ -156,6 +156,8 @@ def test_a_coupon_left_out_says_why_in_the_pages_language(marketer_api, cashier_
     en = cashier_api.client.post("/api/v1/transactions/preview?lang=en", json=sale(member, amount=3000),
                                  headers={"Authorization": f"Bearer {cashier_api.token}"})
     assert en.json["coupons_not_applied"][0]["reason"] == "the basket is below its minimum spend"
+    assert en.json["coupons_not_applied"][0]["title"] == "20 yuan voucher"          # named in English too
+    assert r.json["coupons_not_applied"][0]["title"] == "20元代金券"
     for header, reason in (("en-US,en;q=0.9", "the basket is below its minimum spend"),
                            ("zh-CN,zh;q=0.9", "未达到最低消费")):      # or the HTTP way
         asked = cashier_api.client.post("/api/v1/transactions/preview", json=sale(member, amount=3000),

@@ -1,5 +1,6 @@
 """A marketer in a browser: builds a segment and sees its size, creates a campaign with a
-control group, sees its reach, sends it through the WeChat stand-in, and opens its report."""
+control group and a coupon, sees its reach, sends it through the WeChat stand-in, and opens
+its report; enables the birthday greeting with a coupon and runs its job by hand."""
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -14,6 +15,14 @@ from wxcrm.members.models import Member
 from wxcrm.sales.models import Transaction
 
 
+def coupon_template(code: str, title: str, **extra):
+    from wxcrm.coupons.service import save_template
+    tpl = save_template(db.session, {"code": code, "type": "cash", "title_zh": title, "face_value_fen": 1000,
+                                     "valid_days": 30} | extra)
+    db.session.commit()
+    return tpl
+
+
 def test_build_a_segment_send_a_campaign_and_read_its_report(live_server, make, standin, page, shot, app):
     store = make.store()
     openids = [f"o-e2e-{i:02d}" for i in range(24)]
@@ -24,6 +33,7 @@ def test_build_a_segment_send_a_campaign_and_read_its_report(live_server, make, 
     db.session.commit()
     standin.follow(*openids)
     make.staff("marketer", username="mk-camp", password="marketer-pass-1")
+    coupon = coupon_template("AUTUMN10", "秋日10元券", stock_total=100)
 
     page.goto(f"{live_server.url}/login")
     page.fill("#username", "mk-camp")
@@ -48,6 +58,7 @@ def test_build_a_segment_send_a_campaign_and_read_its_report(live_server, make, 
     page.fill("[data-testid=campaign-name]", "秋季新品")
     page.fill("[data-testid=campaign-text]", "秋季新品上市，会员到店享双倍积分")
     page.fill("[data-testid=campaign-control]", "25")
+    page.select_option("[data-testid=campaign-coupon]", str(coupon.id))
     page.click("[data-testid=create-campaign]")
     page.wait_for_url("**/console/campaigns/*")
     assert "16" in page.inner_text("[data-testid=campaign-reach]")
@@ -60,6 +71,7 @@ def test_build_a_segment_send_a_campaign_and_read_its_report(live_server, make, 
     assert report.mass_calls == 1 and report.sent >= 2
     [mass] = standin.calls("/cgi-bin/message/mass/send")
     assert set(mass["body"]["touser"]) <= set(openids)
+    assert "秋日10元券" in mass["body"]["text"]["content"]          # the message names the coupon
     recipients = mass["body"]["touser"]
     for openid in recipients[: len(recipients) // 2]:
         member = db.session.scalar(select(Member).where(Member.openid == openid))
@@ -70,6 +82,7 @@ def test_build_a_segment_send_a_campaign_and_read_its_report(live_server, make, 
     page.reload()
     text = page.inner_text("[data-testid=campaign-report]")
     assert str(report.sent) in text and "提升" in text
+    assert f"已发优惠券: {report.sent}" in page.inner_text("[data-testid=campaign-coupons]")
     shot(page, "campaign-report-zh", full_page=True)
     page.goto(page.url + "?lang=en")
     assert "Uplift" in page.inner_text("[data-testid=campaign-report]")
@@ -83,6 +96,7 @@ def test_a_marketer_enables_a_greeting_and_runs_its_job_by_hand(live_server, mak
     m.followed = True
     db.session.commit()
     make.staff("marketer", username="mk-greet", password="marketer-pass-1")
+    coupon = coupon_template("BDAY20", "生日20元券")
     page.goto(f"{live_server.url}/login")
     page.fill("#username", "mk-greet")
     page.fill("#password", "marketer-pass-1")
@@ -91,6 +105,7 @@ def test_a_marketer_enables_a_greeting_and_runs_its_job_by_hand(live_server, mak
     page.goto(f"{live_server.url}/console/greetings?year=2026")
     assert "2026-09-25" in page.inner_text("[data-testid=greetings]")          # 中秋
     page.check("[data-testid=enable-birthday]")
+    page.select_option("[data-testid=coupon-birthday]", str(coupon.id))
     page.click("[data-testid=save-birthday]")
     page.wait_for_selector(".flash.success")
     shot(page, "greetings-zh", full_page=True)
@@ -99,4 +114,5 @@ def test_a_marketer_enables_a_greeting_and_runs_its_job_by_hand(live_server, mak
     page.click("[data-testid=run-birthday]")
     page.wait_for_selector(".flash.success")
     assert "已祝福 1" in page.inner_text("[data-testid=job-runs]")
+    assert "优惠券 1" in page.inner_text("[data-testid=job-runs]")
     shot(page, "jobs-zh", full_page=True)

@@ -20,6 +20,7 @@ def test_a_member_exchanges_points_for_a_gift_and_the_store_hands_it_over(live_s
     configure(PUBLIC_URL=public)
     store = make.store("S001", name="静安旗舰店")
     make.staff("cashier", store, username="gift-c", password="gift-pass-123")
+    make.staff("marketer", username="gift-m", password="gift-pass-123")
     make.base_rule()
     member = make.member(openid="o-gift-browser", name="李雷")
     for code, fields in (("MUG", {"type": "gift", "title_zh": "品牌马克杯", "item_sku": "MUG-001", "face_value_fen": 6800,
@@ -83,3 +84,17 @@ def test_a_member_exchanges_points_for_a_gift_and_the_store_hands_it_over(live_s
     assert "领取过" in till.inner_text("[data-testid=gift-error]")
     shot(till, "cashier-gift-refused-zh", full_page=True)
     till.context.close()
+
+    console = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN").new_page()
+    console.set_default_timeout(15000)
+    console.goto(f"{live_server.url}/login")
+    console.fill("#username", "gift-m")
+    console.fill("#password", "gift-pass-123")
+    console.click("button[type=submit]")
+    console.goto(f"{live_server.url}/console/coupons/")
+    console.click("[data-testid=catalogue-link]")
+    console.wait_for_selector("[data-testid=template-row]")
+    mug = console.locator("[data-testid=template-row]", has_text="MUG").inner_text()
+    assert "1500" in mug and "兑换券" in mug
+    shot(console, "console-points-catalogue-zh", full_page=True)
+    console.context.close()

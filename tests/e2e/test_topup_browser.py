@@ -118,6 +118,7 @@ def test_finance_sees_the_liability_and_the_settlement(app, live_server, make, p
     make.typed_card_spends("S001")     # the sale below spends stored value by member id, no code shown
     settlement.create_franchisee(db.session, code="FR1", name="杭州加盟商", store_codes=("F001",))
     make.staff("admin", username="fin13", password="fin-pass-1234")
+    make.tier("normal", 1)
     member = make.member()
     settings = settings_for(app)
     topups.top_up_at_counter(db.session, store_code="F001", member_ref={"member_id": member.id}, amount_fen=30_000,
@@ -137,4 +138,52 @@ def test_finance_sees_the_liability_and_the_settlement(app, live_server, make, p
     text = page.inner_text("[data-testid=settlement]")
     assert "杭州加盟商" in text and "120.00" in text
     assert "180.00" in page.inner_text("[data-testid=liability]")
+    # paid membership: the tiers' prices are set on the same page
+    page.fill("[data-testid=tier-price-normal]", "99")
+    page.click("[data-testid=tier-save-normal]")
+    page.wait_for_selector(".flash.success")
+    assert page.input_value("[data-testid=tier-price-normal]") == "99.00"
+    assert "付费会员" in page.inner_text("[data-testid=paid-membership]")
     shot(page, "console-stored-value-zh", full_page=True)
+
+
+def test_a_member_buys_a_gold_year_by_wechat_pay_on_their_phone(live_server, make, phone, standin, standin_pay,
+                                                                configure, shot, monkeypatch):
+    from datetime import date
+
+    from wxcrm.members.models import Member
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    public = live_server.url.replace("127.0.0.1", "localhost")
+    configure(PUBLIC_URL=public, WECHAT_PAY_ENABLED=True)
+    make.tier("normal", 1)
+    gold = make.tier("gold", 2, threshold_fen=800_000)
+    gold.name, gold.price_fen, gold.term_months = "金卡", 19_900, 12
+    db.session.commit()
+    standin.follow("o-membership-browser")
+    member = make.member(openid="o-membership-browser", expires_on=date(2027, 3, 1))
+    requests.post(f"{standin.url}/standin/oauth-user", json={"openid": "o-membership-browser"})
+    page = phone
+    page.goto(f"{public}/h5/")
+    page.wait_for_selector("[data-testid=membership-link]")
+    assert "2027-03-01" in page.inner_text("[data-testid=membership-link]")
+    page.click("[data-testid=membership-link]")
+    page.wait_for_selector("[data-testid=tier-gold]")
+    assert "¥199.00 / 12 个月" in page.inner_text("[data-testid=tier-gold]")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    shot(page, "h5-membership-zh", full_page=True)
+    page.click("[data-testid=membership-pay]")                 # nothing chosen yet
+    assert page.inner_text("[data-topup-error]") == "请选择要购买的会员。"
+    page.click("[data-testid=tier-gold]")
+    page.click("[data-testid=membership-pay]")
+    frame = page.frame_locator("[data-testid=standin-pay]")
+    frame.locator("[data-testid=standin-pay-fee]").wait_for()
+    assert frame.locator("[data-testid=standin-pay-fee]").inner_text() == "¥199.00"
+    shot(page, "h5-membership-standin-pay", full_page=True)
+    frame.locator("[data-testid=standin-pay-confirm]").click()
+    page.wait_for_url("**/h5/membership?paid=*")
+    page.wait_for_selector("[data-testid=membership-until]")
+    assert page.inner_text("[data-testid=membership-until]") == "2028-03-01"
+    assert "金卡" in page.inner_text("[data-testid=membership-now]")
+    shot(page, "h5-membership-after-pay-zh", full_page=True)
+    db.session.expire_all()
+    assert db.session.get(Member, member.id).expires_on == date(2028, 3, 1)

@@ -130,3 +130,26 @@ def test_the_backtest_replays_top_ups_through_a_draft(shop, cashier_api, setting
     assert report["topups"] == 2
     assert (report["live"]["stored_value_fen"], report["draft"]["stored_value_fen"]) == (0, 20_000)
     assert report["difference"]["stored_value_fen"] == 20_000
+
+
+def test_a_bonus_that_would_take_the_card_past_the_cap_refuses_the_top_up(shop, cashier_api, app):
+    """The cap is on the balance (issue 13 item 8), so the bonus counts: a 1,000 yuan top-up
+    with its 150 bonus onto a card holding 3,950 would hold 5,100, so the counter refuses it
+    before taking the money, says how much still fits, and nothing of it stays."""
+    live(*TEMPLATES["topup_bonus_tiers"].rules())
+    member = shop.member()
+    assert top_up(cashier_api, member, 380_000).json["stored_value_fen"] == 395_000     # 3,800 + 150 bonus
+    r = top_up(cashier_api, member, 100_000)          # 1,000 alone fits (4,950); with its 150 bonus, 5,100
+    assert r.status_code == 422 and r.json["code"] == "stored_value_cap_bonus", r.json
+    assert "150.00" in r.json["detail"] and "1050.00" in r.json["detail"]
+    assert ledger.balance(db.session, member.id, "stored_value") == 395_000            # nothing kept, bonus neither
+    assert db.session.query(OutboxMessage).filter_by(purpose="topup_done").count() == 1   # the first one's only
+    r = top_up(cashier_api, member, 99_900)          # 999 + 50 bonus: 5,000 - 1 fen
+    assert r.status_code == 201 and r.json["stored_value_fen"] == 499_900, r.json
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        from wxcrm.errors import DomainError
+        from wxcrm.web.labels import problem_text
+        text = problem_text(DomainError("x", code="stored_value_cap_bonus",
+                                        params={"cap": "5000.00", "bonus": "150.00", "room": "1050.00"}))
+    assert "赠送" in text and "¥1050.00" in text
+    assert ledger.audit(db.session) == []

@@ -151,3 +151,22 @@ def test_the_cli_prints_the_liability_and_the_settlement(owners, make, app):
     assert out.exit_code == 0 and "F001" in out.output and "principal 40.00" in out.output, out.output
     out = runner.invoke(args=["wxcrm", "settlement", "--period", "2026-10"])
     assert out.exit_code == 0 and "加盟商甲 owes wxcrm: 6000 fen" in out.output, out.output
+
+
+def test_a_membership_bought_at_the_brand_with_a_franchisees_stored_value_is_owed_to_the_brand(owners, make,
+                                                                                               settings):
+    from wxcrm.members.models import Tier
+    make.tier("normal", 1)
+    gold = make.tier("gold", 2)
+    gold.price_fen = 19_900
+    db.session.commit()
+    member = make.member()
+    top_up(owners, member, "F001", 30_000)                       # no bonus under 500: money with the franchisee
+    r = owners.post("/memberships", {"store_code": "S001", "member": {"member_id": member.id}, "tier": "gold",
+                                     "method": "stored_value"}, key=str(uuid.uuid4()))
+    assert r.status_code == 201, r.json
+    lines = settlement.settlement_lines(db.session, "2026-10", settings)
+    assert [(x["debtor_name"], x["creditor_name"], x["principal_fen"], x["transactions"], x["memberships"])
+            for x in lines] == [("加盟商甲", "wxcrm", 19_900, [], [r.json["id"]])]
+    assert "19900" not in settlement.export_csv(lines) and "199.00" in settlement.export_csv(lines)
+    assert db.session.get(Tier, gold.id).price_fen == 19_900

@@ -6,6 +6,7 @@ import html
 import io
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from werkzeug.datastructures import MultiDict
@@ -410,6 +411,13 @@ def test_backtest_page_reports_figures_over_the_seeded_shop(app, client, make, s
     assert live_points > 0 and 'data-testid="per-rule"' in shown
     report = run_backtest(db.session, settings, days=30, today=business_date(settings.tz))
     assert live_points == report["live"]["points"]
+    from wxcrm.topups.service import topup_events
+    with_topups = run_backtest(db.session, settings, days=30, today=business_date(settings.tz),
+                               topups=topup_events(db.session, since=business_date(settings.tz) - timedelta(days=29)))
+    assert with_topups["topups"] > 0                          # the demo's stored-value customers top up
+    shown_bonus = re.search(r'data-testid="live-topup-bonus">¥([\d.,]+)', shown).group(1)
+    fen = with_topups["live"]["stored_value_fen"]
+    assert shown_bonus == f"{fen // 100}.{fen % 100:02d}" and fen > 0
     draft = db.session.scalars(db.select(Rule).where(Rule.status == "draft")).first()
     one = client.post("/console/rules/backtest?lang=en", data={"days": "7", "rule_id": str(draft.id)})
     assert one.status_code == 200 and "Per rule" in page(one)
@@ -439,3 +447,22 @@ def test_every_page_reads_in_chinese_and_in_english(client, make):
     assert "What would this basket earn?" in en[f"/console/rules/{rule.id}"]
     assert "earn points per amount spent" in en["/console/rules/new"]
     assert "Simulate a basket" in en["/console/rules/simulate"] and "Run backtest" in en["/console/rules/backtest"]
+
+
+def test_simulating_a_first_top_up_rule(client, make):
+    """The `topup` simulator takes the amount and whether it is the member's first top-up, so a
+    "first top-up only" rule can be tried before it goes live."""
+    from wxcrm.rules.catalogue import TEMPLATES
+    make.store("S001")
+    login(client, make)
+    draft = TEMPLATES["first_topup_points"].rules(points=200)[0]
+    data = form_fields(draft)
+    data.update({"do": "simulate", "sim_store": "S001", "sim_at": "2026-05-20T12:30", "sim_payment": "cash",
+                 "sim_topup": "500"})
+    later = page(client.post("/console/rules/new?lang=en", data=data))
+    assert 'data-testid="sim-first-topup"' in later
+    assert re.search(r'data-testid="draft-points">(\d+)', later).group(1) == "0"
+    data["sim_first_topup"] = "on"
+    first = page(client.post("/console/rules/new?lang=en", data=data))
+    assert re.search(r'data-testid="draft-points">(\d+)', first).group(1) == "200"
+    assert 'data-testid="sim-first-topup" checked' in first

@@ -227,3 +227,44 @@ def test_a_cashier_sees_that_refunds_are_the_managers(client, make, frozen_now):
     purchase_id = int(r.headers["Location"].rstrip("/").split("/")[-1])
     assert "退货请店长办理" in receipt and f"/cashier/refund/{purchase_id}" not in receipt
     assert client.get(f"/cashier/refund/{purchase_id}").status_code == 403
+
+
+def test_the_till_sells_a_paid_membership_to_a_cancelled_member_with_their_stored_value(client, make, frozen_now):
+    """A membership the rules cancelled keeps its stored value; the till sells it a year of
+    gold paid with that balance (the store lets a typed card number spend), and the member
+    is active again; a store that needs the member's presence refuses it without a code."""
+    from datetime import date
+
+    from wxcrm.config import settings_for
+    from wxcrm.ledger import service as ledger
+    from wxcrm.members.models import Member
+    from wxcrm.timeutil import Clock
+    from wxcrm.topups import service as topups
+    frozen_now(datetime(2026, 11, 23, 6, 0))
+    till = Till(client, make)
+    make.tier("normal", 1)
+    gold = make.tier("gold", 2)
+    gold.name, gold.price_fen = "金卡", 19_900
+    member = make.member(expires_on=date(2026, 10, 1))
+    settings = settings_for(client.application)
+    topups.top_up_at_counter(db.session, store_code="S001", member_ref={"member_id": member.id}, amount_fen=30_000,
+                             method="cash", clock=Clock.now(settings.tz), settings=settings)
+    member.status = "cancelled"
+    db.session.commit()
+    page = client.get(f"/cashier/?card_no={member.card_no}&lang=zh_CN").get_data(as_text=True)
+    assert 'data-testid="membership-form"' in page and "金卡：¥199.00 / 12 个月" in page
+    assert 'data-testid="topup-form"' not in page                   # a cancelled member cannot top up
+    form = {"action": "buy_membership", "idempotency_key": str(uuid.uuid4()), "store_code": "S001",
+            "card_no": member.card_no, "tier": "gold", "membership_method": "stored_value"}
+    done = client.post(f"/cashier/?card_no={member.card_no}&lang=zh_CN", data=form, follow_redirects=True)
+    assert "已购买付费会员：金卡，有效期至 2027-11-23" in done.get_data(as_text=True)
+    db.session.expire_all()
+    bought = db.session.get(Member, member.id)
+    assert (bought.status, bought.expires_on) == ("active", date(2027, 11, 23))
+    assert ledger.balance(db.session, member.id, "stored_value") == 10_100
+    make.typed_card_spends("S001", allowed=False)
+    form["idempotency_key"] = str(uuid.uuid4())
+    refused = client.post(f"/cashier/?card_no={member.card_no}&lang=zh_CN", data=form, follow_redirects=True)
+    assert "会员码" in refused.get_data(as_text=True)
+    assert ledger.balance(db.session, member.id, "stored_value") == 10_100
+    assert till is not None

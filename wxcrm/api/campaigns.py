@@ -102,7 +102,7 @@ def list_greetings():
 @roles_required(blp, *MARKETERS)
 @blp.arguments(GreetingIn)
 def update_greeting(data, greeting_id):
-    """Enable, edit, schedule (time of day) a greeting, or attach a coupon (when coupons are installed)."""
+    """Enable, edit, schedule (time of day) a greeting, or attach a coupon (an active template's id; null: none)."""
     clear = "coupon_template_id" in data and data["coupon_template_id"] is None
     g = greetings.update_greeting(db.session, greeting_id, text=data.get("text"), enabled=data.get("enabled"),
                                   send_time=data.get("send_time"),

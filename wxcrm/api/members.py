@@ -262,6 +262,6 @@ def merge_member(data, member_id):
     if away is None:
         raise NotFound("no member with that card", code="member_not_found", fields={"card_no": "unknown"})
     merge.merge_members(db.session, keep=keep, away=away, at=timeutil.utcnow(), source="staff",
-                        staff_id=current_staff().id, reason=data["reason"])
+                        staff_id=current_staff().id, reason=data["reason"], settings=current_settings())
     db.session.commit()
     return member_body(keep)

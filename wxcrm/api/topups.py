@@ -74,7 +74,9 @@ def refund_topup(topup_id):
 @blp.doc(**IDEMPOTENCY_DOC)
 def buy_membership(data):
     """Paid membership: buy or renew a tier that has a price, for its term, with stored value or
-    money taken at the counter. The membership runs from today or its current end."""
+    money taken at the counter. The membership runs from today or its current end. Stored value
+    needs the member at the till, as a sale's does: `member.qr_token`, or `card_no` with a
+    `presence_code`, or a typed card number where the store allows it (403 `presence_required`)."""
     key = idempotency_key()
     staff = current_staff()
     settings = current_settings()

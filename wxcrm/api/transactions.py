@@ -7,7 +7,7 @@ from wxcrm.api.auth import current_staff, roles_required, token_scope
 from wxcrm.api.schemas import RefundIn, TransactionIn, TransactionOut, TransactionPreviewOut, plain_dump
 from wxcrm.checkout import service as checkout
 from wxcrm.config import current_settings
-from wxcrm.coupons.words import reason_text
+from wxcrm.coupons.words import is_zh, reason_text
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.idempotency import run_once
@@ -68,11 +68,15 @@ def create_transaction(data):
 
 
 def with_coupon_reasons(body: dict) -> dict:
-    """Each coupon left out says why in the request's language (the stored receipt keeps the code)."""
+    """Each coupon left out says why in the request's language (the stored receipt keeps the code),
+    and is named in it (its English title, when it has one, for an English request)."""
     if not body.get("coupons_not_applied"):
         return body
-    return body | {"coupons_not_applied": [c | {"reason": reason_text(c["reason_code"])}
-                                           for c in body["coupons_not_applied"]]}
+    english = not is_zh()
+    return body | {"coupons_not_applied": [
+        {k: v for k, v in c.items() if k != "title_en"} | {"reason": reason_text(c["reason_code"])}
+        | ({"title": c["title_en"]} if english and c.get("title_en") else {})
+        for c in body["coupons_not_applied"]]}
 
 
 @blp.route("/transactions/preview", methods=["POST"])

@@ -29,6 +29,9 @@ from wxcrm.wechat.adapter.models import InboundEvent
 # Other packages' part in closing (e.g. the coupons package voids the member's coupons):
 # each is called as hook(session, member, clock) before the profile is anonymised.
 CLOSURE_HOOKS: list[Callable[[Session, Member, Clock], None]] = [coupons.void_for_closure]
+# Called with the closure record once it exists: the stored-value flow empties the card and
+# says how the unspent principal goes back (``MembershipClosure.refund_wechat_fen``).
+CLOSURE_RECORD_HOOKS: list[Callable[[Session, Member, MembershipClosure, Clock], None]] = []
 
 
 def member_data(session: Session, member: Member) -> dict:
@@ -79,7 +82,7 @@ def close_membership(session: Session, member: Member, *, clock: Clock, settings
     """Close the membership at the member's request. Returns the closure record."""
     openid = member.openid
     # What the member is owed: the unspent principal (money paid in); the bonus was a reward
-    # and ends with the membership (the stored-value hook takes both off the card).
+    # and ends with the membership (the stored-value record hook takes both off the card).
     stored = ledger.value_split(session, member.id).principal
     for hook in CLOSURE_HOOKS:
         hook(session, member, clock)
@@ -90,6 +93,9 @@ def close_membership(session: Session, member: Member, *, clock: Clock, settings
     closure = MembershipClosure(member_id=member.id, closed_at=clock.utc, points_forfeited=points,
                                 stored_value_fen=stored, refund_status="requested" if stored else "none")
     session.add(closure)
+    session.flush()
+    for record_hook in CLOSURE_RECORD_HOOKS:
+        record_hook(session, member, closure, clock)
     record_consent(session, member, privacy_version=None, marketing=False, channel="h5", at=clock.utc)
     session.add(ConsentRecord(member_id=member.id, kind="privacy", version=member.privacy_version or "",
                               granted=False, channel="h5", at=clock.utc))

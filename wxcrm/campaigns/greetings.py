@@ -19,6 +19,7 @@ from wxcrm.campaigns import coupons
 from wxcrm.campaigns.holidays import BY_CODE, HOLIDAYS, date_in
 from wxcrm.campaigns.models import Greeting
 from wxcrm.config import Settings
+from wxcrm.coupons.models import CouponTemplate
 from wxcrm.errors import DomainError, NotFound
 from wxcrm.members.models import Member
 from wxcrm.messages import outbox
@@ -71,12 +72,29 @@ def _moment(settings: Settings, day: date, send_time: str, now: datetime) -> dat
 
 def _greet(session: Session, settings: Settings, greeting: Greeting, purpose: str, member_ids: list[int],
            key_prefix: str, at: datetime) -> dict:
-    counts = outbox.enqueue_many(session, settings, purpose=purpose, text=greeting.text, member_ids=member_ids,
-                                 dedup_prefix=key_prefix, now=at)
-    counts["members"] = len(member_ids)
-    if greeting.coupon_template_id and member_ids and coupons.available():
-        counts["coupons"] = coupons.issue(session, settings, template_id=greeting.coupon_template_id,
-                                          member_ids=member_ids, ref=key_prefix, now=at)
+    """Queue the greeting (and issue its coupon, when it has one): the members who hold
+    the coupon get the words that name it, the others (stock gone, limit reached) the
+    greeting alone."""
+    counts: dict = {"members": len(member_ids)}
+    batches = [(greeting.text, None, member_ids)]
+    if greeting.coupon_template_id and member_ids:
+        tpl = session.get(CouponTemplate, greeting.coupon_template_id)
+        issued = coupons.issue(session, settings, template_id=greeting.coupon_template_id, member_ids=member_ids,
+                               ref=key_prefix, now=at)
+        counts["coupons"] = issued.issued
+        if issued.out_of_stock:
+            counts["coupons_out_of_stock"] = issued.out_of_stock
+        holders = set(issued.holders)
+        text, sms_text = coupons.wording(tpl, greeting.text)
+        batches = [(text, {"sms_text": sms_text}, [m for m in member_ids if m in holders]),
+                   (greeting.text, None, [m for m in member_ids if m not in holders])]
+    for text, fields, ids in batches:
+        if not ids:
+            continue
+        found = outbox.enqueue_many(session, settings, purpose=purpose, text=text, fields=fields, member_ids=ids,
+                                    dedup_prefix=key_prefix, now=at)
+        for key, value in found.items():
+            counts[key] = counts.get(key, 0) + value
     return counts
 
 
@@ -140,9 +158,7 @@ def update_greeting(session: Session, greeting_id: int, *, text: str | None = No
     if clear_coupon:
         greeting.coupon_template_id = None
     elif coupon_template_id is not None:
-        if not coupons.available():
-            raise DomainError("coupons are not installed", code="coupons_unavailable")
-        greeting.coupon_template_id = coupon_template_id
+        greeting.coupon_template_id = coupons.check_template(session, coupon_template_id).id
     session.flush()
     return greeting
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from wxcrm.campaigns import coupons, segments
 from wxcrm.campaigns.models import Campaign, CampaignMember, Segment
 from wxcrm.config import Settings
+from wxcrm.coupons.models import CouponTemplate
 from wxcrm.errors import DomainError, NotFound
 from wxcrm.members.models import Member
 from wxcrm.messages import outbox
@@ -86,8 +87,11 @@ def create_campaign(session: Session, settings: Settings, *, name: str, segment_
         raise DomainError("a service notice is 20 characters or fewer", code="notice_text", fields={"text": "invalid"})
     if not 0 <= int(control_pct) <= 50:
         raise DomainError("the control group is 0..50 %", code="campaign_control", fields={"control_pct": "invalid"})
-    if coupon_template_id and not coupons.available():
-        raise DomainError("coupons are not installed", code="coupons_unavailable")
+    if coupon_template_id:
+        if not KINDS[purpose].marketing:
+            raise DomainError("a service notice carries no coupon", code="notice_coupon",
+                              fields={"coupon_template_id": "invalid"})
+        coupon_template_id = coupons.check_template(session, coupon_template_id).id
     campaign = Campaign(name=name, segment_id=segment_id, filters=[], purpose=purpose, text=text,
                         start_at=start_at or now, control_pct=int(control_pct), coupon_template_id=coupon_template_id,
                         status="scheduled", counts={}, created_by=staff_id, created_at=now)
@@ -177,13 +181,25 @@ def feed(session: Session, settings: Settings, campaign: Campaign, now: datetime
     if ids:
         fields = None if KINDS[campaign.purpose].marketing else {
             "title": campaign.text, "date": to_local(campaign.start_at, settings.tz).strftime("%Y-%m-%d %H:%M")}
-        found = outbox.enqueue_many(session, settings, purpose=campaign.purpose, text=campaign.text, member_ids=ids,
-                                    fields=fields, dedup_prefix=key_prefix(campaign.id), now=now)
-        if campaign.coupon_template_id and coupons.available():
-            found["coupons"] = coupons.issue(session, settings, template_id=campaign.coupon_template_id,
-                                             member_ids=ids, ref=key_prefix(campaign.id), now=now)
-        for k, v in found.items():
-            counts[k] = counts.get(k, 0) + v
+        batches = [(campaign.text, fields, ids)]
+        if campaign.coupon_template_id:
+            # the coupon first: the members who hold it get the words that name it
+            issued = coupons.issue(session, settings, template_id=campaign.coupon_template_id, member_ids=ids,
+                                   ref=key_prefix(campaign.id), now=now)
+            counts["coupons"] = counts.get("coupons", 0) + issued.issued
+            if issued.out_of_stock:
+                counts["coupons_out_of_stock"] = counts.get("coupons_out_of_stock", 0) + issued.out_of_stock
+            holders = set(issued.holders)
+            text, sms_text = coupons.wording(session.get(CouponTemplate, campaign.coupon_template_id), campaign.text)
+            batches = [(text, {"sms_text": sms_text}, [m for m in ids if m in holders]),
+                       (campaign.text, fields, [m for m in ids if m not in holders])]
+        for text, extra, some in batches:
+            if not some:
+                continue
+            found = outbox.enqueue_many(session, settings, purpose=campaign.purpose, text=text, member_ids=some,
+                                        fields=extra, dedup_prefix=key_prefix(campaign.id), now=now)
+            for k, v in found.items():
+                counts[k] = counts.get(k, 0) + v
         counts["queued"] = sum(counts.get(k, 0) for k in ("template", "custom", "mass", "sms"))
         campaign.fed_through = ids[-1]
     if not ids or (limit and len(ids) < limit):
@@ -355,13 +371,19 @@ def report(session: Session, settings: Settings, campaign_id: int, *, now: datet
         uplift[metric] = {"difference": diff, "ci95_low": low, "ci95_high": high}
     for g in groups.values():
         g.pop("_v"), g.pop("_s")
+    coupon_figures = {"template_id": campaign.coupon_template_id, "issued": 0, "redeemed": 0, "without": 0}
+    if campaign.coupon_template_id:
+        found = coupons.counts(session, key_prefix(campaign.id))
+        # the target members queued who got none (the stock ran out, their limit, closed)
+        coupon_figures.update(issued=found["issued"], redeemed=found["used"],
+                              without=max(sum(delivery.values()) - found["issued"], 0))
     return {"campaign": {"id": campaign.id, "name": campaign.name, "status": campaign.status,
                          "purpose": campaign.purpose, "start_at": campaign.start_at.isoformat(),
                          "control_pct": campaign.control_pct, "counts": campaign.counts},
             "window": {"from": start.isoformat(), "to": end.isoformat()},
             "delivery": delivery, "sent_by_channel": by_channel,
             "not_reached": sorted(why.values(), key=lambda g: -g["count"])[:10],
-            "coupons": {"issued": int(campaign.counts.get("coupons", 0)), "redeemed": None},
+            "coupons": coupon_figures,
             "groups": groups, "uplift": uplift}
 
 
@@ -385,6 +407,10 @@ def report_csv(data: dict) -> str:
     for metric, u in data["uplift"].items():
         w.writerow([metric, f"{u['difference']:.4f}", f"{u['ci95_low']:.4f}", f"{u['ci95_high']:.4f}"])
     w.writerow([])
+    if data["coupons"]["template_id"]:
+        w.writerow(["coupons issued", "coupons used", "recipients without a coupon"])
+        w.writerow([data["coupons"]["issued"], data["coupons"]["redeemed"], data["coupons"]["without"]])
+        w.writerow([])
     w.writerow(["not reached: reason", "count"])
     for r in data["not_reached"]:
         w.writerow([r["reason"], r["count"]])

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from wxcrm.cards import wallet
 from wxcrm.cards.models import PresenceCode, RetiredCardNumber
 from wxcrm.config import Settings
 from wxcrm.errors import N_, DomainError
@@ -31,8 +32,9 @@ MAX_WRONG_TRIES = 5
 
 
 def merge_members(session: Session, *, keep: Member, away: Member, at: datetime, source: str,
-                  staff_id: int | None = None, reason: str = "") -> None:
-    """Merge ``away`` into ``keep`` (see the module's words). Flushes."""
+                  staff_id: int | None = None, reason: str = "", settings: Settings | None = None) -> None:
+    """Merge ``away`` into ``keep`` (see the module's words). Flushes. With ``settings`` and the
+    WeChat wallet card on, ``away``'s wallet card moves to ``keep`` (``wallet.member_merged``)."""
     if keep.id == away.id:
         raise DomainError(N_("a member cannot be merged with themselves"), code="merge_same_member")
     if away.status == "closed" or keep.status == "closed":
@@ -73,6 +75,8 @@ def merge_members(session: Session, *, keep: Member, away: Member, at: datetime,
     members.record_change(session, away, "merged", away.card_no, keep.card_no, source=source, staff_id=staff_id,
                           reason=why, at=at)
     session.flush()
+    if settings is not None and settings.wechat_card_enabled:
+        wallet.member_merged(session, settings, keep=keep, away=away, now=at)
 
 
 # ---------------------------------------------------------------- a follower binds their membership
@@ -132,6 +136,6 @@ def bind_follower(session: Session, settings: Settings, *, follower: Member, pho
         session.flush()
         raise DomainError(N_("the code is wrong"), code="bind_code_wrong", fields={"code": "wrong"})
     row.used_at = now
-    merge_members(session, keep=target, away=follower, at=now, source="member",
+    merge_members(session, keep=target, away=follower, at=now, source="member", settings=settings,
                   reason=N_("the member bound their WeChat to their membership"))
     return target

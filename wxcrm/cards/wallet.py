@@ -189,6 +189,33 @@ def queue_sync(session: Session, settings: Settings, member: Member, *, now: dat
 queue_points_sync = queue_sync      # the till's name for it
 
 
+def member_merged(session: Session, settings: Settings, *, keep: Member, away: Member,
+                  now: datetime) -> OutboxMessage | None:
+    """Two members of one person merged (e.g. a follower bound their WeChat to the membership
+    they had): the wallet card the merged-away member added becomes the kept member's, its
+    code moved to the kept card number (``card/code/update`` through the outbox), then its
+    values updated. Nothing when the kept member has a wallet card of their own."""
+    row = session.scalar(select(WalletMember).where(WalletMember.member_id == away.id).with_for_update())
+    if row is None or row.removed_at is not None or session.get(WalletMember, keep.id) is not None:
+        return None
+    old_code, fields = row.code, (row.card_id, row.got_at, row.activated_at, row.viewed_at)
+    session.delete(row)
+    session.flush()
+    moved = WalletMember(member_id=keep.id, card_id=fields[0], code=keep.card_no, got_at=fields[1],
+                         activated_at=fields[2], viewed_at=fields[3])
+    session.add(moved)
+    for waiting in session.scalars(select(OutboxMessage).where(OutboxMessage.member_id == away.id,
+                                                               OutboxMessage.purpose == "wallet_card_sync",
+                                                               OutboxMessage.status == "pending").with_for_update()):
+        waiting.payload = {**waiting.payload, "code": keep.card_no}      # sent after the move, to the new code
+    message = outbox.enqueue(session, settings, purpose="wallet_card_code", member=keep, now=now,
+                             text=f"会员卡号更新为 {keep.card_no}",
+                             fields={"card_id": moved.card_id, "code": old_code, "new_code": keep.card_no})
+    if moved.activated_at is not None:
+        queue_sync(session, settings, keep, now=now)       # the kept member's points, tier, coupons, balance
+    return message
+
+
 def card_replaced(session: Session, settings: Settings, member: Member, *, old_code: str,
                   now: datetime) -> OutboxMessage | None:
     """The member's card was replaced: their wallet card's code (the old card number) becomes

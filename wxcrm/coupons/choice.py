@@ -63,6 +63,7 @@ class Offer:
     with_points: bool = True
     scanned: bool = False
     title: str = ""
+    title_en: str = ""
 
 
 @dataclass(frozen=True)

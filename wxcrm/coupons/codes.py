@@ -8,6 +8,7 @@ the database is asked.
 """
 from __future__ import annotations
 
+import base64
 import secrets
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -31,6 +32,31 @@ def check_symbol(body: str) -> str:
 def new_code() -> str:
     body = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_SYMBOLS))
     return body + check_symbol(body)
+
+
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"            # base64.b32encode's alphabet ...
+_TO_CROCKFORD = str.maketrans(_B32, ALPHABET)     # ... symbol for symbol onto ours
+_DOUBLED = {c: (2 * v) // N + (2 * v) % N for c, v in _VALUE.items()}
+
+
+def _check_fast(body: str) -> str:
+    """``check_symbol`` with table look-ups (the same symbol; for many codes at once)."""
+    total = sum(map(_DOUBLED.__getitem__, body[::-2])) + sum(map(_VALUE.__getitem__, body[-2::-2]))
+    return ALPHABET[(N - total % N) % N]
+
+
+def new_codes(n: int) -> list[str]:
+    """``n`` new codes at once, distinct: 75 random bits each from ``secrets`` as in
+    ``new_code``, spelled by base-32 encoding and a translation (fast for 100,000)."""
+    found: dict[str, None] = {}
+    while len(found) < n:
+        want = n - len(found)
+        # 10 bytes are exactly 16 base-32 symbols: one encoding for all, each code's 16th dropped
+        spelled = base64.b32encode(secrets.token_bytes(10 * want)).decode().translate(_TO_CROCKFORD)
+        for i in range(0, 16 * want, 16):
+            body = spelled[i:i + RANDOM_SYMBOLS]
+            found[body + _check_fast(body)] = None
+    return list(found)
 
 
 def normalise(typed: str) -> str | None:

@@ -272,7 +272,8 @@ def offer_of(coupon: Coupon, *, scanned: bool = False) -> chooser.Offer:
                          valid_from=coupon.valid_from, valid_until=coupon.valid_until,
                          face_value_fen=t.face_value_fen, percent_off=t.percent_off, cap_fen=t.cap_fen,
                          item_sku=t.item_sku, min_spend_fen=t.min_spend_fen, restrictions=t.restrictions or {},
-                         combinable=t.combinable, with_points=t.with_points, scanned=scanned, title=t.title_zh)
+                         combinable=t.combinable, with_points=t.with_points, scanned=scanned, title=t.title_zh,
+                         title_en=t.title_en or "")
 
 
 SCAN_PROBLEMS = {
@@ -374,7 +375,7 @@ def receipt_fields(picked: chooser.Choice) -> dict:
     return {
         "coupons_applied": [{"code": a.offer.code, "title": a.offer.title, "type": a.offer.type,
                              "discount_fen": a.discount_fen} for a in picked.applied],
-        "coupons_not_applied": [{"code": o.code, "title": o.title, "reason_code": reason}
+        "coupons_not_applied": [{"code": o.code, "title": o.title, "title_en": o.title_en, "reason_code": reason}
                                 for o, reason in picked.left_out],
     }
 

@@ -91,4 +91,5 @@ def coupon_expiry(session: Session, settings: Settings, day: date, today: date) 
 
 
 def _channels(counts: dict) -> dict:
-    return {k: v for k, v in counts.items() if k in ("custom", "mass", "sms", "parked", "skipped")}
+    return {k: v for k, v in counts.items()
+            if k in ("custom", "mass", "sms", "parked", "skipped", "coupons", "coupons_out_of_stock")}

@@ -60,7 +60,8 @@ JOBS: tuple[Job, ...] = (
     Job("coupon-expiry", "wxcrm.jobs.daily:coupon_expiry", DAILY,
         N_("Remind members 3 days before a coupon ends (once per coupon).")),
     Job("topup-order-query", "wxcrm.jobs.tasks:confirm_wechat_topups", "WXCRM_OUTBOX_INTERVAL_SECONDS",
-        N_("Ask WeChat Pay about top-ups whose pay notify is late; credit the paid ones once, close the dead."),
+        N_("Ask WeChat Pay about top-ups and paid memberships whose pay notify is late; apply the paid ones "
+          "once, close the dead; send the refunds still owed."),
         dated=False),
     Job("analytics-rollup", "wxcrm.jobs.tasks:roll_up_analytics", "WXCRM_ANALYTICS_ROLLUP_INTERVAL_SECONDS",
         N_("Add new sales and ledger entries into the report rollups, from the watermark on (idempotent)."),

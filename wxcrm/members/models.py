@@ -215,7 +215,15 @@ class MembershipClosure(db.Model):
     closed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     points_forfeited: Mapped[int] = mapped_column(BigInteger, default=0)
     stored_value_fen: Mapped[int] = mapped_column(BigInteger, default=0)
-    refund_status: Mapped[str] = mapped_column(String(16), default="none")  # none | requested | paid
+    # none: nothing owed; requested: finance owes the counter part; paid: finance paid it;
+    # wechat: all of it goes back through WeChat Pay's refunds (the top-ups say how far).
+    refund_status: Mapped[str] = mapped_column(String(16), default="none")
+    # Of ``stored_value_fen``: the part going back to the member's WeChat Pay (the top-ups paid
+    # that way, refunded through WeChat Pay's refund API); the rest was paid in at a counter
+    # and finance pays it out, then marks the refund paid.
+    refund_wechat_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    refund_paid_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    refund_paid_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
 # What a member-history row may name: the tier, the membership and the profile.
 HISTORY_FIELDS = ("tier", "tier_until", "expires_on", "status", "name", "gender", "birthday", "district",
                   "occupation", "education", "income_band", "home_store",

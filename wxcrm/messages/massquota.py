@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, String, func, literal, select, update
 from sqlalchemy.orm import Session
 
+from wxcrm.members.models import Member
 from wxcrm.messages.models import MassSend, MassSendCount
-from wxcrm.sqlutil import insert_missing, insert_missing_many
+from wxcrm.sqlutil import ids_in, insert_missing, insert_missing_select
 from wxcrm.timeutil import to_local, to_utc_naive
 
 MASS_PER_MONTH = 4
@@ -67,19 +68,27 @@ def reserve_mass_send(session: Session, member_id: int, month: str) -> bool:
 
 def reserve_mass_sends(session: Session, member_ids: Sequence[int], month: str) -> dict[int, int]:
     """``reserve_mass_send`` for many members in a few statements: member id -> 1 when a
-    send was taken, 0 when their month is used up."""
+    send was taken, 0 when their month is used up. The members' counters this month are
+    read and locked first (on MySQL the lock also covers the counters not there yet, so
+    no one else can add them meanwhile); the missing ones are added already counting this
+    send (one INSERT ... SELECT), the others counted up where the month allows (one UPDATE)."""
     if not member_ids:
         return {}
-    insert_missing_many(session, MassSendCount, "member_id",
-                        [{"member_id": mid, "month": month, "sent": 0} for mid in member_ids])
+    member_ids = list(member_ids)
     limit = MASS_PER_MONTH - outside_sends(session, month)
-    counts = dict(session.execute(select(MassSendCount.member_id, MassSendCount.sent).where(
-        MassSendCount.member_id.in_(member_ids), MassSendCount.month == month).with_for_update()).all())
-    taken = [mid for mid in member_ids if counts.get(mid, 0) < limit]
+    counts = dict(session.connection().execute(select(MassSendCount.member_id, MassSendCount.sent).where(
+        ids_in(MassSendCount.member_id, member_ids), MassSendCount.month == month).with_for_update()).all())
+    missing = [mid for mid in member_ids if mid not in counts] if limit > 0 else []
+    if missing:
+        counted = select(MassSendCount.id).where(MassSendCount.member_id == Member.id, MassSendCount.month == month)
+        insert_missing_select(session, MassSendCount, "member_id", ["member_id", "month", "sent"],
+                              select(Member.id, literal(month, String()), literal(1, Integer()))
+                              .where(ids_in(Member.id, missing), ~counted.exists()))
+    taken = [mid for mid, sent in counts.items() if sent < limit]
     if taken:
-        session.execute(update(MassSendCount).where(MassSendCount.member_id.in_(taken), MassSendCount.month == month)
+        session.execute(update(MassSendCount).where(ids_in(MassSendCount.member_id, taken), MassSendCount.month == month)
                         .values(sent=MassSendCount.sent + 1).execution_options(synchronize_session=False))
-    chosen = set(taken)
+    chosen = set(taken) | set(missing)
     return {mid: int(mid in chosen) for mid in member_ids}
 
 
@@ -87,6 +96,14 @@ def release_mass_send(session: Session, member_id: int, month: str) -> None:
     row = _count(session, member_id, month)
     if row is not None and row.sent > 0:
         row.sent -= 1
+
+
+def release_mass_sends(session: Session, member_ids: Sequence[int], month: str) -> None:
+    """``release_mass_send`` for many members in one statement."""
+    if member_ids:
+        session.execute(update(MassSendCount).where(ids_in(MassSendCount.member_id, member_ids),
+                                                    MassSendCount.month == month, MassSendCount.sent > 0)
+                        .values(sent=MassSendCount.sent - 1).execution_options(synchronize_session=False))
 
 
 def over_limit(session: Session, member_ids: Sequence[int], month: str) -> set[int]:

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import String, cast, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from wxcrm.config import Settings
@@ -34,11 +34,12 @@ from wxcrm.messages.massquota import (
     MASS_PER_MONTH,
     mass_month,
     release_mass_send,
+    release_mass_sends,
     reserve_mass_send,
     reserve_mass_sends,
 )
 from wxcrm.messages.models import OutboxMessage
-from wxcrm.sqlutil import insert_missing
+from wxcrm.sqlutil import ids_in, insert_missing
 from wxcrm.timeutil import utcnow
 
 __all__ = ["PURPOSES", "MASS_PER_MONTH", "enqueue", "enqueue_many", "reroute", "resend", "status_counts",
@@ -224,6 +225,7 @@ def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, me
     content = Content(text, dict(fields or {}), url or "")
     start = {"purpose": purpose, "channel": PURPOSES[purpose][0], "member_id": to.member_id, "openid": to.openid,
              "phone": to.phone, "dedup_key": dedup_key, "attempts": 0, "last_error": "", "created_at": now,
+             "next_attempt_at": now,
              "remote_id": "", "history": []}
     if dedup_key is not None and not read_back:
         # A new key (a just-made transaction's): a plain Core insert of a plain row, no ORM
@@ -254,10 +256,11 @@ def _check(purpose: str, text: str) -> None:
         raise DomainError("a message needs text", code="empty_message")
 
 
-CHUNK = 1000
+CHUNK = 5000
 
 
 _ROW_COLUMNS = tuple(c.key for c in OutboxMessage.__table__.columns if c.key != "id")
+_PER_MEMBER = ("member_id", "openid", "phone", "dedup_key")
 _INSERT_ROW = insert(OutboxMessage.__table__)
 
 
@@ -271,63 +274,116 @@ class _Row:
                              next_attempt_at=values["created_at"], **values)
 
 
+def _key_of(dedup_prefix: str | None):
+    """The SQL expression of a member's dedup key, ``{prefix}:m{member_id}`` (as ``enqueue_many``'s
+    Python spells it), or NULL without a prefix."""
+    if not dedup_prefix:
+        return literal(None, String())
+    return literal(f"{dedup_prefix}:m", String()) + cast(Member.id, String())
+
+
 def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: str, member_ids: Sequence[int],
                  fields: Mapping[str, object] | None = None, url: str | None = None, dedup_prefix: str | None = None,
                  now: datetime | None = None) -> dict[str, int]:
-    """The same message to many members (a campaign, a greeting), set-based: members,
-    windows and mass counters are read and written a thousand at a time, the rows
-    inserted in bulk. With ``dedup_prefix`` each member's row is keyed
-    ``{prefix}:m{member_id}`` and a member already queued is skipped. Returns how many
-    went to each channel (and "parked", "skipped")."""
+    """The same message to many members (a campaign, a greeting), set-based, with the
+    channel each would get from ``enqueue``. Members are read, and windows and mass
+    counters read and written, five thousand at a time. The members fall into a handful of
+    kinds (consent, WeChat account, follows, a mass send left this month, a mobile number):
+    the channel, payload and history are worked out once per kind, and each kind's rows are
+    written by one ``INSERT ... SELECT`` from ``members`` (no value is sent per member). A
+    member inside a customer-service window takes a send from it, one by one (few do).
+    With ``dedup_prefix`` each member's row is keyed ``{prefix}:m{member_id}`` and a member
+    already queued is skipped. Returns how many went to each channel (and "parked",
+    "skipped")."""
     _check(purpose, text)
     now = now or utcnow()
+    if dedup_prefix and len(dedup_prefix) > 170:
+        raise DomainError("the dedup prefix is too long", code="dedup_prefix_too_long")
     content = Content(text, dict(fields or {}), url or "")
     channels = PURPOSES[purpose]
+    marketing = KINDS[purpose].marketing
+    month = mass_month(now)
     counts: dict[str, int] = {}
+
+    def count(row) -> None:
+        name = row.channel if row.status == "pending" else "parked"
+        counts[name] = counts.get(name, 0) + 1
+
+    table = OutboxMessage.__table__
+    same = [name for name in _ROW_COLUMNS if name not in _PER_MEMBER]
+    conn = session.connection()
     for start in range(0, len(member_ids), CHUNK):
-        chunk = list(member_ids[start:start + CHUNK])
-        keys = {mid: f"{dedup_prefix}:m{mid}"[:191] for mid in chunk} if dedup_prefix else {}
-        if keys:
-            done = set(session.scalars(select(OutboxMessage.dedup_key)
-                                       .where(OutboxMessage.dedup_key.in_(list(keys.values())))))
+        chunk = [int(mid) for mid in member_ids[start:start + CHUNK]]
+        if dedup_prefix:
+            # the members of this chunk already queued under this prefix (their key is theirs)
+            done = set(conn.scalars(select(OutboxMessage.member_id).where(
+                ids_in(OutboxMessage.member_id, chunk),
+                OutboxMessage.dedup_key == literal(f"{dedup_prefix}:m", String()) + cast(OutboxMessage.member_id,
+                                                                                          String()))))
             if done:
-                chunk = [mid for mid in chunk if keys[mid] not in done]
+                chunk = [mid for mid in chunk if mid not in done]
                 counts["skipped"] = counts.get("skipped", 0) + len(done)
-        people = session.execute(select(Member.id, Member.openid, Member.phone, Member.followed,
-                                        Member.marketing_consent).where(Member.id.in_(chunk))).all()
-        marketing = KINDS[purpose].marketing
-        recipients = {p.id: Recipient(p.id, p.openid, p.phone, bool(p.followed), bool(p.marketing_consent))
-                      for p in people}
-        in_window = windows.openids_with_open_window(
-            session, [r.openid for r in recipients.values() if r.openid and r.followed], now) \
-            if "custom" in channels else set()
-        mass_left = reserve_mass_sends(session, [r.member_id for r in recipients.values()
-                                                 if r.openid and r.followed and r.openid not in in_window
-                                                 and (r.marketing or not marketing)],
-                                       mass_month(now)) if "mass" in channels else {}
-        rows = []
+        if not chunk:
+            continue
+        people = {p[0]: p for p in conn.execute(select(
+            Member.id, Member.openid, Member.phone, Member.followed, Member.marketing_consent)
+            .where(ids_in(Member.id, chunk)))}
+        followers = [p[1] for p in people.values() if p[1] and p[3]]
+        in_window = windows.openids_with_open_window(session, followers, now) if "custom" in channels and \
+            followers else set()
+        mass_left = reserve_mass_sends(session, [p[0] for p in people.values()
+                                                 if p[1] and p[3] and p[1] not in in_window
+                                                 and (p[4] or not marketing)],
+                                       month) if "mass" in channels else {}
+        kinds: dict[tuple, list[int]] = {}
+        one_by_one = []
+        give_back: list[int] = []
         for mid in chunk:
-            to = recipients.get(mid)
-            if to is None:
+            p = people.get(mid)
+            if p is None:
                 continue
-            usable = tuple(c for c in channels if c != "custom" or to.openid in in_window)
-            choice = choose(session, settings, purpose, usable, to, content, now, mass_left=mass_left.get(mid))
-            if choice.channel != "mass" and mass_left.get(mid):
-                release_mass_send(session, to.member_id, mass_month(now))
-            row = _Row(purpose=purpose, member_id=mid, openid=to.openid, phone=to.phone,
-                       dedup_key=keys.get(mid), attempts=0, last_error="", created_at=now, remote_id="",
-                       history=[], channel=channels[0])
-            if "custom" in channels and "custom" not in usable:
+            if p[1] and p[1] in in_window:
+                one_by_one.append(Recipient(p[0], p[1], p[2], bool(p[3]), bool(p[4])))
+                continue
+            kinds.setdefault((bool(p[4]), bool(p[1]), bool(p[3]), mass_left.get(mid), sms.mobile(p[2])),
+                             []).append(mid)
+        for kind, mids in kinds.items():
+            p = people[mids[0]]                # any member of the kind gets the same choice
+            to = Recipient(p[0], p[1], p[2], bool(p[3]), bool(p[4]))
+            # a follower outside every window: customer service is skipped as ``choose`` would
+            windowless = "custom" in channels and to.openid and to.followed and (to.marketing or not marketing)
+            usable = tuple(c for c in channels if c != "custom") if windowless else channels
+            choice = choose(session, settings, purpose, usable, to, content, now, mass_left=kind[3])
+            if choice.channel != "mass" and kind[3]:
+                give_back += mids
+            row = _Row(purpose=purpose, member_id=None, openid=None, phone=None, dedup_key=None, attempts=0,
+                       last_error="", created_at=now, remote_id="", history=[], channel=channels[0])
+            if windowless:
                 choice.steps.insert(0, fate.step("skipped", "no_window", "custom", now))
             _apply(row, choice, content, now)
             _wait_out_quiet_hours(row, settings, now)
-            counts[row.channel if row.status == "pending" else "parked"] = counts.get(
-                row.channel if row.status == "pending" else "parked", 0) + 1
+            name = row.channel if row.status == "pending" else "parked"
+            counts[name] = counts.get(name, 0) + len(mids)
+            rows = select(*[literal(getattr(row, name), table.c[name].type) for name in same],
+                          Member.id, Member.openid, Member.phone, _key_of(dedup_prefix)) \
+                .where(ids_in(Member.id, mids)).order_by(Member.id)
+            session.execute(insert(table).from_select(same + list(_PER_MEMBER), rows))
+        rows = []
+        for to in one_by_one:          # inside a window: a send taken from it, member by member
+            mid = to.member_id
+            choice = choose(session, settings, purpose, channels, to, content, now, mass_left=mass_left.get(mid))
+            if choice.channel != "mass" and mass_left.get(mid):
+                give_back.append(mid)
+            row = _Row(purpose=purpose, member_id=mid, openid=to.openid, phone=to.phone,
+                       dedup_key=f"{dedup_prefix}:m{mid}" if dedup_prefix else None, attempts=0, last_error="",
+                       created_at=now, remote_id="", history=[], channel=channels[0])
+            _apply(row, choice, content, now)
+            _wait_out_quiet_hours(row, settings, now)
+            count(row)
             rows.append({key: getattr(row, key) for key in _ROW_COLUMNS})
         if rows:
-            # Core, not the ORM: one multi-row INSERT per thousand (the ORM would split
-            # the rows into runs of the same non-null columns)
             session.connection().execute(insert(OutboxMessage.__table__), rows)
+        release_mass_sends(session, give_back, month)
     session.flush()
     return counts
 

@@ -77,7 +77,9 @@ def params_for(purpose: str, text: str, values: Mapping[str, object]) -> dict[st
     gateway would refuse (too long, a link, missing). Nothing is cut."""
     params = {}
     for name in KINDS[purpose].sms_params:
-        raw = text if name == "text" else values.get(name)
+        # "text" is the message's words, or its shorter SMS version when the caller gave one
+        # (a greeting that names its coupon: the words, the coupon, what fits 35 characters)
+        raw = (values.get("sms_text") or text) if name == "text" else values.get(name)
         value = None if raw is None else str(raw).strip()
         if not value or len(value) > PARAM_LIMIT or LINK.search(value):
             raise SmsValueError(name, value)

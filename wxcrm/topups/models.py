@@ -65,9 +65,17 @@ class SettlementPeriod(db.Model):
     lines: Mapped[list] = mapped_column(JSON, default=list)
 
 
+MEMBERSHIP_CHANNELS = ("counter", "wechat")
+# paid: the membership was given; pending: a WeChat Pay order not paid yet; closed: the order
+# expired unpaid; refunding/refunded: paid after the membership was closed, so the money goes
+# back through WeChat Pay's refund instead of buying anything.
+MEMBERSHIP_STATUSES = ("pending", "paid", "closed", "refunding", "refunded")
+
+
 class MembershipPurchase(db.Model):
     """A tier and a membership term bought (paid membership): what was paid, how, and the
-    membership it gave. Paid with stored value it names its ledger entry."""
+    membership it gave. Paid with stored value it names its ledger entry; bought by WeChat
+    Pay from the H5 page it carries its order (``out_trade_no``), like a WeChat top-up."""
     __tablename__ = "membership_purchases"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -82,3 +90,13 @@ class MembershipPurchase(db.Model):
     expires_on: Mapped[date] = mapped_column(Date)     # the membership's end after this purchase
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     receipt: Mapped[dict] = mapped_column(JSON, default=dict)
+    channel: Mapped[str] = mapped_column(String(16), default="counter", server_default="counter")
+    status: Mapped[str] = mapped_column(String(16), default="paid", server_default="paid")
+    out_trade_no: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    wechat_transaction_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    prepay_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_membership_purchases_status_created", "status", "created_at"),
+    )

@@ -7,20 +7,21 @@ source ``topup:<id>``), so a refund of the top-up knows exactly what is left of 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wxcrm.benefits.apply import Occasion
 from wxcrm.benefits.events import lock_member, run_member_event
-from wxcrm.benefits.privacy import CLOSURE_HOOKS
+from wxcrm.benefits.privacy import CLOSURE_RECORD_HOOKS
+from wxcrm.cards import service as cards
 from wxcrm.config import Settings
 from wxcrm.errors import N_, DomainError, NotFound
 from wxcrm.ledger import service as ledger
 from wxcrm.members import service as members
-from wxcrm.members.models import Member, Staff, Store
+from wxcrm.members.models import Member, MembershipClosure, Staff, Store
 from wxcrm.messages import outbox
 from wxcrm.money import fen_to_yuan_str
 from wxcrm.rules.effects import Effect
@@ -41,23 +42,30 @@ def lot_source(topup: Topup) -> str:
     return f"topup:{topup.id}"
 
 
-def member_for_topup(session: Session, ref: dict) -> Member:
+def member_for_topup(session: Session, ref: dict, *, settings: Settings | None = None,
+                     now: datetime | None = None) -> Member:
+    """The member a till names: by their dynamic code (refused when forged, expired,
+    replaced or frozen), id or card number."""
+    if ref.get("qr_token") and settings is not None and now is not None:
+        return cards.member_for_code(session, settings, str(ref["qr_token"]), now=now)
     if ref.get("member_id") is not None:
         member = members.find_member(session, member_id=ref["member_id"])
     elif ref.get("card_no"):
         member = members.find_member(session, card_no=str(ref["card_no"]))
     else:
-        raise DomainError(N_("member needs card_no or member_id"), code="invalid_member_ref",
-                          fields={"member": "card_no or member_id required"})
+        raise DomainError(N_("member needs card_no, qr_token or member_id"), code="invalid_member_ref",
+                          fields={"member": "card_no, qr_token or member_id required"})
     if member is None:
         raise NotFound(N_("no member with that card"), code="member_not_found")
     return member
 
 
-def check_topup_amount(session: Session, member: Member, amount_fen: int, settings: Settings) -> None:
+def check_topup_amount(session: Session, member: Member, amount_fen: int, settings: Settings, *,
+                       bonus_fen: int = 0) -> None:
     """A top-up is at least ``WXCRM_TOPUP_MIN_FEN`` and keeps the card within
-    ``WXCRM_STORED_VALUE_CAP_FEN`` (China's single-purpose prepaid card rules). The caller
-    holds the member's stored-value row lock when it credits."""
+    ``WXCRM_STORED_VALUE_CAP_FEN`` (China's single-purpose prepaid card rules): the cap is on
+    the balance, so the top-up's bonus (``bonus_fen``) counts. The caller holds the member's
+    stored-value row lock when it credits."""
     if member.status != "active":
         raise DomainError(N_("only an active member can top up"), code="member_not_active",
                           fields={"member": "not active"})
@@ -72,6 +80,19 @@ def check_topup_amount(session: Session, member: Member, amount_fen: int, settin
                           f"{fen_to_yuan_str(room)} yuan more fit", code="stored_value_cap",
                           fields={"amount_fen": "above the cap"},
                           params={"cap": fen_to_yuan_str(settings.stored_value_cap_fen), "room": fen_to_yuan_str(room)})
+    if bonus_fen > 0 and balance + amount_fen + bonus_fen > settings.stored_value_cap_fen:
+        raise over_cap_with_bonus(settings, balance, bonus_fen)
+
+
+def over_cap_with_bonus(settings: Settings, balance_before: int, bonus_fen: int) -> DomainError:
+    """The refusal of a top-up whose bonus would take the card past the cap."""
+    room = max(settings.stored_value_cap_fen - balance_before, 0)
+    return DomainError(f"a card holds at most {fen_to_yuan_str(settings.stored_value_cap_fen)} yuan, bonus included: "
+                       f"this top-up brings {fen_to_yuan_str(bonus_fen)} yuan of bonus and "
+                       f"{fen_to_yuan_str(room)} yuan more fit", code="stored_value_cap_bonus",
+                       fields={"amount_fen": "above the cap with its bonus"},
+                       params={"cap": fen_to_yuan_str(settings.stored_value_cap_fen),
+                               "bonus": fen_to_yuan_str(bonus_fen), "room": fen_to_yuan_str(room)})
 
 
 def top_up_at_counter(session: Session, *, store_code: str, member_ref: dict, amount_fen: int, method: str,
@@ -89,7 +110,7 @@ def top_up_at_counter(session: Session, *, store_code: str, member_ref: dict, am
     if staff is not None and staff.works_at_a_store and staff.store_id != store.id:
         raise DomainError(f"cashier {staff.username} does not work at {store.code}", code="wrong_store",
                           status=403, fields={"store_code": "not your store"})
-    member = member_for_topup(session, member_ref)
+    member = member_for_topup(session, member_ref, settings=settings, now=clock.utc)
     lock_member(session, member)
     ledger.lock_account(session, member.id, "stored_value")
     check_topup_amount(session, member, amount_fen, settings)
@@ -98,14 +119,22 @@ def top_up_at_counter(session: Session, *, store_code: str, member_ref: dict, am
                   created_at=clock.utc)
     session.add(topup)
     session.flush()
+    balance_before = ledger.balance(session, member.id, "stored_value")
     credit_paid_topup(session, topup, member, clock=clock, settings=settings, notify=notify)
+    if topup.receipt["stored_value_fen"] > settings.stored_value_cap_fen:
+        # The bonus the rules gave takes the card past the cap: the top-up is refused (the
+        # caller rolls back every write, the bonus's too) before any money is taken.
+        raise over_cap_with_bonus(settings, balance_before, topup.bonus_fen)
     return topup
 
 
 def credit_paid_topup(session: Session, topup: Topup, member: Member, *, clock: Clock, settings: Settings,
-                      notify: bool = True) -> Bonus:
+                      notify: bool = True, cut_bonus_at_cap: bool = False) -> Bonus:
     """The money is in: credit the principal, run the `topup` rules, write the receipt and
-    queue the member's notice. Called once per top-up (the caller holds its row lock)."""
+    queue the member's notice. Called once per top-up (the caller holds its row lock).
+    ``cut_bonus_at_cap``: a bonus that would take the card past the cap is cut to what fits
+    (a WeChat payment, whose money is in before the bonus is known; the order was checked
+    with the bonus when it was made); the counter refuses such a top-up instead."""
     store = session.get(Store, topup.store_id) if topup.store_id else None
     first = not session.scalar(select(func.count(Topup.id)).where(
         Topup.member_id == member.id, Topup.id != topup.id, Topup.status.in_(("paid", "refunding", "refunded"))))
@@ -118,6 +147,8 @@ def credit_paid_topup(session: Session, topup: Topup, member: Member, *, clock: 
                                store_code=store.code if store else None, store_kind=store.kind if store else None,
                                topup_amount_fen=topup.amount_fen, payment_method=topup.method, first_topup=first)
     bonus = bonus_of(effects)
+    if cut_bonus_at_cap and bonus.stored_value_fen:
+        bonus = _cut_bonus_at_cap(session, topup, member, bonus, clock=clock, settings=settings)
     topup.status = "paid"
     topup.paid_at = clock.utc
     topup.bonus_fen = bonus.stored_value_fen
@@ -136,6 +167,23 @@ def credit_paid_topup(session: Session, topup: Topup, member: Member, *, clock: 
                                "time": clock.local.strftime("%Y-%m-%d %H:%M")},
                        dedup_key=f"topup:{topup.id}:done", now=clock.utc)
     return bonus
+
+
+def _cut_bonus_at_cap(session: Session, topup: Topup, member: Member, bonus: Bonus, *, clock: Clock,
+                      settings: Settings) -> Bonus:
+    over = ledger.balance(session, member.id, "stored_value") - settings.stored_value_cap_fen
+    cut = min(max(over, 0), bonus.stored_value_fen)
+    if not cut:
+        return bonus
+    ledger.withdraw_from_lot(session, member.id, lot_source(topup), principal=0, bonus=cut, cause=ledger.Cause(
+        "topup", ref=str(topup.id), staff_id=topup.staff_id, at=clock.utc,
+        text_zh=f"储值上限 {fen_to_yuan_str(settings.stored_value_cap_fen)} 元：赠送减少 {fen_to_yuan_str(cut)} 元",
+        text_en=f"Stored value cap {fen_to_yuan_str(settings.stored_value_cap_fen)} yuan: bonus cut by "
+                f"{fen_to_yuan_str(cut)} yuan"))
+    line = {"kind": "bonus_cut", "text": f"储值上限：赠送减少 {fen_to_yuan_str(cut)} 元",
+            "text_en": f"Stored value cap: bonus cut by {fen_to_yuan_str(cut)} yuan", "points": 0,
+            "amount_fen": -cut, "rule": "", "rule_id": None, "rule_version": None}
+    return replace(bonus, stored_value_fen=bonus.stored_value_fen - cut, lines=bonus.lines + (line,))
 
 
 def bonus_of(effects: list[Effect]) -> Bonus:
@@ -255,19 +303,61 @@ def refund_topup(session: Session, *, topup_id: int, clock: Clock, settings: Set
 
 # ---------------------------------------------------------------- closing a membership
 
-def empty_card_on_closure(session: Session, member: Member, clock: Clock) -> None:
-    """A closed membership's stored value leaves the card: the unspent principal is owed back
-    to the member (``MembershipClosure.stored_value_fen``, paid by finance), the bonus is
-    forfeited. One entry per lot, so the settlement sees whose money went back."""
+def empty_card_on_closure(session: Session, member: Member, closure: MembershipClosure, clock: Clock) -> None:
+    """A closed membership's stored value leaves the card, one entry per lot (so the
+    settlement sees whose money went back); the bonus is forfeited. The unspent principal of
+    a top-up paid by WeChat Pay goes back to the member's WeChat Pay (the top-up becomes
+    ``refunding`` and the ``topup-order-query`` job sends WeChat Pay's refund); the rest was
+    paid in at a counter, and finance pays it out and marks the closure's refund paid
+    (console › Stored value)."""
     ledger.lock_account(session, member.id, "stored_value")
+    wechat_fen = 0
     for lot in ledger.open_value_lots(session, member.id):
-        ledger.withdraw_from_lot(session, member.id, lot_id=lot.id, principal=lot.principal_left, bonus=lot.bonus_left,
-                                 cause=ledger.Cause("closure", ref=str(member.id), at=clock.utc,
-                                                    text_zh="会员注销：储值本金退还，赠送金额作废",
+        principal, bonus = lot.principal_left, lot.bonus_left
+        topup = None
+        if principal and lot.source.startswith("topup:") and lot.source[6:].isdigit():
+            topup = session.scalar(select(Topup).where(Topup.id == int(lot.source[6:]), Topup.channel == "wechat",
+                                                       Topup.status == "paid").with_for_update())
+        text_zh = "会员注销：储值本金原路退回微信支付，赠送金额作废" if topup else "会员注销：储值本金退还，赠送金额作废"
+        ledger.withdraw_from_lot(session, member.id, lot_id=lot.id, principal=principal, bonus=bonus,
+                                 cause=ledger.Cause("closure", ref=str(member.id), at=clock.utc, text_zh=text_zh,
                                                     text_en="Membership closed: principal refunded, bonus forfeited"))
+        if topup is not None:
+            topup.status, topup.refunded_at = "refunding", clock.utc
+            topup.refunded_principal_fen, topup.refunded_bonus_fen = principal, bonus
+            topup.receipt = {**topup.receipt, "status": "refunding", "refund": {
+                "reason": "membership_closed", "refund_fen": principal, "principal_left_fen": principal,
+                "principal_kept_fen": 0, "bonus_taken_back_fen": bonus, "bonus_spent_fen": 0,
+                "points_taken_back": 0, "points_shortfall": 0, "stored_value_fen": 0,
+                "refunded_at": rfc3339(clock.utc)}}
+            wechat_fen += principal
+    closure.refund_wechat_fen = wechat_fen
+    if closure.stored_value_fen and closure.stored_value_fen == wechat_fen:
+        closure.refund_status = "wechat"          # all of it goes back through WeChat Pay, nothing to pay out
+    session.flush()
 
 
-CLOSURE_HOOKS.append(empty_card_on_closure)
+def closure_refunds(session: Session, *, limit: int = 100) -> list[MembershipClosure]:
+    """Closed memberships that had stored value, the ones still to pay out first."""
+    return list(session.scalars(select(MembershipClosure).where(MembershipClosure.stored_value_fen > 0)
+                                .order_by((MembershipClosure.refund_status == "requested").desc(),
+                                          MembershipClosure.id.desc()).limit(limit)))
+
+
+def mark_closure_refund_paid(session: Session, closure_id: int, *, staff: Staff, clock: Clock) -> MembershipClosure:
+    """Finance paid the counter part of a closed membership's stored value out."""
+    closure = session.scalar(select(MembershipClosure).where(MembershipClosure.id == closure_id).with_for_update())
+    if closure is None:
+        raise NotFound(N_("no such closure"), code="closure_not_found")
+    if closure.refund_status != "requested":
+        raise DomainError(N_("this refund is not waiting to be paid"), code="closure_refund_not_requested")
+    closure.refund_status, closure.refund_paid_at, closure.refund_paid_by = "paid", clock.utc, staff.id
+    session.flush()
+    return closure
+
+
+CLOSURE_RECORD_HOOKS.append(empty_card_on_closure)
+
 
 
 def topup_events(session: Session, *, since: date) -> list:

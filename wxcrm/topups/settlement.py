@@ -5,7 +5,8 @@ franchisee (its franchise stores). The owner whose store took a top-up holds its
 when the stored value is spent at another owner's store, the issuing owner owes the
 spending owner the principal spent, and whoever funds the bonus (the brand, or the issuing
 owner with ``WXCRM_STORED_VALUE_BONUS_FUNDED_BY=issuer``) owes it the bonus spent. A refund
-of such a purchase puts the value back and reverses the debt, in the period it happens.
+of such a purchase puts the value back and reverses the debt, in the period it happens. A
+paid membership bought with stored value at a till is spending at that till's store.
 
 A period is a calendar month of the merchant's time zone. Closing it freezes its lines;
 anything recorded later (a late refund, an offline sale) falls into the next open period.
@@ -26,7 +27,7 @@ from wxcrm.ledger.models import LedgerAccount, LedgerEntry, ValueLot, ValueMovem
 from wxcrm.members.models import Franchisee, Store
 from wxcrm.sales.models import Transaction
 from wxcrm.timeutil import add_months, to_utc_naive
-from wxcrm.topups.models import SettlementPeriod
+from wxcrm.topups.models import MembershipPurchase, SettlementPeriod
 
 BRAND = "brand"
 
@@ -58,6 +59,7 @@ class Line:
     principal_fen: int = 0
     bonus_fen: int = 0
     transactions: set = field(default_factory=set)
+    memberships: set = field(default_factory=set)      # paid memberships bought with stored value
     # (store of issue, store of sale) -> [principal, bonus]: the line per store
     stores: dict = field(default_factory=dict)
 
@@ -69,7 +71,7 @@ class Line:
         return {"debtor": self.debtor, "debtor_name": names.get(self.debtor, self.debtor), "creditor": self.creditor,
                 "creditor_name": names.get(self.creditor, self.creditor), "principal_fen": self.principal_fen,
                 "bonus_fen": self.bonus_fen, "total_fen": self.total_fen,
-                "transactions": sorted(self.transactions),
+                "transactions": sorted(self.transactions), "memberships": sorted(self.memberships),
                 "stores": [{"issued_at": issued, "sold_at": sold, "principal_fen": p, "bonus_fen": b}
                            for (issued, sold), (p, b) in sorted(self.stores.items(), key=lambda kv: (kv[0][0] or "",
                                                                                                    kv[0][1] or ""))]}
@@ -118,15 +120,23 @@ def _lines(session: Session, entry_filter, settings: Settings) -> list[Line]:
         .join(ValueLot, ValueLot.id == ValueMovement.lot_id)
         .join(Transaction, Transaction.id == LedgerEntry.transaction_id)
         .where(entry_filter, LedgerEntry.cause.in_(("purchase", "refund")))).all()
+    bought = session.execute(
+        select(ValueMovement.principal, ValueMovement.bonus, ValueLot.store_id, MembershipPurchase.store_id,
+               MembershipPurchase.id)
+        .join(LedgerEntry, LedgerEntry.id == ValueMovement.entry_id)
+        .join(ValueLot, ValueLot.id == ValueMovement.lot_id)
+        .join(MembershipPurchase, MembershipPurchase.ledger_entry_id == LedgerEntry.id)
+        .where(entry_filter, LedgerEntry.cause == "membership")).all()
     lines: dict[tuple[str, str], Line] = {}
 
-    def owe(debtor: str, creditor: str, principal: int, bonus: int, txn_id: int, where: tuple) -> None:
+    def owe(debtor: str, creditor: str, principal: int, bonus: int, txn_id: int, where: tuple,
+            membership: bool = False) -> None:
         if debtor == creditor or (principal == 0 and bonus == 0):
             return
         line = lines.setdefault((debtor, creditor), Line(debtor, creditor))
         line.principal_fen += principal
         line.bonus_fen += bonus
-        line.transactions.add(txn_id)
+        (line.memberships if membership else line.transactions).add(txn_id)
         per_store = line.stores.setdefault(where, [0, 0])
         per_store[0] += principal
         per_store[1] += bonus
@@ -139,6 +149,14 @@ def _lines(session: Session, entry_filter, settings: Settings) -> list[Line]:
         # spent: movements are negative; put back by a refund: positive (reverses the debt)
         owe(issuer, seller, -principal, 0, original_id or txn_id, where)
         owe(funder, seller, 0, -bonus, original_id or txn_id, where)
+    for principal, bonus, lot_store, sale_store, purchase_id in bought:
+        issuer = owner_of(stores.get(lot_store))
+        seller = owner_of(stores.get(sale_store))
+        funder = issuer if settings.stored_value_bonus_funded_by == "issuer" else BRAND
+        where = (stores[lot_store].code if lot_store in stores else None,
+                 stores[sale_store].code if sale_store in stores else None)
+        owe(issuer, seller, -principal, 0, purchase_id, where, membership=True)
+        owe(funder, seller, 0, -bonus, purchase_id, where, membership=True)
     return sorted(lines.values(), key=lambda x: (x.debtor, x.creditor))
 
 
@@ -174,10 +192,11 @@ def close_period(session: Session, period: str, settings: Settings, *, now: date
 def export_csv(lines: list[dict]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["debtor", "creditor", "principal_yuan", "bonus_yuan", "total_yuan", "transactions"])
+    w.writerow(["debtor", "creditor", "principal_yuan", "bonus_yuan", "total_yuan", "transactions", "memberships"])
     for line in lines:
         w.writerow([line["debtor_name"], line["creditor_name"], _yuan(line["principal_fen"]), _yuan(line["bonus_fen"]),
-                    _yuan(line["total_fen"]), " ".join(map(str, line["transactions"]))])
+                    _yuan(line["total_fen"]), " ".join(map(str, line["transactions"])),
+                    " ".join(map(str, line.get("memberships", [])))])
     w.writerow([])
     w.writerow(["debtor", "creditor", "store_of_issue", "store_of_sale", "principal_yuan", "bonus_yuan"])
     for line in lines:
@@ -194,10 +213,11 @@ def export_xlsx(lines: list[dict], period: str) -> bytes:
     ws = wb.active
     ws.title = f"settlement {period}"
     ws.append(["应付方 debtor", "应收方 creditor", "本金 principal (元)", "赠送 bonus (元)", "合计 total (元)",
-               "交易 transactions"])
+               "交易 transactions", "付费会员 memberships"])
     for line in lines:
         ws.append([line["debtor_name"], line["creditor_name"], line["principal_fen"] / 100, line["bonus_fen"] / 100,
-                   line["total_fen"] / 100, " ".join(map(str, line["transactions"]))])
+                   line["total_fen"] / 100, " ".join(map(str, line["transactions"])),
+                   " ".join(map(str, line.get("memberships", [])))])
     for cell in ws[1]:
         cell.font = Font(bold=True)
     per_store = wb.create_sheet("by store")

@@ -40,6 +40,8 @@ HISTORY_FIELDS = {"tier": N_("Tier"), "tier_until": N_("Tier held until"), "expi
 HISTORY_SOURCES = {"staff": N_("staff"), "spend": N_("12-month spend"), "month_end": N_("month-end review"),
                    "group": N_("group account spend"), "rule": N_("rule"), "member": N_("the member")}
 TRANSACTION_KINDS = {"purchase": N_("purchase"), "refund": N_("refund")}
+CLOSURE_REFUND_STATUSES = {"none": N_("nothing owed"), "requested": N_("to pay out"), "paid": N_("paid out"),
+                           "wechat": N_("back to WeChat Pay")}
 
 
 def zh() -> bool:
@@ -152,6 +154,12 @@ PROBLEMS = {
     "insufficient_stored_value": N_("The member's stored value does not cover that amount."),
     "stored_value_needs_member": N_("Stored value can only be spent by an active member."),
     "stored_value_cap": N_("A card holds at most ¥%(cap)s: ¥%(room)s more fits."),
+    "stored_value_cap_bonus": N_("A card holds at most ¥%(cap)s, bonus included: this top-up brings ¥%(bonus)s "
+                                 "of bonus, and ¥%(room)s more fits."),
+    "invalid_term": N_("The term is 1 to 60 months."),
+    "tier_not_for_sale": N_("This tier is not for sale."),
+    "member_closed": N_("This membership is closed."),
+    "closure_refund_not_requested": N_("This refund is not waiting to be paid."),
     "topup_too_small": N_("A top-up is at least ¥%(min)s."),
     "invalid_topup_method": N_("Choose how the money was paid."),
     "member_not_active": N_("Only an active member can top up."),
@@ -253,4 +261,5 @@ def register(app) -> None:
                                  history_source=lambda s: label(HISTORY_SOURCES, s),
                                  outbox_status=lambda s: label(OUTBOX_STATUSES, s),
                                  kind_label=lambda k: label(TRANSACTION_KINDS, k),
+                                 closure_status=lambda s: label(CLOSURE_REFUND_STATUSES, s),
                                  problem_message=problem_message)

@@ -128,6 +128,10 @@ def till():
         if done is not None:
             return done
 
+    if request.method == "POST" and request.form.get("action") == "buy_membership" and member is not None:
+        _buy_membership_at_till(member, settings)
+        return redirect(url_for("cashier.till", card_no=member.card_no))
+
     if request.method == "POST" and request.form.get("action") == "send_presence" and member is not None:
         try:
             _row, message = presence.request_presence_code(db.session, settings, member=member,
@@ -195,9 +199,12 @@ def till():
         for e in errors:
             flash(e, "danger")
 
+    from wxcrm.topups.membership import MEMBERSHIP_METHODS, tiers_for_sale
     return render_template("cashier/till.html", stores=stores, member=member, summary=summary, card_no=card_no,
                            stored=stored, topup_methods=TOPUP_METHODS,
                            frozen=member is not None and cards.is_frozen(db.session, member),
+                           membership_methods=MEMBERSHIP_METHODS,
+                           tiers_for_sale=tiers_for_sale(db.session) if member is not None else [],
                            qr_token=qr_token,
                            idempotency_key=str(uuid.uuid4()), payment_methods=TILL_PAYMENT_METHODS,
                            point_value_fen=settings.point_value_fen, max_share_pct=settings.points_max_share_pct,
@@ -259,6 +266,33 @@ def _top_up_at_till(member: Member, settings):
         flash(problem_text(exc) if isinstance(exc, DomainError)
               else _("This top-up was already made with a different amount."), "danger")
         return None
+
+
+def _buy_membership_at_till(member: Member, settings) -> None:
+    """The till's paid-membership form: a tier for its term, paid with money taken at the
+    counter or with stored value (which needs the member code or a one-time code)."""
+    from wxcrm.topups import membership
+    method = request.form.get("membership_method") or "cash"
+    ref = _member_ref(member, (request.form.get("qr_token") or "").strip(), request.form.get("presence_code") or "")
+    payload = {"store_code": request.form.get("store_code", ""), "member": ref,
+               "tier": request.form.get("tier", ""), "method": method}
+
+    def write():
+        bought = membership.buy_membership(db.session, store_code=payload["store_code"], member_ref=ref,
+                                           tier_code=payload["tier"], method=method, clock=Clock.now(settings.tz),
+                                           settings=settings, staff=current_user)
+        return 201, bought.receipt
+
+    try:
+        _status, body, _replayed = run_once(db.session, f"till-membership:{current_user.id}",
+                                            request.form.get("idempotency_key", "")[:128], payload, write)
+        db.session.commit()
+        flash(_("Membership bought: %(tier)s, valid until %(d)s.", tier=body["tier_name"], d=body["expires_on"]),
+              "success")
+    except (DomainError, IdempotencyConflict) as exc:
+        db.session.rollback()
+        flash(problem_text(exc) if isinstance(exc, DomainError)
+              else _("This membership was already bought with a different choice."), "danger")
 
 
 @bp.route("/topup/<int:topup_id>")
@@ -335,7 +369,8 @@ def preview():
                        "points": ln.get("points")}
                       for ln in body["receipt_lines"] if ln["kind"] in shown],
             "payable": fen_to_yuan_str(body["payable_fen"]),
-            "not_applied": [{"code": pretty(c["code"]), "title": c["title"], "reason": reason_text(c["reason_code"])}
+            "not_applied": [{"code": pretty(c["code"]), "title": (c["title"] if zh else c.get("title_en") or c["title"]),
+                             "reason": reason_text(c["reason_code"])}
                             for c in body.get("coupons_not_applied", [])]}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -17,6 +18,7 @@ from wxcrm.campaigns import service as campaigns
 from wxcrm.campaigns.holidays import BY_CODE, MAX_YEAR, MIN_YEAR, holidays_of
 from wxcrm.campaigns.models import Campaign, Greeting, Segment
 from wxcrm.config import current_settings
+from wxcrm.coupons.models import CouponTemplate
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
 from wxcrm.members.models import GroupAccount, Member, Store, Tier
@@ -37,7 +39,8 @@ COUNT_LABELS = {"greeted": _l("greeted"), "rule_members": _l("members the rules 
                 "holds_ended": _l("holds ended"), "month_ends": _l("month ends reviewed"), "custom": _l("customer service"),
                 "mass": _l("mass"), "sms": _l("SMS"), "parked": _l("cannot be reached"),
                 "skipped": _l("already queued"), "started": _l("campaigns started"), "queued": _l("messages queued"),
-                "greetings": _l("greetings"), "coupons": _l("coupons")}
+                "greetings": _l("greetings"), "coupons": _l("coupons"),
+                "coupons_out_of_stock": _l("no coupon (stock ran out)"), "members": _l("members")}
 CAMPAIGN_STATUS = {"draft": _l("draft"), "scheduled": _l("scheduled"), "sending": _l("sending"),
                    "paused": _l("paused"), "done": _l("all queued"), "cancelled": _l("cancelled")}
 REACH = {"wechat": _l("WeChat (customer service or mass, 4 a month)"), "sms": _l("SMS (not reachable on WeChat)"),
@@ -76,7 +79,23 @@ def jobs():
     desk = _desk()
     return render_template("console/jobs.html", jobs=desk.jobs, last=desk.last_runs(db.session),
                            runs=desk.recent_runs(db.session, limit=100, job=request.args.get("job") or None),
-                           statuses=RUN_STATUS, triggers=TRIGGERS, count_labels=COUNT_LABELS, today=_today())
+                           statuses=RUN_STATUS, triggers=TRIGGERS, count_labels=COUNT_LABELS, today=_today(),
+                           greeting_names=_greeting_names())
+
+
+class _Names(dict):
+    """Greeting code -> its name in the page's language (an unknown code: itself)."""
+
+    def __missing__(self, key):
+        return key
+
+
+def _greeting_names() -> dict:
+    zh = str(get_locale() or "zh").startswith("zh")
+    names = _Names()
+    for g in db.session.scalars(select(Greeting)):
+        names[g.code] = g.name if zh else (_(BY_CODE[g.code].label) if g.code in BY_CODE else g.name_en or g.name)
+    return names
 
 
 @bp.route("/jobs/<name>/run", methods=["POST"])
@@ -114,8 +133,10 @@ def greeting_list():
         year = _today().year
     rows = list(db.session.scalars(select(Greeting).order_by(Greeting.kind, Greeting.id)))
     dates = {g.id: greetings.greeting_date(g, year) for g in rows}
+    templates = coupons.attachable(db.session)
     return render_template("console/greetings.html", greetings=rows, dates=dates, year=year,
-                           holidays=holidays_of(year), by_code=BY_CODE, coupons_available=coupons.available(),
+                           holidays=holidays_of(year), by_code=BY_CODE, coupon_templates=templates,
+                           coupon_ids={t.id for t in templates},
                            days_ahead=current_settings().birthday_greeting_days)
 
 
@@ -128,7 +149,7 @@ def greeting_save(greeting_id: int):
                                   enabled=request.form.get("enabled") == "yes",
                                   send_time=request.form.get("send_time") or None,
                                   coupon_template_id=int(coupon) if coupon.isdigit() else None,
-                                  clear_coupon=coupons.available() and not coupon)
+                                  clear_coupon=not coupon)
         db.session.commit()
         flash(_("Saved."), "success")
     except DomainError as exc:
@@ -290,6 +311,8 @@ def campaign_new():
                                           segment_id=int(form.get("segment_id") or 0), text=form.get("text", ""),
                                           purpose=form.get("purpose", "campaign"), start_at=start,
                                           control_pct=int(form.get("control_pct") or 0), staff_id=current_user.id,
+                                          coupon_template_id=int(form["coupon_template_id"])
+                                          if (form.get("coupon_template_id") or "").isdigit() else None,
                                           now=utcnow())
             if form.get("when") == "draft":
                 c.status = "draft"
@@ -299,6 +322,7 @@ def campaign_new():
             db.session.rollback()
             flash(problem_text(exc) if isinstance(exc, DomainError) else _("Check the form."), "danger")
     return render_template("console/campaign_new.html", segments=segs, purposes=PURPOSE_HELP, kinds=KINDS,
+                           coupon_templates=coupons.attachable(db.session),
                            selected=request.args.get("segment", type=int), form=request.form)
 
 
@@ -314,6 +338,7 @@ def campaign_detail(campaign_id: int):
     return render_template("console/campaign.html", c=c, reach=reach, consented=consented, reach_labels=REACH,
                            statuses=CAMPAIGN_STATUS, kinds=KINDS, purposes=PURPOSE_HELP, data=data,
                            delivery=DELIVERY, channels=CHANNELS, describe=describe,
+                           coupon=db.session.get(CouponTemplate, c.coupon_template_id) if c.coupon_template_id else None,
                            start_local=to_local(c.start_at, current_settings().tz))
 
 

@@ -477,6 +477,7 @@ class SimulationForm:
     points_balance: str = ""
     at: str = ""            # datetime-local: 2026-05-20T12:30
     topup_yuan: str = ""
+    first_topup: bool = False      # the member's first top-up (the `topup.first` fact)
     # A referral event: the member who was referred (the basket is their purchase).
     referred_joined: str = ""
     referred_purchases: str = ""
@@ -497,6 +498,7 @@ def simulation_from_post(data: FormData) -> SimulationForm:
         gender=_get(data, "sim_gender") or "unknown", joined_on=_get(data, "sim_joined"),
         purchase_count=_get(data, "sim_purchase_count"), spend_yuan=_get(data, "sim_spend"),
         points_balance=_get(data, "sim_points_balance"), at=_get(data, "sim_at"), topup_yuan=_get(data, "sim_topup"),
+        first_topup=data.get("sim_first_topup") in ("on", "1", "yes", "true"),
         referred_joined=_get(data, "sim_referred_joined"), referred_purchases=_get(data, "sim_referred_purchases"),
         referred_first=data.get("sim_referred_first") in ("on", "1", "yes", "true"))
 
@@ -535,6 +537,8 @@ def simulation_request(sim: SimulationForm, *, event: str, windows: tuple[int, .
         holder: dict = {}
         _put_yuan(holder, "topup", sim.topup_yuan, "topup", problems)
         data["topup_amount_fen"] = holder.get("topup", 0)
+    if event == "topup":
+        data["first_topup"] = sim.first_topup
     member: dict = {"gender": sim.gender or "unknown"}
     if sim.tier:
         member["tier"] = sim.tier

@@ -13,10 +13,12 @@ from sqlalchemy import select
 from wxcrm.config import current_settings
 from wxcrm.errors import DomainError
 from wxcrm.extensions import db
-from wxcrm.members.models import Franchisee, Store
+from wxcrm.members.models import Franchisee, Member, Store, Tier
+from wxcrm.money import yuan_str_to_fen
 from wxcrm.sales.models import Transaction
 from wxcrm.timeutil import Clock, business_date
-from wxcrm.topups import settlement
+from wxcrm.topups import membership, settlement
+from wxcrm.topups import service as topups
 from wxcrm.topups.models import SettlementPeriod
 from wxcrm.web.auth import role_required
 from wxcrm.web.labels import problem_text
@@ -54,9 +56,14 @@ def overview():
     liability = settlement.liability(db.session, as_of, settings)
     owners = list(db.session.scalars(select(Franchisee).order_by(Franchisee.code)))
     franchise_stores = list(db.session.scalars(select(Store).where(Store.kind == "franchise").order_by(Store.code)))
+    tiers = list(db.session.scalars(select(Tier).order_by(Tier.rank)))
+    closures = topups.closure_refunds(db.session)
+    cards = {i: no for i, no in db.session.execute(select(Member.id, Member.card_no).where(
+        Member.id.in_([c.member_id for c in closures])))} if closures else {}
     return render_template("console/stored_value.html", period=period, lines=lines,
                            totals=settlement.owner_totals(lines), closed=closed, as_of=as_of, liability=liability,
-                           owners=owners, franchise_stores=franchise_stores,
+                           owners=owners, franchise_stores=franchise_stores, tiers=tiers, closures=closures,
+                           cards=cards,
                            liability_total={k: sum(r[k] for r in liability) for k in ("principal_fen", "bonus_fen")})
 
 
@@ -104,6 +111,45 @@ def add_franchisee():
         db.session.rollback()
         flash(problem_text(exc), "danger")
     return redirect(url_for("console_stored_value.overview"))
+
+
+@bp.route("/tiers/<int:tier_id>", methods=["POST"])
+@role_required("admin")
+def tier_price(tier_id: int):
+    """Paid membership: a tier's price (empty: not for sale) and term."""
+    tier = db.session.get(Tier, tier_id)
+    if tier is None:
+        return Response(status=404)
+    raw = (request.form.get("price") or "").strip()
+    try:
+        price = yuan_str_to_fen(raw) if raw else None
+        term = int(request.form.get("term_months") or "12")
+    except ValueError:
+        flash(_("Enter the price in yuan and the term in whole months."), "danger")
+        return redirect(url_for("console_stored_value.overview", _anchor="membership"))
+    try:
+        membership.set_tier_price(db.session, tier, price_fen=price, term_months=term)
+        db.session.commit()
+        flash(_("Paid membership saved."), "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(problem_text(exc), "danger")
+    return redirect(url_for("console_stored_value.overview", _anchor="membership"))
+
+
+@bp.route("/closures/<int:closure_id>/paid", methods=["POST"])
+@role_required("admin")
+def closure_paid(closure_id: int):
+    """Finance paid a closed membership's stored value (the part paid in at a counter) out."""
+    settings = current_settings()
+    try:
+        topups.mark_closure_refund_paid(db.session, closure_id, staff=current_user, clock=Clock.now(settings.tz))
+        db.session.commit()
+        flash(_("The refund is marked as paid."), "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(problem_text(exc), "danger")
+    return redirect(url_for("console_stored_value.overview", _anchor="closures"))
 
 
 @bp.route("/transactions")

@@ -86,7 +86,15 @@ def card(member: Member):
             wallet_card = None                      # already in their WeChat wallet
     return render_template("h5/card.html", member=member, summary=summary, stored=stored, frozen=frozen,
                            code=code, coupons=member.coupons_held or 0, masked=mask_card_no(member.card_no),
-                           wallet_card=wallet_card, confirming=confirming, topup_on=settings.wechat_pay_enabled)
+                           wallet_card=wallet_card, confirming=confirming, topup_on=settings.wechat_pay_enabled,
+                           membership_for_sale=_membership_for_sale())
+
+
+def _membership_for_sale() -> bool:
+    from sqlalchemy import exists, select
+
+    from wxcrm.members.models import Tier
+    return bool(db.session.scalar(select(exists().where(Tier.price_fen > 0))))
 
 
 @bp.route("/card/wallet")
@@ -246,16 +254,17 @@ def privacy_export(member: Member):
 @customer_page()
 def privacy_close(member: Member):
     settings = current_settings()
-    stored = ledger.balance(db.session, member.id, "stored_value")
+    stored = ledger.value_split(db.session, member.id)
     points = ledger.balance(db.session, member.id, "points")
     if request.method == "POST":
         if request.form.get("confirm") != "yes":
             flash(_("Tick the box to confirm that you want to close your membership."), "warning")
         else:
+            card_no = member.card_no
             closure = close_membership(db.session, member, clock=Clock.now(settings.tz), settings=settings)
             db.session.commit()
             session.clear()
-            return render_template("h5/privacy_closed.html", closure=closure)
+            return render_template("h5/privacy_closed.html", closure=closure, card_no=card_no)
     return render_template("h5/privacy_close.html", member=member, stored=stored, points=points)
 
 
@@ -302,6 +311,56 @@ def create_topup(member: Member):
         return _problem(exc)
     return jsonify({"out_trade_no": topup.out_trade_no, "jsapi": jsapi,
                     "card_url": url_for("h5.card", paid=topup.out_trade_no)}), 201
+
+
+@bp.route("/membership")
+@customer_page()
+def membership(member: Member):
+    """Paid membership: the tiers for sale with their price and term, bought by WeChat Pay
+    (the same payment as a top-up); back from paying, the new membership or its confirmation."""
+    from sqlalchemy import select
+
+    from wxcrm.topups.membership import tiers_for_sale
+    from wxcrm.topups.models import MembershipPurchase
+    settings = current_settings()
+    confirming = paid = None
+    if request.args.get("paid"):
+        found = db.session.scalar(select(MembershipPurchase).where(
+            MembershipPurchase.out_trade_no == request.args["paid"], MembershipPurchase.member_id == member.id))
+        if found is not None:
+            confirming, paid = found.status == "pending", found.status == "paid"
+    return render_template("h5/membership.html", member=member, tiers=tiers_for_sale(db.session),
+                           pay_enabled=settings.wechat_pay_enabled, confirming=confirming, paid=paid,
+                           standin=settings.wechat_api_base)
+
+
+@bp.post("/memberships")
+@customer_page()
+def create_membership_order(member: Member):
+    """JSON {"tier": code}: the WeChat Pay order for a paid membership and the JSAPI
+    parameters for WeixinJSBridge's getBrandWCPayRequest (as ``POST /h5/topups``)."""
+    from wxcrm.topups import wechat as wechat_orders
+    from wxcrm.web.labels import tier_name
+    settings = current_settings()
+    data = request.get_json(silent=True) or {}
+    code = data.get("tier")
+    if not isinstance(code, str) or not 0 < len(code) <= 32:
+        return _problem(DomainError("tier must be a tier code", code="tier_not_found", status=404))
+    clock = Clock.now(settings.tz)
+    try:
+        purchase = wechat_orders.create_pending_membership(db.session, member, code, clock=clock, settings=settings)
+        db.session.commit()          # the order exists before WeChat hears of it
+        from wxcrm.members.models import Tier
+        tier = db.session.get(Tier, purchase.tier_id)
+        jsapi = wechat_orders.place_order(purchase, member, clock=clock, settings=settings,
+                                          client_ip=request.remote_addr or "",
+                                          what=f"{tier.name} {purchase.months}个月")
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        return _problem(exc)
+    return jsonify({"out_trade_no": purchase.out_trade_no, "jsapi": jsapi, "tier": tier_name(tier),
+                    "card_url": url_for("h5.membership", paid=purchase.out_trade_no)}), 201
 
 
 def _problem(exc: DomainError):

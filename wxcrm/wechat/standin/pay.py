@@ -131,7 +131,8 @@ def _check_order_params(run: Runtime, data: dict) -> float:
     _need(data, "body", "out_trade_no", "total_fee", "spbill_create_ip", "notify_url", "trade_type")
     _param(bool(OUT_TRADE_NO.match(data["out_trade_no"])), "商户订单号out_trade_no格式错误(6-32位数字、字母、_-|*)")
     _param(data["total_fee"].isdigit() and int(data["total_fee"]) > 0, "total_fee必须为正整数(分)")
-    _param(len(data["body"]) <= 127, "body长度超过127")
+    # String(128): WeChat counts UTF-8 bytes (a Chinese character is 3 of them).
+    _param(len(data["body"].encode("utf-8")) <= 127, "body长度超过127")
     _param(_valid_ip(data["spbill_create_ip"]), "spbill_create_ip格式错误")
     url = data["notify_url"]
     _param(url.startswith(("http://", "https://")) and "?" not in url and len(url) <= 256,
