@@ -126,3 +126,33 @@ def test_reset_takes_every_point_including_pending(make):
     assert ledger.reset_points(db.session, m.id, ledger.Cause("reset", text_en="membership expired")) == 15
     db.session.commit()
     assert ledger.balance(db.session, m.id, "points") == 0 and ledger.audit(db.session) == []
+
+
+def test_a_held_account_ends_with_its_transaction_however_it_ends(app, make):
+    """Issue 11: the ledger keeps the locked account's balance per transaction (no ORM row);
+    it must never outlive the transaction, or a later entry would post from a stale balance."""
+    m = make.member()
+    earn(m, 100)
+    ledger.lock_account(db.session, m.id, "points")
+    assert ledger.balance_in_session(db.session, m.id, "points") == 100
+    db.session.close()          # ended without commit or rollback
+    assert ledger.balance_in_session(db.session, m.id, "points") is None
+    with app.app_context():     # another worker earns meanwhile
+        other = db.session.registry()
+        ledger.earn_points(other, m.id, 5, ledger.Cause("adjustment", ref="other"), today=D,
+                           expires_on=date(2027, 12, 31))
+        other.commit()
+        other.close()
+    ledger.lock_account(db.session, m.id, "points")
+    db.session.rollback()
+    assert ledger.balance_in_session(db.session, m.id, "points") is None
+    assert earn(m, 1).balance_after == 106
+    account = db.session.scalar(select(LedgerAccount).where(LedgerAccount.member_id == m.id,
+                                                            LedgerAccount.kind == "points"))
+    earn(m, 2)
+    ledger.lock_account(db.session, m.id, "points")     # an ORM row read first is kept in step
+    db.session.refresh(account)
+    ledger.earn_points(db.session, m.id, 3, ledger.Cause("adjustment", ref="t"), today=D, expires_on=date(2027, 12, 31))
+    assert account.balance == 111
+    db.session.commit()
+    assert ledger.audit(db.session) == []
