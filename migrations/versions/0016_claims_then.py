@@ -3,8 +3,8 @@
 purchase when claimed, whether a wallet card has the member fields and what each member's
 wallet card was last sent
 
-Revision ID: 0013_i12_claims_then
-Revises: 0013_i16_buyer_days
+Revision ID: 0016_claims_then
+Revises: 0015_buyer_days
 Create Date: 2026-11-30 09:50:00
 
 """
@@ -12,8 +12,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0013_i12_claims_then'
-down_revision = '0013_i16_buyer_days'
+revision = "0016_claims_then"
+down_revision = "0015_buyer_days"
 branch_labels = None
 depends_on = None
 

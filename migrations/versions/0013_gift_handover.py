@@ -1,6 +1,6 @@
 """gift hand-over (issue 14, item 5): the staff member who handed a gift coupon's item over
 
-Revision ID: 0013_i14b_gift_handover
+Revision ID: 0013_gift_handover
 Revises: 0012_cards
 Create Date: 2026-11-30 10:00:00
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0013_i14b_gift_handover'
-down_revision = '0012_cards'
+revision = "0013_gift_handover"
+down_revision = "0012_cards"
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """analytics (issue 16): buyer days, so distinct buying members over a range are a count of
 index entries; coupons by the time they were issued and used (the coupons report)
 
-Revision ID: 0013_i16_buyer_days
-Revises: 0012_cards
+Revision ID: 0015_buyer_days
+Revises: 0014_wallet_coupons
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_i16_buyer_days"
-down_revision = '0014_i14a_wallet_coupons'
+revision = "0015_buyer_days"
+down_revision = "0014_wallet_coupons"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """paid membership by WeChat Pay (the order on membership_purchases), and how a closed
 membership's stored value goes back (membership_closures)
 
-Revision ID: 0013_i13_membership_pay
-Revises: 0013_i16_buyer_days
+Revision ID: 0017_membership_pay
+Revises: 0016_claims_then
 Create Date: 2026-11-30 09:50:00
 
 """
@@ -10,8 +10,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0013_i13_membership_pay'
-down_revision = '0013_i12_claims_then'
+revision = "0017_membership_pay"
+down_revision = "0016_claims_then"
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """wallet coupons (issue 14, item 6): coupon templates made WeChat card coupons, and the
 coupons members added to their WeChat card wallet
 
-Revision ID: 0014_i14a_wallet_coupons
-Revises: 0013_i14b_gift_handover
+Revision ID: 0014_wallet_coupons
+Revises: 0013_gift_handover
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0014_i14a_wallet_coupons"
-down_revision = "0013_i14b_gift_handover"
+revision = "0014_wallet_coupons"
+down_revision = "0013_gift_handover"
 branch_labels = None
 depends_on = None
 
