@@ -420,6 +420,17 @@ def _claimed_coupons(member: Member, transaction_id: int) -> int:
 
 # ---------------------------------------------------------------- binding a membership by phone
 
+def _text_code(settings, message, phone_no: str) -> bool:
+    """A one-time code queued for a phone (binding, verifying): committed, then sent at once
+    (the member waits for it), and the page says where it went. Returns True (sent)."""
+    db.session.commit()
+    if message.status == "pending":
+        send_now(db.session, settings, message.id)
+        db.session.commit()
+    flash(_("A code was texted to %(p)s.", p=members.mask_phone(phone_no)), "success")
+    return True
+
+
 @bp.route("/bind", methods=["GET", "POST"])
 @customer_page()
 def bind(member: Member):
@@ -433,13 +444,8 @@ def bind(member: Member):
         now = timeutil.utcnow()
         try:
             if request.form.get("action") == "send":
-                message = merge.send_bind_code(db.session, settings, follower=member, phone=phone, now=now)
-                db.session.commit()
-                if message.status == "pending":
-                    send_now(db.session, settings, message.id)
-                    db.session.commit()
-                sent = True
-                flash(_("A code was texted to %(p)s.", p=members.mask_phone(phone)), "success")
+                sent = _text_code(settings, merge.send_bind_code(db.session, settings, follower=member, phone=phone,
+                                                                 now=now), phone)
             else:
                 kept = merge.bind_follower(db.session, settings, follower=member, phone=phone,
                                            code=request.form.get("code", ""), now=now)
@@ -492,13 +498,8 @@ def profile_phone(member: Member):
         now = timeutil.utcnow()
         try:
             if request.form.get("action") == "send":
-                message = phone.send_phone_code(db.session, settings, member=member, phone=phone_no, now=now)
-                db.session.commit()
-                if message.status == "pending":
-                    send_now(db.session, settings, message.id)
-                    db.session.commit()
-                sent = True
-                flash(_("A code was texted to %(p)s.", p=members.mask_phone(phone_no)), "success")
+                sent = _text_code(settings, phone.send_phone_code(db.session, settings, member=member, phone=phone_no,
+                                                                  now=now), phone_no)
             else:
                 phone.verify_phone(db.session, settings, member=member, phone=phone_no,
                                    code=request.form.get("code", ""), now=now)
