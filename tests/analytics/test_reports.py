@@ -12,6 +12,7 @@ from sqlalchemy import text
 from wxcrm.analytics import reports, rollup, standard
 from wxcrm.analytics.models import (
     BuyerDay,
+    BuyerDayCount,
     LedgerDaily,
     MemberSummary,
     SalesDaily,
@@ -236,10 +237,10 @@ def test_the_job_rolls_up_new_sales_once_and_a_rebuild_gives_the_same_rows(shop,
     def snapshot():
         return [sorted(tuple(r) for r in db.session.execute(
             db.select(*(c for c in model.__table__.columns if c.name != "id"))))
-                for model in (SalesDaily, BuyerDay, MemberSummary, LedgerDaily)]
+                for model in (SalesDaily, BuyerDay, BuyerDayCount, MemberSummary, LedgerDaily)]
     # Every rollup row the job adds up batch by batch from nothing (small batches, so rows are
     # added into again and again) is the row a rebuild makes (on MariaDB: set-based SQL).
-    for model in (SalesDaily, LedgerDaily, MemberSummary, BuyerDay, Watermark):
+    for model in (SalesDaily, LedgerDaily, MemberSummary, BuyerDay, BuyerDayCount, Watermark):
         db.session.execute(db.delete(model))
     while rollup.roll_up_sales(db.session, settings, batch=7, lag_seconds=0):
         pass
@@ -251,7 +252,7 @@ def test_the_job_rolls_up_new_sales_once_and_a_rebuild_gives_the_same_rows(shop,
     rollup.rebuild(db.session, settings)
     db.session.commit()
     rebuilt = snapshot()
-    for name, a, b in zip(("sales", "buyer days", "members", "ledger"), incremental, rebuilt):
+    for name, a, b in zip(("sales", "buyer days", "buyer-day counts", "members", "ledger"), incremental, rebuilt):
         assert a == b, (name, sorted(set(a) ^ set(b))[:10])
 
 
@@ -259,7 +260,7 @@ def rollup_rows() -> list[list[tuple]]:
     """Every rollup row (less its id) and where each watermark stands."""
     rows = [sorted(tuple(r) for r in db.session.execute(
         db.select(*(c for c in model.__table__.columns if c.name != "id"))))
-        for model in (SalesDaily, BuyerDay, MemberSummary, LedgerDaily)]
+        for model in (SalesDaily, BuyerDay, BuyerDayCount, MemberSummary, LedgerDaily)]
     return rows + [sorted(tuple(r) for r in db.session.execute(db.select(Watermark.name, Watermark.last_id)))]
 
 
@@ -273,7 +274,7 @@ def test_a_bulk_data_set_is_rolled_up_as_it_is_written_as_a_rebuild_would(app, s
                                           ("sales", db.session.scalar(db.select(db.func.max(Transaction.id))))]
     rollup.rebuild(db.session, settings)
     db.session.commit()
-    for name, a, b in zip(("sales", "buyer days", "members", "ledger", "watermarks"), seeded, rollup_rows()):
+    for name, a, b in zip(("sales", "buyer days", "counts", "members", "ledger", "marks"), seeded, rollup_rows()):
         assert a == b, (name, sorted(set(a) ^ set(b))[:10])
 
 

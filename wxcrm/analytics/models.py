@@ -115,3 +115,20 @@ class ImportRow(db.Model):
     imported_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("kind", "key", name="uq_analytics_import_rows_key"),)
+
+
+ANY_STORE = 0   # a buyer-day count over all stores (its previous day: at any store)
+
+
+class BuyerDayCount(db.Model):
+    """How many buyer days fall on each business day with each previous day: per store (the
+    previous day at that store) and over all stores (``ANY_STORE``, the previous day anywhere).
+    The members who bought in a range are the sum over its days of the counts whose previous
+    day is before it. A range reads at most days x previous days cells, however many
+    transactions each day holds: at ten times the transactions, the same cost."""
+    __tablename__ = "analytics_buyer_day_counts"
+
+    store_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    prev_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import and_, case, distinct, exists, extract, func, or_, select
 from sqlalchemy.orm import Session
 
-from wxcrm.analytics.models import BuyerDay, MemberSummary, SalesDaily
+from wxcrm.analytics.models import ANY_STORE, BuyerDay, BuyerDayCount, MemberSummary, SalesDaily
 from wxcrm.analytics.rollup import AGE_BANDS, MONTHLY
 from wxcrm.config import Settings
 from wxcrm.coupons.models import Coupon
@@ -184,16 +184,14 @@ def totals(session: Session, f: Filters) -> dict[str, int]:
 
 def distinct_buyers(session: Session, f: Filters) -> int:
     """Members who bought in the range, each once, from the buyer days: without filters (or
-    with one store) a count of the rows whose previous day is before the range, read from an
-    index; with several stores or tiers the members of the range's rows, de-duplicated."""
+    with one store) the buyer-day counts of the range's days whose previous day is before the
+    range (each member's first day in it); with several stores or tiers the members of the
+    range's buyer days, de-duplicated."""
     if not f.tier_ids and len(f.store_ids) <= 1:
-        if f.store_ids:
-            q = select(func.count()).where(BuyerDay.store_id == f.store_ids[0],
-                                           BuyerDay.prev_store_date < f.start)
-        else:
-            q = select(func.count()).where(BuyerDay.prev_date < f.start)
-        q = q.select_from(BuyerDay).where(BuyerDay.business_date >= f.start, BuyerDay.business_date <= f.end)
-        return int(session.scalar(q) or 0)
+        return int(session.scalar(select(func.sum(BuyerDayCount.n)).where(
+            BuyerDayCount.store_id == (f.store_ids[0] if f.store_ids else ANY_STORE),
+            BuyerDayCount.business_date >= f.start, BuyerDayCount.business_date <= f.end,
+            BuyerDayCount.prev_date < f.start)) or 0)
     q = select(func.count(distinct(BuyerDay.member_id))).where(BuyerDay.business_date >= f.start,
                                                                BuyerDay.business_date <= f.end)
     if f.store_ids:

@@ -17,7 +17,16 @@ from typing import NamedTuple
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from wxcrm.analytics.models import NO_DATE, BuyerDay, LedgerDaily, MemberSummary, SalesDaily, Watermark
+from wxcrm.analytics.models import (
+    ANY_STORE,
+    NO_DATE,
+    BuyerDay,
+    BuyerDayCount,
+    LedgerDaily,
+    MemberSummary,
+    SalesDaily,
+    Watermark,
+)
 from wxcrm.config import Settings
 from wxcrm.sqlutil import ROWS_PER_STATEMENT, insert_missing, mysql_values
 from wxcrm.timeutil import to_local, utcnow
@@ -26,6 +35,7 @@ BATCH = 20_000
 MEASURES = ("purchases", "refunds", "gross_fen", "refund_fen", "qty", "points_earned", "points_redeemed",
             "member_purchases")
 SALES_KEY = ("dim", "business_date", "store_id", "tier_id", "value")
+COUNT_KEY = ("store_id", "business_date", "prev_date")
 MONTHLY = "m:"
 REBUILDING = 2 ** 62   # a watermark while a rebuild runs: the job adds nothing on top   # a rollup row's dim prefix for a whole month's sums
 MEMBER_DIMS = ("gender", "age", "district", "occupation", "education", "income", "group")
@@ -271,7 +281,8 @@ def _add_buyer_days(session: Session, new: dict[tuple[int, date, int], int]) -> 
             rows[member_id][(_day(day), store_id)] = [tier, _day(prev), _day(prev_store), False]
     for (member_id, day, store_id), tier in new.items():
         rows[member_id].setdefault((day, store_id), [tier, None, None, True])
-    out = []
+    out: list[tuple] = []
+    counts: dict[tuple[int, date, date], int] = defaultdict(int)
     for member_id, days in rows.items():
         prev, prev_at = NO_DATE, {}
         for key in sorted(days):
@@ -280,18 +291,28 @@ def _add_buyer_days(session: Session, new: dict[tuple[int, date, int], int]) -> 
             prev_store = prev_at.get(store_id, NO_DATE)
             if is_new or old_prev != prev or old_prev_store != prev_store:
                 out.append((member_id, day, store_id, tier, prev, prev_store))
+                if not is_new:
+                    counts[(ANY_STORE, day, old_prev)] -= 1
+                    counts[(store_id, day, old_prev_store)] -= 1
+                counts[(ANY_STORE, day, prev)] += 1
+                counts[(store_id, day, prev_store)] += 1
             prev, prev_at[store_id] = day, day
     table, cols = BuyerDay.__table__.name, "member_id, business_date, store_id, tier_id, prev_date, prev_store_date"
     if session.get_bind().dialect.name in ("mysql", "mariadb"):
         _upsert_mysql(session, f"INSERT INTO {table} ({cols}) VALUES ", out, " ON DUPLICATE KEY UPDATE "
                       "prev_date = VALUES(prev_date), prev_store_date = VALUES(prev_store_date)")
-        return
     else:
         sql = (f"INSERT INTO {table} ({cols}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (member_id, business_date, "
                "store_id) DO UPDATE SET prev_date = excluded.prev_date, prev_store_date = excluded.prev_store_date")
-    conn = session.connection()
-    for start in range(0, len(out), 5000):
-        conn.exec_driver_sql(sql, out[start:start + 5000])
+        conn = session.connection()
+        for start in range(0, len(out), 5000):
+            conn.exec_driver_sql(sql, out[start:start + 5000])
+    _add_into(session, BuyerDayCount, COUNT_KEY, ("n",), {k: [n] for k, n in counts.items() if n})
+    # A day whose previous day moved (an earlier sale rolled up late) leaves its old count at 0.
+    for store_id, day, prev_date in (k for k, n in counts.items() if n < 0):
+        session.execute(delete(BuyerDayCount).where(
+            BuyerDayCount.store_id == store_id, BuyerDayCount.business_date == day,
+            BuyerDayCount.prev_date == prev_date, BuyerDayCount.n == 0))
 
 
 def _insert_buyer_days(session: Session, days: dict[tuple[int, date, int], int]) -> None:
@@ -306,10 +327,19 @@ def _insert_buyer_days(session: Session, days: dict[tuple[int, date, int], int])
     table, cols = BuyerDay.__table__.name, "member_id, business_date, store_id, tier_id, prev_date, prev_store_date"
     if session.get_bind().dialect.name in ("mysql", "mariadb"):
         _upsert_mysql(session, f"INSERT INTO {table} ({cols}) VALUES ", out, "")
-        return
-    conn = session.connection()
-    for start in range(0, len(out), 5000):
-        conn.exec_driver_sql(f"INSERT INTO {table} ({cols}) VALUES (?, ?, ?, ?, ?, ?)", out[start:start + 5000])
+    else:
+        conn = session.connection()
+        for start in range(0, len(out), 5000):
+            conn.exec_driver_sql(f"INSERT INTO {table} ({cols}) VALUES (?, ?, ?, ?, ?, ?)", out[start:start + 5000])
+    counts: dict[tuple, list[int]] = {}
+    for _member, day, store_id, _tier, prev, prev_store in out:
+        for key in ((ANY_STORE, day, prev), (store_id, day, prev_store)):
+            cell = counts.get(key)
+            if cell is None:
+                counts[key] = [1]
+            else:
+                cell[0] += 1
+    _add_into(session, BuyerDayCount, COUNT_KEY, ("n",), counts, upsert=False)
 
 
 def _read_ledger(session: Session, after: int, batch: int, cutoff: datetime | None) -> list[tuple]:
@@ -383,7 +413,7 @@ def rebuild(session: Session, settings: Settings, *, commit: Callable[[], None] 
     millions of rows was most of a large rebuild's time. While it runs, the watermarks say
     ``REBUILDING``, so the ``analytics-rollup`` job adds nothing on top; a rebuild stopped
     half-way leaves them so (the reports stale, never counted twice) until the next rebuild."""
-    for model in (SalesDaily, LedgerDaily, MemberSummary, BuyerDay, Watermark):
+    for model in (SalesDaily, LedgerDaily, MemberSummary, BuyerDay, BuyerDayCount, Watermark):
         session.execute(delete(model))
     for name in ("sales", "ledger"):
         session.execute(insert(Watermark).values(name=name, last_id=REBUILDING, updated_at=utcnow()))
@@ -580,6 +610,11 @@ def _rebuild_mysql_statements(session: Session, settings: Settings, *, commit: C
         f"ORDER BY d.business_date), {no_date}) FROM (SELECT DISTINCT member_id, business_date, store_id "
         f"FROM transactions t WHERE t.id <= :last AND {purchase} AND t.member_id IS NOT NULL) d "
         "JOIN members m ON m.id = d.member_id", last=last_sale)
+    days = BuyerDay.__tablename__
+    run(f"INSERT INTO {BuyerDayCount.__tablename__} (store_id, business_date, prev_date, n) "
+        f"SELECT {ANY_STORE}, business_date, prev_date, COUNT(*) FROM {days} GROUP BY business_date, prev_date "
+        f"UNION ALL SELECT store_id, business_date, prev_store_date, COUNT(*) FROM {days} "
+        "GROUP BY store_id, business_date, prev_store_date")
     if progress:
         progress(last_sale)
     entry_offset = _local_offset_sql(settings.tz, "e.created_at")
