@@ -278,6 +278,39 @@ def test_a_bulk_data_set_is_rolled_up_as_it_is_written_as_a_rebuild_would(app, s
         assert a == b, (name, sorted(set(a) ^ set(b))[:10])
 
 
+def test_a_data_set_written_in_parts_keeps_the_ledgers_and_rolls_up_as_a_rebuild_would(app, settings):
+    """What ``seed-demo --parts 2`` runs in two processes, here one part after the other."""
+    from wxcrm import demo
+    from wxcrm.analytics import bulk
+    from wxcrm.members.models import Member
+    from wxcrm.members.service import reserve_card_numbers
+    demo.seed(db.session, settings, members=0, days=1, seed=7)
+    rollup.roll_up(db.session, settings, lag_seconds=0)   # the demo's own sales, as seed-demo does
+    db.session.commit()
+    plans = bulk.plan_parts(db.session, members=50, transactions=600, seed=5, parts=2)
+    cards = reserve_card_numbers(db.session, settings.card_prefix, 50)
+    for part in (1, 0):   # either order: each part has its own id blocks
+        totals = rollup.Totals(settings.tz)
+        for _ in bulk.seed_history(db.session, settings, members=50, transactions=600, days=200, seed=5, part=part,
+                                   parts=2, bases=plans[part], cards=cards, totals=totals, today=TODAY):
+            db.session.commit()
+        totals.write(db.session, empty=False, new_members=True, marks=False)
+        db.session.commit()
+    rollup.move_watermarks(db.session, sales=db.session.scalar(db.select(db.func.max(Transaction.id))),
+                           ledger=db.session.scalar(db.select(db.func.max(LedgerEntry.id))))
+    db.session.commit()
+    assert db.session.scalar(db.select(db.func.count()).select_from(Member)) == 50
+    assert sorted(db.session.scalars(db.select(Member.card_no))) == sorted(cards)
+    assert 500 < db.session.scalar(db.select(db.func.count()).select_from(Transaction)) < 700
+    result = app.test_cli_runner().invoke(args=["wxcrm", "audit"])
+    assert result.exit_code == 0 and "all balances match" in result.output
+    seeded = rollup_rows()
+    rollup.rebuild(db.session, settings)
+    db.session.commit()
+    for name, a, b in zip(("sales", "buyer days", "counts", "members", "ledger", "marks"), seeded, rollup_rows()):
+        assert a == b, (name, sorted(set(a) ^ set(b))[:10])
+
+
 def test_the_job_adds_nothing_on_top_of_a_rebuild_that_stopped_half_way(shop, settings):
     clock = Clock.local_moment(datetime.combine(TODAY, time(12, 0), settings.tz))
     checkout.ring_up_purchase(db.session, store_code=shop["stores"][0].code, settings=settings, clock=clock,

@@ -61,15 +61,16 @@ def _next_id(session: Session, column) -> int:
     return int(session.scalar(select(func.coalesce(func.max(column), 0)))) + 1
 
 
+ID_TABLES = {"member": Member, "account": LedgerAccount, "txn": Transaction, "item": TransactionItem,
+             "entry": LedgerEntry, "lot": PointsLot, "movement": LotMovement}
+
+
 class _Ids:
-    def __init__(self, session: Session) -> None:
-        self.member = itertools.count(_next_id(session, Member.id))
-        self.account = itertools.count(_next_id(session, LedgerAccount.id))
-        self.txn = itertools.count(_next_id(session, Transaction.id))
-        self.item = itertools.count(_next_id(session, TransactionItem.id))
-        self.entry = itertools.count(_next_id(session, LedgerEntry.id))
-        self.lot = itertools.count(_next_id(session, PointsLot.id))
-        self.movement = itertools.count(_next_id(session, LotMovement.id))
+    """The next id of each table, from ``bases`` (a part's own id blocks) or past the largest."""
+
+    def __init__(self, session: Session, bases: dict[str, int] | None = None) -> None:
+        for name, model in ID_TABLES.items():
+            setattr(self, name, itertools.count(bases[name] if bases else _next_id(session, model.id)))
 
 
 class _Chunk:
@@ -190,13 +191,56 @@ class _Points:
         return points - take
 
 
+def _spread(rng: random.Random, members: int, transactions: int) -> tuple[list[int], int]:
+    """How many purchases each member makes, and the walk-ins: about one sale in eight is a
+    walk-in without a member; the rest spread over members with a long tail (a few regulars buy
+    every week, many came once)."""
+    walk_ins = transactions // 8
+    weights = [rng.paretovariate(1.3) for _ in range(members)]
+    per_member = [0] * members
+    for i in rng.choices(range(members), weights=weights, k=max(0, transactions - walk_ins)):
+        per_member[i] += 1
+    return per_member, walk_ins
+
+
+def _part_bounds(members: int, part: int, parts: int) -> tuple[int, int]:
+    return members * part // parts, members * (part + 1) // parts
+
+
+def plan_parts(session: Session, *, members: int, transactions: int, seed: int, parts: int) -> list[dict[str, int]]:
+    """Each part's own id blocks, so ``parts`` processes write one history side by side: a part's
+    members and accounts exactly, and for the rest the most its purchases can make (a refund per
+    purchase, four lines a sale, three entries, a lot and four lot movements), so no two parts'
+    ids can meet. The blocks leave gaps between parts' ids, nothing else."""
+    per_member, walk_ins = _spread(random.Random(seed), members, transactions)
+    bases = {name: _next_id(session, model.id) for name, model in ID_TABLES.items()}
+    plans = []
+    for part in range(parts):
+        lo, hi = _part_bounds(members, part, parts)
+        sales = sum(per_member[lo:hi]) + _walk_in_share(walk_ins, members, lo, hi)
+        plans.append(dict(bases))
+        size = {"member": hi - lo, "account": 2 * (hi - lo), "txn": 2 * sales, "item": 8 * sales,
+                "entry": 6 * sales, "lot": 2 * sales, "movement": 8 * sales}
+        bases = {name: base + size[name] for name, base in bases.items()}
+    return plans
+
+
+def _walk_in_share(walk_ins: int, members: int, lo: int, hi: int) -> int:
+    """The walk-ins written beside members ``lo``..``hi`` (so every split of the members adds up to all)."""
+    return walk_ins * hi // members - walk_ins * lo // members
+
+
 def seed_history(session: Session, settings: Settings, *, members: int, transactions: int, days: int = 760,
-                 seed: int = 7, today: date | None = None, totals: Totals | None = None) -> Iterator[int]:
+                 seed: int = 7, today: date | None = None, totals: Totals | None = None, part: int = 0,
+                 parts: int = 1, bases: dict[str, int] | None = None,
+                 cards: list[str] | None = None) -> Iterator[int]:
     """Write ``members`` members and about ``transactions`` purchases and refunds over the last
     ``days`` days. Yields the number of members written after each chunk (the caller commits).
     ``totals``: each chunk is also added up there for the report rollups, by the roll-up's own
     code, from the rows in memory (the caller writes them at the end), so a large data set is
-    not read back from the database to be rolled up."""
+    not read back from the database to be rolled up. ``part`` of ``parts``, with ``bases`` and
+    ``cards`` from the caller (:func:`plan_parts`): only that share of the members, in its own
+    id blocks, so several processes write one history side by side."""
     rng = random.Random(seed)
     tz = settings.tz
     today = today or datetime.now(tz).date()
@@ -212,16 +256,13 @@ def seed_history(session: Session, settings: Settings, *, members: int, transact
         MONTH_FACTOR[d.month] * WEEKDAY_FACTOR[d.weekday()] * (0.8 + 0.4 * i / days) for i, d in enumerate(day_list)))
     hour_cum = list(itertools.accumulate(HOUR_WEIGHTS))
     item_cum = list(itertools.accumulate(w for *_, w in CATALOGUE))
-    ids = _Ids(session)
-    cards = reserve_card_numbers(session, settings.card_prefix, members)
-
-    # About one sale in eight is a walk-in without a member; the rest spread over members with a
-    # long tail (a few regulars buy every week, many came once).
-    walk_ins = transactions // 8
-    weights = [rng.paretovariate(1.3) for _ in range(members)]
-    per_member = [0] * members
-    for i in rng.choices(range(members), weights=weights, k=max(0, transactions - walk_ins)):
-        per_member[i] += 1
+    ids = _Ids(session, bases)
+    if cards is None:
+        cards = reserve_card_numbers(session, settings.card_prefix, members)
+    per_member, walk_ins = _spread(rng, members, transactions)
+    if parts > 1:
+        rng = random.Random(seed * 7919 + part)   # the part's own draws; the spread is everyone's
+    first, last = _part_bounds(members, part, parts)
     refund_rate = 0.03
 
     def pick_day() -> date:
@@ -255,10 +296,9 @@ def seed_history(session: Session, settings: Settings, *, members: int, transact
         return txn
 
     written = 0
-    walk_in_left = walk_ins
-    for start in range(0, members, CHUNK_MEMBERS):
+    for start in range(first, last, CHUNK_MEMBERS):
         chunk = _Chunk()
-        size = min(CHUNK_MEMBERS, members - start)
+        size = min(CHUNK_MEMBERS, last - start)
         for k in range(start, start + size):
             member_id = next(ids.member)
             sales_days = sorted(pick_day() for _ in range(per_member[k]))
@@ -325,9 +365,7 @@ def seed_history(session: Session, settings: Settings, *, members: int, transact
                 marketing_consent=rng.random() < 0.6, closed_at=None))
             chunk.consents.append(dict(member_id=member_id, kind="privacy", version=settings.privacy_notice_version,
                                        granted=True, channel="staff", staff_id=None, at=consented))
-        share = walk_ins * size // members if start + size < members else walk_in_left
-        walk_in_left -= share
-        for _ in range(share):
+        for _ in range(_walk_in_share(walk_ins, members, start, start + size)):
             purchase(chunk, None, rng.choices(stores, weights=store_weights)[0], moment(pick_day()))
         for txn in chunk.txns:
             txn.pop("_lines", None)

@@ -315,9 +315,10 @@ def _add_buyer_days(session: Session, new: dict[tuple[int, date, int], int]) -> 
             BuyerDayCount.prev_date == prev_date, BuyerDayCount.n == 0))
 
 
-def _insert_buyer_days(session: Session, days: dict[tuple[int, date, int], int]) -> None:
-    """A rebuild's buyer days (the table is empty): each member's days in order, each with the
-    member's previous buyer day (any store, and at that store)."""
+def _insert_buyer_days(session: Session, days: dict[tuple[int, date, int], int], *, add_counts: bool = False) -> None:
+    """Buyer days of members who have none yet (a rebuild; a bulk data set): each member's days
+    in order, each with the member's previous buyer day (any store, and at that store).
+    ``add_counts``: the counts table holds other members' days (added into, not inserted)."""
     out, member, prev, prev_at = [], None, NO_DATE, {}
     for member_id, day, store_id in sorted(days):
         if member_id != member:
@@ -339,7 +340,7 @@ def _insert_buyer_days(session: Session, days: dict[tuple[int, date, int], int])
                 counts[key] = [1]
             else:
                 cell[0] += 1
-    _add_into(session, BuyerDayCount, COUNT_KEY, ("n",), counts, upsert=False)
+    _add_into(session, BuyerDayCount, COUNT_KEY, ("n",), counts, upsert=add_counts)
 
 
 def _read_ledger(session: Session, after: int, batch: int, cutoff: datetime | None) -> list[tuple]:
@@ -442,10 +443,27 @@ def rebuild(session: Session, settings: Settings, *, commit: Callable[[], None] 
         mark = entries[-1][0]
         if progress:
             progress(len(entries))
-    totals.write(session, empty=True)
+    totals.write(session, empty=True, marks=False)
+    _set_watermarks(session, sales=totals.last_sale, ledger=totals.last_entry)
     if commit:
         commit()
     return totals.sales + totals.entries
+
+
+def _set_watermarks(session: Session, **last_ids: int) -> None:
+    """Where a rebuild got to: each watermark set, from ``REBUILDING``, to the last id it added up."""
+    for name, last_id in last_ids.items():
+        session.execute(update(Watermark).where(Watermark.name == name).values(last_id=last_id, updated_at=utcnow()))
+    session.flush()
+
+
+def move_watermarks(session: Session, **last_ids: int) -> None:
+    """Move each named watermark forward to its last id (never back)."""
+    for name, last_id in last_ids.items():
+        if last_id:
+            mark = _watermark(session, name)
+            mark.last_id, mark.updated_at = max(mark.last_id, last_id), utcnow()
+    session.flush()
 
 
 def is_empty(session: Session) -> bool:
@@ -479,18 +497,19 @@ class Totals:
             self.entries += len(rows)
             self.last_entry = max(self.last_entry, max(r[0] for r in rows))
 
-    def write(self, session: Session, *, empty: bool) -> None:
-        """Add everything into the rollup tables (``empty``: they hold none of it, plain inserts)
-        and move the watermarks past the rows added up."""
+    def write(self, session: Session, *, empty: bool, new_members: bool = False, marks: bool = True) -> None:
+        """Add everything into the rollup tables (``empty``: they hold none of it, plain inserts;
+        ``new_members``: none of these members has a buyer day yet) and, with ``marks``, move the
+        watermarks past the rows added up."""
         _add_into(session, SalesDaily, SALES_KEY, MEASURES, self.cells, upsert=not empty)
         _add_members(session, self.members)
-        (_insert_buyer_days if empty else _add_buyer_days)(session, self.buyer_days)
+        if empty or new_members:
+            _insert_buyer_days(session, self.buyer_days, add_counts=not empty)
+        else:
+            _add_buyer_days(session, self.buyer_days)
         _add_into(session, LedgerDaily, LEDGER_KEY, LEDGER_MEASURES, self.ledger_cells, upsert=not empty)
-        for name, last_id in (("sales", self.last_sale), ("ledger", self.last_entry)):
-            if last_id:
-                _watermark(session, name)
-                session.execute(update(Watermark).where(Watermark.name == name)
-                                .values(last_id=last_id, updated_at=utcnow()))
+        if marks:
+            move_watermarks(session, sales=self.last_sale, ledger=self.last_entry)
         session.flush()
         self.cells, self.members, self.buyer_days, self.ledger_cells = {}, {}, {}, {}
 
@@ -626,9 +645,7 @@ def _rebuild_mysql_statements(session: Session, settings: Settings, *, commit: C
         last=last_entry)
     if progress:
         progress(last_entry)
-    for name, last_id in (("sales", last_sale), ("ledger", last_entry)):
-        session.execute(update(Watermark).where(Watermark.name == name).values(last_id=last_id, updated_at=utcnow()))
-    session.flush()
+    _set_watermarks(session, sales=last_sale, ledger=last_entry)
     if commit:
         commit()
     return int(session.scalar(text("SELECT (SELECT COUNT(*) FROM transactions WHERE id <= :s) + "
