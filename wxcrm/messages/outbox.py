@@ -18,11 +18,12 @@ in the row's ``history``. Functions take a session, flush, never commit.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, and_, cast, exists, false, func, insert, literal, select
+from sqlalchemy import JSON, String, and_, case, cast, exists, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from wxcrm.config import Settings
@@ -274,6 +275,14 @@ class _Row:
                              next_attempt_at=values["created_at"], **values)
 
 
+def _literal(value, type_):
+    """A value for every row of an ``INSERT ... SELECT``; JSON as its text with Chinese as
+    it is (not ``\\uXXXX``): a third of the bytes for each of a campaign's many rows."""
+    if isinstance(type_, JSON):
+        return literal(json.dumps(value, ensure_ascii=False), String())
+    return literal(value, type_)
+
+
 def _key_of(dedup_prefix: str | None):
     """The SQL expression of a member's dedup key, ``{prefix}:m{member_id}`` (as ``enqueue_many``'s
     Python spells it), or NULL without a prefix."""
@@ -282,19 +291,31 @@ def _key_of(dedup_prefix: str | None):
     return literal(f"{dedup_prefix}:m", String()) + cast(Member.id, String())
 
 
+# a member's facts in one number (``recipients``): fewer columns to read for 100,000 members
+CONSENT, FOLLOWED, IN_WINDOW, QUEUED = 1, 2, 4, 8
+
+
 def recipients(purpose: str, now: datetime, dedup_prefix: str | None = None):
     """The SELECT ``enqueue_many`` reads its members with, one row a member: id, openid,
-    phone, followed, marketing_consent, ``in_window`` (a follower with a customer-service
-    window open, when the purpose may use one) and ``queued`` (a row keyed
-    ``{dedup_prefix}:m{id}`` exists). A caller that reads its members anyway (a campaign's
-    next batch) joins and filters this and passes the rows as ``enqueue_many(people=...)``."""
-    in_window = and_(Member.openid.is_not(None), Member.followed.is_(True),
-                     windows.open_window_exists(Member.openid, now)) \
-        if "custom" in PURPOSES[purpose] else false()
-    queued = exists(select(OutboxMessage.id).where(OutboxMessage.dedup_key == _key_of(dedup_prefix))) \
-        if dedup_prefix else false()
-    return select(Member.id, Member.openid, Member.phone, Member.followed, Member.marketing_consent,
-                  in_window.label("in_window"), queued.label("queued"))
+    phone and ``flags``, the sum of CONSENT (marketing consent), FOLLOWED, IN_WINDOW (a
+    follower with a customer-service window open, when the purpose may use one) and QUEUED
+    (a row keyed ``{dedup_prefix}:m{id}`` exists). A caller that reads its members anyway
+    (a campaign's next batch) joins and filters this and passes the rows as
+    ``enqueue_many(people=...)``."""
+    flags = case((Member.marketing_consent.is_(True), CONSENT), else_=0) \
+        + case((Member.followed.is_(True), FOLLOWED), else_=0)
+    if "custom" in PURPOSES[purpose]:
+        flags = flags + case((and_(Member.openid.is_not(None), Member.followed.is_(True),
+                                   windows.open_window_exists(Member.openid, now)), IN_WINDOW), else_=0)
+    if dedup_prefix:
+        flags = flags + case((exists(select(OutboxMessage.id).where(OutboxMessage.dedup_key == _key_of(dedup_prefix))),
+                              QUEUED), else_=0)
+    return select(Member.id, Member.openid, Member.phone, flags.label("flags"))
+
+
+def _recipient(p) -> Recipient:
+    """A row of ``recipients`` as a Recipient."""
+    return Recipient(p[0], p[1], p[2], bool(p[3] & FOLLOWED), bool(p[3] & CONSENT))
 
 
 def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: str,
@@ -338,17 +359,16 @@ def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: st
         else:
             chunk = [int(mid) for mid in member_ids[start:start + CHUNK]]
             found = conn.execute(recipients(purpose, now, dedup_prefix).where(ids_in(Member.id, chunk))).all()
-        done = {p[0] for p in found if p[6]}
+        done = {p[0] for p in found if p[3] & QUEUED}
         if done:
             chunk = [mid for mid in chunk if mid not in done]
             counts["skipped"] = counts.get("skipped", 0) + len(done)
         if not chunk:
             continue
-        known = {p[0]: p for p in found if not p[6]}
-        in_window = {p[1] for p in known.values() if p[5]}
+        known = {p[0]: p for p in found if not p[3] & QUEUED}
         mass_left = reserve_mass_sends(session, [p[0] for p in known.values()
-                                                 if p[1] and p[3] and p[1] not in in_window
-                                                 and (p[4] or not marketing)],
+                                                 if p[1] and p[3] & FOLLOWED and not p[3] & IN_WINDOW
+                                                 and (p[3] & CONSENT or not marketing)],
                                        month) if "mass" in channels else {}
         kinds: dict[tuple, list[int]] = {}
         one_by_one = []
@@ -357,19 +377,18 @@ def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: st
             p = known.get(mid)
             if p is None:
                 continue
-            if p[1] and p[1] in in_window:
-                one_by_one.append(Recipient(p[0], p[1], p[2], bool(p[3]), bool(p[4])))
+            if p[3] & IN_WINDOW:
+                one_by_one.append(_recipient(p))
                 continue
-            kinds.setdefault((bool(p[4]), bool(p[1]), bool(p[3]), mass_left.get(mid), sms.mobile(p[2])),
+            kinds.setdefault((p[3] & (CONSENT | FOLLOWED), bool(p[1]), mass_left.get(mid), sms.mobile(p[2])),
                              []).append(mid)
         for kind, mids in kinds.items():
-            p = known[mids[0]]                 # any member of the kind gets the same choice
-            to = Recipient(p[0], p[1], p[2], bool(p[3]), bool(p[4]))
+            to = _recipient(known[mids[0]])    # any member of the kind gets the same choice
             # a follower outside every window: customer service is skipped as ``choose`` would
             windowless = "custom" in channels and to.openid and to.followed and (to.marketing or not marketing)
             usable = tuple(c for c in channels if c != "custom") if windowless else channels
-            choice = choose(session, settings, purpose, usable, to, content, now, mass_left=kind[3])
-            if choice.channel != "mass" and kind[3]:
+            choice = choose(session, settings, purpose, usable, to, content, now, mass_left=kind[2])
+            if choice.channel != "mass" and kind[2]:
                 give_back += mids
             row = _Row(purpose=purpose, member_id=None, openid=None, phone=None, dedup_key=None, attempts=0,
                        last_error="", created_at=now, remote_id="", history=[], channel=channels[0])
@@ -379,7 +398,7 @@ def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: st
             _wait_out_quiet_hours(row, settings, now)
             name = row.channel if row.status == "pending" else "parked"
             counts[name] = counts.get(name, 0) + len(mids)
-            rows = select(*[literal(getattr(row, name), table.c[name].type) for name in same],
+            rows = select(*[_literal(getattr(row, name), table.c[name].type) for name in same],
                           Member.id, Member.openid, Member.phone, _key_of(dedup_prefix)) \
                 .where(ids_in(Member.id, mids)).order_by(Member.id)
             session.execute(insert(table).from_select(same + list(_PER_MEMBER), rows))
