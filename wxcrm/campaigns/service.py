@@ -180,7 +180,7 @@ def feed(session: Session, settings: Settings, campaign: Campaign, now: datetime
         .join(CampaignMember, CampaignMember.member_id == Member.id).where(
         CampaignMember.campaign_id == campaign.id, CampaignMember.control.is_(False),
         CampaignMember.member_id > (campaign.fed_through or 0)).order_by(CampaignMember.member_id)
-    people = session.execute(stmt.limit(limit) if limit else stmt).all()
+    people = session.connection().execute(stmt.limit(limit) if limit else stmt).all()   # Core: plain rows
     ids = [p[0] for p in people]
     counts = dict(campaign.counts or {})
     if ids:
