@@ -382,7 +382,6 @@ def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: st
                 continue
             kinds.setdefault((p[3] & (CONSENT | FOLLOWED), bool(p[1]), mass_left.get(mid), sms.mobile(p[2])),
                              []).append(mid)
-        built: list[tuple[list[int], dict]] = []     # each kind's members and row values
         for kind, mids in kinds.items():
             to = _recipient(known[mids[0]])    # any member of the kind gets the same choice
             # a follower outside every window: customer service is skipped as ``choose`` would
@@ -399,23 +398,9 @@ def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: st
             _wait_out_quiet_hours(row, settings, now)
             name = row.channel if row.status == "pending" else "parked"
             counts[name] = counts.get(name, 0) + len(mids)
-            built.append((mids, {name: getattr(row, name) for name in same}))
-        if built:
-            # every kind's rows in one INSERT ... SELECT, in member order (the indexes grow at
-            # their end instead of splitting pages): a column whose value differs by kind is a
-            # CASE over the kinds' members, the largest kind its ELSE
-            built.sort(key=lambda b: len(b[0]))
-            columns = []
-            for name in same:
-                values = [per_kind[name] for _, per_kind in built]
-                if all(v == values[-1] for v in values):
-                    columns.append(_literal(values[-1], table.c[name].type))
-                else:
-                    columns.append(case(*[(ids_in(Member.id, mids), _literal(v, table.c[name].type))
-                                          for (mids, _), v in zip(built[:-1], values)],
-                                        else_=_literal(values[-1], table.c[name].type)))
-            rows = select(*columns, Member.id, Member.openid, Member.phone, _key_of(dedup_prefix)) \
-                .where(ids_in(Member.id, [m for mids, _ in built for m in mids])).order_by(Member.id)
+            rows = select(*[_literal(getattr(row, name), table.c[name].type) for name in same],
+                          Member.id, Member.openid, Member.phone, _key_of(dedup_prefix)) \
+                .where(ids_in(Member.id, mids)).order_by(Member.id)
             session.execute(insert(table).from_select(same + list(_PER_MEMBER), rows))
         rows = []
         for to in one_by_one:          # inside a window: a send taken from it, member by member
