@@ -32,6 +32,55 @@ from datetime import date, datetime, timedelta
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+class _ServerCpu:
+    """The CPU time MariaDB's threads spent on this process's connections since ``start``
+    (MariaDB on this machine and /proc readable; otherwise zeros): a figure the machine's
+    other work does not inflate, unlike wall time."""
+
+    def __init__(self, engine):
+        self.pid, self.base = None, {}
+        if engine.dialect.name not in ("mysql", "mariadb"):
+            return
+        try:
+            self.pid = int(os.popen("pidof mariadbd mysqld").read().split()[0])
+        except (IndexError, ValueError):
+            return
+        self.tick = os.sysconf("SC_CLK_TCK")
+        from sqlalchemy import event
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _seen(conn, cursor, statement, parameters, context, executemany):
+            self.of(conn)
+
+    def _cpu(self, tid: int) -> float:
+        try:
+            fields = open(f"/proc/{self.pid}/task/{tid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / self.tick
+
+    def of(self, conn) -> float:
+        """This connection's thread's CPU time so far."""
+        if not self.pid:
+            return 0.0
+        info = conn.connection.info
+        if "tid" not in info:
+            cur = conn.connection.dbapi_connection.cursor()
+            cur.execute("SELECT tid FROM information_schema.processlist WHERE id = CONNECTION_ID()")
+            info["tid"] = cur.fetchone()[0]
+            cur.close()
+        tid = info["tid"]
+        now = self._cpu(tid)
+        self.base.setdefault(tid, now)
+        return now
+
+    def start(self) -> None:
+        self.base = {tid: self._cpu(tid) for tid in self.base}
+
+    def total(self) -> float:
+        return sum(self._cpu(tid) - base for tid, base in self.base.items())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=100_000)
@@ -40,6 +89,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="keep the members a previous run loaded (--database-url): only the campaign is redone")
     parser.add_argument("--sql-times", action="store_true", help="print the statements that took longest")
+    parser.add_argument("--profile", action="store_true", help="profile this process's queuing (cProfile)")
     parser.add_argument("--stock", type=int, default=0, help="the coupon's stock (default: half the members)")
     args = parser.parse_args()
 
@@ -126,19 +176,28 @@ def main() -> None:
                                              control_pct=10, coupon_template_id=coupon_id, now=now)
         s.commit()
         stats: dict[str, list] = {}
+        server = _ServerCpu(db.engine)
         if args.sql_times:
             from sqlalchemy import event
 
             @event.listens_for(db.engine, "before_cursor_execute")
             def _started(conn, cursor, statement, parameters, context, executemany):
-                conn.info["t"] = time.perf_counter()
+                conn.info["t"] = time.perf_counter(), server.of(conn)
 
             @event.listens_for(db.engine, "after_cursor_execute")
             def _ended(conn, cursor, statement, parameters, context, executemany):
-                found = stats.setdefault(" ".join(statement.split())[:100], [0, 0.0])
+                found = stats.setdefault(" ".join(statement.split())[:100], [0, 0.0, 0.0])
+                t, cpu = conn.info["t"]
                 found[0] += 1
-                found[1] += time.perf_counter() - conn.info["t"]
+                found[1] += time.perf_counter() - t
+                found[2] += server.of(conn) - cpu
         t0 = time.perf_counter()
+        cpu0 = time.process_time()
+        if args.profile:
+            import cProfile
+            profile = cProfile.Profile()
+            profile.enable()
+        server.start()
         counts = campaigns.send_now(s, settings, campaign.id, now=now)
         s.commit()
         start_s = time.perf_counter() - t0
@@ -148,13 +207,22 @@ def main() -> None:
             campaigns.feed(s, settings, campaigns.get_campaign(s, campaign.id), now)
             s.commit()
         queue_s = time.perf_counter() - t0
+        client_cpu, server_cpu = time.process_time() - cpu0, server.total()
+        if args.profile:
+            import pstats
+            profile.disable()
+            pstats.Stats(profile).sort_stats("tottime").print_stats(25)
         counts = campaigns.get_campaign(s, campaign.id).counts
         rows = s.scalar(select(func.count(OutboxMessage.id)))
         issued = s.scalar(select(func.count(Coupon.id)))
         print(f"queued: every target member's message in the outbox ({rows} rows, {issued} coupons; {counts}) "
               f"{queue_s:.2f} s after the start, in batches of {campaigns.BATCH}", flush=True)
-        for statement, (count, seconds) in sorted(stats.items(), key=lambda kv: -kv[1][1])[:12]:
-            print(f"{seconds:7.2f} s {count:5d}x {statement}")
+        for statement, (count, seconds, cpu) in sorted(stats.items(), key=lambda kv: -kv[1][1])[:12]:
+            print(f"{seconds:7.2f} s {cpu:6.2f} s cpu {count:5d}x {statement}")
+        if server.pid:
+            # on a busy machine the wall time waits for the CPU: what the queuing itself used
+            print(f"queue cpu: {client_cpu:.2f} s here + {server_cpu:.2f} s in MariaDB's session threads "
+                  f"= {client_cpu + server_cpu:.2f} s (load average {os.getloadavg()[0]:.2f})")
         print(f"segment + queue: {segment_ms / 1000 + queue_s:.2f} s (target <= 10 s)")
         extra = f" coupons={issued}" if args.coupon else ""
         print(f"campaign_bench members={size} segment_ms={segment_ms:.0f} queue_s={queue_s:.2f}{extra}")

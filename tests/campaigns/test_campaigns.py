@@ -69,6 +69,38 @@ def test_a_segment_of_profile_and_behaviour_fields_shows_its_size_and_reach(app,
     assert big.card_no in csv and "139" not in csv      # no phone numbers leave in an export
 
 
+def test_conditions_over_several_windows_read_each_window_alone(app, make):
+    """One pass over the sales serves every window: each condition still sees its own."""
+    store = make.store()
+    recent = person(make, gender="male")        # 60,000 in the last 30 days
+    older = person(make, gender="male")         # 60,000 200 days ago, nothing since
+    both = person(make, gender="male")          # 30,000 now and 30,000 200 days ago, 10,000 of it refunded
+    never = person(make, gender="male")         # never bought
+    buy(recent, TODAY - timedelta(days=5), 60_000, store)
+    buy(older, TODAY - timedelta(days=200), 60_000, store)
+    buy(both, TODAY - timedelta(days=5), 30_000, store)
+    buy(both, TODAY - timedelta(days=200), 30_000, store)
+    db.session.add(Transaction(kind="refund", store_id=store.id, member_id=both.id, total_fen=10_000,
+                               payable_fen=10_000, receipt={}, business_date=TODAY - timedelta(days=2), created_at=NOW))
+    db.session.commit()
+
+    def ids(*filters):
+        return set(db.session.scalars(segments.member_ids_query(db.session, list(filters), TODAY)))
+    month = {"field": "monetary_fen", "op": ">=", "value": 50_000, "window_days": 30}
+    year = {"field": "monetary_fen", "op": ">=", "value": 55_000, "window_days": 365}
+    assert ids(month) == {recent.id}
+    assert ids(year) == {recent.id, older.id}
+    assert ids({**year, "op": "<=", "value": 50_000}) == {both.id, never.id}       # 50,000 net of the refund
+    assert ids({"field": "frequency", "op": ">=", "value": 1, "window_days": 30}) == {recent.id, both.id}
+    assert ids({"field": "frequency", "op": "<=", "value": 0, "window_days": 30}) == {older.id, never.id}
+    assert ids({"field": "monetary_fen", "op": "<=", "value": 25_000, "window_days": 30},
+               {"field": "monetary_fen", "op": ">=", "value": 40_000, "window_days": 365}) == {older.id, both.id}
+    assert ids({"field": "recency_days", "op": ">=", "value": 100}, year) == {older.id}
+    assert ids({"field": "recency_days", "op": ">=", "value": 100}) == {older.id, never.id}
+    assert ids({"field": "rfm_class", "op": "in", "value": ["lapsing"]}, month) == set()
+    assert ids({"field": "rfm_class", "op": "in", "value": ["lapsing"]}) == {older.id}
+
+
 def test_a_bad_filter_is_refused_with_a_code(app):
     import pytest
 

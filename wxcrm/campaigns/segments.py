@@ -120,32 +120,55 @@ def _years_ago(today: date, years: int) -> date:
         return today.replace(year=today.year - years, day=28)
 
 
-def _purchases(window_days: int | None, today: date):
-    """Per member: last purchase date, purchases and net spend (in the window)."""
+def _purchases(windows: set[int | None], today: date):
+    """Per member, in one pass over the sales: the last purchase date (with None in
+    ``windows``), and for each window purchases and net spend (``visits_{w}``, ``spend_{w}``;
+    0 for a member whose sales all fall before it, as the callers' COALESCE reads NULL)."""
     where = [Transaction.member_id.is_not(None)]
-    if window_days:
-        where.append(Transaction.business_date > today - timedelta(days=window_days))
-    return (select(Transaction.member_id.label("member_id"),
-                   func.max(Transaction.business_date).label("last_date"),
-                   func.sum(case((Transaction.kind == "purchase", 1), else_=0)).label("visits"),
-                   func.sum(signed_payable()).label("spend"))
-            .where(*where).group_by(Transaction.member_id))
+    columns = [Transaction.member_id.label("member_id")]
+    if None in windows:
+        columns.append(func.max(Transaction.business_date).label("last_date"))
+    days = sorted(w for w in windows if w)
+    if days and None not in windows:       # only windows: the sales before the widest are not read
+        where.append(Transaction.business_date > today - timedelta(days=days[-1]))
+    for w in days:
+        inside = Transaction.business_date > today - timedelta(days=w)
+        columns += [func.sum(case((and_(inside, Transaction.kind == "purchase"), 1), else_=0)).label(f"visits_{w}"),
+                    func.sum(case((inside, signed_payable()), else_=0)).label(f"spend_{w}")]
+    return select(*columns).where(*where).group_by(Transaction.member_id)
+
+
+class _Stats:
+    """A window's columns of the shared purchases subquery."""
+
+    def __init__(self, sub, window_days: int | None):
+        self.last_date = sub.c.last_date if window_days is None else None
+        self.visits = sub.c[f"visits_{window_days}"] if window_days else None
+        self.spend = sub.c[f"spend_{window_days}"] if window_days else None
 
 
 class _Builder:
-    """One SELECT: members LEFT JOINed once to each aggregate a condition needs (purchases
-    per window, ledger balances), so the database computes each once for the whole set."""
+    """One SELECT: members LEFT JOINed once to each aggregate the conditions need (one
+    purchases subquery for every window, ledger balances), so the database computes each
+    once for the whole set and reads the sales once."""
 
-    def __init__(self, today: date, thresholds: dict[str, int]):
+    def __init__(self, today: date, thresholds: dict[str, int], filters: list[dict] = ()):
         self.today, self.thresholds = today, thresholds
         self.joins: dict[tuple, tuple] = {}
+        self.windows: set[int | None] = set()
+        for cond in filters:           # the windows the purchases subquery must carry
+            if cond["field"] == "recency_days":
+                self.windows.add(None)
+            elif cond["field"] in ("frequency", "monetary_fen"):
+                self.windows.add(cond["window_days"])
+            elif cond["field"] == "rfm_class":
+                self.windows |= {None, thresholds["window_days"]}
 
-    def stats(self, window_days: int | None):
-        key = ("purchases", window_days)
-        if key not in self.joins:
-            sub = _purchases(window_days, self.today).subquery(f"purchases_{len(self.joins)}")
-            self.joins[key] = (sub, sub.c.member_id == Member.id)
-        return self.joins[key][0]
+    def stats(self, window_days: int | None) -> _Stats:
+        if ("purchases",) not in self.joins:
+            sub = _purchases(self.windows | {window_days}, self.today).subquery("purchases")
+            self.joins[("purchases",)] = (sub, sub.c.member_id == Member.id)
+        return _Stats(self.joins[("purchases",)][0], window_days)
 
     def balance(self, kind: str):
         key = ("balance", kind)
@@ -182,13 +205,13 @@ class _Builder:
         if f == "marketing_consent":
             return Member.marketing_consent.is_(True) if v else Member.marketing_consent.is_(False)
         if f == "recency_days":
-            last = self.stats(None).c.last_date
+            last = self.stats(None).last_date
             day = today - timedelta(days=v)
             # "at least N days ago" includes members who never bought
             return or_(last <= day, last.is_(None)) if op == ">=" else last >= day
         if f in ("frequency", "monetary_fen"):
             stats = self.stats(cond["window_days"])
-            return _compare(func.coalesce(stats.c.visits if f == "frequency" else stats.c.spend, 0), op, v)
+            return _compare(func.coalesce(stats.visits if f == "frequency" else stats.spend, 0), op, v)
         if f == "category":
             since = today - timedelta(days=cond["window_days"])
             return exists(select(TransactionItem.id)
@@ -202,18 +225,19 @@ class _Builder:
         if f == "rfm_class":
             t = self.thresholds
             window = self.stats(t["window_days"])
-            last = self.stats(None).c.last_date
+            last = self.stats(None).last_date
             return or_(*[rfm.class_condition(code, today, t, last=last,
-                                             visits=func.coalesce(window.c.visits, 0),
-                                             spend=func.coalesce(window.c.spend, 0)) for code in v]) \
+                                             visits=func.coalesce(window.visits, 0),
+                                             spend=func.coalesce(window.spend, 0)) for code in v]) \
                 if v else false()
         raise DomainError(f"unknown field {f}", code="segment_field")
 
 
 def member_ids_query(session: Session, filters: list[dict], today: date):
     """SELECT the ids of the active members matching every condition (one statement)."""
-    builder = _Builder(today, rfm.thresholds(session))
-    conditions = [builder.condition(c) for c in validate(filters)]
+    clean = validate(filters)
+    builder = _Builder(today, rfm.thresholds(session), clean)
+    conditions = [builder.condition(c) for c in clean]
     source = Member.__table__
     for target, on in builder.joins.values():
         source = source.outerjoin(target, on)

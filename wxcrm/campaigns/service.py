@@ -5,7 +5,7 @@ Queuing a campaign:
 1. its members are chosen once, in one INSERT ... SELECT over the segment (active members
    with marketing consent, not yet chosen), each put in the control group by a hash of the
    campaign and member ids (random, yet the same on a rerun);
-2. the target group is queued through ``outbox.enqueue_many`` a thousand at a time, keyed
+2. the target group is queued through ``outbox.enqueue_many`` ten thousand at a time, keyed
    ``campaign:{id}:m{member}``: nobody gets the same campaign twice, and WeChat's rules
    (mass sends four a member a month, customer service only in a window, SMS templates)
    choose each member's channel;
@@ -126,14 +126,15 @@ def choose_members(session: Session, settings: Settings, campaign: Campaign, now
     if KINDS[campaign.purpose].marketing:        # marketing needs consent; a service notice does not
         ids = ids.where(Member.marketing_consent.is_(True))
     ids = ids.subquery()
-    chosen = select(CampaignMember.id).where(CampaignMember.campaign_id == campaign.id,
-                                             CampaignMember.member_id == ids.c.id).exists()
     # a multiplicative hash of (member, campaign): uniform enough for a control group, and the same on a rerun
     draw = ((ids.c.id + campaign.id * 7919) * 2654435761) % 4294967296 % 100
     control = case((draw < campaign.control_pct, True), else_=False) if campaign.control_pct else literal(False)
-    session.execute(insert(CampaignMember).from_select(
-        ["campaign_id", "member_id", "control"],
-        select(literal(campaign.id), ids.c.id, control).where(~chosen)))
+    chosen = select(literal(campaign.id), ids.c.id, control)
+    if session.scalar(select(CampaignMember.id).where(CampaignMember.campaign_id == campaign.id).limit(1)):
+        # a rerun: only the members not chosen yet (the first time, none is: no anti-join to pay for)
+        chosen = chosen.where(~select(CampaignMember.id).where(CampaignMember.campaign_id == campaign.id,
+                                                               CampaignMember.member_id == ids.c.id).exists())
+    session.execute(insert(CampaignMember).from_select(["campaign_id", "member_id", "control"], chosen))
     session.flush()
     rows = dict(session.execute(select(CampaignMember.control, func.count()).where(
         CampaignMember.campaign_id == campaign.id).group_by(CampaignMember.control)).all())
@@ -173,15 +174,19 @@ def feed(session: Session, settings: Settings, campaign: Campaign, now: datetime
     session.refresh(campaign)
     if campaign.status != "sending":
         return 0
-    stmt = select(CampaignMember.member_id).where(
+    # the batch, with what the outbox needs of each member (and whether they are queued
+    # already: a feed that died half-way), in one statement
+    stmt = outbox.recipients(campaign.purpose, now, key_prefix(campaign.id)) \
+        .join(CampaignMember, CampaignMember.member_id == Member.id).where(
         CampaignMember.campaign_id == campaign.id, CampaignMember.control.is_(False),
         CampaignMember.member_id > (campaign.fed_through or 0)).order_by(CampaignMember.member_id)
-    ids = list(session.scalars(stmt.limit(limit) if limit else stmt))
+    people = session.connection().execute(stmt.limit(limit) if limit else stmt).all()   # Core: plain rows
+    ids = [p[0] for p in people]
     counts = dict(campaign.counts or {})
     if ids:
         fields = None if KINDS[campaign.purpose].marketing else {
             "title": campaign.text, "date": to_local(campaign.start_at, settings.tz).strftime("%Y-%m-%d %H:%M")}
-        batches = [(campaign.text, fields, ids)]
+        batches = [(campaign.text, fields, people)]
         if campaign.coupon_template_id:
             # the coupon first: the members who hold it get the words that name it
             issued = coupons.issue(session, settings, template_id=campaign.coupon_template_id, member_ids=ids,
@@ -191,12 +196,12 @@ def feed(session: Session, settings: Settings, campaign: Campaign, now: datetime
                 counts["coupons_out_of_stock"] = counts.get("coupons_out_of_stock", 0) + issued.out_of_stock
             holders = set(issued.holders)
             text, sms_text = coupons.wording(session.get(CouponTemplate, campaign.coupon_template_id), campaign.text)
-            batches = [(text, {"sms_text": sms_text}, [m for m in ids if m in holders]),
-                       (campaign.text, fields, [m for m in ids if m not in holders])]
+            batches = [(text, {"sms_text": sms_text}, [p for p in people if p[0] in holders]),
+                       (campaign.text, fields, [p for p in people if p[0] not in holders])]
         for text, extra, some in batches:
             if not some:
                 continue
-            found = outbox.enqueue_many(session, settings, purpose=campaign.purpose, text=text, member_ids=some,
+            found = outbox.enqueue_many(session, settings, purpose=campaign.purpose, text=text, people=some,
                                         fields=extra, dedup_prefix=key_prefix(campaign.id), now=now)
             for k, v in found.items():
                 counts[k] = counts.get(k, 0) + v

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from wxcrm.messages.models import Contact
@@ -130,10 +130,20 @@ def last_action(contact: Contact | None) -> datetime | None:
     return max(times) if times else None
 
 
+def _open_conditions(now: datetime) -> list:
+    return [getattr(Contact, f"{kind}_at") > now - length for kind, (_, length) in WINDOWS.items()]
+
+
+def open_window_exists(openid_column, now: datetime):
+    """SQL: the user of ``openid_column`` has a window open now (as ``openids_with_open_window``
+    says), for a SELECT that reads members anyway."""
+    return exists(select(Contact.id).where(Contact.openid == openid_column, or_(*_open_conditions(now))))
+
+
 def openids_with_open_window(session: Session, openids: list[str], now: datetime) -> set[str]:
     """Which of these users have a window open now (one query per thousand)."""
     found: set[str] = set()
-    conditions = [getattr(Contact, f"{kind}_at") > now - length for kind, (_, length) in WINDOWS.items()]
+    conditions = _open_conditions(now)
     for start in range(0, len(openids), 1000):
         found |= set(session.scalars(select(Contact.openid).where(
             Contact.openid.in_(openids[start:start + 1000]), or_(*conditions))))
