@@ -42,7 +42,10 @@ def main() -> None:
         cashier = db.session.scalar(select(Staff).where(Staff.username == "bench-cashier"))
         token = create_token(db.session, cashier, "profile")
         db.session.commit()
-        cards = list(db.session.scalars(select(Member.card_no).where(Member.openid.like("o-bench-%"))))
+        # the purchase profile's members (prepare.py's cards), not the coupon members apart
+        # ("o-bench-c..."), whose purchases also choose among 20 coupons (the coupon profile)
+        cards = list(db.session.scalars(select(Member.card_no).where(Member.openid.like("o-bench-%"),
+                                                                     Member.openid.not_like("o-bench-c%"))))
         assert ApiToken is not None and cards, "prepare the database first (bench/load/prepare.py or run.sh)"
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}

@@ -62,7 +62,10 @@ def create_transaction(data):
                                         payments=data["payments"], coupon_codes=data["coupon_codes"])
         return 201, txn.receipt
 
-    status, body, _ = run_once(db.session, f"transactions:{token_scope()}", key, request.get_json(), write)
+    # the key row goes in with the answer, after the sale (one statement): a sale has no effect
+    # outside the database, so a repeat may run to its end before it is rolled back and replayed
+    status, body, _ = run_once(db.session, f"transactions:{token_scope()}", key, request.get_json(), write,
+                               claim_first=False)
     db.session.commit()
     return jsonify(plain_dump(TRANSACTION_OUT, with_coupon_reasons(body))), status
 
@@ -114,6 +117,6 @@ def refund_transaction(data, transaction_id):
         return 201, refund.receipt
 
     status, body, _ = run_once(db.session, f"refund:{transaction_id}:{token_scope()}", key,
-                               request.get_json(silent=True) or {}, write)
+                               request.get_json(silent=True) or {}, write, claim_first=False)
     db.session.commit()
     return jsonify(plain_dump(TRANSACTION_OUT, body)), status
