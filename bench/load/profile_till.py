@@ -30,6 +30,9 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--save", help="also write the raw profile here (pstats / snakeviz)")
+    parser.add_argument("--no-profile", action="store_true",
+                        help="only the purchases without the profiler (e.g. under `perf stat -e instructions:u`, "
+                             "twice with different --purchases: the difference over the purchases is per purchase)")
     args = parser.parse_args()
     from sqlalchemy import select
 
@@ -80,6 +83,8 @@ def main() -> None:
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     print(f"{args.purchases} purchases without the profiler: {cpu / args.purchases * 1000:.2f} ms of this "
           f"process's CPU and {wall / args.purchases * 1000:.2f} ms of wall time each")
+    if args.no_profile:
+        return
     profiler = cProfile.Profile(time.process_time)   # CPU time: waits on the database do not count
     started = time.perf_counter()
     profiler.enable()
