@@ -22,6 +22,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from wxcrm.analytics.rollup import Line, Sale, Totals
 from wxcrm.config import Settings
 from wxcrm.ledger.models import LedgerAccount, LedgerEntry, LotMovement, PointsLot
 from wxcrm.ledger.service import expiry_date
@@ -190,9 +191,12 @@ class _Points:
 
 
 def seed_history(session: Session, settings: Settings, *, members: int, transactions: int, days: int = 760,
-                 seed: int = 7, today: date | None = None) -> Iterator[int]:
+                 seed: int = 7, today: date | None = None, totals: Totals | None = None) -> Iterator[int]:
     """Write ``members`` members and about ``transactions`` purchases and refunds over the last
-    ``days`` days. Yields the number of members written after each chunk (the caller commits)."""
+    ``days`` days. Yields the number of members written after each chunk (the caller commits).
+    ``totals``: each chunk is also added up there for the report rollups, by the roll-up's own
+    code, from the rows in memory (the caller writes them at the end), so a large data set is
+    not read back from the database to be rolled up."""
     rng = random.Random(seed)
     tz = settings.tz
     today = today or datetime.now(tz).date()
@@ -329,8 +333,31 @@ def seed_history(session: Session, settings: Settings, *, members: int, transact
             txn.pop("_lines", None)
         chunk.write(session)
         session.flush()
+        if totals is not None:
+            _add_up(chunk, totals)
         written += size
         yield written
+
+
+def _add_up(chunk: _Chunk, totals: Totals) -> None:
+    """A chunk's sales and points entries into the rollups, as the roll-up reads them from the tables."""
+    people = {m["id"]: m for m in chunk.members}
+    sales, stores = [], {}
+    for t in chunk.txns:
+        m = people.get(t["member_id"]) or {}
+        stores[t["id"]] = t["store_id"]
+        sales.append(Sale(t["id"], t["kind"], t["store_id"], t["member_id"], t["business_date"], t["created_at"],
+                          t["recorded_at"], t["payable_fen"], t["points_earned"], t["points_redeemed"],
+                          m.get("tier_id"), m.get("gender"), m.get("birthday"), m.get("district"),
+                          m.get("occupation"), m.get("education"), m.get("income_band"), m.get("group_id")))
+    lines: dict[int, list[Line]] = {}
+    for it in chunk.items:
+        lines.setdefault(it["transaction_id"], []).append(
+            Line(it["transaction_id"], it["category"], it["sku"], it["qty"], it["amount_fen"], it["discount_fen"]))
+    sales.sort(key=operator.attrgetter("id"))
+    totals.add_sales(sales, lines)
+    totals.add_ledger([(e["id"], e["amount"], e["cause"], e["created_at"], "points", stores.get(e["transaction_id"]))
+                       for e in chunk.entries])
 
 
 def _refund(chunk: _Chunk, ids: _Ids, points: _Points, local: datetime, purchase: dict,
