@@ -117,8 +117,7 @@ def _run_then_claim(session: Session, scope: str, key: str, fingerprint: str, wr
         status, body = write()
         session.flush()
     except Exception as exc:
-        session.rollback()
-        replay = find_replay(session, scope, key, fingerprint)   # a repeat refused for being one
+        replay = _replay_after_refusal(session, scope, key, fingerprint)   # a repeat refused for being one
         if replay is not None:
             return replay.status_code, replay.response, True
         _refused(session, exc)
@@ -136,6 +135,19 @@ def _run_then_claim(session: Session, scope: str, key: str, fingerprint: str, wr
             raise
         return replay.status_code, replay.response, True
     return status, body, False
+
+
+def _replay_after_refusal(session: Session, scope: str, key: str, fingerprint: str) -> Replay | None:
+    """After ``write`` raised: the first answer, if this was a repeat (IdempotencyConflict if
+    the key was used with another body). A database that cannot answer leaves the original
+    error to be raised (None)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        session.rollback()
+        return find_replay(session, scope, key, fingerprint)
+    except SQLAlchemyError:
+        return None
 
 
 def _refused(session: Session, exc: BaseException) -> None:
