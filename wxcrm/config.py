@@ -368,8 +368,11 @@ def settings_warnings(config: Mapping) -> list[str]:
 def _engine_options(url: str) -> dict:
     if url.startswith("mysql"):
         # Recycle before MariaDB's wait_timeout; ping so a restarted server is survived.
+        # A connection back in the pool is rolled back only when the server says a transaction
+        # is still open (``_reset_when_in_transaction``): a request that committed skips a
+        # ROLLBACK round trip (issue 11).
         return {"pool_pre_ping": True, "pool_recycle": 1800, "pool_size": 10, "max_overflow": 20,
-                "isolation_level": "READ COMMITTED"}
+                "isolation_level": "READ COMMITTED", "pool_reset_on_return": None}
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
     return {"pool_pre_ping": True}
@@ -497,3 +500,19 @@ def current_settings() -> Settings:
     """For faces only (views, CLI commands): the current app's settings."""
     from flask import current_app
     return settings_for(current_app)
+
+
+def reset_when_in_transaction(dbapi_connection, connection_record, reset_state) -> None:
+    """The pool's reset for an engine made with ``pool_reset_on_return=None`` (the MariaDB
+    one, above; ``create_app`` listens with it): roll back unless the transaction is known to
+    be over, closed by SQLAlchemy itself (``transaction_was_reset``) or, by the server's
+    status flags on its last reply (PyMySQL keeps them), not open (after a COMMIT). Another
+    driver, or any doubt: roll back, as the pool would have."""
+    if reset_state.transaction_was_reset or reset_state.terminate_only or not reset_state.asyncio_safe:
+        return
+    status = getattr(dbapi_connection, "server_status", None)
+    if status is None or status & _SERVER_STATUS_IN_TRANS:
+        dbapi_connection.rollback()
+
+
+_SERVER_STATUS_IN_TRANS = 1     # the MySQL/MariaDB protocol's SERVER_STATUS_IN_TRANS flag

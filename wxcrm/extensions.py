@@ -36,4 +36,12 @@ api = Api()
 # Counters in Redis when WXCRM_REDIS_URL is set (RATELIMIT_STORAGE_URI), else in memory.
 # No default limits: the login form and member look-ups set their own.
 limiter = Limiter(key_func=get_remote_address)
+
+
+@limiter.request_filter
+def _till_has_no_limits() -> bool:
+    """The till's purchases, previews and refunds declare no limit (a bearer token and an
+    Idempotency-Key guard them): skip the limiter's per-request resolution there (issue 11)."""
+    from flask import request
+    return request.blueprint == "api_transactions"
 talisman = Talisman()

@@ -28,6 +28,33 @@ def insert_missing(session: Session, model, key_column: str, **values) -> None:
     session.execute(stmt)
 
 
+_COUNTERS: dict = {}
+
+
+def add_to_counters(session: Session, model, unique: tuple[str, ...], count_column: str, rows: list[dict]) -> None:
+    """Add one to each of ``rows``' counters (``count_column``), inserting at 1 those missing
+    (``unique``: the columns of the counters' unique key): one statement for all the rows
+    (``INSERT ... ON DUPLICATE KEY UPDATE`` / ``ON CONFLICT DO UPDATE``), which holds each row
+    under its lock as an insert-if-missing followed by an update would."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    stmt = _COUNTERS.get((model, dialect, unique, count_column))
+    if stmt is None:
+        table = model.__table__
+        # "+ 1" as SQL text, not a bound parameter: PyMySQL's executemany (one multi-row
+        # INSERT) cannot fill parameters in the ON DUPLICATE KEY clause
+        bumped = {count_column: table.c[count_column] + literal_column("1")}
+        if dialect in ("mysql", "mariadb"):
+            stmt = mysql.insert(table).on_duplicate_key_update(bumped)
+        elif dialect == "postgresql":
+            stmt = postgresql.insert(table).on_conflict_do_update(index_elements=list(unique), set_=bumped)
+        else:
+            stmt = sqlite.insert(table).on_conflict_do_update(index_elements=list(unique), set_=bumped)
+        _COUNTERS[(model, dialect, unique, count_column)] = stmt
+    session.connection().execute(stmt, [{**row, count_column: 1} for row in rows])
+
+
 def insert_missing_many(session: Session, model, key_column: str, rows: list[dict]) -> None:
     """``insert_missing`` for many rows in one statement (rows whose key exists are left)."""
     if not rows:

@@ -30,6 +30,9 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--save", help="also write the raw profile here (pstats / snakeviz)")
+    parser.add_argument("--no-profile", action="store_true",
+                        help="only the purchases without the profiler (e.g. under `perf stat -e instructions:u`, "
+                             "twice with different --purchases: the difference over the purchases is per purchase)")
     args = parser.parse_args()
     from sqlalchemy import select
 
@@ -42,7 +45,10 @@ def main() -> None:
         cashier = db.session.scalar(select(Staff).where(Staff.username == "bench-cashier"))
         token = create_token(db.session, cashier, "profile")
         db.session.commit()
-        cards = list(db.session.scalars(select(Member.card_no).where(Member.openid.like("o-bench-%"))))
+        # the purchase profile's members (prepare.py's cards), not the coupon members apart
+        # ("o-bench-c..."), whose purchases also choose among 20 coupons (the coupon profile)
+        cards = list(db.session.scalars(select(Member.card_no).where(Member.openid.like("o-bench-%"),
+                                                                     Member.openid.not_like("o-bench-c%"))))
         assert ApiToken is not None and cards, "prepare the database first (bench/load/prepare.py or run.sh)"
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
@@ -77,6 +83,8 @@ def main() -> None:
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     print(f"{args.purchases} purchases without the profiler: {cpu / args.purchases * 1000:.2f} ms of this "
           f"process's CPU and {wall / args.purchases * 1000:.2f} ms of wall time each")
+    if args.no_profile:
+        return
     profiler = cProfile.Profile(time.process_time)   # CPU time: waits on the database do not count
     started = time.perf_counter()
     profiler.enable()

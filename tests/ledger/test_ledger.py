@@ -128,6 +128,33 @@ def test_reset_takes_every_point_including_pending(make):
     assert ledger.balance(db.session, m.id, "points") == 0 and ledger.audit(db.session) == []
 
 
+def test_a_savepoint_rolled_back_gives_back_the_held_balance_and_lots(make):
+    """A preview rings the purchase up in a savepoint and rolls it back: the account stays
+    locked by the outer transaction, but its held balance and the new lots must be what they
+    were before the savepoint, or the next entry would post from a balance the database
+    never had. A savepoint released keeps its work."""
+    m = make.member()
+    earn(m, 100)
+    ledger.earn_points(db.session, m.id, 7, ledger.Cause("adjustment", ref="outer"), today=D,
+                       expires_on=date(2027, 12, 31), pending_days=3)
+    lots_before = {lot.id for lot in ledger.new_lots(db.session)}
+    savepoint = db.session.begin_nested()
+    ledger.earn_points(db.session, m.id, 50, ledger.Cause("adjustment", ref="inner"), today=D,
+                       expires_on=date(2027, 12, 31))
+    assert ledger.balance_in_session(db.session, m.id, "points") == 157
+    savepoint.rollback()
+    assert ledger.balance_in_session(db.session, m.id, "points") == 107
+    assert {lot.id for lot in ledger.new_lots(db.session)} == lots_before
+    kept = db.session.begin_nested()
+    ledger.earn_points(db.session, m.id, 3, ledger.Cause("adjustment", ref="kept"), today=D,
+                       expires_on=date(2027, 12, 31))
+    kept.commit()
+    assert ledger.balance_in_session(db.session, m.id, "points") == 110
+    assert earn(m, 1).balance_after == 111
+    assert ledger.balance_in_session(db.session, m.id, "points") is None
+    assert ledger.balance(db.session, m.id, "points") == 111 and ledger.audit(db.session) == []
+
+
 def test_a_held_account_ends_with_its_transaction_however_it_ends(app, make):
     """Issue 11: the ledger keeps the locked account's balance per transaction (no ORM row);
     it must never outlive the transaction, or a later entry would post from a stale balance."""

@@ -40,7 +40,7 @@ def roles_required(blp, *roles: str):
         def wrapped(*args, **kwargs):
             header = request.headers.get("Authorization", "")
             scheme, _, token = header.partition(" ")
-            found = members.token_and_staff(db.session, token.strip()) if scheme.lower() == "bearer" and token else None
+            found = members.token_and_staff(db.session(), token.strip()) if scheme.lower() == "bearer" and token else None
             staff = found[1] if found else None
             if staff is None:
                 raise Unauthorized("send 'Authorization: Bearer <token>' with a valid staff token")

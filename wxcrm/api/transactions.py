@@ -51,19 +51,23 @@ def create_transaction(data):
     staff = current_staff()
 
     settings = current_settings()
+    session = db.session()      # the request's own session: no scoped-proxy look-up per use (issue 11)
 
     def write():
         now = Clock.now(settings.tz)
         clock = checkout.sale_clock(settings, occurred_at=data["occurred_at"], now=now)
-        txn = checkout.ring_up_purchase(db.session, staff=staff, clock=clock, settings=settings,
+        txn = checkout.ring_up_purchase(session, staff=staff, clock=clock, settings=settings,
                                         store_code=data["store_code"], items=data["items"],
                                         member_ref=data["member"], points_to_use=data["points_to_use"],
                                         payment_method=data["payment_method"], received_at=now.utc,
                                         payments=data["payments"], coupon_codes=data["coupon_codes"])
         return 201, txn.receipt
 
-    status, body, _ = run_once(db.session, f"transactions:{token_scope()}", key, request.get_json(), write)
-    db.session.commit()
+    # the key row goes in with the answer, after the sale (one statement): a sale has no effect
+    # outside the database, so a repeat may run to its end before it is rolled back and replayed
+    status, body, _ = run_once(session, f"transactions:{token_scope()}", key, request.get_json(), write,
+                               claim_first=False)
+    session.commit()
     return jsonify(plain_dump(TRANSACTION_OUT, with_coupon_reasons(body))), status
 
 
@@ -107,13 +111,14 @@ def refund_transaction(data, transaction_id):
     staff = current_staff()
 
     settings = current_settings()
+    session = db.session()
 
     def write():
-        refund = checkout.refund_purchase(db.session, transaction_id=transaction_id, staff=staff,
+        refund = checkout.refund_purchase(session, transaction_id=transaction_id, staff=staff,
                                           clock=Clock.now(settings.tz), settings=settings, items=data["items"])
         return 201, refund.receipt
 
-    status, body, _ = run_once(db.session, f"refund:{transaction_id}:{token_scope()}", key,
-                               request.get_json(silent=True) or {}, write)
-    db.session.commit()
+    status, body, _ = run_once(session, f"refund:{transaction_id}:{token_scope()}", key,
+                               request.get_json(silent=True) or {}, write, claim_first=False)
+    session.commit()
     return jsonify(plain_dump(TRANSACTION_OUT, body)), status

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import JSON, Date, Integer, bindparam, insert, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, load_only, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from wxcrm.benefits import tiers
@@ -371,9 +371,21 @@ def _member_for_till(session: Session, ref: dict, settings: Settings, now: datet
     return member
 
 
+# The member's columns a sale reads: the rules' facts, the tier, the notice's channel, the
+# receipt, the coupons and the wallet card. The others (profile, privacy, timestamps) are left
+# out of the locked read (issue 11: each column returned costs the driver as much as a small
+# statement's parameters); read, they load on first use, as any deferred column.
+TILL_MEMBER_COLUMNS = (
+    Member.id, Member.card_no, Member.openid, Member.phone, Member.status, Member.tier_id, Member.tier_until,
+    Member.birthday, Member.gender, Member.district, Member.group_id, Member.joined_on, Member.expires_on,
+    Member.referrer_id, Member.followed, Member.marketing_consent, Member.coupons_held,
+)
+
+
 def _locked_member(column):
     accounts = LedgerAccount.__table__
     return (select(Member, accounts.c.id, accounts.c.balance)
+            .options(load_only(*TILL_MEMBER_COLUMNS))
             .outerjoin(accounts, (accounts.c.member_id == Member.id) & (accounts.c.kind == "points"))
             .where(column == bindparam("ref")).with_for_update())
 

@@ -6,7 +6,7 @@ same transaction. Nothing here lets a balance go below zero.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import bindparam, event, func, insert, select, update
@@ -42,19 +42,45 @@ def open_accounts(session: Session, member_id: int) -> None:
 
 _LOCKED = "wxcrm.ledger.locked_accounts"     # (member id, kind) -> the account locked in this transaction
 _NEW_LOTS = "wxcrm.ledger.new_lots"          # lot id -> the points lots credited in this transaction
+_SAVEPOINTS = "wxcrm.ledger.savepoints"      # savepoint -> (locked, new lots) as they were when it began
 
 
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_soft_rollback")
-def _locks_released(session: Session, *args) -> None:
+def _locks_released(session: Session) -> None:
     session.info.pop(_LOCKED, None)
     session.info.pop(_NEW_LOTS, None)
+    session.info.pop(_SAVEPOINTS, None)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _savepoint_begun(session: Session, transaction) -> None:
+    """A savepoint remembers the held accounts' balances and the new lots as they were, so
+    that rolling it back (a preview) puts them back: the rows stay locked (InnoDB keeps
+    row locks until the transaction ends), but the entries the savepoint wrote are gone."""
+    if transaction.nested:
+        held = {k: HeldAccount(a.id, a.member_id, a.kind, a.balance) for k, a in session.info.get(_LOCKED, {}).items()}
+        lots = {k: replace(lot) for k, lot in session.info.get(_NEW_LOTS, {}).items()}
+        session.info.setdefault(_SAVEPOINTS, {})[transaction] = (held, lots)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _rolled_back(session: Session, previous_transaction) -> None:
+    """A savepoint rolled back: what it held goes back to how it was when it began (a
+    savepoint released keeps its work; after_commit fires for a release too, so the
+    transaction's end is watched instead)."""
+    if previous_transaction.nested:
+        saved = session.info.get(_SAVEPOINTS, {}).pop(previous_transaction, None)
+        if saved is not None:
+            session.info[_LOCKED], session.info[_NEW_LOTS] = saved
+            return
+    _locks_released(session)
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _transaction_ended(session: Session, transaction) -> None:
     if transaction.parent is None:      # the database transaction is over (also by close())
         _locks_released(session)
+    # a savepoint's snapshot stays until the transaction ends (after_transaction_end comes
+    # before after_soft_rollback, which still needs it); a transaction has few savepoints
 
 
 # The hot writes in SQLAlchemy Core (issue 11): the statements are built once, the rows go

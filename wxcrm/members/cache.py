@@ -29,13 +29,22 @@ WATCHED = (ApiToken, Staff, Store, Tier)
 _INFO_KEY = "wxcrm.reference_token"
 
 
+_READ_TOKEN = select(ReferenceRevision.__table__.c.token).where(ReferenceRevision.__table__.c.id == 1)
+
+
+def reference_stamp(session: Session) -> tuple[str, str]:
+    """(the database's URL, the reference token) as this transaction sees them: one Core read
+    per transaction, remembered on the session (a cache filled under another stamp is stale)."""
+    stamp = session.info.get(_INFO_KEY)
+    if stamp is None:
+        token = session.connection().execute(_READ_TOKEN).scalar() or ""
+        stamp = session.info[_INFO_KEY] = (str(session.get_bind().url), token)
+    return stamp
+
+
 def reference_token(session: Session) -> str:
     """The reference token as this transaction sees it (one read per transaction)."""
-    token = session.info.get(_INFO_KEY)
-    if token is None:
-        token = session.scalar(select(ReferenceRevision.token).where(ReferenceRevision.id == 1)) or ""
-        session.info[_INFO_KEY] = token
-    return token
+    return reference_stamp(session)[1]
 
 
 def bump_reference(session: Session) -> None:
@@ -44,7 +53,7 @@ def bump_reference(session: Session) -> None:
     token = uuid.uuid4().hex
     insert_missing(session, ReferenceRevision, "id", id=1, token=token)
     session.execute(update(ReferenceRevision).where(ReferenceRevision.id == 1).values(token=token))
-    session.info[_INFO_KEY] = token
+    session.info[_INFO_KEY] = (str(session.get_bind().url), token)
 
 
 @event.listens_for(Session, "after_flush")
@@ -83,7 +92,7 @@ class ReferenceCache:
         self._data: OrderedDict = OrderedDict()
 
     def get(self, session: Session, key, load: Callable[[Session], T]) -> T:
-        stamp = (str(session.get_bind().url), reference_token(session))
+        stamp = reference_stamp(session)
         with self._lock:
             if stamp != self._stamp:
                 self._data.clear()

@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from wxcrm.members.cache import reference_token
+from wxcrm.members.cache import reference_stamp
 from wxcrm.members.models import Tier
 from wxcrm.rules.compiler import CompiledRuleSet, compile_rule, compile_rules
 from wxcrm.rules.models import Rule, RuleStatusChange, RuleVersion
@@ -73,8 +73,8 @@ def live_rule_set(session: Session, *, point_value_fen: int) -> CompiledRuleSet:
     store and tier caches); the rules' own revision is read when that token moves (a
     change to rules, tiers, stores or staff), and the set recompiled only if the rules changed."""
     global _compiled, _by_reference
-    url = str(session.get_bind().url)
-    ref_key = (url, reference_token(session), point_value_fen)
+    url, token = reference_stamp(session)
+    ref_key = (url, token, point_value_fen)
     compiled = _by_reference.get(ref_key)
     if compiled is not None:
         return compiled

@@ -14,7 +14,7 @@ from wxcrm.rules.context import BudgetUsage, UsageCounts
 from wxcrm.rules.engine import EvaluationResult
 from wxcrm.rules.facts import birthday_in_year
 from wxcrm.rules.models import RuleBudget, RuleUsage
-from wxcrm.sqlutil import insert_missing
+from wxcrm.sqlutil import add_to_counters, insert_missing
 
 
 def membership_anchor(member) -> date:
@@ -38,6 +38,7 @@ def period_keys(today: date, anchor: date | None = None) -> dict[str, str]:
 
 
 _USAGE_TABLE = RuleUsage.__table__
+_USAGE_KEY = ("rule_id", "member_id", "period", "period_key")     # rule_usage's unique key
 _USAGE = (select(_USAGE_TABLE.c.rule_id, _USAGE_TABLE.c.period, _USAGE_TABLE.c.period_key, _USAGE_TABLE.c.count)
           .where(_USAGE_TABLE.c.member_id == bindparam("member_id"),
                  _USAGE_TABLE.c.rule_id.in_(bindparam("rule_ids", expanding=True))))   # built once (issue 11)
@@ -83,12 +84,10 @@ def record_usage(session: Session, member_id: int, result: EvaluationResult, com
         rule = compiled.rule(applied.rule_id)
         if rule.limits is None:
             continue
-        for period, key in keys.items():
-            insert_missing(session, RuleUsage, "id", rule_id=applied.rule_id, member_id=member_id, period=period,
-                           period_key=key, count=0)
-            session.execute(update(RuleUsage).where(
-                RuleUsage.rule_id == applied.rule_id, RuleUsage.member_id == member_id,
-                RuleUsage.period == period, RuleUsage.period_key == key).values(count=RuleUsage.count + 1))
+        # every period's counter in one statement (issue 11: it was an insert and an update each)
+        add_to_counters(session, RuleUsage, _USAGE_KEY, "count", [
+            {"rule_id": applied.rule_id, "member_id": member_id, "period": period, "period_key": key}
+            for period, key in keys.items()])
         if rule.budget_points is not None or rule.budget_fen is not None:
             session.execute(update(RuleBudget).where(RuleBudget.rule_id == applied.rule_id).values(
                 points_used=RuleBudget.points_used + max(applied.points, 0),
