@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import JSON, String, and_, case, cast, exists, func, insert, literal, select
+from sqlalchemy import JSON, String, and_, case, exists, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from wxcrm.config import Settings
@@ -288,7 +288,10 @@ def _key_of(dedup_prefix: str | None):
     Python spells it), or NULL without a prefix."""
     if not dedup_prefix:
         return literal(None, String())
-    return literal(f"{dedup_prefix}:m", String()) + cast(Member.id, String())
+    # CONCAT of the id itself, not of CAST(id AS CHAR): a CAST takes the connection's collation
+    # and a comparison with ``dedup_key`` (the table's) then fails on MariaDB when the two differ
+    # ("Illegal mix of collations"); a number converted by CONCAT yields to the column's.
+    return literal(f"{dedup_prefix}:m", String()).concat(Member.id)
 
 
 # a member's facts in one number (``recipients``): fewer columns to read for 100,000 members
