@@ -104,7 +104,9 @@ def _write_mysql(session: Session, tables) -> None:
     cursor = session.connection().connection.cursor()
     # The ids are handed out here and every reference is to a row written before it or in the
     # same chunk: the server need not check each one (the audit checks the result).
-    cursor.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0")
+    # MariaDB loads an empty table in bulk under a table lock held to the commit: another part
+    # of the same load (``--parts``) waits for the first chunk, longer than the default 50 s.
+    cursor.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0, innodb_lock_wait_timeout = 3600")
     try:
         for model, rows in tables:
             if not rows:
@@ -115,7 +117,7 @@ def _write_mysql(session: Session, tables) -> None:
             for start in range(0, len(rows), ROWS_PER_STATEMENT):
                 cursor.execute(head + mysql_values(map(pick, rows[start:start + ROWS_PER_STATEMENT])))
     finally:
-        cursor.execute("SET SESSION foreign_key_checks = 1, unique_checks = 1")
+        cursor.execute("SET SESSION foreign_key_checks = 1, unique_checks = 1, innodb_lock_wait_timeout = DEFAULT")
         cursor.close()
 
 
