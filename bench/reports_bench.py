@@ -93,6 +93,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--xlsx-rows", type=int, default=100_000)
+    ap.add_argument("--sql-for-slowest-only", action="store_true",
+                    help="Time the plain SQL aggregate of the slowest report only (at 10,000,000 transactions each "
+                         "aggregate over the raw rows takes seconds; the reports do not)")
     args = ap.parse_args()
     os.environ.setdefault("WXCRM_ENV", "development")
     app = create_app()
@@ -116,11 +119,21 @@ def main() -> None:
             if not rep.detail:
                 cases.append((code, lambda rep=rep: list(rep.rows(s, f, "month"))))
         cases.append(("pivot store x month", lambda: reports.pivot(s, f, "store", "month", "spend")))
+        def sql_time(name: str) -> float:
+            return best_ms(lambda: s.execute(text(SQL[name]), bind).all(), args.repeat)
+
         for name, fn in cases:
             ms = best_ms(fn, args.repeat)
-            sql_ms = best_ms(lambda name=name: s.execute(text(SQL[name]), bind).all(), args.repeat)
+            if args.sql_for_slowest_only:
+                runs.append((name, ms, float("nan")))
+                print(f"{name:<24}{ms:>10.1f}", flush=True)
+                continue
+            sql_ms = sql_time(name)
             runs.append((name, ms, sql_ms))
             print(f"{name:<24}{ms:>10.1f}{sql_ms:>10.1f}{ms / sql_ms:>8.2f}", flush=True)
+        if args.sql_for_slowest_only:
+            name, ms, _ = max(runs, key=lambda r: r[1])
+            runs[[r[0] for r in runs].index(name)] = (name, ms, sql_time(name))
         # The cost grows with the range asked, not with the history stored.
         scaling = []
         for days in (30, 91, 365, 730):
@@ -128,7 +141,8 @@ def main() -> None:
             scaling.append(f"{days}d {best_ms(lambda g=g: list(standard.get('transactions').rows(s, g, 'day')), args.repeat):.1f}")
         print("transactions report by range (ms): " + ", ".join(scaling))
         rfm_ms = best_ms(lambda: reports.rfm(s, last), args.repeat)
-        rfm_sql = best_ms(lambda: s.execute(text(SQL["rfm"])).all(), 1)
+        rfm_sql = float("nan") if args.sql_for_slowest_only else best_ms(
+            lambda: s.execute(text(SQL["rfm"])).all(), 1)
         print(f"{'rfm (all members)':<24}{rfm_ms:>10.1f}{rfm_sql:>10.1f}{rfm_ms / rfm_sql:>8.2f}")
         detail = standard.get("transaction_detail")
         headers = [c.label for c in detail.columns]
