@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import text
 
 from wxcrm.analytics import reports, rollup, standard
@@ -334,6 +335,9 @@ def test_exports_write_every_row_to_csv_and_xlsx(shop, tmp_path):
     report = standard.get("transaction_detail")
     n = sql("SELECT COUNT(*) FROM transactions WHERE business_date BETWEEN :a AND :b", a=YEAR.start, b=YEAR.end)[0][0]
     headers = [c.label for c in report.columns]
+    ids = [r[0] for r in sql("SELECT id FROM transactions WHERE business_date BETWEEN :a AND :b "
+                             "ORDER BY business_date, id", a=YEAR.start, b=YEAR.end)]
+    assert [row[0] for row in report.rows(db.session, YEAR, "day")] == ids        # every one, in date order
     text_out = "".join(standard.csv_chunks(report, report.rows(db.session, YEAR, "day"), headers))
     assert text_out.startswith("\ufeff") and len(text_out.strip().splitlines()) == n + 1
     path = tmp_path / "detail.xlsx"
@@ -418,3 +422,25 @@ def test_the_xlsx_writer_keeps_numbers_money_and_awkward_text(tmp_path):
     got = [list(r) for r in ws.iter_rows(min_row=2, values_only=True)]
     assert got == [["门店 <S001> & \"一\"", 3, 123.45], [" spaced ", -2, -0.05], ["bellok", None, 0],
                    ["", 0, None]]
+
+
+@pytest.mark.parametrize("count, sheets", [(7, [3, 3, 1]), (6, [3, 3]), (0, [0])])
+def test_an_export_past_excels_row_limit_goes_on_in_further_sheets_each_with_its_header(tmp_path, monkeypatch,
+                                                                                       count, sheets):
+    from openpyxl import load_workbook
+    monkeypatch.setattr(standard, "SHEET_ROWS", 4)      # Excel's is 1,048,576, the header included
+    report = standard.Report("t", "T", (standard.Column("n", "N"), standard.Column("m", "M", "fen")), lambda *a: [])
+    path, seen = tmp_path / "t.xlsx", []
+    rows = ([i, i * 100] for i in range(count))
+    assert standard.write_xlsx(report, rows, ["序号", "金额"], path, title="交易明细" * 5,
+                               progress=seen.append) == count
+    assert sum(seen) == count
+    wb = load_workbook(path)
+    titles = ["交易明细" * 5] + [f"{'交易明细' * 5}"[:31 - len(f' ({k})')] + f" ({k})" for k in range(2, len(sheets) + 1)]
+    assert [ws.title for ws in wb.worksheets] == [t[:31] for t in titles]
+    got = []
+    for ws, size in zip(wb.worksheets, sheets):
+        values = list(ws.iter_rows(values_only=True))
+        assert values[0] == ("序号", "金额") and ws["A1"].font.b and len(values) == size + 1
+        got += values[1:]
+    assert got == [(i, float(i)) for i in range(count)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -267,25 +268,30 @@ def outstanding(session: Session) -> dict[str, int]:
 # ------------------------------------------------------------------ detail
 
 def transaction_detail_rows(session: Session, f: Filters, period: str) -> Iterator[list]:
-    """Every transaction of the range in date order (the date index's own order: no sort),
-    streamed from the server a few thousand rows at a time as plain tuples."""
+    """Every transaction of the range in date order, read a business day at a time: each day's
+    rows come from the date index in id order (no sort of the range), so an export costs what
+    it writes whatever the history holds, and a reader that stops early (the console shows
+    the first 500 rows) leaves at most the rest of one day unread."""
     names = _store_names(session)
-    where = ["t.business_date >= :a", "t.business_date <= :b"]
-    params: dict = {"a": f.start, "b": f.end}
+    where = ["t.business_date = :d"]
     if f.store_ids:
         where.append(f"t.store_id IN ({', '.join(str(int(i)) for i in f.store_ids)})")
     if f.tier_ids:
         where.append(f"m.tier_id IN ({', '.join(str(int(i)) for i in f.tier_ids)})")
-    q = text("SELECT t.id, t.business_date, t.created_at, t.kind, t.store_id, m.card_no, t.payment_method,"
+    # The dates as text from the database: a DATE / DATETIME object per cell made by the driver
+    # only to be written out as text cost a fifth of the export.
+    q = text("SELECT t.id, CAST(t.business_date AS CHAR), CAST(t.created_at AS CHAR), t.kind, t.store_id, m.card_no, t.payment_method,"
              " t.total_fen, t.discount_fen, t.points_redeemed_fen, t.payable_fen, t.points_earned,"
              " t.points_redeemed FROM transactions t LEFT JOIN members m ON m.id = t.member_id"
-             f" WHERE {' AND '.join(where)} ORDER BY t.business_date, t.id")
-    result = session.connection().execute(q.execution_options(stream_results=True, max_row_buffer=5000), params)
-    for (id_, day, at, kind, store_id, card_no, payment, total, discount, points_fen, payable, earned,
-         redeemed) in result:
-        # str(): a DATE / DATETIME from MariaDB, text from SQLite, written the same way
-        yield [id_, str(day)[:10], str(at)[:19], kind, names.get(store_id, ""), card_no or "", payment, total,
-               discount, points_fen, payable, earned, redeemed]
+             f" WHERE {' AND '.join(where)} ORDER BY t.id")
+    connection = session.connection()
+    day = f.start
+    while day <= f.end:
+        for (id_, on, at, kind, store_id, card_no, payment, total, discount, points_fen, payable, earned,
+             redeemed) in connection.execute(q, {"d": day}).all():
+            yield [id_, on[:10], at[:19], kind, names.get(store_id, ""), card_no or "", payment, total,
+                   discount, points_fen, payable, earned, redeemed]
+        day += timedelta(days=1)
 
 
 register(Report("transaction_detail", N_("Transaction detail"), (
@@ -323,57 +329,93 @@ def csv_chunks(report: Report, rows: Iterable[list], headers: list[str]) -> Iter
     yield buf.getvalue()
 
 
+# Excel opens at most 1,048,576 rows a sheet (the header is one of them): a longer export goes
+# on in another sheet of the same workbook, "title (2)", each with the header row.
+SHEET_ROWS = 1_048_576
+
+
+def _xlsx_package(headers: list[str], titles: list[str]) -> zipfile.ZipFile:
+    """openpyxl's write-only workbook with these sheets, each holding only the bold header row:
+    the package (workbook, styles, relations, content types) the rows are written into."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    wb = Workbook(write_only=True)
+    bold = Font(bold=True)
+    for title in titles:
+        ws = wb.create_sheet(title)
+        header_cells = []
+        for h in headers:
+            cell = WriteOnlyCell(ws, value=h)
+            cell.font = bold
+            header_cells.append(cell)
+        ws.append(header_cells)
+    package = io.BytesIO()
+    wb.save(package)
+    return zipfile.ZipFile(package)
+
+
+def _sheet_titles(title: str, sheets: int) -> list[str]:
+    names = [title[:31]]
+    for k in range(2, sheets + 1):
+        suffix = f" ({k})"
+        names.append(title[:31 - len(suffix)] + suffix)
+    return names
+
+
 def write_xlsx(report: Report, rows: Iterable[list], headers: list[str], target, *, title: str = "",
                progress: Callable[[int], None] | None = None) -> int:
     """Write the report to ``target`` (a path or a binary file), streamed: openpyxl's
     write-only workbook makes the package (workbook, styles, the bold header row), and the
-    rows go into its sheet as they come, as plain cells with no style of their own, written
+    rows go into its sheets as they come, as plain cells with no style of their own, written
     a few thousand at a time into the compressed entry (openpyxl's own writer builds an
-    object per cell: a hundred thousand rows took it most of a minute). Memory stays flat.
+    object per cell: a hundred thousand rows took it most of a minute). Past Excel's
+    1,048,576 rows a sheet, the rows go on in the next sheet. Memory stays flat.
     Returns the rows written."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet((title or report.code)[:31])
-    bold = Font(bold=True)
-    header_cells = []
-    for h in headers:
-        cell = WriteOnlyCell(ws, value=h)
-        cell.font = bold
-        header_cells.append(cell)
-    ws.append(header_cells)
-    package = io.BytesIO()
-    wb.save(package)
+    title = title or report.code
+    with _xlsx_package(headers, [title]) as one:
+        head, tail = one.read("xl/worksheets/sheet1.xml").split(b"</sheetData>", 1)
     kinds = [c.kind for c in report.columns]
-    letters = [get_column_letter(i) for i in range(1, len(kinds) + 1)]
-    n = 0
-    with zipfile.ZipFile(package) as src, \
-            zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
-        for info in src.infolist():
-            data = src.read(info)
-            if not info.filename.startswith("xl/worksheets/sheet"):
-                out.writestr(info, data)
-                continue
-            head, tail = data.split(b"</sheetData>", 1)
-            with out.open(info.filename, "w", force_zip64=True) as sheet:
+    row_xml = _row_writer(kinds, [get_column_letter(i) for i in range(1, len(kinds) + 1)])
+    n = sheets = 0
+    rows = iter(rows)
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+        while True:
+            first = next(rows, None)
+            if first is None and sheets:
+                break
+            sheets += 1
+            with out.open(f"xl/worksheets/sheet{sheets}.xml", "w", force_zip64=True) as sheet:
                 sheet.write(head)
                 chunk: list[str] = []
-                row_xml = _row_writer(kinds, letters)
-                for n, row in enumerate(rows, 2):
-                    chunk.append(row_xml(n, row))
-                    if n % 5000 == 0:
+                r = told = 1                        # rows in this sheet, the header included
+                for row in itertools.chain(() if first is None else (first,), rows):
+                    r += 1
+                    chunk.append(row_xml(r, row))
+                    if r % 5000 == 0:
                         sheet.write("".join(chunk).encode())
                         chunk.clear()
                         if progress:
-                            progress(5000)
-                n = max(n - 1, 0)
+                            progress(r - told)
+                            told = r
+                    if r >= SHEET_ROWS:
+                        break
                 sheet.write("".join(chunk).encode())
                 sheet.write(b"</sheetData>" + tail)
-    if progress:
-        progress(n % 5000)
+            n += r - 1
+            if progress and r > told:
+                progress(r - told)
+            if r < SHEET_ROWS:
+                break
+        # The package's other parts, naming every sheet written (openpyxl writes its
+        # content types last too).
+        with _xlsx_package(headers, _sheet_titles(title, sheets)) as package:
+            for info in package.infolist():
+                if not info.filename.startswith("xl/worksheets/sheet"):
+                    out.writestr(info, package.read(info))
     return n
 
 
