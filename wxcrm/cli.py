@@ -120,6 +120,7 @@ def _seed_in_parts(settings, *, members: int, transactions: int, days: int, seed
     in its own id blocks, add it up for the reports, and add that into the rollups one part at
     a time; then the watermarks move past all of it."""
     import multiprocessing
+    import queue
 
     from wxcrm.analytics import bulk, rollup
     from wxcrm.ledger.models import LedgerEntry
@@ -139,7 +140,7 @@ def _seed_in_parts(settings, *, members: int, transactions: int, days: int, seed
         while any(proc.is_alive() for proc in procs) or not progress.empty():
             try:
                 part, written = progress.get(timeout=1)
-            except Exception:   # queue.Empty: a part is between chunks
+            except queue.Empty:   # a part is between chunks
                 continue
             bar.update(written - done[part])
             done[part] = written
