@@ -139,6 +139,10 @@ def seed(session: Session, settings: Settings, *, members: int = 300, days: int 
         birthday = date(rng.randint(1960, 2006), rng.randint(1, 12), rng.randint(1, 28))
         if i < 3:  # a few birthdays this month, so the birthday rules have someone to greet
             birthday = birthday.replace(month=today.month, day=min(today.day, 28))
+        elif i < 6:  # and a few in the greeting's window, so the birthday job sends today (set before
+            # their history is rung up: a birthday changed after a sale would replay differently)
+            ahead = today + timedelta(days=settings.birthday_greeting_days)
+            birthday = birthday.replace(month=ahead.month, day=min(ahead.day, 28))
         m = member_service.create_member(
             session, card_prefix=prefix, today=joined, phone=f"13{rng.randint(0, 9)}{i:08d}",
             openid=f"demo-openid-{i:04d}", name=rng.choice(SURNAMES) + rng.choice(GIVEN) + (rng.choice(GIVEN) if rng.random() < .5 else ""),
@@ -167,8 +171,7 @@ def seed(session: Session, settings: Settings, *, members: int = 300, days: int 
 
 def _marketing(session: Session, settings: Settings, people: list[Member], *, today: date) -> None:
     """The greetings a brand turns on first, the ready RFM segments, and a campaign to the
-    lapsing members waiting to be sent (its reach shown before sending). A few birthdays
-    fall in the greeting's window, so the birthday job has someone to greet."""
+    lapsing members waiting to be sent (its reach shown before sending)."""
     from wxcrm.campaigns import greetings
     from wxcrm.campaigns import service as campaigns
     from wxcrm.campaigns.models import Greeting
@@ -176,9 +179,6 @@ def _marketing(session: Session, settings: Settings, people: list[Member], *, to
     for greeting in session.scalars(select(Greeting).where(Greeting.code.in_(
             ("birthday", "spring_festival", "mid_autumn", "national_day")))):
         greeting.enabled = True
-    for m in people[3:6]:        # their greeting goes today
-        ahead = today + timedelta(days=settings.birthday_greeting_days)
-        m.birthday = m.birthday.replace(month=ahead.month, day=min(ahead.day, 28))
     segments = {code: campaigns.save_segment(session, name=name, filters=[{"field": "rfm_class", "op": "in",
                                                                             "value": [code]}])
                 for code, name in (("good", "优质会员"), ("grow_basket", "客单价可提升"),
