@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import JSON, Date, Integer, bindparam, insert, select, update
-from sqlalchemy.orm import Session, load_only, make_transient_to_detached
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from wxcrm.benefits import tiers
 from wxcrm.benefits.apply import Occasion, apply_member_effect
@@ -255,7 +256,7 @@ class _MemberSnapshot:
         windows = tuple(fact_windows(live_rule_set(session, point_value_fen=settings.point_value_fen)))
         params = {"member_id": member.id, "today": today, "year_start": rolling_year_start(today),
                   **{f"since_{d}": today - timedelta(days=d) for d in windows}}
-        row = session.execute(_snapshot_statement(windows), params).one()
+        row = session.connection().execute(_snapshot_statement(windows), params).one()   # Core: no ORM pass
         n = 1 + 2 * len(windows)
         return cls(known=KnownFacts(history=history_from_row(row, windows), referral_count=int(row[n + 1] or 0)),
                    year_spend_fen=int(row[n] or 0), available=int(row[n + 2] or 0), pending=int(row[n + 3] or 0),
@@ -357,11 +358,10 @@ def _member_for_till(session: Session, ref: dict, settings: Settings, now: datet
     if lock:
         # One statement reads and locks the member and their points account (the till's
         # spend and earn lock it anyway, member first as everywhere).
-        found = session.execute(_LOCKED_MEMBER[where[0]], {"ref": where[1]},
-                                execution_options={"populate_existing": True}).first()
-        member = found[0] if found is not None else None
-        if found is not None and found[1] is not None:
-            ledger.hold_account(session, member.id, "points", found[1], found[2])
+        found = session.connection().execute(_LOCKED_MEMBER[where[0]], {"ref": where[1]}).first()
+        member = _till_member(session, found) if found is not None else None
+        if found is not None and found[-2] is not None:
+            ledger.hold_account(session, member.id, "points", found[-2], found[-1])
     else:
         member = session.scalar(select(Member).where(getattr(Member, where[0]) == where[1]))
     if member is None and ref.get("card_no") and not ref.get("qr_token"):
@@ -382,16 +382,40 @@ TILL_MEMBER_COLUMNS = (
 )
 
 
+_TILL_MEMBER_KEYS = tuple(attr.key for attr in TILL_MEMBER_COLUMNS)
+
+
 def _locked_member(column):
-    accounts = LedgerAccount.__table__
-    return (select(Member, accounts.c.id, accounts.c.balance)
-            .options(load_only(*TILL_MEMBER_COLUMNS))
-            .outerjoin(accounts, (accounts.c.member_id == Member.id) & (accounts.c.kind == "points"))
+    """In SQLAlchemy Core (issue 11: the ORM's select, its loading and ``populate_existing``
+    cost a third of the statement): the member's columns, then their points account's id
+    and balance."""
+    members_t, accounts = Member.__table__, LedgerAccount.__table__
+    return (select(*(attr.property.columns[0] for attr in TILL_MEMBER_COLUMNS), accounts.c.id, accounts.c.balance)
+            .select_from(members_t.outerjoin(accounts, (accounts.c.member_id == members_t.c.id)
+                                             & (accounts.c.kind == "points")))
             .where(column == bindparam("ref")).with_for_update())
 
 
 # The till's member read, built once: the member and their points account, under row locks.
-_LOCKED_MEMBER = {"id": _locked_member(Member.id), "card_no": _locked_member(Member.card_no)}
+_LOCKED_MEMBER = {"id": _locked_member(Member.__table__.c.id), "card_no": _locked_member(Member.__table__.c.card_no)}
+
+
+def _till_member(session: Session, row) -> Member:
+    """The locked row as the session's own Member, as the ORM would load it with
+    ``populate_existing`` and ``load_only(TILL_MEMBER_COLUMNS)``: an instance the session
+    holds gets the fresh values; else a new persistent, clean instance whose other columns
+    load on first use (expired) and whose relationships load lazily."""
+    values = dict(zip(_TILL_MEMBER_KEYS, row))
+    existing = session.identity_map.get(identity_key(Member, values["id"]))
+    if existing is not None:
+        for key, value in values.items():
+            set_committed_value(existing, key, value)
+        return existing
+    member = Member.__mapper__.class_manager.new_instance()
+    member.__dict__.update(values)
+    make_transient_to_detached(member)
+    session.add(member)
+    return member
 
 
 def _price_basket(items: list[dict]) -> list[BasketLine]:
