@@ -30,9 +30,17 @@ from wxcrm.members.models import Member, Staff, Store
 from wxcrm.money import cumulative_share, fen_to_yuan_str, percent_of, pro_rata_down
 from wxcrm.rules.context import BasketLine
 from wxcrm.rules.decide import NO_DECISION, Basket, decide_purchase
-from wxcrm.rules.live import live_rule_set
+from wxcrm.rules.live import counted_rules, live_rule_set
 from wxcrm.rules.member_facts import KnownFacts, fact_windows, referral_count_column
-from wxcrm.rules.usage import membership_anchor, record_usage, release_usage
+from wxcrm.rules.usage import (
+    counter_columns,
+    counter_params,
+    limit_counters,
+    membership_anchor,
+    record_usage,
+    release_usage,
+    usage_from_counters,
+)
 from wxcrm.sales.models import Transaction, TransactionBenefit, TransactionItem
 from wxcrm.sales.queries import (
     benefits_by_rule,
@@ -243,8 +251,8 @@ def check_member_may_spend(member: Member | None, *, points_to_use: int, stored_
 @dataclass(frozen=True)
 class _MemberSnapshot:
     """The member as the till reads them in one query before a sale: their history as the
-    rules see it, referrals, points available, pending and held, and their rolling
-    12-month spend (for the tier after the sale)."""
+    rules see it, referrals, the limited rules' counters, points available, pending and
+    held, and their rolling 12-month spend (for the tier after the sale)."""
     known: KnownFacts
     available: int
     pending: int
@@ -253,34 +261,41 @@ class _MemberSnapshot:
 
     @classmethod
     def read(cls, session: Session, member: Member, today, settings: Settings) -> "_MemberSnapshot":
-        windows = tuple(fact_windows(live_rule_set(session, point_value_fen=settings.point_value_fen)))
+        compiled = live_rule_set(session, point_value_fen=settings.point_value_fen)
+        windows = tuple(fact_windows(compiled))
+        counters = limit_counters(compiled, counted_rules(compiled, "purchase")[0])
         params = {"member_id": member.id, "today": today, "year_start": rolling_year_start(today),
-                  **{f"since_{d}": today - timedelta(days=d) for d in windows}}
-        row = session.connection().execute(_snapshot_statement(windows), params).one()   # Core: no ORM pass
+                  **{f"since_{d}": today - timedelta(days=d) for d in windows},
+                  **counter_params(counters, today, membership_anchor(member))}
+        row = session.connection().execute(_snapshot_statement(windows, counters), params).one()   # Core
         n = 1 + 2 * len(windows)
-        return cls(known=KnownFacts(history=history_from_row(row, windows), referral_count=int(row[n + 1] or 0)),
+        usage = usage_from_counters(counters, row[n + 5:])   # the rules' limits: no query of their own
+        return cls(known=KnownFacts(history=history_from_row(row, windows), referral_count=int(row[n + 1] or 0),
+                                    usage=usage, usage_of=compiled, usage_event="purchase"),
                    year_spend_fen=int(row[n] or 0), available=int(row[n + 2] or 0), pending=int(row[n + 3] or 0),
                    balance=int(row[n + 4] or 0))
 
 
-_SNAPSHOTS: dict[tuple[int, ...], object] = {}
+_SNAPSHOTS: dict[tuple, object] = {}
 
 
-def _snapshot_statement(windows: tuple[int, ...]):
-    """The snapshot's query, built once per set of windows the rules ask about, with bound
-    parameters (building a statement and its cache key costs more than running it)."""
-    statement = _SNAPSHOTS.get(windows)
+def _snapshot_statement(windows: tuple[int, ...], counters: tuple[tuple[int, str], ...]):
+    """The snapshot's query, built once per set of windows the rules ask about and of limit
+    counters they test, with bound parameters (building a statement and its cache key costs
+    more than running it)."""
+    statement = _SNAPSHOTS.get((windows, counters))
     if statement is None:
         member_id, today = bindparam("member_id", type_=Integer), bindparam("today", type_=Date)
         available, pending, balance = ledger.points_columns(member_id, today)
         since = {d: bindparam(f"since_{d}", type_=Date) for d in windows}
         statement = (select(*history_columns(None, list(windows), since=since),
                             rolling_year_spend_column(today, start=bindparam("year_start", type_=Date)),
-                            referral_count_column(member_id), available, pending, balance)
+                            referral_count_column(member_id), available, pending, balance,
+                            *counter_columns(counters, member_id))
                      .where(Transaction.member_id == member_id))
-        if len(_SNAPSHOTS) > 64:   # the rules' windows change rarely; never let this grow
+        if len(_SNAPSHOTS) > 64:   # the rules' windows and limits change rarely; never let this grow
             _SNAPSHOTS.clear()
-        _SNAPSHOTS[windows] = statement
+        _SNAPSHOTS[(windows, counters)] = statement
     return statement
 
 
