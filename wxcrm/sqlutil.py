@@ -16,6 +16,17 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
+def as_loaded(model, values: dict):
+    """A transient ``model`` instance holding ``values`` as the ORM holds what it loaded (in
+    its ``__dict__``, with no change history): what the constructor makes, without an
+    attribute event per value (issue 11: the till builds its rows' instances from values
+    it wrote in Core). ``make_transient_to_detached`` and ``Session.add`` make it a
+    session's persistent, clean instance."""
+    obj = model.__mapper__.class_manager.new_instance()
+    obj.__dict__.update(values)
+    return obj
+
+
 def insert_missing(session: Session, model, key_column: str, **values) -> None:
     dialect = session.get_bind().dialect.name
     if dialect in ("mysql", "mariadb"):

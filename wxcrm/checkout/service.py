@@ -49,6 +49,7 @@ from wxcrm.sales.queries import (
     rolling_year_spend_column,
     rolling_year_start,
 )
+from wxcrm.sqlutil import as_loaded
 from wxcrm.timeutil import Clock, rfc3339, to_utc_naive
 from wxcrm.topups import tenders
 
@@ -217,7 +218,7 @@ def _insert_transaction(session: Session, **values) -> Transaction:
     values = {"original_id": None, "points_earned": 0, "points_redeemed": 0, "points_shortfall": 0,
               "receipt": {}, **values}
     txn_id = session.connection().execute(_INSERT_TRANSACTION, values).lastrowid
-    txn = Transaction(id=txn_id, **values)
+    txn = as_loaded(Transaction, {"id": txn_id, **values})
     make_transient_to_detached(txn)
     session.add(txn)
     return txn
@@ -426,8 +427,7 @@ def _till_member(session: Session, row) -> Member:
         for key, value in values.items():
             set_committed_value(existing, key, value)
         return existing
-    member = Member.__mapper__.class_manager.new_instance()
-    member.__dict__.update(values)
+    member = as_loaded(Member, values)
     make_transient_to_detached(member)
     session.add(member)
     return member
