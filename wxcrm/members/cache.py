@@ -23,7 +23,6 @@ from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from wxcrm.members.models import ApiToken, ReferenceRevision, Staff, Store, Tier
-from wxcrm.sqlutil import as_loaded
 
 T = TypeVar("T")
 WATCHED = (ApiToken, Staff, Store, Tier)
@@ -124,25 +123,7 @@ def attach(session: Session, copy: T | None) -> T | None:
     if copy is None:
         return None
     existing = session.identity_map.get(copy.__mapper__.identity_key_from_instance(copy))
-    if existing is not None:
-        return existing
-    # what ``session.merge(copy, load=False)`` makes, without its generic pass over every
-    # attribute and relationship (issue 11: three per sale)
-    columns = _column_keys(copy)
-    own = as_loaded(type(copy), {k: v for k, v in copy.__dict__.items() if k in columns})
-    make_transient_to_detached(own)
-    session.add(own)
-    return own
-
-
-_COLUMN_KEYS: dict[type, frozenset[str]] = {}
-
-
-def _column_keys(obj) -> frozenset[str]:
-    keys = _COLUMN_KEYS.get(type(obj))
-    if keys is None:
-        keys = _COLUMN_KEYS[type(obj)] = frozenset(attr.key for attr in obj.__mapper__.column_attrs)
-    return keys
+    return existing if existing is not None else session.merge(copy, load=False)
 
 
 def cached_tiers(session: Session) -> list[Tier]:
