@@ -5,6 +5,7 @@ idempotency key (see wxcrm.idempotency.run_once).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -49,7 +50,7 @@ from wxcrm.sales.queries import (
     rolling_year_spend_column,
     rolling_year_start,
 )
-from wxcrm.sqlutil import as_loaded
+from wxcrm.sqlutil import as_loaded, packed, unpacker
 from wxcrm.timeutil import Clock, rfc3339, to_utc_naive
 from wxcrm.topups import tenders
 
@@ -268,7 +269,7 @@ class _MemberSnapshot:
         params = {"member_id": member.id, "today": today, "year_start": rolling_year_start(today),
                   **{f"since_{d}": today - timedelta(days=d) for d in windows},
                   **counter_params(counters, today, membership_anchor(member))}
-        row = session.connection().execute(_snapshot_statement(windows, counters), params).one()   # Core
+        row = json.loads(session.connection().execute(_snapshot_statement(windows, counters), params).scalar_one())
         n = 1 + 2 * len(windows)
         usage = usage_from_counters(counters, row[n + 5:])   # the rules' limits: no query of their own
         return cls(known=KnownFacts(history=history_from_row(row, windows), referral_count=int(row[n + 1] or 0),
@@ -289,10 +290,11 @@ def _snapshot_statement(windows: tuple[int, ...], counters: tuple[tuple[int, str
         member_id, today = bindparam("member_id", type_=Integer), bindparam("today", type_=Date)
         available, pending, balance = ledger.points_columns(member_id, today)
         since = {d: bindparam(f"since_{d}", type_=Date) for d in windows}
-        statement = (select(*history_columns(None, list(windows), since=since),
-                            rolling_year_spend_column(today, start=bindparam("year_start", type_=Date)),
-                            referral_count_column(member_id), available, pending, balance,
-                            *counter_columns(counters, member_id))
+        # one JSON array column (``sqlutil.packed``): each column returned costs the driver
+        statement = (select(packed(*history_columns(None, list(windows), since=since),
+                                   rolling_year_spend_column(today, start=bindparam("year_start", type_=Date)),
+                                   referral_count_column(member_id), available, pending, balance,
+                                   *counter_columns(counters, member_id)))
                      .where(Transaction.member_id == member_id))
         if len(_SNAPSHOTS) > 64:   # the rules' windows and limits change rarely; never let this grow
             _SNAPSHOTS.clear()
@@ -374,7 +376,8 @@ def _member_for_till(session: Session, ref: dict, settings: Settings, now: datet
     if lock:
         # One statement reads and locks the member and their points account (the till's
         # spend and earn lock it anyway, member first as everywhere).
-        found = session.connection().execute(_LOCKED_MEMBER[where[0]], {"ref": where[1]}).first()
+        found = session.connection().execute(_LOCKED_MEMBER[where[0]], {"ref": where[1]}).scalar()
+        found = _unpack_till_member(found) if found is not None else None
         member = _till_member(session, found) if found is not None else None
         if found is not None and found[-2] is not None:
             ledger.hold_account(session, member.id, "points", found[-2], found[-1])
@@ -399,14 +402,18 @@ TILL_MEMBER_COLUMNS = (
 
 
 _TILL_MEMBER_KEYS = tuple(attr.key for attr in TILL_MEMBER_COLUMNS)
+_TILL_MEMBER_READ = (*(attr.property.columns[0] for attr in TILL_MEMBER_COLUMNS),
+                     LedgerAccount.__table__.c.id, LedgerAccount.__table__.c.balance)
+_unpack_till_member = unpacker(_TILL_MEMBER_READ)
 
 
 def _locked_member(column):
     """In SQLAlchemy Core (issue 11: the ORM's select, its loading and ``populate_existing``
     cost a third of the statement): the member's columns, then their points account's id
-    and balance."""
+    and balance, in one JSON array column (``sqlutil.packed``: 19 columns cost the driver
+    more than the statement)."""
     members_t, accounts = Member.__table__, LedgerAccount.__table__
-    return (select(*(attr.property.columns[0] for attr in TILL_MEMBER_COLUMNS), accounts.c.id, accounts.c.balance)
+    return (select(packed(*_TILL_MEMBER_READ))
             .select_from(members_t.outerjoin(accounts, (accounts.c.member_id == members_t.c.id)
                                              & (accounts.c.kind == "points")))
             .where(column == bindparam("ref")).with_for_update())
