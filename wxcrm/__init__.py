@@ -6,6 +6,7 @@ import os
 import sys
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.routing import IntegerConverter
 
 __version__ = "0.1.0"
@@ -113,6 +114,8 @@ def _init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     login.init_app(app)
     limiter.init_app(app)
+    _till_skips_the_limiter(app, limiter)
+    app.session_interface = CookieSessions()
     production = app.config["WXCRM_ENV"] == "production"
     app.after_request(_allow_the_standin_pay_page)   # registered first: runs after Talisman's headers
     # Headers everywhere (so the tests see the same CSP); HSTS and Secure cookies where there
@@ -122,6 +125,41 @@ def _init_extensions(app: Flask) -> None:
                       session_cookie_secure=production, session_cookie_http_only=True,
                       frame_options="DENY", content_security_policy=CSP, referrer_policy="same-origin",
                       content_security_policy_nonce_in=[])
+
+
+def _till_skips_the_limiter(app: Flask, limiter) -> None:
+    """The till's requests (``extensions._till_has_no_limits``: they declare no limit) do not
+    enter the limiter's per-request hook, which resolves every limit of the endpoint before it
+    asks the filter (issue 11). The filter stays for everything else; with meta limits
+    configured (RATELIMIT_META, counted on every request), the hook runs for the till too."""
+    from flask import request
+    if app.config.get("RATELIMIT_META"):
+        return
+    hooks = app.before_request_funcs.get(None, [])
+    for i, hook in enumerate(hooks):
+        if getattr(hook, "__self__", None) is limiter and getattr(hook, "__name__", "") == "_check_request_limit":
+            def check_unless_till(hook=hook):
+                if request.blueprint != "api_transactions":
+                    return hook()
+                return None
+            hooks[i] = check_unless_till
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, the signing serializer made once per secret key (Flask
+    makes one for every request, the till's JSON API included: issue 11)."""
+    _serializers: dict = {}
+
+    def get_signing_serializer(self, app: Flask):
+        if not app.secret_key:
+            return None
+        key = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        serializer = self._serializers.get(key)
+        if serializer is None:
+            if len(self._serializers) > 16:    # tests make apps with many keys: stay bounded
+                self._serializers.clear()
+            serializer = self._serializers[key] = super().get_signing_serializer(app)
+        return serializer
 
 
 # No inline script or event handler in any page; style attributes remain (style-src).

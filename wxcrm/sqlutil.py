@@ -10,10 +10,53 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from typing import Callable
 
-from sqlalchemy import ColumnElement, false, literal_column
+from sqlalchemy import Boolean, ColumnElement, Date, DateTime, Integer, String, false, func, literal_column
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
+
+
+def as_loaded(model, values: dict):
+    """A transient ``model`` instance holding ``values`` as the ORM holds what it loaded (in
+    its ``__dict__``, with no change history): what the constructor makes, without an
+    attribute event per value (issue 11: the till builds its rows' instances from values
+    it wrote in Core). ``make_transient_to_detached`` and ``Session.add`` make it a
+    session's persistent, clean instance."""
+    obj = model.__mapper__.class_manager.new_instance()
+    obj.__dict__.update(values)
+    return obj
+
+
+def packed(*columns) -> ColumnElement:
+    """``columns`` as one JSON array column (``JSON_ARRAY`` on MariaDB, MySQL and TiDB,
+    ``json_array`` on SQLite): for a hot read of many columns, where the driver's work per
+    column returned (PyMySQL parses a metadata packet for each) costs more than the query
+    (issue 11). ``unpacker`` reads it back."""
+    return func.json_array(*columns)
+
+
+def unpacker(columns) -> Callable[[str | bytes], list]:
+    """Reads ``packed(*columns)`` back to the values a plain select returns, by each
+    column's type: integers and strings as they are, dates from their ISO text, booleans
+    from 0 and 1; NULL as None. Refuses (at import) a column type it does not know."""
+    readers = []
+    for column in columns:
+        kind = column.type
+        if isinstance(kind, Boolean):
+            readers.append(lambda v: None if v is None else bool(v))
+        elif isinstance(kind, Date) and not isinstance(kind, DateTime):
+            readers.append(lambda v: None if v is None else date.fromisoformat(v))
+        elif isinstance(kind, (Integer, String)):
+            readers.append(None)
+        else:
+            raise TypeError(f"unpacker: no reader for {column} ({kind})")
+    if not any(readers):
+        return json.loads
+
+    def unpack(text):
+        return [v if read is None else read(v) for read, v in zip(readers, json.loads(text))]
+    return unpack
 
 
 def insert_missing(session: Session, model, key_column: str, **values) -> None:

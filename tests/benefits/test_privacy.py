@@ -140,3 +140,16 @@ def test_look_ups_are_limited_per_token(cashier_api, configure):
     configure(MEMBER_LOOKUP_LIMIT="3 per minute")
     codes = [cashier_api.get(f"/members?phone=1390000000{n}").status_code for n in range(5)]
     assert codes == [200, 200, 200, 429, 429]
+
+
+def test_the_till_skips_the_limiters_hook_and_look_ups_stay_limited(cashier_api, make, configure):
+    """Issue 11: the till's sales (no limit of their own) skip the limiter's per-request
+    hook; the look-ups of the same token, before and after them, are still counted."""
+    configure(MEMBER_LOOKUP_LIMIT="3 per minute")
+    member = make.member()
+    codes = [cashier_api.get(f"/members?phone=1390000000{n}").status_code for n in range(2)]
+    sales = [cashier_api.post("/transactions", {"store_code": "S001", "member": {"card_no": member.card_no},
+                                                "items": [{"sku": "TEA", "qty": 1, "unit_price_fen": 100}]},
+                              key=str(uuid.uuid4())).status_code for _ in range(5)]
+    codes += [cashier_api.get(f"/members?phone=1390000000{n}").status_code for n in range(2, 4)]
+    assert sales == [201] * 5 and codes == [200, 200, 200, 429]

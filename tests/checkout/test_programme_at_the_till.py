@@ -194,6 +194,24 @@ def test_a_once_per_membership_year_gift_follows_the_expiry_anniversary(shop, fr
     assert buy(shop, member, 100)["points_earned"] == 50
 
 
+def test_limits_of_several_rules_and_periods_hold_at_the_till(shop, frozen_now):
+    """Issue 11: the till reads every limited rule's counters of the current periods in its
+    member's facts query (no query of their own); each limit still holds."""
+    live({"name": "每日两次", "event": "purchase", "limits": {"per_day": 2, "lifetime": 3},
+          "actions": [{"type": "bonus_points", "points": 10}]})
+    live({"name": "每月一次", "event": "purchase", "limits": {"per_month": 1},
+          "actions": [{"type": "bonus_points", "points": 100}]})
+    live({"name": "每月两次", "event": "purchase", "limits": {"per_month": 2},      # the same period again
+          "actions": [{"type": "bonus_points", "points": 1000}]})
+    member = shop.make.member()
+    assert [buy(shop, member, 100)["points_earned"] for _ in range(3)] == [1110, 1010, 0]   # twice a day
+    frozen_now(datetime(2026, 11, 24, 6, 0))
+    assert [buy(shop, member, 100)["points_earned"] for _ in range(2)] == [10, 0]           # three in all
+    frozen_now(datetime(2026, 12, 1, 6, 0))
+    assert buy(shop, member, 100)["points_earned"] == 1100                                  # a new month
+    assert buy(shop, shop.make.member(), 100)["points_earned"] == 1110                      # another member's own
+
+
 def test_a_rule_that_sets_a_tier_names_it_on_the_receipt(shop):
     """Issue 9, item 12: no raw tier code on a receipt."""
     gold = shop.make.tier("gold", 3, threshold_fen=10**9)

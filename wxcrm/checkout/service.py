@@ -5,12 +5,14 @@ idempotency key (see wxcrm.idempotency.run_once).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import JSON, Date, Integer, bindparam, insert, select, update
-from sqlalchemy.orm import Session, load_only, make_transient_to_detached
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from wxcrm.benefits import tiers
 from wxcrm.benefits.apply import Occasion, apply_member_effect
@@ -29,9 +31,17 @@ from wxcrm.members.models import Member, Staff, Store
 from wxcrm.money import cumulative_share, fen_to_yuan_str, percent_of, pro_rata_down
 from wxcrm.rules.context import BasketLine
 from wxcrm.rules.decide import NO_DECISION, Basket, decide_purchase
-from wxcrm.rules.live import live_rule_set
+from wxcrm.rules.live import counted_rules, live_rule_set
 from wxcrm.rules.member_facts import KnownFacts, fact_windows, referral_count_column
-from wxcrm.rules.usage import membership_anchor, record_usage, release_usage
+from wxcrm.rules.usage import (
+    counter_columns,
+    counter_params,
+    limit_counters,
+    membership_anchor,
+    record_usage,
+    release_usage,
+    usage_from_counters,
+)
 from wxcrm.sales.models import Transaction, TransactionBenefit, TransactionItem
 from wxcrm.sales.queries import (
     benefits_by_rule,
@@ -40,6 +50,7 @@ from wxcrm.sales.queries import (
     rolling_year_spend_column,
     rolling_year_start,
 )
+from wxcrm.sqlutil import as_loaded, packed, unpacker
 from wxcrm.timeutil import Clock, rfc3339, to_utc_naive
 from wxcrm.topups import tenders
 
@@ -208,7 +219,7 @@ def _insert_transaction(session: Session, **values) -> Transaction:
     values = {"original_id": None, "points_earned": 0, "points_redeemed": 0, "points_shortfall": 0,
               "receipt": {}, **values}
     txn_id = session.connection().execute(_INSERT_TRANSACTION, values).lastrowid
-    txn = Transaction(id=txn_id, **values)
+    txn = as_loaded(Transaction, {"id": txn_id, **values})
     make_transient_to_detached(txn)
     session.add(txn)
     return txn
@@ -242,8 +253,8 @@ def check_member_may_spend(member: Member | None, *, points_to_use: int, stored_
 @dataclass(frozen=True)
 class _MemberSnapshot:
     """The member as the till reads them in one query before a sale: their history as the
-    rules see it, referrals, points available, pending and held, and their rolling
-    12-month spend (for the tier after the sale)."""
+    rules see it, referrals, the limited rules' counters, points available, pending and
+    held, and their rolling 12-month spend (for the tier after the sale)."""
     known: KnownFacts
     available: int
     pending: int
@@ -252,34 +263,42 @@ class _MemberSnapshot:
 
     @classmethod
     def read(cls, session: Session, member: Member, today, settings: Settings) -> "_MemberSnapshot":
-        windows = tuple(fact_windows(live_rule_set(session, point_value_fen=settings.point_value_fen)))
+        compiled = live_rule_set(session, point_value_fen=settings.point_value_fen)
+        windows = tuple(fact_windows(compiled))
+        counters = limit_counters(compiled, counted_rules(compiled, "purchase")[0])
         params = {"member_id": member.id, "today": today, "year_start": rolling_year_start(today),
-                  **{f"since_{d}": today - timedelta(days=d) for d in windows}}
-        row = session.execute(_snapshot_statement(windows), params).one()
+                  **{f"since_{d}": today - timedelta(days=d) for d in windows},
+                  **counter_params(counters, today, membership_anchor(member))}
+        row = json.loads(session.connection().execute(_snapshot_statement(windows, counters), params).scalar_one())
         n = 1 + 2 * len(windows)
-        return cls(known=KnownFacts(history=history_from_row(row, windows), referral_count=int(row[n + 1] or 0)),
+        usage = usage_from_counters(counters, row[n + 5:])   # the rules' limits: no query of their own
+        return cls(known=KnownFacts(history=history_from_row(row, windows), referral_count=int(row[n + 1] or 0),
+                                    usage=usage, usage_of=compiled, usage_event="purchase"),
                    year_spend_fen=int(row[n] or 0), available=int(row[n + 2] or 0), pending=int(row[n + 3] or 0),
                    balance=int(row[n + 4] or 0))
 
 
-_SNAPSHOTS: dict[tuple[int, ...], object] = {}
+_SNAPSHOTS: dict[tuple, object] = {}
 
 
-def _snapshot_statement(windows: tuple[int, ...]):
-    """The snapshot's query, built once per set of windows the rules ask about, with bound
-    parameters (building a statement and its cache key costs more than running it)."""
-    statement = _SNAPSHOTS.get(windows)
+def _snapshot_statement(windows: tuple[int, ...], counters: tuple[tuple[int, str], ...]):
+    """The snapshot's query, built once per set of windows the rules ask about and of limit
+    counters they test, with bound parameters (building a statement and its cache key costs
+    more than running it)."""
+    statement = _SNAPSHOTS.get((windows, counters))
     if statement is None:
         member_id, today = bindparam("member_id", type_=Integer), bindparam("today", type_=Date)
         available, pending, balance = ledger.points_columns(member_id, today)
         since = {d: bindparam(f"since_{d}", type_=Date) for d in windows}
-        statement = (select(*history_columns(None, list(windows), since=since),
-                            rolling_year_spend_column(today, start=bindparam("year_start", type_=Date)),
-                            referral_count_column(member_id), available, pending, balance)
+        # one JSON array column (``sqlutil.packed``): each column returned costs the driver
+        statement = (select(packed(*history_columns(None, list(windows), since=since),
+                                   rolling_year_spend_column(today, start=bindparam("year_start", type_=Date)),
+                                   referral_count_column(member_id), available, pending, balance,
+                                   *counter_columns(counters, member_id)))
                      .where(Transaction.member_id == member_id))
-        if len(_SNAPSHOTS) > 64:   # the rules' windows change rarely; never let this grow
+        if len(_SNAPSHOTS) > 64:   # the rules' windows and limits change rarely; never let this grow
             _SNAPSHOTS.clear()
-        _SNAPSHOTS[windows] = statement
+        _SNAPSHOTS[(windows, counters)] = statement
     return statement
 
 
@@ -357,11 +376,11 @@ def _member_for_till(session: Session, ref: dict, settings: Settings, now: datet
     if lock:
         # One statement reads and locks the member and their points account (the till's
         # spend and earn lock it anyway, member first as everywhere).
-        found = session.execute(_LOCKED_MEMBER[where[0]], {"ref": where[1]},
-                                execution_options={"populate_existing": True}).first()
-        member = found[0] if found is not None else None
-        if found is not None and found[1] is not None:
-            ledger.hold_account(session, member.id, "points", found[1], found[2])
+        found = session.connection().execute(_LOCKED_MEMBER[where[0]], {"ref": where[1]}).scalar()
+        found = _unpack_till_member(found) if found is not None else None
+        member = _till_member(session, found) if found is not None else None
+        if found is not None and found[-2] is not None:
+            ledger.hold_account(session, member.id, "points", found[-2], found[-1])
     else:
         member = session.scalar(select(Member).where(getattr(Member, where[0]) == where[1]))
     if member is None and ref.get("card_no") and not ref.get("qr_token"):
@@ -382,16 +401,43 @@ TILL_MEMBER_COLUMNS = (
 )
 
 
+_TILL_MEMBER_KEYS = tuple(attr.key for attr in TILL_MEMBER_COLUMNS)
+_TILL_MEMBER_READ = (*(attr.property.columns[0] for attr in TILL_MEMBER_COLUMNS),
+                     LedgerAccount.__table__.c.id, LedgerAccount.__table__.c.balance)
+_unpack_till_member = unpacker(_TILL_MEMBER_READ)
+
+
 def _locked_member(column):
-    accounts = LedgerAccount.__table__
-    return (select(Member, accounts.c.id, accounts.c.balance)
-            .options(load_only(*TILL_MEMBER_COLUMNS))
-            .outerjoin(accounts, (accounts.c.member_id == Member.id) & (accounts.c.kind == "points"))
+    """In SQLAlchemy Core (issue 11: the ORM's select, its loading and ``populate_existing``
+    cost a third of the statement): the member's columns, then their points account's id
+    and balance, in one JSON array column (``sqlutil.packed``: 19 columns cost the driver
+    more than the statement)."""
+    members_t, accounts = Member.__table__, LedgerAccount.__table__
+    return (select(packed(*_TILL_MEMBER_READ))
+            .select_from(members_t.outerjoin(accounts, (accounts.c.member_id == members_t.c.id)
+                                             & (accounts.c.kind == "points")))
             .where(column == bindparam("ref")).with_for_update())
 
 
 # The till's member read, built once: the member and their points account, under row locks.
-_LOCKED_MEMBER = {"id": _locked_member(Member.id), "card_no": _locked_member(Member.card_no)}
+_LOCKED_MEMBER = {"id": _locked_member(Member.__table__.c.id), "card_no": _locked_member(Member.__table__.c.card_no)}
+
+
+def _till_member(session: Session, row) -> Member:
+    """The locked row as the session's own Member, as the ORM would load it with
+    ``populate_existing`` and ``load_only(TILL_MEMBER_COLUMNS)``: an instance the session
+    holds gets the fresh values; else a new persistent, clean instance whose other columns
+    load on first use (expired) and whose relationships load lazily."""
+    values = dict(zip(_TILL_MEMBER_KEYS, row))
+    existing = session.identity_map.get(identity_key(Member, values["id"]))
+    if existing is not None:
+        for key, value in values.items():
+            set_committed_value(existing, key, value)
+        return existing
+    member = as_loaded(Member, values)
+    make_transient_to_detached(member)
+    session.add(member)
+    return member
 
 
 def _price_basket(items: list[dict]) -> list[BasketLine]:

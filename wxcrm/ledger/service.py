@@ -16,6 +16,7 @@ from sqlalchemy.orm.util import identity_key
 
 from wxcrm.errors import InsufficientBalance
 from wxcrm.ledger.models import CAUSES, LedgerAccount, LedgerEntry, LotMovement, PointsLot, ValueLot, ValueMovement
+from wxcrm.sqlutil import as_loaded
 from wxcrm.timeutil import add_months, utcnow
 
 
@@ -192,7 +193,7 @@ def _post(session: Session, account: HeldAccount, amount: int, cause: Cause) -> 
     mapped = session.identity_map.get(identity_key(LedgerAccount, account.id))
     if mapped is not None:     # someone in this transaction read the account through the ORM
         set_committed_value(mapped, "balance", new_balance)
-    return LedgerEntry(id=entry_id, **values)
+    return as_loaded(LedgerEntry, {"id": entry_id, **values})
 
 
 # ---------------------------------------------------------------- points

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+import weakref
 from collections import OrderedDict
 from typing import Callable, TypeVar
 
@@ -37,9 +38,21 @@ def reference_stamp(session: Session) -> tuple[str, str]:
     per transaction, remembered on the session (a cache filled under another stamp is stale)."""
     stamp = session.info.get(_INFO_KEY)
     if stamp is None:
-        token = session.connection().execute(_READ_TOKEN).scalar() or ""
-        stamp = session.info[_INFO_KEY] = (str(session.get_bind().url), token)
+        conn = session.connection()
+        token = conn.execute(_READ_TOKEN).scalar() or ""
+        stamp = session.info[_INFO_KEY] = (_url_text(conn.engine), token)
     return stamp
+
+
+_URLS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _url_text(engine) -> str:
+    """The engine's URL as text, made once per engine (issue 11: once per request was measurable)."""
+    text = _URLS.get(engine)
+    if text is None:
+        text = _URLS[engine] = str(engine.url)
+    return text
 
 
 def reference_token(session: Session) -> str:
@@ -53,7 +66,7 @@ def bump_reference(session: Session) -> None:
     token = uuid.uuid4().hex
     insert_missing(session, ReferenceRevision, "id", id=1, token=token)
     session.execute(update(ReferenceRevision).where(ReferenceRevision.id == 1).values(token=token))
-    session.info[_INFO_KEY] = (str(session.get_bind().url), token)
+    session.info[_INFO_KEY] = (_url_text(session.get_bind()), token)
 
 
 @event.listens_for(Session, "after_flush")

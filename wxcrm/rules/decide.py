@@ -101,7 +101,9 @@ def _evaluate(session: Session, compiled: CompiledRuleSet, member: Member, event
         event=event, local_time=local_time,
         member=member_facts(session, member, today=today, compiled=compiled, points_balance=points_balance,
                             known=known),
-        usage=usage_for(session, member.id, limited, today, membership_anchor(member)),
+        usage=(known.usage if known is not None and known.usage is not None and known.usage_of is compiled
+               and known.usage_event == event else usage_for(session, member.id, limited, today,
+                                                             membership_anchor(member))),
         budget_used=lock_budgets(session, budgeted),
         **event_facts)
     return evaluate(compiled, ctx)

@@ -3,8 +3,9 @@ purchase history (sales) and the points they can spend (given by the caller, who
 read the ledger; the rules never do)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -12,16 +13,21 @@ from sqlalchemy.orm import Session
 from wxcrm.members.cache import tier_code
 from wxcrm.members.models import GroupAccount, Member
 from wxcrm.rules.compiler import CompiledRuleSet
-from wxcrm.rules.context import MemberFacts
+from wxcrm.rules.context import MemberFacts, UsageCounts
 from wxcrm.sales.queries import PurchaseHistory, purchase_history
 
 
 @dataclass(frozen=True)
 class KnownFacts:
     """What a caller already read in its own query (the till reads the member's history,
-    referrals and points in one): the member's facts then need no query of their own."""
+    referrals, points and limit counters in one): the member's facts then need no query of
+    their own. ``usage``: the limited rules' counters (as ``usage.usage_for`` answers) of
+    the event ``usage_event`` under the rule set ``usage_of``; None: not read."""
     history: PurchaseHistory
     referral_count: int
+    usage: Mapping[int, UsageCounts] | None = None
+    usage_of: CompiledRuleSet | None = field(default=None, compare=False)
+    usage_event: str | None = None
 
 
 def fact_windows(compiled: CompiledRuleSet) -> list[int]:

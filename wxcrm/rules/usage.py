@@ -44,6 +44,49 @@ _USAGE = (select(_USAGE_TABLE.c.rule_id, _USAGE_TABLE.c.period, _USAGE_TABLE.c.p
                  _USAGE_TABLE.c.rule_id.in_(bindparam("rule_ids", expanding=True))))   # built once (issue 11)
 
 
+# A limit's field -> the counter's period, as ``period_keys`` names them.
+_LIMIT_PERIODS = (("per_day", "day"), ("per_month", "month"), ("per_year", "year"),
+                  ("per_membership_year", "myear"), ("lifetime", "life"))
+
+
+def limit_counters(compiled: CompiledRuleSet, rule_ids: list[int]) -> tuple[tuple[int, str], ...]:
+    """(rule id, period) of every counter the rules' limits test: only the periods each
+    rule limits (``Limits.used_up`` and ``why_not`` look at no other)."""
+    out = []
+    for rule_id in rule_ids:
+        limits = compiled.rule(rule_id).limits
+        out.extend((rule_id, period) for field, period in _LIMIT_PERIODS if getattr(limits, field) is not None)
+    return tuple(out)
+
+
+def counter_columns(counters: tuple[tuple[int, str], ...], member_id) -> list:
+    """Per counter, a scalar subquery of its count in the current period (NULL when the
+    member has none), for a caller that asks them in one query with other facts (the
+    till). The period keys are the bound parameters ``key_day``, ``key_month``, ...
+    (``counter_params``)."""
+    return [select(_USAGE_TABLE.c.count).where(
+        _USAGE_TABLE.c.member_id == member_id, _USAGE_TABLE.c.rule_id == rule_id,
+        _USAGE_TABLE.c.period == period, _USAGE_TABLE.c.period_key == bindparam(f"key_{period}"))
+        .scalar_subquery() for rule_id, period in counters]
+
+
+def counter_params(counters: tuple[tuple[int, str], ...], today: date, anchor: date | None) -> dict[str, str]:
+    keys = period_keys(today, anchor)
+    return {f"key_{period}": keys[period] for _, period in counters}
+
+
+def usage_from_counters(counters: tuple[tuple[int, str], ...], values) -> dict[int, UsageCounts]:
+    """``counter_columns``' values as ``usage_for`` answers: a rule with no counter in its
+    current periods is left out."""
+    counts: dict[int, dict[str, int]] = {}
+    for (rule_id, period), count in zip(counters, values):
+        if count is not None:
+            counts.setdefault(rule_id, {})[period] = count
+    return {rid: UsageCounts(today=c.get("day", 0), this_month=c.get("month", 0), lifetime=c.get("life", 0),
+                             this_year=c.get("year", 0), this_membership_year=c.get("myear", 0))
+            for rid, c in counts.items()}
+
+
 def usage_for(session: Session, member_id: int, rule_ids: list[int], today: date,
               anchor: date | None = None) -> dict[int, UsageCounts]:
     if not rule_ids:
