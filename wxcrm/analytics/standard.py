@@ -232,14 +232,14 @@ def settlement_rows(session: Session, f: Filters, period: str) -> Iterator[list]
     settings = _settings(f)
     codes = {code: sid for sid, code in session.execute(select(Store.id, Store.code))}
     names = _store_names(session)
+    months = []
     month = f.start.replace(day=1)
     while month <= f.end:
-        key = month.strftime("%Y-%m")
-        try:
-            lines = settlement.settlement_lines(session, key, settings)
-        except DomainError:
-            lines = []    # before the last closed month and never closed itself: nothing to settle
-        for line in lines:
+        months.append(month.strftime("%Y-%m"))
+        month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    # None: before the last closed month and never closed itself: nothing to settle
+    for key, lines in settlement.settlement_months(session, months, settings).items():
+        for line in lines or ():
             for part in line.get("stores", []):
                 issued, sold = codes.get(part["issued_at"]), codes.get(part["sold_at"])
                 if f.store_ids and issued not in f.store_ids and sold not in f.store_ids:
@@ -247,7 +247,6 @@ def settlement_rows(session: Session, f: Filters, period: str) -> Iterator[list]
                 yield [key, line["debtor_name"], line["creditor_name"], names.get(issued, ""),
                        names.get(sold, ""), part["principal_fen"], part["bonus_fen"],
                        part["principal_fen"] + part["bonus_fen"]]
-        month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 register(Report("settlement", N_("Stored value settlement between owners"), (

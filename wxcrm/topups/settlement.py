@@ -90,20 +90,38 @@ def _closed(session: Session) -> list[SettlementPeriod]:
 
 def settlement_lines(session: Session, period: str, settings: Settings) -> list[dict]:
     """The period's lines: frozen if it is closed, else worked out from the ledger."""
+    lines = settlement_months(session, [period], settings)[period]
+    if lines is None:
+        raise DomainError(N_("periods before the last closed one are closed"), code="period_closed")
+    return lines
+
+
+def settlement_months(session: Session, periods: list[str], settings: Settings) -> dict[str, list[dict] | None]:
+    """Each period's lines, as ``settlement_lines`` gives them, with the closed periods, the
+    stores and the owners read once for all of them (a report over a year asks for twelve);
+    None for an open period before the last closed one (never closed, nothing to settle)."""
     closed = {p.period: p for p in _closed(session)}
-    if period in closed:
-        return list(closed[period].lines)
-    start, end = period_bounds(period, settings)
-    entry_filter = (LedgerEntry.created_at >= start) & (LedgerEntry.created_at < end)
-    if closed:
-        last = max(closed.values(), key=lambda p: p.period)
-        if period < last.period:
-            raise DomainError(N_("periods before the last closed one are closed"), code="period_closed")
-        if period == _first_open(last.period):
-            # recorded after the last closing but dated in a closed period: it counts now
-            entry_filter = entry_filter | ((LedgerEntry.created_at < start) & (LedgerEntry.id > last.last_entry_id))
-    return [line.as_dict(owner_names(session, settings.brand_name))
-            for line in _lines(session, entry_filter, settings)]
+    last = max(closed.values(), key=lambda p: p.period) if closed else None
+    stores = names = None
+    out: dict[str, list[dict] | None] = {}
+    for period in periods:
+        if period in closed:
+            out[period] = list(closed[period].lines)
+            continue
+        start, end = period_bounds(period, settings)
+        entry_filter = (LedgerEntry.created_at >= start) & (LedgerEntry.created_at < end)
+        if last is not None:
+            if period < last.period:
+                out[period] = None
+                continue
+            if period == _first_open(last.period):
+                # recorded after the last closing but dated in a closed period: it counts now
+                entry_filter = entry_filter | ((LedgerEntry.created_at < start) & (LedgerEntry.id > last.last_entry_id))
+        if stores is None:
+            stores = {s.id: s for s in session.scalars(select(Store))}
+            names = owner_names(session, settings.brand_name)
+        out[period] = [line.as_dict(names) for line in _lines(session, entry_filter, settings, stores)]
+    return out
 
 
 def _first_open(last_closed: str) -> str:
@@ -111,8 +129,7 @@ def _first_open(last_closed: str) -> str:
     return add_months(first, 1).isoformat()[:7]
 
 
-def _lines(session: Session, entry_filter, settings: Settings) -> list[Line]:
-    stores = {s.id: s for s in session.scalars(select(Store))}
+def _lines(session: Session, entry_filter, settings: Settings, stores: dict[int, Store]) -> list[Line]:
     rows = session.execute(
         select(ValueMovement.principal, ValueMovement.bonus, ValueLot.store_id, Transaction.store_id,
                Transaction.id, Transaction.original_id)
