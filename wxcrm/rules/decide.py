@@ -97,13 +97,12 @@ def _evaluate(session: Session, compiled: CompiledRuleSet, member: Member, event
               points_balance: int, known: KnownFacts | None = None, **event_facts) -> EvaluationResult:
     today = local_time.date()
     limited, budgeted = counted_rules(compiled, event)
+    facts = member_facts(session, member, today=today, compiled=compiled, points_balance=points_balance, known=known)
+    usage = known.usage_read_for(compiled, event) if known is not None else None
+    if usage is None:
+        usage = usage_for(session, member.id, limited, today, membership_anchor(member))
     ctx = EvaluationContext(
-        event=event, local_time=local_time,
-        member=member_facts(session, member, today=today, compiled=compiled, points_balance=points_balance,
-                            known=known),
-        usage=(known.usage if known is not None and known.usage is not None and known.usage_of is compiled
-               and known.usage_event == event else usage_for(session, member.id, limited, today,
-                                                             membership_anchor(member))),
+        event=event, local_time=local_time, member=facts, usage=usage,
         budget_used=lock_budgets(session, budgeted),
         **event_facts)
     return evaluate(compiled, ctx)

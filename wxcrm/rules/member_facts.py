@@ -29,6 +29,12 @@ class KnownFacts:
     usage_of: CompiledRuleSet | None = field(default=None, compare=False)
     usage_event: str | None = None
 
+    def usage_read_for(self, compiled: CompiledRuleSet, event: str) -> Mapping[int, UsageCounts] | None:
+        """The counters, if they were read for this rule set and event (else None: ask)."""
+        if self.usage is not None and self.usage_of is compiled and self.usage_event == event:
+            return self.usage
+        return None
+
 
 def fact_windows(compiled: CompiledRuleSet) -> list[int]:
     """The spend and purchase windows (days) the compiled rules ask about."""

@@ -82,6 +82,11 @@ def usage_from_counters(counters: tuple[tuple[int, str], ...], values) -> dict[i
     for (rule_id, period), count in zip(counters, values):
         if count is not None:
             counts.setdefault(rule_id, {})[period] = count
+    return _usage_counts(counts)
+
+
+def _usage_counts(counts: dict[int, dict[str, int]]) -> dict[int, UsageCounts]:
+    """Per rule, its counters of the current periods (period name -> count) as the rules read them."""
     return {rid: UsageCounts(today=c.get("day", 0), this_month=c.get("month", 0), lifetime=c.get("life", 0),
                              this_year=c.get("year", 0), this_membership_year=c.get("myear", 0))
             for rid, c in counts.items()}
@@ -97,9 +102,7 @@ def usage_for(session: Session, member_id: int, rule_ids: list[int], today: date
     for rule_id, period, key, count in rows:
         if keys[period] == key:
             counts.setdefault(rule_id, {})[period] = count
-    return {rid: UsageCounts(today=c.get("day", 0), this_month=c.get("month", 0), lifetime=c.get("life", 0),
-                             this_year=c.get("year", 0), this_membership_year=c.get("myear", 0))
-            for rid, c in counts.items()}
+    return _usage_counts(counts)
 
 
 def lock_budgets(session: Session, rule_ids: list[int]) -> dict[int, BudgetUsage]:
