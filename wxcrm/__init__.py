@@ -100,13 +100,19 @@ def _init_extensions(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
     db.init_app(app)
-    if app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_reset_on_return", "rollback") is None:
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    if options.get("pool_reset_on_return", "rollback") is None:
         from sqlalchemy import event
 
         from wxcrm.config import reset_when_in_transaction
         with app.app_context():
             for engine in db.engines.values():
                 event.listen(engine, "reset", reset_when_in_transaction)
+    if not options.get("pool_pre_ping") and app.config["WXCRM_DATABASE_URL"].startswith("mysql"):
+        from wxcrm.config import install_ping_when_idle
+        with app.app_context():
+            for engine in db.engines.values():
+                install_ping_when_idle(engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
                      render_as_batch=True, compare_type=True)
     csrf.init_app(app)

@@ -367,11 +367,16 @@ def settings_warnings(config: Mapping) -> list[str]:
 
 def _engine_options(url: str) -> dict:
     if url.startswith("mysql"):
-        # Recycle before MariaDB's wait_timeout; ping so a restarted server is survived.
+        # Recycle before MariaDB's wait_timeout. A connection idle in the pool for more than
+        # IDLE_PING_SECONDS is pinged before use (``ping_when_idle``, installed by create_app),
+        # so a restarted server or a proxy's idle cut is survived; one in steady use is not
+        # pinged, a round trip per request saved (issue 11). A connection a restart broke
+        # under load fails its request with a 503 the till retries (same Idempotency-Key),
+        # and the pool drops its other connections to that server.
         # A connection back in the pool is rolled back only when the server says a transaction
         # is still open (``_reset_when_in_transaction``): a request that committed skips a
         # ROLLBACK round trip (issue 11).
-        return {"pool_pre_ping": True, "pool_recycle": 1800, "pool_size": 10, "max_overflow": 20,
+        return {"pool_pre_ping": False, "pool_recycle": 1800, "pool_size": 10, "max_overflow": 20,
                 "isolation_level": "READ COMMITTED", "pool_reset_on_return": None}
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
@@ -500,6 +505,36 @@ def current_settings() -> Settings:
     """For faces only (views, CLI commands): the current app's settings."""
     from flask import current_app
     return settings_for(current_app)
+
+
+IDLE_PING_SECONDS = 10.0
+_CHECKED_IN = "wxcrm.checked_in"
+
+
+def install_ping_when_idle(engine) -> None:
+    """Ping a pooled connection before use only when it sat idle for IDLE_PING_SECONDS: the
+    pool's ``pre_ping`` costs a round trip on every checkout, which for the till is one of its
+    dozen (issue 11). A ping that fails is a ``DisconnectionError``: the pool drops that
+    connection and checks out another (SQLAlchemy's pessimistic disconnect handling)."""
+    from time import monotonic
+
+    from sqlalchemy import event
+    from sqlalchemy.exc import DisconnectionError
+
+    def checked_in(dbapi_connection, connection_record) -> None:
+        connection_record.info[_CHECKED_IN] = monotonic()
+
+    def checked_out(dbapi_connection, connection_record, connection_proxy) -> None:
+        since = connection_record.info.get(_CHECKED_IN)
+        if since is None or monotonic() - since <= IDLE_PING_SECONDS:
+            return      # new, or in steady use
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection lost while idle: {exc}") from exc
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checked_out)
 
 
 def reset_when_in_transaction(dbapi_connection, connection_record, reset_state) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import JSON, DateTime, Integer, String, UniqueConstraint, bindpa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from wxcrm.extensions import db
+from wxcrm.sqlutil import run
 from wxcrm.timeutil import utcnow
 
 
@@ -91,9 +92,9 @@ def run_once(session: Session, scope: str, key: str, payload: object, write, *,
     # fails on the unique index (after the other request commits, if it is still running)
     # and its first answer is read back. Both writes are Core statements built once (issue 11).
     try:
-        row_id = session.connection().execute(_CLAIM, {"scope": scope, "key": key, "request_hash": fingerprint,
-                                                       "status_code": 0, "response": {},
-                                                       "created_at": utcnow()}).lastrowid
+        row_id = run(session.connection(), _CLAIM, {"scope": scope, "key": key, "request_hash": fingerprint,
+                                                    "status_code": 0, "response": {},
+                                                    "created_at": utcnow()}).lastrowid
     except IntegrityError:
         session.rollback()
         replay = find_replay(session, scope, key, fingerprint)
@@ -103,7 +104,7 @@ def run_once(session: Session, scope: str, key: str, payload: object, write, *,
     try:
         status, body = write()
         session.flush()
-        session.connection().execute(_ANSWER, {"row_id": row_id, "answer_status": status, "answer": body})
+        run(session.connection(), _ANSWER, {"row_id": row_id, "answer_status": status, "answer": body})
     except BaseException as exc:
         _refused(session, exc)
         raise
@@ -126,8 +127,8 @@ def _run_then_claim(session: Session, scope: str, key: str, fingerprint: str, wr
         _refused(session, exc)
         raise
     try:
-        session.connection().execute(_CLAIM, {"scope": scope, "key": key, "request_hash": fingerprint,
-                                              "status_code": status, "response": body, "created_at": utcnow()})
+        run(session.connection(), _CLAIM, {"scope": scope, "key": key, "request_hash": fingerprint,
+                                           "status_code": status, "response": body, "created_at": utcnow()})
     except IntegrityError:
         session.rollback()      # the work too: the first request's answer stands
         replay = find_replay(session, scope, key, fingerprint)

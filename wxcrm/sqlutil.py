@@ -1,10 +1,11 @@
-"""Insert-if-missing without savepoints.
+"""SQL helpers below the models' users: statements run on the driver's cursor (``run``),
+insert-if-missing without savepoints, counters, packed reads, multi-row literals.
 
-A savepoint opened before any write in the transaction is the outermost one on pysqlite,
-and releasing it commits: a nested ``begin_nested`` would commit the caller's work on
-SQLite. ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite, PostgreSQL) or ``ON DUPLICATE KEY
-UPDATE`` a key to itself (MySQL) stays inside the caller's transaction everywhere, and
-on MySQL waits for a concurrent insert of the same key instead of failing.
+Insert-if-missing: a savepoint opened before any write in the transaction is the outermost
+one on pysqlite, and releasing it commits: a nested ``begin_nested`` would commit the caller's
+work on SQLite. ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite, PostgreSQL) or ``ON DUPLICATE
+KEY UPDATE`` a key to itself (MySQL) stays inside the caller's transaction everywhere, and on
+MySQL waits for a concurrent insert of the same key instead of failing.
 """
 from __future__ import annotations
 
@@ -14,7 +15,102 @@ from typing import Callable
 
 from sqlalchemy import Boolean, ColumnElement, Date, DateTime, Integer, String, false, func, literal_column
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+
+
+class _Prepared:
+    """A Core statement compiled once for a dialect: its SQL text and, for each parameter the
+    driver gets (in order when the dialect's style is positional), where its value comes from:
+    the caller's key or the value bound in the statement, and the type's bind processor."""
+    __slots__ = ("statement", "sql", "positional", "slots")
+
+    def __init__(self, statement, dialect, keys: tuple[str, ...] | None):
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
+        if (compiled.literal_execute_params or compiled.post_compile_params
+                or getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None)):
+            # expanding IN lists, literal-execute binds, Python-side column defaults: the
+            # caller would get a statement SQLAlchemy completes at execution; run it there
+            raise TypeError(f"sqlutil.run: {statement!r} needs SQLAlchemy's execution (defaults or expanding "
+                            "parameters); give every value, or use Connection.execute")
+        by_name = {}
+        for bind, name in compiled.bind_names.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            by_name[name] = (bind.key, bind.value, bind.required, processor)
+        self.statement = statement      # held: the cache is keyed by the statement's id
+        self.sql = compiled.string
+        self.positional = compiled.positional
+        self.slots = tuple((name, *by_name[name]) for name in (compiled.positiontup if compiled.positional
+                                                               else by_name))
+
+    def args(self, params: dict):
+        values = []
+        for _name, key, static, required, processor in self.slots:
+            if key in params:
+                value = params[key]
+            elif required:
+                raise KeyError(f"sqlutil.run: no value for the parameter {key!r}")
+            else:
+                value = static
+            values.append(value if processor is None else processor(value))
+        if self.positional:
+            return tuple(values)
+        return {slot[0]: value for slot, value in zip(self.slots, values)}
+
+
+_PREPARED: dict[tuple, _Prepared] = {}
+
+
+def run(conn: Connection, statement, params: dict | list[dict] | None = None):
+    """Run a Core ``statement`` on ``conn``'s driver cursor and return the cursor (``fetchone``,
+    ``fetchall``, ``lastrowid``, ``rowcount``); a list of ``params`` is one ``executemany``
+    (one multi-row INSERT on PyMySQL). For the till's hot statements (issue 11): SQLAlchemy's
+    execution costs about as much per statement as the driver's (the compiled cache look-up,
+    the parameters, the execution context and the result), so the text is compiled once per
+    dialect and the values go to the driver as they are, through their types' bind processors
+    (JSON, SQLite's dates).
+
+    The rest is as ``Connection.execute``: the statement runs in the connection's transaction,
+    the engine's ``before_cursor_execute`` / ``after_cursor_execute`` listeners see it (the
+    statement-count tests), and a driver error is raised as SQLAlchemy's (``IntegrityError``
+    ...), a lost connection invalidated. Rows come back raw, without result processing: read
+    integers, strings and ``packed`` columns only. Statements with Python-side defaults or
+    expanding parameters are refused (a ``TypeError`` on first use)."""
+    many = isinstance(params, list)
+    rows = params if many else [params or {}]
+    keys = tuple(rows[0]) if statement.is_dml and getattr(statement, "is_insert", False) else None
+    dialect = conn.dialect
+    cache_key = (id(statement), dialect.name, dialect.paramstyle, keys)
+    prepared = _PREPARED.get(cache_key)
+    if prepared is None:
+        if len(_PREPARED) > 512:     # module statements and the snapshot's few shapes: never grows
+            _PREPARED.clear()
+        prepared = _PREPARED[cache_key] = _Prepared(statement, dialect, keys)
+    sql = prepared.sql
+    args = [prepared.args(row) for row in rows] if many else prepared.args(rows[0])
+    cursor = conn.connection.dbapi_connection.cursor()
+    events = conn._has_events or conn.engine._has_events     # as Connection.execute asks
+    if events:
+        for listener in conn.dispatch.before_cursor_execute:   # (without retval, wrapped to return them)
+            sql, args = listener(conn, cursor, sql, args, None, many)
+    try:
+        if many:
+            cursor.executemany(sql, args)
+        else:
+            cursor.execute(sql, args)
+    except dialect.loaded_dbapi.Error as e:
+        conn._handle_dbapi_exception(e, sql, args, cursor, None)   # raises SQLAlchemy's error, invalidates if lost
+    if events:
+        conn.dispatch.after_cursor_execute(conn, cursor, sql, args, None, many)
+    return cursor
+
+
+def run_scalar(conn: Connection, statement, params: dict | None = None):
+    """``run`` for a statement that reads one value: the first column of the first row, or None."""
+    cursor = run(conn, statement, params)
+    row = cursor.fetchone()
+    cursor.close()
+    return None if row is None else row[0]
 
 
 def as_loaded(model, values: dict):

@@ -8,6 +8,7 @@ import json
 import logging
 
 from flask import Flask, jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from wxcrm.errors import DomainError
@@ -125,6 +126,14 @@ def init_app(app: Flask) -> None:
     def unexpected(exc: Exception):
         if isinstance(exc, HTTPException):
             return http_error(exc)
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated and _is_api():
+            # the database went away under this request (a restart, a fail-over): its
+            # transaction is gone, and the pool has let that connection go; the till retries
+            log.warning("database connection lost on %s %s: %s", request.method, request.path, exc.orig)
+            response = problem(503, "database_unavailable", "Service Unavailable",
+                               "the database connection was lost; retry the request (same Idempotency-Key)")
+            response.headers["Retry-After"] = "1"
+            return response
         log.exception("unhandled error on %s %s", request.method, request.path)
         if not _is_api():
             return InternalServerError()

@@ -50,7 +50,7 @@ from wxcrm.sales.queries import (
     rolling_year_spend_column,
     rolling_year_start,
 )
-from wxcrm.sqlutil import as_loaded, packed, unpacker
+from wxcrm.sqlutil import as_loaded, packed, run, run_scalar, unpacker
 from wxcrm.timeutil import Clock, rfc3339, to_utc_naive
 from wxcrm.topups import tenders
 
@@ -148,7 +148,7 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
                               payable_fen=total - discount - points_value, business_date=clock.today,
                               created_at=clock.utc, recorded_at=received_at or clock.utc)
     conn = session.connection()
-    conn.execute(_INSERT_ITEMS, [
+    run(conn, _INSERT_ITEMS, [
         {"transaction_id": txn.id, "line_no": line.line_no, "sku": line.sku, "category": line.category,
          "qty": line.qty, "unit_price_fen": line.unit_price_fen, "amount_fen": line.amount_fen,
          "discount_fen": line_discounts.get(line.line_no, 0), "refunded_qty": 0} for line in lines])
@@ -157,7 +157,7 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
                  "amount_fen": effect.amount_fen, "text_zh": effect.text_zh[:255], "text_en": effect.text_en[:255]}
                 for effect in decision.effects]
     if benefits:
-        conn.execute(_INSERT_BENEFITS, benefits)
+        run(conn, _INSERT_BENEFITS, benefits)
     benefits += coupons.redeem_at_till(session, picked, txn, clock)
     if picked.applied:      # coupons in a WeChat card wallet are consumed there later (outbox)
         wallet_card.queue_consumes(session, settings, [a.offer.coupon_id for a in picked.applied], now=clock.utc)
@@ -218,7 +218,7 @@ def _insert_transaction(session: Session, **values) -> Transaction:
     from the identity map."""
     values = {"original_id": None, "points_earned": 0, "points_redeemed": 0, "points_shortfall": 0,
               "receipt": {}, **values}
-    txn_id = session.connection().execute(_INSERT_TRANSACTION, values).lastrowid
+    txn_id = run(session.connection(), _INSERT_TRANSACTION, values).lastrowid
     txn = as_loaded(Transaction, {"id": txn_id, **values})
     make_transient_to_detached(txn)
     session.add(txn)
@@ -228,7 +228,7 @@ def _insert_transaction(session: Session, **values) -> Transaction:
 def _finish_transaction(session: Session, txn: Transaction, *, points_earned: int, receipt: dict) -> None:
     """What a sale knows only at the end, its points and receipt, in one Core UPDATE; the
     instance is told without becoming dirty (no ORM flush)."""
-    session.connection().execute(_FINISH_TRANSACTION, {"txn_id": txn.id, "earned": points_earned, "body": receipt})
+    run(session.connection(), _FINISH_TRANSACTION, {"txn_id": txn.id, "earned": points_earned, "body": receipt})
     set_committed_value(txn, "points_earned", points_earned)
     set_committed_value(txn, "receipt", receipt)
 
@@ -269,7 +269,7 @@ class _MemberSnapshot:
         params = {"member_id": member.id, "today": today, "year_start": rolling_year_start(today),
                   **{f"since_{d}": today - timedelta(days=d) for d in windows},
                   **counter_params(counters, today, membership_anchor(member))}
-        row = json.loads(session.connection().execute(_snapshot_statement(windows, counters), params).scalar_one())
+        row = json.loads(run_scalar(session.connection(), _snapshot_statement(windows, counters), params))
         n = 1 + 2 * len(windows)
         usage = usage_from_counters(counters, row[n + 5:])   # the rules' limits: no query of their own
         return cls(known=KnownFacts(history=history_from_row(row, windows), referral_count=int(row[n + 1] or 0),
@@ -376,7 +376,7 @@ def _member_for_till(session: Session, ref: dict, settings: Settings, now: datet
     if lock:
         # One statement reads and locks the member and their points account (the till's
         # spend and earn lock it anyway, member first as everywhere).
-        found = session.connection().execute(_LOCKED_MEMBER[where[0]], {"ref": where[1]}).scalar()
+        found = run_scalar(session.connection(), _LOCKED_MEMBER[where[0]], {"ref": where[1]})
         found = _unpack_till_member(found) if found is not None else None
         member = _till_member(session, found) if found is not None else None
         if found is not None and found[-2] is not None:

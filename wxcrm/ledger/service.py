@@ -16,7 +16,7 @@ from sqlalchemy.orm.util import identity_key
 
 from wxcrm.errors import InsufficientBalance
 from wxcrm.ledger.models import CAUSES, LedgerAccount, LedgerEntry, LotMovement, PointsLot, ValueLot, ValueMovement
-from wxcrm.sqlutil import as_loaded
+from wxcrm.sqlutil import as_loaded, run
 from wxcrm.timeutil import add_months, utcnow
 
 
@@ -187,8 +187,8 @@ def _post(session: Session, account: HeldAccount, amount: int, cause: Cause) -> 
               "rule_version": cause.rule_version, "staff_id": cause.staff_id, "text_zh": cause.text_zh[:255],
               "text_en": cause.text_en[:255], "created_at": at}
     conn = session.connection()
-    conn.execute(_MOVE_BALANCE, {"account_id": account.id, "new_balance": new_balance, "moved_at": utcnow()})
-    entry_id = conn.execute(_INSERT_ENTRY, values).lastrowid
+    run(conn, _MOVE_BALANCE, {"account_id": account.id, "new_balance": new_balance, "moved_at": utcnow()})
+    entry_id = run(conn, _INSERT_ENTRY, values).lastrowid
     account.balance = new_balance
     mapped = session.identity_map.get(identity_key(LedgerAccount, account.id))
     if mapped is not None:     # someone in this transaction read the account through the ORM
@@ -213,7 +213,7 @@ def earn_points(session: Session, member_id: int, points: int, cause: Cause, *, 
     values = {"account_id": account.id, "entry_id": entry.id, "points": points, "remaining": points,
               "available_from": today + timedelta(days=pending_days), "expires_on": expires_on,
               "transaction_id": cause.transaction_id, "created_at": entry.created_at}
-    lot_id = session.connection().execute(_INSERT_LOT, values).lastrowid
+    lot_id = run(session.connection(), _INSERT_LOT, values).lastrowid
     lot = NewLot(id=lot_id, **{k: v for k, v in values.items() if k != "created_at"})
     session.info.setdefault(_NEW_LOTS, {})[lot_id] = lot
     return entry

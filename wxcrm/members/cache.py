@@ -24,6 +24,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from wxcrm.members.models import ApiToken, ReferenceRevision, Staff, Store, Tier
+from wxcrm.sqlutil import run_scalar
 
 T = TypeVar("T")
 WATCHED = (ApiToken, Staff, Store, Tier)
@@ -39,7 +40,7 @@ def reference_stamp(session: Session) -> tuple[str, str]:
     stamp = session.info.get(_INFO_KEY)
     if stamp is None:
         conn = session.connection()
-        token = conn.execute(_READ_TOKEN).scalar() or ""
+        token = run_scalar(conn, _READ_TOKEN) or ""
         stamp = session.info[_INFO_KEY] = (_url_text(conn.engine), token)
     return stamp
 

@@ -40,7 +40,7 @@ from wxcrm.messages.massquota import (
     reserve_mass_sends,
 )
 from wxcrm.messages.models import OutboxMessage
-from wxcrm.sqlutil import ids_in, insert_missing
+from wxcrm.sqlutil import ids_in, insert_missing, run
 from wxcrm.timeutil import utcnow
 
 __all__ = ["PURPOSES", "MASS_PER_MONTH", "enqueue", "enqueue_many", "reroute", "resend", "status_counts",
@@ -235,7 +235,7 @@ def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, me
         row.__dict__.update(dict.fromkeys(_ROW_COLUMNS), **start)
         _apply(row, choose(session, settings, purpose, PURPOSES[purpose], to, content, now), content, now)
         _wait_out_quiet_hours(row, settings, now)
-        session.connection().execute(_INSERT_ROW, {c: getattr(row, c) for c in _ROW_COLUMNS})
+        run(session.connection(), _INSERT_ROW, {c: getattr(row, c) for c in _ROW_COLUMNS})
         return None
     row = OutboxMessage(**start)
     _apply(row, choose(session, settings, purpose, PURPOSES[purpose], to, content, now), content, now)
