@@ -94,8 +94,10 @@ def run(conn: Connection, statement, params: dict | list[dict] | None = None):
         for listener in conn.dispatch.before_cursor_execute:   # (without retval, wrapped to return them)
             sql, args = listener(conn, cursor, sql, args, None, many)
     try:
-        if many:
+        if many and len(args) > 1:
             cursor.executemany(sql, args)
+        elif many:      # one row: the driver's multi-row rewrite (a regex over the text) for nothing
+            cursor.execute(sql, args[0])
         else:
             cursor.execute(sql, args)
     except dialect.loaded_dbapi.Error as e:

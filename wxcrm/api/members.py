@@ -52,13 +52,18 @@ def member_body(member) -> dict:
     return member
 
 
+# Made once (issue 11): a schema built per look-up deep-copied its 25 fields, about 0.6 ms.
+MEMBER_OUT = MemberOut()
+MEMBER_OUT_AT_TILL = MemberOut(exclude=TILL_HIDDEN)
+
+
 def member_view(member, status: int = 200):
     """The member as this staff member's role may see them."""
     staff = current_staff()
     member_body(member)
     if not staff.works_at_a_store:
-        return jsonify(MemberOut().dump(member)), status
-    body = MemberOut(exclude=TILL_HIDDEN).dump(member)
+        return jsonify(MEMBER_OUT.dump(member)), status
+    body = MEMBER_OUT_AT_TILL.dump(member)
     body["phone"] = members.mask_phone(body.get("phone"))
     return jsonify(body), status
 

@@ -24,7 +24,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from wxcrm.members.models import ApiToken, ReferenceRevision, Staff, Store, Tier
-from wxcrm.sqlutil import run_scalar
+from wxcrm.sqlutil import as_loaded, run_scalar
 
 T = TypeVar("T")
 WATCHED = (ApiToken, Staff, Store, Tier)
@@ -137,7 +137,15 @@ def attach(session: Session, copy: T | None) -> T | None:
     if copy is None:
         return None
     existing = session.identity_map.get(copy.__mapper__.identity_key_from_instance(copy))
-    return existing if existing is not None else session.merge(copy, load=False)
+    if existing is not None:
+        return existing
+    # what ``session.merge(copy, load=False)`` makes, a persistent clean instance with the
+    # copy's column values, without its per-attribute merge (issue 11: the till attaches its
+    # staff, token and store on every sale)
+    own = as_loaded(type(copy), {k: v for k, v in copy.__dict__.items() if k != "_sa_instance_state"})
+    make_transient_to_detached(own)
+    session.add(own)
+    return own
 
 
 def cached_tiers(session: Session) -> list[Tier]:
