@@ -514,12 +514,14 @@ _CHECKED_IN = "wxcrm.checked_in"
 def install_ping_when_idle(engine) -> None:
     """Ping a pooled connection before use only when it sat idle for IDLE_PING_SECONDS: the
     pool's ``pre_ping`` costs a round trip on every checkout, which for the till is one of its
-    dozen (issue 11). A ping that fails is a ``DisconnectionError``: the pool drops that
-    connection and checks out another (SQLAlchemy's pessimistic disconnect handling)."""
+    dozen (issue 11). A ping that fails means the server went away (a restart, a fail-over):
+    the pool drops every connection made before now and checks out a new one (SQLAlchemy's
+    pessimistic disconnect handling, ``InvalidatePoolError``), so the connections that were in
+    steady use are not left to fail a request each."""
     from time import monotonic
 
     from sqlalchemy import event
-    from sqlalchemy.exc import DisconnectionError
+    from sqlalchemy.exc import InvalidatePoolError
 
     def checked_in(dbapi_connection, connection_record) -> None:
         connection_record.info[_CHECKED_IN] = monotonic()
@@ -531,7 +533,7 @@ def install_ping_when_idle(engine) -> None:
         try:
             engine.dialect.do_ping(dbapi_connection)
         except Exception as exc:
-            raise DisconnectionError(f"pooled connection lost while idle: {exc}") from exc
+            raise InvalidatePoolError(f"pooled connection lost while idle: {exc}") from exc
 
     event.listen(engine, "checkin", checked_in)
     event.listen(engine, "checkout", checked_out)

@@ -67,14 +67,19 @@ end
 
 -- The member's dynamic code as the till scans it (issue 12): spending needs it. Each code pays
 -- for one sale, so every thread takes its own members, each at most once in a 10-second step
--- (prepare.py wrote every member's code per step).
+-- (prepare.py wrote every member's code per step). The two spending profiles run one after the
+-- other and may share a step: points takes each thread's members from the front, split from
+-- the back, so the end of one and the start of the next never spend the same code.
 local step_seen, cursor = -1, 0
+local from_back = os.getenv("WXCRM_BENCH_PROFILE") == "split"
 
 function member_code()
   local step = math.floor(os.time() / 10) - code_tick0
   if step ~= step_seen then step_seen, cursor = step, 0 end
   local per_thread = math.floor(#cards / nthreads)
-  local member = (tid - 1) * per_thread + (cursor % per_thread)     -- 0-based, this thread's own
+  local nth = cursor % per_thread
+  if from_back then nth = per_thread - 1 - nth end
+  local member = (tid - 1) * per_thread + nth     -- 0-based, this thread's own
   cursor = cursor + 1
   if step < 0 then step = 0 end
   if step >= code_ticks then step = code_ticks - 1 end

@@ -75,13 +75,19 @@ def test_a_connection_lost_in_steady_use_is_a_503_the_till_retries_once(cashier)
     assert sales() == before + 1
 
 
-def test_a_connection_lost_while_idle_is_replaced_before_use(cashier, monkeypatch):
+def test_a_connection_lost_while_idle_is_replaced_before_use_and_the_others_with_it(cashier, monkeypatch):
     from wxcrm import config
     api, card = cashier
+    held = [db.engine.connect() for _ in range(3)]
+    for conn in held:
+        conn.close()
     before = sales()
-    monkeypatch.setattr(config, "IDLE_PING_SECONDS", -1.0)   # every pooled connection counts as idle
     kill_pooled_connections()
+    monkeypatch.setattr(config, "IDLE_PING_SECONDS", -1.0)   # the next checkout counts as idle: pinged
 
     res = api.post("/transactions", sale(card), key=str(uuid.uuid4()))
     assert res.status_code == 201, res.get_json()
-    assert sales() == before + 1
+    monkeypatch.setattr(config, "IDLE_PING_SECONDS", 1e9)    # no more pings: the rest must be new ones
+    for _ in range(3):
+        assert api.post("/transactions", sale(card), key=str(uuid.uuid4())).status_code == 201
+    assert sales() == before + 4

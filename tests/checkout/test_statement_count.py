@@ -13,7 +13,7 @@ import uuid
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from tests.conftest import Api
 from wxcrm.extensions import db
@@ -142,6 +142,29 @@ def test_a_member_look_up_stays_within_its_round_trips(till):
     cashier, _, card = till
     cashier.get(f"/members?card_no={card}")   # warm
     seen = _statements(lambda: cashier.get(f"/members?card_no={card}"))
+    assert len(seen) <= MAX_STATEMENTS["lookup"], "\n".join(seen)
+
+
+def test_a_look_up_reads_the_members_tier_and_home_store_from_the_cache(till, make):
+    """The tier and home store are the worker's cached rows, set on the member: the look-up of
+    a member in a tier with a home store makes no more statements than one of a member without
+    (the session holds an unchanged row weakly: attached alone, they were gone by the dump, and
+    each look-up read the tier again)."""
+    from wxcrm.members.models import Member, Store, Tier
+    cashier, _, _ = till
+    gold = db.session.scalar(select(Tier).where(Tier.code == "gold"))
+    store = db.session.scalar(select(Store).where(Store.code == "S001"))
+    member = make.member()
+    db.session.get(Member, member.id).tier_id, db.session.get(Member, member.id).home_store_id = gold.id, store.id
+    db.session.commit()
+    card = member.card_no
+    cashier.get(f"/members?card_no={card}")   # warm
+    db.session.remove()
+    with counted_statements() as seen:
+        res = cashier.get(f"/members?card_no={card}")
+    body = res.get_json()[0]
+    assert (body["tier"], body["home_store_code"]) == ("gold", "S001")
+    assert not [s for s in seen if "FROM tiers" in s or "FROM stores" in s], "\n".join(seen)
     assert len(seen) <= MAX_STATEMENTS["lookup"], "\n".join(seen)
 
 

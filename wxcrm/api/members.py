@@ -8,6 +8,7 @@ import hashlib
 
 from flask import current_app, jsonify, request
 from flask_smorest import Blueprint
+from sqlalchemy.orm.attributes import set_committed_value
 
 from wxcrm import timeutil
 from wxcrm.api.auth import Forbidden, current_staff, roles_required
@@ -44,11 +45,15 @@ def member_body(member) -> dict:
     member.points_balance, member.stored_value_fen = held["points"], held["stored_value"]
     split = ledger.value_split(db.session, member.id) if member.stored_value_fen else ledger.ValueSplit(0, 0)
     member.stored_value_principal_fen, member.stored_value_bonus_fen = split.principal, split.bonus
-    # The tier and home store come from the worker's cache into the session, so the
-    # member's tier and home_store load without a query.
-    members.tiers_by_rank(db.session)
-    if member.home_store_id:
-        members.store_by_id(db.session, member.home_store_id)
+    # The tier and home store come from the worker's cache, set on the member as loaded: so
+    # they load without a query. (Attached alone they would not stay: the session holds an
+    # unchanged instance weakly, and one nobody refers to is gone before the dump asks.)
+    tier = next((t for t in members.tiers_by_rank(db.session) if t.id == member.tier_id), None)
+    if tier is not None or member.tier_id is None:
+        set_committed_value(member, "tier", tier)
+    store = members.store_by_id(db.session, member.home_store_id) if member.home_store_id else None
+    if store is not None:
+        set_committed_value(member, "home_store", store)
     return member
 
 
