@@ -27,7 +27,9 @@ MAX_STATEMENTS = {
     # state (is it frozen, which generation signs its codes), +1 inserting the spent code
     "points_purchase": 19,
     "refund": 28,
-    "lookup": 5,
+    # fourth pass: a look-up reads the balances and the stored value's split in one statement (-1;
+    # -2 for a member holding stored value), its tier and home store from the cache
+    "lookup": 4,
 }
 
 

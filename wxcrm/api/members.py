@@ -41,9 +41,7 @@ blp = Blueprint("api_members", __name__, description="Members: create, look up, 
 
 
 def member_body(member) -> dict:
-    held = ledger.balances(db.session, member.id)
-    member.points_balance, member.stored_value_fen = held["points"], held["stored_value"]
-    split = ledger.value_split(db.session, member.id) if member.stored_value_fen else ledger.ValueSplit(0, 0)
+    member.points_balance, member.stored_value_fen, split = ledger.member_holdings(db.session, member.id)
     member.stored_value_principal_fen, member.stored_value_bonus_fen = split.principal, split.bonus
     # The tier and home store come from the worker's cache, set on the member as loaded: so
     # they load without a query. (Attached alone they would not stay: the session holds an

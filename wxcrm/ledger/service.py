@@ -6,17 +6,18 @@ same transaction. Nothing here lets a balance go below zero.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import bindparam, event, func, insert, select, update
+from sqlalchemy import Integer, bindparam, event, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from wxcrm.errors import InsufficientBalance
 from wxcrm.ledger.models import CAUSES, LedgerAccount, LedgerEntry, LotMovement, PointsLot, ValueLot, ValueMovement
-from wxcrm.sqlutil import as_loaded, run
+from wxcrm.sqlutil import as_loaded, packed, run, run_scalar
 from wxcrm.timeutil import add_months, utcnow
 
 
@@ -577,6 +578,33 @@ def value_split(session: Session, member_id: int) -> ValueSplit:
         .join(LedgerAccount, LedgerAccount.id == ValueLot.account_id)
         .where(LedgerAccount.member_id == member_id, LedgerAccount.kind == "stored_value")).one()
     return ValueSplit(int(p), int(b))
+
+
+def _member_holdings_statement():
+    member_id = bindparam("member_id", type_=Integer)
+    accounts = LedgerAccount.__table__
+
+    def balance(kind: str):
+        return (select(accounts.c.balance).where(accounts.c.member_id == member_id, accounts.c.kind == kind)
+                .scalar_subquery())
+
+    def left(column):
+        return (select(func.coalesce(func.sum(column), 0))
+                .select_from(ValueLot.__table__.join(accounts, accounts.c.id == ValueLot.__table__.c.account_id))
+                .where(accounts.c.member_id == member_id, accounts.c.kind == "stored_value").scalar_subquery())
+    return select(packed(balance("points"), balance("stored_value"), left(ValueLot.__table__.c.principal_left),
+                         left(ValueLot.__table__.c.bonus_left)))
+
+
+_MEMBER_HOLDINGS = _member_holdings_statement()
+
+
+def member_holdings(session: Session, member_id: int) -> tuple[int, int, ValueSplit]:
+    """(points, stored value, its principal and bonus) of a member in one statement: what a
+    member's card shows (the till's look-up: ``balances`` and ``value_split`` were two)."""
+    points, stored, principal, bonus = json.loads(run_scalar(session.connection(), _MEMBER_HOLDINGS,
+                                                             {"member_id": member_id}))
+    return int(points or 0), int(stored or 0), ValueSplit(int(principal or 0), int(bonus or 0))
 
 
 def entry_split(session: Session, entry_id: int) -> ValueSplit:

@@ -6,7 +6,7 @@ import re
 import secrets
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -31,7 +31,7 @@ from wxcrm.members.models import (
     Store,
     Tier,
 )
-from wxcrm.sqlutil import insert_missing
+from wxcrm.sqlutil import insert_missing, run
 from wxcrm.timeutil import utcnow
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")  # mainland China mobile
@@ -338,9 +338,12 @@ ACCESS_WINDOW_HOURS = 12  # a till may open a member it looked up (or enrolled) 
 def log_access(session: Session, *, staff_id: int, member_id: int | None, action: str, channel: str,
                detail: str = "") -> None:
     """Record a staff action on a member's personal data (PIPL: staff access is accountable)."""
-    session.add(MemberAccess(staff_id=staff_id, member_id=member_id, action=action, channel=channel,
-                             detail=detail[:120], at=utcnow()))
-    session.flush()
+    session.flush()     # the caller's pending work first, as when this row went in by a flush
+    run(session.connection(), _INSERT_ACCESS, {"staff_id": staff_id, "member_id": member_id, "action": action,
+                                               "channel": channel, "detail": detail[:120], "at": utcnow()})
+
+
+_INSERT_ACCESS = insert(MemberAccess.__table__)   # Core, built once: a look-up writes one (issue 11)
 
 
 def recently_accessed(session: Session, *, staff_id: int, member_id: int, now: datetime | None = None) -> bool:
