@@ -6,8 +6,10 @@
 #
 # Creates its own MariaDB database (WXCRM_BENCH_DB, default wx_bench11, dropped and rebuilt),
 # starts wxcrm under gunicorn (4 sync workers) and the bare baseline app beside it, drives both
-# with wrk (16 connections), probes the WeChat callback during the purchase profile, then runs
-# the audit and counts acknowledged against stored transactions. The last line is:
+# with wrk (16 connections), probes the WeChat callback during the purchase profile and during
+# the same purchase paced at 70 % of its throughput (the issue's load for the callback's p99, and
+# the last line's callback_p99_ms), then runs the audit and counts acknowledged against stored
+# transactions. The last line is:
 #   load_bench purchase_rps=N bare_rps=N ratio=N purchase_p99_ms=N callback_p99_ms=N lost=N duplicated=N
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -62,13 +64,34 @@ for port in "$APP_PORT" "$BARE_PORT"; do
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
 done
 
-declare -A RPS P50 P99 NON2XX
+# Where the CPU goes: the CPU time (user + system, from /proc) of each gunicorn's master and
+# workers, and of the local MariaDB server if there is one, per request of a profile.
+APP_MASTER="${pids[0]}" BARE_MASTER="${pids[1]}"
+DB_PID="$(pgrep -x mariadbd || pgrep -x mysqld || true)"
+ticks() {  # CPU ticks of these pids and their children
+  local total=0 pid t
+  for pid in "$@" $(for m in "$@"; do pgrep -P "$m" || true; done); do
+    t="$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)"
+    total=$((total + t))
+  done
+  echo "$total"
+}
+declare -A RPS P50 P99 NON2XX APP_CPU DB_CPU
 drive() {  # $1 script (profile), $2 port, $3 name in the table (default: the profile)
-  local out name="${3:-$1}"
+  local out name="${3:-$1}" master="$APP_MASTER" app0 db0 app1 db1
+  [ "$2" = "$BARE_PORT" ] && master="$BARE_MASTER"
+  app0="$(ticks "$master")"; db0="$( [ -n "$DB_PID" ] && ticks "$DB_PID" || echo 0)"
   out="$(WXCRM_BENCH_PROFILE="$name" wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 5s \
          -s "$HERE/$1.lua" "http://127.0.0.1:$2" 2>"$RUN/wrk-$name.err" | grep '^RESULT ' | cut -c8-)"
+  app1="$(ticks "$master")"; db1="$( [ -n "$DB_PID" ] && ticks "$DB_PID" || echo 0)"
   echo "$out" >"$RUN/result-$name.json"
-  read -r RPS[$name] P50[$name] P99[$name] NON2XX[$name] < <("$PY" -c 'import json,sys; r=json.load(sys.stdin); print(r["rps"], r["p50_ms"], r["p99_ms"], r["non2xx"] + r["socket_errors"])' <<<"$out")
+  read -r RPS[$name] P50[$name] P99[$name] NON2XX[$name] APP_CPU[$name] DB_CPU[$name] < <("$PY" -c '
+import json, os, sys
+r = json.load(sys.stdin)
+tick, n = os.sysconf("SC_CLK_TCK"), max(r["requests"], 1)
+app, db, has_db = (int(a) for a in sys.argv[1:4])
+print(r["rps"], r["p50_ms"], r["p99_ms"], r["non2xx"] + r["socket_errors"], f"{app / tick * 1000 / n:.2f}",
+      f"{db / tick * 1000 / n:.2f}" if has_db else "-")' "$((app1 - app0))" "$((db1 - db0))" "$([ -n "$DB_PID" ] && echo 1 || echo 0)" <<<"$out")
 }
 
 echo "==> warming both apps"
@@ -83,9 +106,25 @@ echo "==> member purchase, with the WeChat callback probed beside it"
 probe=$!
 drive purchase "$APP_PORT"
 wait "$probe"
-echo "==> member purchase paced at about 70 % of that throughput"
-PACE_MS="$("$PY" -c "print(max(0, int($CONNECTIONS * 1000 / (0.7 * float('${RPS[purchase]}')) - float('${P50[purchase]}'))))")"
+echo "==> member purchase paced at about 70 % of that throughput, the WeChat callback probed beside it"
+# Each connection's cycle is its pause plus the request's latency, and the latency falls with the
+# load: a pause from the full-load latency overshoots 70 %. So two short runs measure the latency
+# at about that load, each setting the next pause from it.
+TARGET_RPS="$("$PY" -c "print(0.7 * float('${RPS[purchase]}'))")"
+PACE_MS="$("$PY" -c "print(max(0, int($CONNECTIONS * 1000 / $TARGET_RPS - float('${P50[purchase]}'))))")"
+for _ in 1 2; do
+  (DURATION=$(( (DURATION + 1) / 2 )); WXCRM_BENCH_DELAY_MS="$PACE_MS" drive purchase "$APP_PORT" pacing)
+  GOT="$("$PY" -c "import json; print(json.load(open('$RUN/result-pacing.json'))['rps'])" 2>/dev/null || echo 0)"
+  PACE_MS="$("$PY" -c "
+c, target, pause, got = $CONNECTIONS, $TARGET_RPS, $PACE_MS, float('$GOT' or 0)
+latency = c * 1000 / got - pause if got else 0      # ms per request at about that load
+print(max(0, int(c * 1000 / target - latency)) if got else pause)")"
+done
+"$PY" "$HERE/callback_probe.py" --url "http://127.0.0.1:$APP_PORT/wechat/callback" --seconds "$DURATION" \
+      --members "$MEMBERS" >"$RUN/callback-paced.txt" &
+probe=$!
 WXCRM_BENCH_DELAY_MS="$PACE_MS" drive purchase "$APP_PORT" paced
+wait "$probe"
 echo "==> purchase paying with points"
 drive points "$APP_PORT"
 echo "==> top-up at the counter (issue 13)"
@@ -103,15 +142,20 @@ echo "==> member look-up"
 drive lookup "$APP_PORT"
 
 echo
-printf '%-18s %10s %10s %10s %8s %8s\n' profile rps p50_ms p99_ms ratio errors
+printf '%-18s %10s %10s %10s %8s %8s %12s %11s\n' profile rps p50_ms p99_ms ratio errors app_cpu_ms db_cpu_ms
 for p in bare purchase paced points topup split coupon preview refund lookup; do
   ratio="$("$PY" -c "print(f'{float(\"${RPS[$p]}\") / float(\"${RPS[bare]}\"):.2f}')")"
-  printf '%-18s %10s %10s %10s %8s %8s\n' "$p" "${RPS[$p]}" "${P50[$p]}" "${P99[$p]}" "$ratio" "${NON2XX[$p]}"
+  printf '%-18s %10s %10s %10s %8s %8s %12s %11s\n' "$p" "${RPS[$p]}" "${P50[$p]}" "${P99[$p]}" "$ratio" "${NON2XX[$p]}" \
+         "${APP_CPU[$p]}" "${DB_CPU[$p]}"
 done
+echo "(app_cpu_ms, db_cpu_ms: CPU per request of the app's gunicorn, the callbacks probed beside purchase and"
+echo " paced included, and of the local MariaDB server; the rest of the 2 cores goes to wrk and the kernel)"
 echo "coupons: purchase with a coupon ${RPS[coupon]} rps (p50 ${P50[coupon]} ms), its preview ${RPS[preview]} rps (p50 ${P50[preview]} ms)"
-CALLBACK="$(grep '^CALLBACK ' "$RUN/callback.txt" | cut -c10-)"
-echo "(paced: each connection pauses ${PACE_MS} ms between purchases, aiming at 70 % of the purchase rps)"
-echo "callback under the purchase load: $CALLBACK"
+CALLBACK_FULL="$(grep '^CALLBACK ' "$RUN/callback.txt" | cut -c10-)"
+CALLBACK="$(grep '^CALLBACK ' "$RUN/callback-paced.txt" | cut -c10-)"
+echo "(paced: each connection pauses ${PACE_MS} ms between purchases, aiming at 70 % of the purchase rps: ${TARGET_RPS%.*})"
+echo "callback under the full purchase load: $CALLBACK_FULL"
+echo "callback under the paced load (70 %, the last line's callback_p99_ms): $CALLBACK"
 for f in "$RUN"/wrk-*.err; do [ -s "$f" ] && { echo "--- $(basename "$f")"; head -5 "$f"; }; done
 
 echo "==> audit"

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import DateTime, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
+from wxcrm.sqlutil import run
 from wxcrm.wechat.adapter.models import CallbackNonce
 
 
@@ -21,11 +22,18 @@ def _pair(timestamp: str, nonce: str) -> str:
 
 def remember_nonce(session: Session, *, timestamp: str, nonce: str, body: bytes, now: datetime,
                    window_seconds: int) -> None:
-    """Record the pair (and forget pairs older than the signature window). Flushes."""
-    session.execute(delete(CallbackNonce).where(CallbackNonce.seen_at < now - timedelta(seconds=2 * window_seconds)))
-    session.add(CallbackNonce(pair=_pair(timestamp, nonce), body_sha256=hashlib.sha256(body).hexdigest(),
-                              seen_at=now))
-    session.flush()
+    """Record the pair (and forget pairs older than the signature window): two Core statements
+    built once (every callback makes them; the ORM's insert and flush cost a callback more than
+    its reply)."""
+    conn = session.connection()
+    run(conn, _FORGET, {"before": now - timedelta(seconds=2 * window_seconds)})
+    run(conn, _REMEMBER, {"pair": _pair(timestamp, nonce), "body_sha256": hashlib.sha256(body).hexdigest(),
+                          "seen_at": now})
+
+
+_NONCES = CallbackNonce.__table__
+_FORGET = delete(_NONCES).where(_NONCES.c.seen_at < bindparam("before", type_=DateTime))
+_REMEMBER = insert(_NONCES)
 
 
 def seen_with_body(session: Session, *, timestamp: str, nonce: str, body: bytes) -> bool:
