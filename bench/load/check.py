@@ -25,7 +25,7 @@ from wxcrm.extensions import db  # noqa: E402
 from wxcrm.idempotency import IdempotencyKey  # noqa: E402
 from wxcrm.sales.models import Transaction  # noqa: E402
 
-WRITE_PROFILES = ("warm", "purchase", "pacing", "paced", "points", "split", "coupon", "refund")   # topup acks top-ups, not sales
+WRITE_PROFILES = ("warm", "purchase", "pacing*", "paced", "points", "split", "coupon", "refund")   # topup acks top-ups, not sales
 
 
 def acked_ids(run_dir: str, profiles) -> list[int]:

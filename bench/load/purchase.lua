@@ -11,8 +11,8 @@ function request()
     '"items": [{"sku": "TEA-001", "category": "tea", "qty": 1, "unit_price_fen": 1800}]}', random_card()))
 end
 
--- Paced (run.sh's "purchase@70%"): each connection waits this long before its next request,
--- so the whole load comes near a fixed rate (Debian's wrk has no rate option of its own).
+-- Optional (run.sh paces by its number of connections instead): each connection waits this long
+-- before its next request. wrk waits with the connection open, which holds a sync worker.
 local pause = tonumber(os.getenv("WXCRM_BENCH_DELAY_MS") or "")
 if pause then
   function delay()

@@ -106,24 +106,25 @@ echo "==> member purchase, with the WeChat callback probed beside it"
 probe=$!
 drive purchase "$APP_PORT"
 wait "$probe"
-echo "==> member purchase paced at about 70 % of that throughput, the WeChat callback probed beside it"
-# Each connection's cycle is its pause plus the request's latency, and the latency falls with the
-# load: a pause from the full-load latency overshoots 70 %. So two short runs measure the latency
-# at about that load, each setting the next pause from it.
+echo "==> member purchase at about 70 % of that throughput, the WeChat callback probed beside it"
+# Paced by the number of connections, each sending its next purchase when the last is answered:
+# the fewest connections (short runs, 1, 2, ...) that reach 70 % of the full-load throughput.
+# (Not by wrk's pause between requests: wrk reconnects at once and pauses with the connection
+# open, and a sync worker waits on that idle connection, so the callback queued behind them.)
 TARGET_RPS="$("$PY" -c "print(0.7 * float('${RPS[purchase]}'))")"
-PACE_MS="$("$PY" -c "print(max(0, int($CONNECTIONS * 1000 / $TARGET_RPS - float('${P50[purchase]}'))))")"
-for _ in 1 2; do
-  (DURATION=$(( (DURATION + 1) / 2 )); WXCRM_BENCH_DELAY_MS="$PACE_MS" drive purchase "$APP_PORT" pacing)
-  GOT="$("$PY" -c "import json; print(json.load(open('$RUN/result-pacing.json'))['rps'])" 2>/dev/null || echo 0)"
-  PACE_MS="$("$PY" -c "
-c, target, pause, got = $CONNECTIONS, $TARGET_RPS, $PACE_MS, float('$GOT' or 0)
-latency = c * 1000 / got - pause if got else 0      # ms per request at about that load
-print(max(0, int(c * 1000 / target - latency)) if got else pause)")"
+FULL_CONNECTIONS="$CONNECTIONS" FULL_THREADS="$THREADS"
+for c in $(seq 1 "$FULL_CONNECTIONS"); do
+  (CONNECTIONS=$c THREADS=$(( c < FULL_THREADS ? c : FULL_THREADS )) DURATION=3 drive purchase "$APP_PORT" "pacing$c")
+  GOT="$("$PY" -c "import json; print(json.load(open('$RUN/result-pacing$c.json'))['rps'])" 2>/dev/null || echo 0)"
+  PACED_CONNECTIONS=$c
+  "$PY" -c "import sys; sys.exit(0 if float('$GOT' or 0) >= $TARGET_RPS else 1)" && break
 done
 "$PY" "$HERE/callback_probe.py" --url "http://127.0.0.1:$APP_PORT/wechat/callback" --seconds "$DURATION" \
       --members "$MEMBERS" >"$RUN/callback-paced.txt" &
 probe=$!
-WXCRM_BENCH_DELAY_MS="$PACE_MS" drive purchase "$APP_PORT" paced
+CONNECTIONS=$PACED_CONNECTIONS THREADS=$(( PACED_CONNECTIONS < FULL_THREADS ? PACED_CONNECTIONS : FULL_THREADS ))
+drive purchase "$APP_PORT" paced
+CONNECTIONS=$FULL_CONNECTIONS THREADS=$FULL_THREADS
 wait "$probe"
 echo "==> purchase paying with points"
 drive points "$APP_PORT"
@@ -153,7 +154,7 @@ echo " paced included, and of the local MariaDB server; the rest of the 2 cores 
 echo "coupons: purchase with a coupon ${RPS[coupon]} rps (p50 ${P50[coupon]} ms), its preview ${RPS[preview]} rps (p50 ${P50[preview]} ms)"
 CALLBACK_FULL="$(grep '^CALLBACK ' "$RUN/callback.txt" | cut -c10-)"
 CALLBACK="$(grep '^CALLBACK ' "$RUN/callback-paced.txt" | cut -c10-)"
-echo "(paced: each connection pauses ${PACE_MS} ms between purchases, aiming at 70 % of the purchase rps: ${TARGET_RPS%.*})"
+echo "(paced: $PACED_CONNECTIONS connections, the fewest reaching 70 % of the purchase's rps: ${TARGET_RPS%.*})"
 echo "callback under the full purchase load: $CALLBACK_FULL"
 echo "callback under the paced load (70 %, the last line's callback_p99_ms): $CALLBACK"
 for f in "$RUN"/wrk-*.err; do [ -s "$f" ] && { echo "--- $(basename "$f")"; head -5 "$f"; }; done
