@@ -165,7 +165,8 @@ def credit_paid_topup(session: Session, topup: Topup, member: Member, *, clock: 
                                "amount": fen_to_yuan_str(topup.amount_fen + bonus.stored_value_fen),
                                "balance": fen_to_yuan_str(balance),
                                "time": clock.local.strftime("%Y-%m-%d %H:%M")},
-                       dedup_key=f"topup:{topup.id}:done", now=clock.utc)
+                       dedup_key=f"topup:{topup.id}:done", now=clock.utc,
+                       read_back=False)     # once per top-up (above): the key is new, no read before or after
     return bonus
 
 
