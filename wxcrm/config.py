@@ -368,7 +368,7 @@ def settings_warnings(config: Mapping) -> list[str]:
 def _engine_options(url: str) -> dict:
     if url.startswith("mysql"):
         # Recycle before MariaDB's wait_timeout. A connection idle in the pool for more than
-        # IDLE_PING_SECONDS is pinged before use (``ping_when_idle``, installed by create_app),
+        # IDLE_PING_SECONDS is pinged before use (``install_ping_when_idle``, from create_app),
         # so a restarted server or a proxy's idle cut is survived; one in steady use is not
         # pinged, a round trip per request saved (issue 11). A connection a restart broke
         # under load fails its request with a 503 the till retries (same Idempotency-Key),

@@ -166,14 +166,6 @@ def balance(session: Session, member_id: int, kind: str) -> int:
         LedgerAccount.member_id == member_id, LedgerAccount.kind == kind)) or 0
 
 
-def balances(session: Session, member_id: int) -> dict[str, int]:
-    """Every account's balance of a member in one read: kind -> balance (0 when missing)."""
-    found = dict(session.execute(select(LedgerAccount.kind, LedgerAccount.balance)
-                                 .where(LedgerAccount.member_id == member_id)).all())
-    return {"points": found.get("points", 0) or 0, "stored_value": found.get("stored_value", 0) or 0, **{
-        k: v or 0 for k, v in found.items() if k not in ("points", "stored_value")}}
-
-
 def _post(session: Session, account: HeldAccount, amount: int, cause: Cause) -> LedgerEntry:
     """Append one entry and move the locked account's balance: two Core statements. Returns
     the entry as a transient instance (its id set; it is in the database, not in the session)."""

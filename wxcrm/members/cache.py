@@ -142,7 +142,8 @@ def attach(session: Session, copy: T | None) -> T | None:
     # what ``session.merge(copy, load=False)`` makes, a persistent clean instance with the
     # copy's column values, without its per-attribute merge (issue 11: the till attaches its
     # staff, token and store on every sale)
-    own = as_loaded(type(copy), {k: v for k, v in copy.__dict__.items() if k != "_sa_instance_state"})
+    loaded = copy.__dict__     # its columns only: a related instance would be shared across sessions
+    own = as_loaded(type(copy), {a.key: loaded[a.key] for a in copy.__mapper__.column_attrs if a.key in loaded})
     make_transient_to_detached(own)
     session.add(own)
     return own
