@@ -250,6 +250,8 @@ def test_the_notify_is_retried_on_wechats_schedule_until_success(wx, standin, pa
     wait_for(lambda: len(notify_target.bodies) == 2)
     wx.advance(15)
     wait_for(lambda: len(notify_target.bodies) == 3)
+    # the stand-in records an attempt when the answer is back, after the target has the body
+    wait_for(lambda: wx.control("pay-notifications", method="GET").json()[0]["done"])
     [delivery] = wx.control("pay-notifications", method="GET").json()
     assert delivery["done"] and [a["ok"] for a in delivery["attempts"]] == [False, False, True]
     notice = dict(xmltodict.parse(notify_target.bodies[-1])["xml"])
