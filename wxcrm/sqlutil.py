@@ -16,7 +16,7 @@ from typing import Callable
 from sqlalchemy import Boolean, ColumnElement, Date, DateTime, Integer, String, false, func, literal_column
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 
 class _Prepared:
@@ -77,6 +77,8 @@ def run(conn: Connection, statement, params: dict | list[dict] | None = None):
     integers, strings and ``packed`` columns only. Statements with Python-side defaults or
     expanding parameters are refused (a ``TypeError`` on first use)."""
     many = isinstance(params, list)
+    if many and not params:
+        raise ValueError("sqlutil.run: an empty list of rows (nothing to write: skip the call)")
     rows = params if many else [params or {}]
     keys = tuple(rows[0]) if statement.is_dml and getattr(statement, "is_insert", False) else None
     dialect = conn.dialect
@@ -119,10 +121,19 @@ def as_loaded(model, values: dict):
     """A transient ``model`` instance holding ``values`` as the ORM holds what it loaded (in
     its ``__dict__``, with no change history): what the constructor makes, without an
     attribute event per value (issue 11: the till builds its rows' instances from values
-    it wrote in Core). ``make_transient_to_detached`` and ``Session.add`` make it a
-    session's persistent, clean instance."""
+    it wrote in Core). ``add_as_loaded`` makes it a session's persistent, clean instance."""
     obj = model.__mapper__.class_manager.new_instance()
     obj.__dict__.update(values)
+    return obj
+
+
+def add_as_loaded(session: Session, model, values: dict):
+    """``values`` (the primary key among them) as ``session``'s own persistent, clean
+    ``model`` instance, as if the ORM had loaded that row: columns not given load on first use.
+    The caller knows the session does not hold that row yet."""
+    obj = as_loaded(model, values)
+    make_transient_to_detached(obj)
+    session.add(obj)
     return obj
 
 

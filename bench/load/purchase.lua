@@ -10,12 +10,3 @@ function request()
     '{"store_code": "S001", "member": {"card_no": "%s"}, "payment_method": "wechat_pay", ' ..
     '"items": [{"sku": "TEA-001", "category": "tea", "qty": 1, "unit_price_fen": 1800}]}', random_card()))
 end
-
--- Optional (run.sh paces by its number of connections instead): each connection waits this long
--- before its next request. wrk waits with the connection open, which holds a sync worker.
-local pause = tonumber(os.getenv("WXCRM_BENCH_DELAY_MS") or "")
-if pause then
-  function delay()
-    return pause
-  end
-end

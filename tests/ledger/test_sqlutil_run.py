@@ -91,6 +91,8 @@ def test_run_raises_sqlalchemy_errors_and_refuses_what_it_cannot_complete(tables
         with pytest.raises(exc.IntegrityError):
             run(conn, insert(things), ROWS[0])       # the unique name
         conn.rollback()
+        with pytest.raises(ValueError):
+            run(conn, insert(things), [])                  # no rows: the caller skips the call
         with pytest.raises(TypeError):
             run(conn, insert(with_default), {"id": 1})     # a Python-side default it would not fill
         with pytest.raises(TypeError):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import JSON, Date, Integer, bindparam, insert, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -50,7 +50,7 @@ from wxcrm.sales.queries import (
     rolling_year_spend_column,
     rolling_year_start,
 )
-from wxcrm.sqlutil import as_loaded, packed, run, run_scalar, unpacker
+from wxcrm.sqlutil import add_as_loaded, packed, run, run_scalar, unpacker
 from wxcrm.timeutil import Clock, rfc3339, to_utc_naive
 from wxcrm.topups import tenders
 
@@ -219,10 +219,7 @@ def _insert_transaction(session: Session, **values) -> Transaction:
     values = {"original_id": None, "points_earned": 0, "points_redeemed": 0, "points_shortfall": 0,
               "receipt": {}, **values}
     txn_id = run(session.connection(), _INSERT_TRANSACTION, values).lastrowid
-    txn = as_loaded(Transaction, {"id": txn_id, **values})
-    make_transient_to_detached(txn)
-    session.add(txn)
-    return txn
+    return add_as_loaded(session, Transaction, {"id": txn_id, **values})
 
 
 def _finish_transaction(session: Session, txn: Transaction, *, points_earned: int, receipt: dict) -> None:
@@ -434,10 +431,7 @@ def _till_member(session: Session, row) -> Member:
         for key, value in values.items():
             set_committed_value(existing, key, value)
         return existing
-    member = as_loaded(Member, values)
-    make_transient_to_detached(member)
-    session.add(member)
-    return member
+    return add_as_loaded(session, Member, values)
 
 
 def _price_basket(items: list[dict]) -> list[BasketLine]:

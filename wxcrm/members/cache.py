@@ -24,7 +24,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from wxcrm.members.models import ApiToken, ReferenceRevision, Staff, Store, Tier
-from wxcrm.sqlutil import as_loaded, run_scalar
+from wxcrm.sqlutil import add_as_loaded, run_scalar
 
 T = TypeVar("T")
 WATCHED = (ApiToken, Staff, Store, Tier)
@@ -143,10 +143,8 @@ def attach(session: Session, copy: T | None) -> T | None:
     # copy's column values, without its per-attribute merge (issue 11: the till attaches its
     # staff, token and store on every sale)
     loaded = copy.__dict__     # its columns only: a related instance would be shared across sessions
-    own = as_loaded(type(copy), {a.key: loaded[a.key] for a in copy.__mapper__.column_attrs if a.key in loaded})
-    make_transient_to_detached(own)
-    session.add(own)
-    return own
+    return add_as_loaded(session, type(copy),
+                         {a.key: loaded[a.key] for a in copy.__mapper__.column_attrs if a.key in loaded})
 
 
 def cached_tiers(session: Session) -> list[Tier]:
