@@ -49,7 +49,8 @@ def main() -> None:
     with app.app_context():
         acked = acked_ids(run_dir, WRITE_PROFILES)
         stored = set(db.session.scalars(select(Transaction.id).where(Transaction.staff_id.is_not(None))))
-        keys = db.session.scalar(select(func.count(IdempotencyKey.id)).where(IdempotencyKey.status_code == 201))
+        keys = db.session.scalar(select(func.count(IdempotencyKey.id)).where(
+            IdempotencyKey.status_code == 201, IdempotencyKey.scope != "ideal"))   # ideal_app.py's own
         acked_set = set(acked)
         lost = len(acked_set - stored)
         duplicated = (len(acked) - len(acked_set)) + max(0, len(stored) - keys)

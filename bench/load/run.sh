@@ -5,8 +5,8 @@
 #   DURATION=30 MEMBERS=5000 bench/load/run.sh
 #
 # Creates its own MariaDB database (WXCRM_BENCH_DB, default wx_bench11, dropped and rebuilt),
-# starts wxcrm under gunicorn (4 sync workers) and the bare baseline app beside it, drives both
-# with wrk (16 connections), probes the WeChat callback during the purchase profile and during
+# starts wxcrm under gunicorn (4 sync workers), the bare baseline app and the idealised purchase
+# (ideal_app.py) beside it, drives them with wrk (16 connections), probes the WeChat callback during the purchase profile and during
 # the same purchase paced at 70 % of its throughput (the issue's load for the callback's p99, and
 # the last line's callback_p99_ms), then runs the audit and counts acknowledged against stored
 # transactions. The last line is:
@@ -20,6 +20,7 @@ DB_HOST="${DB_HOST:-127.0.0.1}"
 DB_NAME="${WXCRM_BENCH_DB:-wx_bench11}"
 APP_PORT="${APP_PORT:-5610}"
 BARE_PORT="${BARE_PORT:-5611}"
+IDEAL_PORT="${IDEAL_PORT:-5612}"
 WORKERS="${WORKERS:-4}"
 WORKER_THREADS="${WORKER_THREADS:-1}"   # gunicorn --threads: 1 = sync workers; README's deployment uses 4 (gthread)
 CONNECTIONS="${CONNECTIONS:-16}"
@@ -60,13 +61,15 @@ cd "$ROOT"
 pids+=($!)
 "$VENV/bin/gunicorn" -w "$WORKERS" --threads "$WORKER_THREADS" -b "127.0.0.1:$BARE_PORT" --log-level warning bench.load.bare_app:app >"$RUN/bare.log" 2>&1 &
 pids+=($!)
-for port in "$APP_PORT" "$BARE_PORT"; do
+"$VENV/bin/gunicorn" -w "$WORKERS" --threads "$WORKER_THREADS" -b "127.0.0.1:$IDEAL_PORT" --log-level warning bench.load.ideal_app:app >"$RUN/ideal.log" 2>&1 &
+pids+=($!)
+for port in "$APP_PORT" "$BARE_PORT" "$IDEAL_PORT"; do
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
 done
 
 # Where the CPU goes: the CPU time (user + system, from /proc) of each gunicorn's master and
 # workers, and of the local MariaDB server if there is one, per request of a profile.
-APP_MASTER="${pids[0]}" BARE_MASTER="${pids[1]}"
+APP_MASTER="${pids[0]}" BARE_MASTER="${pids[1]}" IDEAL_MASTER="${pids[2]}"
 DB_PID="$(pgrep -x mariadbd || pgrep -x mysqld || true)"
 ticks() {  # CPU ticks of these pids and their children
   local total=0 pid t
@@ -80,6 +83,7 @@ declare -A RPS P50 P99 NON2XX APP_CPU DB_CPU
 drive() {  # $1 script (profile), $2 port, $3 name in the table (default: the profile)
   local out name="${3:-$1}" master="$APP_MASTER" app0 db0 app1 db1
   [ "$2" = "$BARE_PORT" ] && master="$BARE_MASTER"
+  [ "$2" = "$IDEAL_PORT" ] && master="$IDEAL_MASTER"
   app0="$(ticks "$master")"; db0="$( [ -n "$DB_PID" ] && ticks "$DB_PID" || echo 0)"
   out="$(WXCRM_BENCH_PROFILE="$name" wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 5s \
          -s "$HERE/$1.lua" "http://127.0.0.1:$2" 2>"$RUN/wrk-$name.err" | grep '^RESULT ' | cut -c8-)"
@@ -97,9 +101,12 @@ print(r["rps"], r["p50_ms"], r["p99_ms"], r["non2xx"] + r["socket_errors"], f"{a
 echo "==> warming both apps"
 WXCRM_BENCH_PROFILE=warm wrk -t 1 -c 4 -d 2s -s "$HERE/purchase.lua" "http://127.0.0.1:$APP_PORT" >/dev/null 2>&1 || true
 WXCRM_BENCH_PROFILE=warmbare wrk -t 1 -c 4 -d 2s -s "$HERE/bare.lua" "http://127.0.0.1:$BARE_PORT" >/dev/null 2>&1 || true
+WXCRM_BENCH_PROFILE=warmideal wrk -t 1 -c 4 -d 2s -s "$HERE/purchase.lua" "http://127.0.0.1:$IDEAL_PORT" >/dev/null 2>&1 || true
 
 echo "==> bare baseline (${DURATION}s, $CONNECTIONS connections)"
 drive bare "$BARE_PORT"
+echo "==> the idealised purchase (ideal_app.py: the till's SQL in Core, no auth, validation, rules or ORM)"
+drive purchase "$IDEAL_PORT" ideal
 echo "==> member purchase, with the WeChat callback probed beside it"
 "$PY" "$HERE/callback_probe.py" --url "http://127.0.0.1:$APP_PORT/wechat/callback" --seconds "$DURATION" \
       --members "$MEMBERS" >"$RUN/callback.txt" &
@@ -144,7 +151,7 @@ drive lookup "$APP_PORT"
 
 echo
 printf '%-18s %10s %10s %10s %8s %8s %12s %11s\n' profile rps p50_ms p99_ms ratio errors app_cpu_ms db_cpu_ms
-for p in bare purchase paced points topup split coupon preview refund lookup; do
+for p in bare ideal purchase paced points topup split coupon preview refund lookup; do
   ratio="$("$PY" -c "print(f'{float(\"${RPS[$p]}\") / float(\"${RPS[bare]}\"):.2f}')")"
   printf '%-18s %10s %10s %10s %8s %8s %12s %11s\n' "$p" "${RPS[$p]}" "${P50[$p]}" "${P99[$p]}" "$ratio" "${NON2XX[$p]}" \
          "${APP_CPU[$p]}" "${DB_CPU[$p]}"
