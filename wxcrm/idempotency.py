@@ -16,6 +16,7 @@ from sqlalchemy import JSON, DateTime, Integer, String, UniqueConstraint, bindpa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from wxcrm.extensions import db
+from wxcrm.sqlutil import connection as sql_connection
 from wxcrm.sqlutil import run
 from wxcrm.timeutil import utcnow
 
@@ -92,9 +93,9 @@ def run_once(session: Session, scope: str, key: str, payload: object, write, *,
     # fails on the unique index (after the other request commits, if it is still running)
     # and its first answer is read back. Both writes are Core statements built once (issue 11).
     try:
-        row_id = run(session.connection(), _CLAIM, {"scope": scope, "key": key, "request_hash": fingerprint,
-                                                    "status_code": 0, "response": {},
-                                                    "created_at": utcnow()}).lastrowid
+        row_id = run(sql_connection(session), _CLAIM, {"scope": scope, "key": key, "request_hash": fingerprint,
+                                                          "status_code": 0, "response": {},
+                                                          "created_at": utcnow()}).lastrowid
     except IntegrityError:
         session.rollback()
         replay = find_replay(session, scope, key, fingerprint)
@@ -104,7 +105,7 @@ def run_once(session: Session, scope: str, key: str, payload: object, write, *,
     try:
         status, body = write()
         session.flush()
-        run(session.connection(), _ANSWER, {"row_id": row_id, "answer_status": status, "answer": body})
+        run(sql_connection(session), _ANSWER, {"row_id": row_id, "answer_status": status, "answer": body})
     except BaseException as exc:
         _refused(session, exc)
         raise
@@ -127,8 +128,8 @@ def _run_then_claim(session: Session, scope: str, key: str, fingerprint: str, wr
         _refused(session, exc)
         raise
     try:
-        run(session.connection(), _CLAIM, {"scope": scope, "key": key, "request_hash": fingerprint,
-                                           "status_code": status, "response": body, "created_at": utcnow()})
+        run(sql_connection(session), _CLAIM, {"scope": scope, "key": key, "request_hash": fingerprint,
+                                                 "status_code": status, "response": body, "created_at": utcnow()})
     except IntegrityError:
         session.rollback()      # the work too: the first request's answer stands
         replay = find_replay(session, scope, key, fingerprint)

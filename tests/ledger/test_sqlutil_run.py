@@ -4,9 +4,12 @@ statement's own bound values), its errors SQLAlchemy's, and the engine's listene
 each statement (the statement-count tests rely on it). On SQLite, and on MariaDB in CI."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 from sqlalchemy import (
     JSON,
     Column,
@@ -23,9 +26,12 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.orm import registry
 
+from tests.conftest import mysql_only
 from wxcrm.extensions import db
-from wxcrm.sqlutil import run, run_scalar
+from wxcrm.sqlutil import _pymysql_text, run, run_scalar
+from wxcrm.sqlutil import connection as sql_connection
 
 meta = MetaData()
 things = Table("zz_run_things", meta,
@@ -38,6 +44,13 @@ things = Table("zz_run_things", meta,
 with_default = Table("zz_run_defaults", meta,
                      Column("id", Integer, primary_key=True),
                      Column("kind", String(10), default="plain"))
+
+
+class Thing:
+    """zz_run_things mapped, for a flush that fails."""
+
+
+registry().map_imperatively(Thing, things)
 
 
 @pytest.fixture
@@ -114,3 +127,74 @@ def test_the_engine_listeners_see_each_statement(tables):
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
     assert seen == [("INSERT", False), ("INSERT", True), ("SELECT", False)]
+
+
+def test_connection_is_the_sessions_own_for_each_transaction(tables):
+    session = db.session()
+    first = sql_connection(session)
+    assert first is session.connection() and sql_connection(session) is first
+    run(first, insert(things), ROWS[0])
+    savepoint = session.begin_nested()         # a savepoint: on its root's connection, emitted first
+    run(sql_connection(session), insert(things), {**ROWS[1], "name": "undone"})
+    assert sql_connection(session) is first is session.connection()
+    savepoint.rollback()
+    assert sql_connection(session) is first
+    assert run_scalar(first, select(things.c.id).where(things.c.name == "undone")) is None
+    session.commit()
+
+    second = sql_connection(session)           # a new transaction: asked of the session again
+    assert second is session.connection() and second is not first
+    assert run_scalar(second, select(things.c.kind).where(things.c.name == "会员-1")) == "points"
+    session.rollback()
+    assert sql_connection(session) is session.connection() is not second
+
+    session.add(Thing(name="会员-1", kind="dup"))   # the unique name: the flush fails
+    with pytest.raises(exc.IntegrityError):
+        session.flush()
+    with pytest.raises(exc.PendingRollbackError):  # as session.connection() refuses it
+        sql_connection(session)
+    session.rollback()
+    assert run_scalar(sql_connection(session), select(things.c.kind).where(things.c.name == "会员-1")) == "points"
+
+
+VALUES = st.one_of(
+    st.text(), st.text(alphabet="\\'\"\0\n\r\x1a%会员 "), st.integers(-2 ** 63, 2 ** 63 - 1), st.none(),
+    st.booleans(), st.floats(allow_nan=False, allow_infinity=False), st.binary(max_size=20),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2), st.dates(),
+    st.datetimes(min_value=datetime(1000, 1, 1)), st.datetimes(timezones=st.just(timezone.utc)))
+
+
+@mysql_only
+@given(args=st.lists(VALUES, max_size=6))
+@examples(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_statement_text_is_what_pymysql_would_send(app, args):
+    """``run`` makes PyMySQL's statement text itself (issue 11): for any values, the very text
+    the driver's own ``execute(sql, args)`` sends, a literal % in the SQL included."""
+    positional = "SELECT 'a%%b'" + "".join(", %s" for _ in args)
+    named = "SELECT 'a%%b'" + "".join(f", %(p{i})s" for i in range(len(args)))
+    by_name = {f"p{i}": v for i, v in enumerate(args)}
+    raw = db.engine.raw_connection()
+    try:
+        conn, cursor = raw.driver_connection, raw.driver_connection.cursor()
+        assert _pymysql_text(positional, tuple(args), conn) == cursor.mogrify(positional, tuple(args))
+        assert _pymysql_text(named, by_name, conn) == cursor.mogrify(named, by_name)
+    finally:
+        raw.close()
+
+
+@mysql_only
+def test_strings_round_trip_and_no_backslash_escapes_is_left_to_the_driver(tables):
+    """What the text writes reads back as given; a connection whose SQL mode reads backslashes
+    as plain characters (NO_BACKSLASH_ESCAPES) gets the driver's escaping, not the text's."""
+    tricky = "o'brien \\' \\\\ \" \0 \n \r \x1a %s %% 会员"
+    with db.engine.connect() as conn:
+        run(conn, insert(things), {"name": "plain", "kind": "x", "body": {"s": tricky}, "on": None, "at": None})
+        conn.exec_driver_sql("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
+        assert _pymysql_text("SELECT %s", ("\\",), conn.connection.driver_connection) is None
+        run(conn, insert(things), {"name": "nbe", "kind": "x", "body": {"s": tricky}, "on": None, "at": None})
+        run(conn, update(things).where(things.c.name == bindparam("n")).values(kind=bindparam("k")),
+            {"n": "nbe", "k": "\\'"})
+        rows = dict(conn.execute(select(things.c.name, things.c.body)).all())
+        assert rows == {"plain": {"s": tricky}, "nbe": {"s": tricky}}
+        assert conn.execute(select(things.c.kind).where(things.c.name == "nbe")).scalar_one() == "\\'"
+        conn.rollback()

@@ -51,6 +51,7 @@ from wxcrm.sales.queries import (
     rolling_year_start,
 )
 from wxcrm.sqlutil import add_as_loaded, packed, run, run_scalar, unpacker
+from wxcrm.sqlutil import connection as sql_connection
 from wxcrm.timeutil import Clock, rfc3339, to_utc_naive
 from wxcrm.topups import tenders
 
@@ -147,7 +148,7 @@ def ring_up_purchase(session: Session, *, store_code: str, items: list[dict], cl
                               discount_fen=discount, points_redeemed_fen=points_value, points_redeemed=points_to_use,
                               payable_fen=total - discount - points_value, business_date=clock.today,
                               created_at=clock.utc, recorded_at=received_at or clock.utc)
-    conn = session.connection()
+    conn = sql_connection(session)
     run(conn, _INSERT_ITEMS, [
         {"transaction_id": txn.id, "line_no": line.line_no, "sku": line.sku, "category": line.category,
          "qty": line.qty, "unit_price_fen": line.unit_price_fen, "amount_fen": line.amount_fen,
@@ -218,14 +219,14 @@ def _insert_transaction(session: Session, **values) -> Transaction:
     from the identity map."""
     values = {"original_id": None, "points_earned": 0, "points_redeemed": 0, "points_shortfall": 0,
               "receipt": {}, **values}
-    txn_id = run(session.connection(), _INSERT_TRANSACTION, values).lastrowid
+    txn_id = run(sql_connection(session), _INSERT_TRANSACTION, values).lastrowid
     return add_as_loaded(session, Transaction, {"id": txn_id, **values})
 
 
 def _finish_transaction(session: Session, txn: Transaction, *, points_earned: int, receipt: dict) -> None:
     """What a sale knows only at the end, its points and receipt, in one Core UPDATE; the
     instance is told without becoming dirty (no ORM flush)."""
-    run(session.connection(), _FINISH_TRANSACTION, {"txn_id": txn.id, "earned": points_earned, "body": receipt})
+    run(sql_connection(session), _FINISH_TRANSACTION, {"txn_id": txn.id, "earned": points_earned, "body": receipt})
     set_committed_value(txn, "points_earned", points_earned)
     set_committed_value(txn, "receipt", receipt)
 
@@ -266,7 +267,7 @@ class _MemberSnapshot:
         params = {"member_id": member.id, "today": today, "year_start": rolling_year_start(today),
                   **{f"since_{d}": today - timedelta(days=d) for d in windows},
                   **counter_params(counters, today, membership_anchor(member))}
-        row = json.loads(run_scalar(session.connection(), _snapshot_statement(windows, counters), params))
+        row = json.loads(run_scalar(sql_connection(session), _snapshot_statement(windows, counters), params))
         n = 1 + 2 * len(windows)
         usage = usage_from_counters(counters, row[n + 5:])   # the rules' limits: no query of their own
         return cls(known=KnownFacts(history=history_from_row(row, windows), referral_count=int(row[n + 1] or 0),
@@ -373,7 +374,7 @@ def _member_for_till(session: Session, ref: dict, settings: Settings, now: datet
     if lock:
         # One statement reads and locks the member and their points account (the till's
         # spend and earn lock it anyway, member first as everywhere).
-        found = run_scalar(session.connection(), _LOCKED_MEMBER[where[0]], {"ref": where[1]})
+        found = run_scalar(sql_connection(session), _LOCKED_MEMBER[where[0]], {"ref": where[1]})
         found = _unpack_till_member(found) if found is not None else None
         member = _till_member(session, found) if found is not None else None
         if found is not None and found[-2] is not None:

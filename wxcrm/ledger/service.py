@@ -18,6 +18,7 @@ from sqlalchemy.orm.util import identity_key
 from wxcrm.errors import InsufficientBalance
 from wxcrm.ledger.models import CAUSES, LedgerAccount, LedgerEntry, LotMovement, PointsLot, ValueLot, ValueMovement
 from wxcrm.sqlutil import as_loaded, packed, run, run_scalar
+from wxcrm.sqlutil import connection as sql_connection
 from wxcrm.timeutil import add_months, utcnow
 
 
@@ -144,7 +145,7 @@ def hold_account(session: Session, member_id: int, kind: str, account_id: int, b
 
 
 def _lock_account(session: Session, member_id: int, kind: str) -> HeldAccount:
-    row = session.connection().execute(_LOCK_ACCOUNT, {"member_id": member_id, "kind": kind}).first()
+    row = sql_connection(session).execute(_LOCK_ACCOUNT, {"member_id": member_id, "kind": kind}).first()
     if row is None:  # members made before accounts existed, or by hand
         account = LedgerAccount(member_id=member_id, kind=kind, balance=0)
         session.add(account)
@@ -179,7 +180,7 @@ def _post(session: Session, account: HeldAccount, amount: int, cause: Cause) -> 
               "cause_id": cause.ref, "transaction_id": cause.transaction_id, "rule_id": cause.rule_id,
               "rule_version": cause.rule_version, "staff_id": cause.staff_id, "text_zh": cause.text_zh[:255],
               "text_en": cause.text_en[:255], "created_at": at}
-    conn = session.connection()
+    conn = sql_connection(session)
     run(conn, _MOVE_BALANCE, {"account_id": account.id, "new_balance": new_balance, "moved_at": utcnow()})
     entry_id = run(conn, _INSERT_ENTRY, values).lastrowid
     account.balance = new_balance
@@ -206,7 +207,7 @@ def earn_points(session: Session, member_id: int, points: int, cause: Cause, *, 
     values = {"account_id": account.id, "entry_id": entry.id, "points": points, "remaining": points,
               "available_from": today + timedelta(days=pending_days), "expires_on": expires_on,
               "transaction_id": cause.transaction_id, "created_at": entry.created_at}
-    lot_id = run(session.connection(), _INSERT_LOT, values).lastrowid
+    lot_id = run(sql_connection(session), _INSERT_LOT, values).lastrowid
     lot = NewLot(id=lot_id, **{k: v for k, v in values.items() if k != "created_at"})
     session.info.setdefault(_NEW_LOTS, {})[lot_id] = lot
     return entry
@@ -594,8 +595,8 @@ _MEMBER_HOLDINGS = _member_holdings_statement()
 def member_holdings(session: Session, member_id: int) -> tuple[int, int, ValueSplit]:
     """(points, stored value, its principal and bonus) of a member in one statement: what a
     member's card shows (the till's look-up: ``balances`` and ``value_split`` were two)."""
-    points, stored, principal, bonus = json.loads(run_scalar(session.connection(), _MEMBER_HOLDINGS,
-                                                             {"member_id": member_id}))
+    points, stored, principal, bonus = json.loads(run_scalar(sql_connection(session), _MEMBER_HOLDINGS,
+                                                                   {"member_id": member_id}))
     return int(points or 0), int(stored or 0), ValueSplit(int(principal or 0), int(bonus or 0))
 
 

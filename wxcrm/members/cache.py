@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from wxcrm.members.models import ApiToken, ReferenceRevision, Staff, Store, Tier
 from wxcrm.sqlutil import add_as_loaded, run_scalar
+from wxcrm.sqlutil import connection as sql_connection
 
 T = TypeVar("T")
 WATCHED = (ApiToken, Staff, Store, Tier)
@@ -39,7 +40,7 @@ def reference_stamp(session: Session) -> tuple[str, str]:
     per transaction, remembered on the session (a cache filled under another stamp is stale)."""
     stamp = session.info.get(_INFO_KEY)
     if stamp is None:
-        conn = session.connection()
+        conn = sql_connection(session)
         token = run_scalar(conn, _READ_TOKEN) or ""
         stamp = session.info[_INFO_KEY] = (_url_text(conn.engine), token)
     return stamp

@@ -31,6 +31,7 @@ from wxcrm.members.models import (
     Store,
     Tier,
 )
+from wxcrm.sqlutil import connection as sql_connection
 from wxcrm.sqlutil import insert_missing, run
 from wxcrm.timeutil import utcnow
 
@@ -339,8 +340,8 @@ def log_access(session: Session, *, staff_id: int, member_id: int | None, action
                detail: str = "") -> None:
     """Record a staff action on a member's personal data (PIPL: staff access is accountable)."""
     session.flush()     # the caller's pending work first, as when this row went in by a flush
-    run(session.connection(), _INSERT_ACCESS, {"staff_id": staff_id, "member_id": member_id, "action": action,
-                                               "channel": channel, "detail": detail[:120], "at": utcnow()})
+    run(sql_connection(session), _INSERT_ACCESS, {"staff_id": staff_id, "member_id": member_id, "action": action,
+                                                     "channel": channel, "detail": detail[:120], "at": utcnow()})
 
 
 _INSERT_ACCESS = insert(MemberAccess.__table__)   # Core, built once: a look-up writes one (issue 11)

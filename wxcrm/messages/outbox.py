@@ -40,6 +40,7 @@ from wxcrm.messages.massquota import (
     reserve_mass_sends,
 )
 from wxcrm.messages.models import OutboxMessage
+from wxcrm.sqlutil import connection as sql_connection
 from wxcrm.sqlutil import ids_in, insert_missing, run
 from wxcrm.timeutil import utcnow
 
@@ -235,7 +236,7 @@ def enqueue(session: Session, settings: Settings, *, purpose: str, text: str, me
         row.__dict__.update(dict.fromkeys(_ROW_COLUMNS), **start)
         _apply(row, choose(session, settings, purpose, PURPOSES[purpose], to, content, now), content, now)
         _wait_out_quiet_hours(row, settings, now)
-        run(session.connection(), _INSERT_ROW, {c: getattr(row, c) for c in _ROW_COLUMNS})
+        run(sql_connection(session), _INSERT_ROW, {c: getattr(row, c) for c in _ROW_COLUMNS})
         return None
     row = OutboxMessage(**start)
     _apply(row, choose(session, settings, purpose, PURPOSES[purpose], to, content, now), content, now)
@@ -353,7 +354,7 @@ def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: st
 
     table = OutboxMessage.__table__
     same = [name for name in _ROW_COLUMNS if name not in _PER_MEMBER]
-    conn = session.connection()
+    conn = sql_connection(session)
     total = len(people) if people is not None else len(member_ids)
     for start in range(0, total, CHUNK):
         if people is not None:
@@ -419,7 +420,7 @@ def enqueue_many(session: Session, settings: Settings, *, purpose: str, text: st
             count(row)
             rows.append({key: getattr(row, key) for key in _ROW_COLUMNS})
         if rows:
-            session.connection().execute(insert(OutboxMessage.__table__), rows)
+            sql_connection(session).execute(insert(OutboxMessage.__table__), rows)
         release_mass_sends(session, give_back, month)
     session.flush()
     return counts

@@ -15,6 +15,7 @@ from wxcrm.rules.engine import EvaluationResult
 from wxcrm.rules.facts import birthday_in_year
 from wxcrm.rules.models import RuleBudget, RuleUsage
 from wxcrm.sqlutil import add_to_counters, insert_missing
+from wxcrm.sqlutil import connection as sql_connection
 
 
 def membership_anchor(member) -> date:
@@ -97,7 +98,7 @@ def usage_for(session: Session, member_id: int, rule_ids: list[int], today: date
     if not rule_ids:
         return {}
     keys = period_keys(today, anchor)
-    rows = session.connection().execute(_USAGE, {"member_id": member_id, "rule_ids": list(rule_ids)}).all()
+    rows = sql_connection(session).execute(_USAGE, {"member_id": member_id, "rule_ids": list(rule_ids)}).all()
     counts: dict[int, dict[str, int]] = {}
     for rule_id, period, key, count in rows:
         if keys[period] == key:
