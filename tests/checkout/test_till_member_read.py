@@ -41,3 +41,26 @@ def test_the_locked_member_read_holds_what_the_orm_loads(app, make):
             assert held.balance == ledger.balance(db.session, member_id, "points")
             assert read.name == db.session.scalar(select(Member.name).where(Member.id == member_id))  # loads on use
             db.session.rollback()
+
+
+def test_the_till_snapshot_counts_points_as_the_ledger_does(app, make):
+    """The facts query reads the member's open lots once for the points available (the rules'
+    points balance) and pending (the receipt's line): the same figures as the ledger's summary,
+    whatever mix of lots the member holds; a member without a points account has none."""
+    from wxcrm.checkout.service import _MemberSnapshot
+    settings, today = settings_for(app), date(2026, 11, 30)
+    member = make.member()
+    for points, pending_days, expires_on in ((40, 0, date(2027, 12, 31)), (25, 3, date(2027, 12, 31)),
+                                             (7, 10, date(2027, 6, 30)), (90, 0, date(2026, 12, 15))):
+        ledger.earn_points(db.session, member.id, points, ledger.Cause("adjustment", ref=f"lot-{points}"),
+                           today=today, expires_on=expires_on, pending_days=pending_days)
+    ledger.spend_points(db.session, member.id, 30, ledger.Cause("adjustment", ref="spent"), today=today)
+    without = make.member()
+    db.session.commit()
+    summary = ledger.points_summary(db.session, member.id, today)
+    assert (summary.available, summary.pending) == (100, 32)     # spent from the earliest expiry first
+    for who, expected in ((member, (summary.available, summary.pending, summary.balance)), (without, (0, 0, 0))):
+        read = _member_for_till(db.session, {"card_no": who.card_no}, settings, utcnow(), lock=True)
+        snapshot = _MemberSnapshot.read(db.session, read, today, settings)
+        assert (snapshot.available, snapshot.pending, snapshot.balance) == expected
+        db.session.rollback()

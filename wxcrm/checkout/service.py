@@ -251,8 +251,9 @@ def check_member_may_spend(member: Member | None, *, points_to_use: int, stored_
 @dataclass(frozen=True)
 class _MemberSnapshot:
     """The member as the till reads them in one query before a sale: their history as the
-    rules see it, referrals, the limited rules' counters, points available, pending and
-    held, and their rolling 12-month spend (for the tier after the sale)."""
+    rules see it, referrals, the limited rules' counters, points available and pending, and
+    their rolling 12-month spend (for the tier after the sale); the points balance as the
+    member's locked read left it (``_member_for_till``)."""
     known: KnownFacts
     available: int
     pending: int
@@ -264,16 +265,21 @@ class _MemberSnapshot:
         compiled = live_rule_set(session, point_value_fen=settings.point_value_fen)
         windows = tuple(fact_windows(compiled))
         counters = limit_counters(compiled, counted_rules(compiled, "purchase")[0])
-        params = {"member_id": member.id, "today": today, "year_start": rolling_year_start(today),
+        # the points account the locked read held; a member with none has no lots and no balance
+        account = ledger.held_account(session, member.id, "points")
+        params = {"member_id": member.id, "account_id": account.id if account is not None else None,
+                  "today": today, "year_start": rolling_year_start(today),
                   **{f"since_{d}": today - timedelta(days=d) for d in windows},
                   **counter_params(counters, today, membership_anchor(member))}
         row = json.loads(run_scalar(sql_connection(session), _snapshot_statement(windows, counters), params))
         n = 1 + 2 * len(windows)
-        usage = usage_from_counters(counters, row[n + 5:])   # the rules' limits: no query of their own
+        lots = row[n + 2]
+        available, pending = json.loads(lots) if isinstance(lots, str) else lots   # nested: text on SQLite
+        usage = usage_from_counters(counters, row[n + 3:])   # the rules' limits: no query of their own
         return cls(known=KnownFacts(history=history_from_row(row, windows), referral_count=int(row[n + 1] or 0),
                                     usage=usage, usage_of=compiled, usage_event="purchase"),
-                   year_spend_fen=int(row[n] or 0), available=int(row[n + 2] or 0), pending=int(row[n + 3] or 0),
-                   balance=int(row[n + 4] or 0))
+                   year_spend_fen=int(row[n] or 0), available=int(available or 0), pending=int(pending or 0),
+                   balance=account.balance if account is not None else 0)
 
 
 _SNAPSHOTS: dict[tuple, object] = {}
@@ -286,12 +292,12 @@ def _snapshot_statement(windows: tuple[int, ...], counters: tuple[tuple[int, str
     statement = _SNAPSHOTS.get((windows, counters))
     if statement is None:
         member_id, today = bindparam("member_id", type_=Integer), bindparam("today", type_=Date)
-        available, pending, balance = ledger.points_columns(member_id, today)
+        lots = ledger.points_lots_column(bindparam("account_id", type_=Integer), today)
         since = {d: bindparam(f"since_{d}", type_=Date) for d in windows}
         # one JSON array column (``sqlutil.packed``): each column returned costs the driver
         statement = (select(packed(*history_columns(None, list(windows), since=since),
                                    rolling_year_spend_column(today, start=bindparam("year_start", type_=Date)),
-                                   referral_count_column(member_id), available, pending, balance,
+                                   referral_count_column(member_id), lots,
                                    *counter_columns(counters, member_id)))
                      .where(Transaction.member_id == member_id))
         if len(_SNAPSHOTS) > 64:   # the rules' windows and limits change rarely; never let this grow

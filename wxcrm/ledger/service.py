@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Integer, bindparam, event, func, insert, select, update
+from sqlalchemy import Integer, ScalarSelect, bindparam, case, event, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -222,18 +222,22 @@ def available_points(session: Session, member_id: int, today: date) -> int:
     ) or 0
 
 
-def points_columns(member_id: int, today: date) -> tuple:
-    """Scalar subqueries for the member's available points, pending points and points
-    balance, for a caller that asks them in one query with other facts (the till)."""
-    lots = (select(func.coalesce(func.sum(PointsLot.remaining), 0))
-            .join(LedgerAccount, LedgerAccount.id == PointsLot.account_id)
-            .where(LedgerAccount.member_id == member_id, LedgerAccount.kind == "points", PointsLot.remaining > 0,
-                   PointsLot.expires_on >= today))
-    available = lots.where(PointsLot.available_from <= today).scalar_subquery()
-    pending = lots.where(PointsLot.available_from > today).scalar_subquery()
-    held = select(LedgerAccount.balance).where(LedgerAccount.member_id == member_id,
-                                               LedgerAccount.kind == "points").scalar_subquery()
-    return available, pending, held
+def points_lots_column(account_id, today) -> ScalarSelect:
+    """One scalar subquery: the account's points available and pending on ``today``, as a JSON
+    array (``sqlutil.packed``) of the two, for a caller that asks them in one query with other
+    facts (the till). Its open lots are read once for both (issue 11: they were read twice, and
+    a loyal member has one lot per purchase until they expire)."""
+    available = func.coalesce(func.sum(case((PointsLot.available_from <= today, PointsLot.remaining), else_=0)), 0)
+    pending = func.coalesce(func.sum(case((PointsLot.available_from > today, PointsLot.remaining), else_=0)), 0)
+    return (select(packed(available, pending))
+            .where(PointsLot.account_id == account_id, PointsLot.remaining > 0, PointsLot.expires_on >= today)
+            .scalar_subquery())
+
+
+def held_account(session: Session, member_id: int, kind: str) -> HeldAccount | None:
+    """The account this transaction holds under its row lock (``lock_account``, ``hold_account``),
+    as its entries left it; None when it holds none (no SQL)."""
+    return session.info.get(_LOCKED, {}).get((member_id, kind))
 
 
 def balance_in_session(session: Session, member_id: int, kind: str) -> int | None:
