@@ -19,12 +19,24 @@ def sale(total_fen: int, store: str = "S001") -> dict:
     (b'{"a":' * 40 + b"1" + b"}" * 40, "json_too_deep"),
     (b'{"store_code": ', "invalid_json"),
     (b"\xff\xfe{}", "invalid_json"),
+    (b'{"store_code": "S001", "items": [{"sku": "T\\ud800", "qty": 1, "unit_price_fen": 100}]}', "invalid_json"),
+    (b'{"store_code": "S001", "items": [{"sku": "T\\uDC00x", "qty": 1, "unit_price_fen": 100}]}', "invalid_json"),
 ])
 def test_unreadable_json_is_a_400_problem(cashier_api, body, code):
     r = cashier_api.client.post("/api/v1/transactions", data=body, content_type="application/json",
                                 headers={"Authorization": f"Bearer {cashier_api.token}",
                                          "Idempotency-Key": str(uuid.uuid4())})
     assert r.status_code == 400 and r.content_type == "application/problem+json" and r.json["code"] == code
+
+
+def test_a_surrogate_pair_is_one_character(cashier_api):
+    """An emoji escaped as its UTF-16 pair (as JavaScript's JSON.stringify may send it) is read."""
+    body = b'{"store_code": "S001", "items": [{"sku": "TEA-\\ud83c\\udf75", "qty": 1, "unit_price_fen": 100}]}'
+    r = cashier_api.client.post("/api/v1/transactions", data=body, content_type="application/json",
+                                headers={"Authorization": f"Bearer {cashier_api.token}",
+                                         "Idempotency-Key": str(uuid.uuid4())})
+    assert r.status_code == 201, r.json
+    assert r.json["receipt_lines"][0]["sku"] == "TEA-\U0001f375"
 
 
 def test_a_body_over_one_mebibyte_is_refused_before_it_is_read(cashier_api):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from flask import Flask, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError
@@ -90,7 +91,23 @@ def check_json_body():
     # add to the count): most bodies skip the walk (issue 11)
     if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         return problem(400, "json_too_deep", "JSON nests too deep", f"at most {MAX_JSON_DEPTH} levels")
+    # "\ud800" alone reads as a lone surrogate, which no UTF-8 text (nor the database) can hold:
+    # refused here, not a 500 where it is first written; only a body with such an escape is walked
+    if _SURROGATE_ESCAPE.search(raw) and not _utf8_text(body):
+        return problem(400, "invalid_json", "Body is not valid JSON",
+                       "a \\u escape names half of a surrogate pair without the other half")
     return None
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _utf8_text(body) -> bool:
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def init_app(app: Flask) -> None:
