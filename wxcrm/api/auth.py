@@ -46,7 +46,7 @@ def roles_required(blp, *roles: str):
                 raise Unauthorized("send 'Authorization: Bearer <token>' with a valid staff token")
             if staff.role not in roles:
                 raise Forbidden(f"role {staff.role} may not do this; needs {' or '.join(roles)}")
-            g.staff, g.token_id = staff, found[0].id
+            g.staff, g.token_id = staff, found[0]
             return view(*args, **kwargs)
         doc = blp.doc(security=[{"bearerAuth": []}],
                       responses={"401": {"description": "Missing or invalid token"},

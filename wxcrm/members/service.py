@@ -184,8 +184,10 @@ def create_token(session: Session, staff: Staff, name: str = "") -> str:
     return token
 
 
-def token_and_staff(session: Session, token: str) -> tuple[ApiToken, Staff] | None:
-    """The live token and its active staff member (cached per worker: ``members.cache``)."""
+def token_and_staff(session: Session, token: str) -> tuple[int, Staff] | None:
+    """The live token's id and its active staff member, the caller's own instance (cached per
+    worker: ``members.cache``). The token itself is not attached: its id is all a request asks
+    of it (issue 11: attaching a cached copy costs as much as a small statement)."""
     if len(token) > 256:
         return None
 
@@ -199,7 +201,7 @@ def token_and_staff(session: Session, token: str) -> tuple[ApiToken, Staff] | No
     found = cache.tokens.get(session, digest, load)
     if found is None:
         return None
-    return cache.attach(session, found[0]), cache.attach(session, found[1])
+    return found[0].id, cache.attach(session, found[1])
 
 
 def staff_for_token(session: Session, token: str) -> Staff | None:
