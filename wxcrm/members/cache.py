@@ -9,8 +9,9 @@ revoked token, a disabled cashier or a closed store stops working on every worke
 next request after the change commits.
 
 Cached rows are detached copies, never attached to any session: a caller gets its own
-instance through ``session.merge(copy, load=False)`` (no SQL). Each cache is an LRU with a
-maximum size, so a worker's memory stays flat however many tokens or stores there are.
+instance through ``attach`` (what ``session.merge(copy, load=False)`` makes, more cheaply; no
+SQL). Each cache is an LRU with a maximum size, so a worker's memory stays flat however many
+tokens or stores there are.
 """
 from __future__ import annotations
 
