@@ -2,8 +2,10 @@
 one-item purchase (the same SQL, on the same tables), in SQLAlchemy Core, with no auth, no
 validation, no rules and no ORM. Where the bare app measures one locked ledger write, this
 measures what the purchase's own writes cost the database and the driver, so the gap between it
-and wxcrm is what wxcrm's Python adds. A diagnostic for `IDEAL=1 bench/load/run.sh`, not an app:
-it earns 1 point per yuan whatever the rules say.
+and wxcrm is what wxcrm's Python adds. A diagnostic that bench/load/run.sh runs beside the others
+(the table's `ideal` row), not an app: it earns 1 point per yuan whatever the rules say. Its SQL
+copies the till's statements as issue 11's fifth pass left them: a change to what a sale sends
+changes it too (the slow log, `long_query_time=0`, shows both).
 
     gunicorn -w 4 -b 127.0.0.1:5612 bench.load.ideal_app:app   (WXCRM_DATABASE_URL set)
 """
@@ -28,22 +30,18 @@ MEMBER = text(
     " ledger_accounts.id, ledger_accounts.balance)"
     " FROM members LEFT OUTER JOIN ledger_accounts ON ledger_accounts.member_id = members.id"
     " AND ledger_accounts.kind = 'points' WHERE members.card_no = :card FOR UPDATE")
-FACTS = text(
+FACTS = text(   # as wxcrm's since issue 11's fifth pass: the open lots read once, the balance from MEMBER
     "SELECT json_array(coalesce(sum(CASE WHEN (transactions.kind = 'purchase') THEN 1 ELSE 0 END), 0),"
     " coalesce(sum(CASE WHEN (transactions.business_date > :year_start AND transactions.business_date <= :today)"
     " THEN CASE WHEN (transactions.kind = 'refund') THEN -transactions.payable_fen ELSE transactions.payable_fen END"
     " ELSE 0 END), 0),"
     " (SELECT count(members.id) FROM members WHERE members.referrer_id = :member),"
-    " (SELECT coalesce(sum(points_lots.remaining), 0) FROM points_lots"
-    "  INNER JOIN ledger_accounts ON ledger_accounts.id = points_lots.account_id"
-    "  WHERE ledger_accounts.member_id = :member AND ledger_accounts.kind = 'points' AND points_lots.remaining > 0"
-    "  AND points_lots.expires_on >= :today AND points_lots.available_from <= :today),"
-    " (SELECT coalesce(sum(points_lots.remaining), 0) FROM points_lots"
-    "  INNER JOIN ledger_accounts ON ledger_accounts.id = points_lots.account_id"
-    "  WHERE ledger_accounts.member_id = :member AND ledger_accounts.kind = 'points' AND points_lots.remaining > 0"
-    "  AND points_lots.expires_on >= :today AND points_lots.available_from > :today),"
-    " (SELECT ledger_accounts.balance FROM ledger_accounts"
-    "  WHERE ledger_accounts.member_id = :member AND ledger_accounts.kind = 'points'))"
+    " (SELECT json_array(coalesce(sum(CASE WHEN (points_lots.available_from <= :today) THEN points_lots.remaining"
+    "  ELSE 0 END), 0), coalesce(sum(CASE WHEN (points_lots.available_from > :today) THEN points_lots.remaining"
+    "  ELSE 0 END), 0)) FROM points_lots"
+    "  WHERE points_lots.account_id = :account AND points_lots.remaining > 0 AND points_lots.expires_on >= :today),"
+    " (SELECT rule_usage.count FROM rule_usage WHERE rule_usage.member_id = :member AND rule_usage.rule_id = 1"
+    "  AND rule_usage.`period` = 'month' AND rule_usage.period_key = :month))"
     " FROM transactions WHERE transactions.member_id = :member")
 SALE = text(
     "INSERT INTO transactions (kind, store_id, member_id, staff_id, original_id, payment_method, total_fen,"
@@ -88,8 +86,9 @@ def purchase():
         conn.execute(REVISION).scalar_one()
         member = json.loads(conn.execute(MEMBER, {"card": body["member"]["card_no"]}).scalar_one())
         member_id, openid, phone, account, balance = member[0], member[2], member[3], member[17], member[18]
-        json.loads(conn.execute(FACTS, {"member": member_id, "today": today,
-                                        "year_start": today - timedelta(days=365)}).scalar_one())
+        json.loads(conn.execute(FACTS, {"member": member_id, "account": account, "today": today,
+                                        "year_start": today - timedelta(days=365),
+                                        "month": today.strftime("%Y-%m")}).scalar_one())
         txn = conn.execute(SALE, {"member": member_id, "method": body["payment_method"], "total": amount,
                                   "today": today, "at": at}).lastrowid
         conn.execute(LINE, {"txn": txn, "line_no": 1, "sku": item["sku"], "category": item.get("category"),
@@ -103,12 +102,12 @@ def purchase():
                            "expires": today + timedelta(days=730), "txn": txn, "at": at})
         receipt = {"id": txn, "member_id": member_id, "total_fen": amount, "points_earned": points,
                    "points_balance": after, "receipt_lines": [{"kind": "points", "text": zh, "text_en": en}]}
-        receipt_json = json.dumps(receipt)
+        receipt_json = json.dumps(receipt, ensure_ascii=False)     # as wxcrm's JSON columns
         conn.execute(FINISH, {"points": points, "receipt": receipt_json, "txn": txn})
         conn.execute(NOTICE, {"member": member_id, "openid": openid, "phone": phone, "at": at,
                               "dedup": f"ideal:{txn}:points",
                               "payload": json.dumps({"template_id": "TPL_POINTS_CHANGED", "change": points,
-                                                     "balance": after})})
+                                                     "balance": after}, ensure_ascii=False)})
         conn.execute(KEY, {"key": request.headers.get("Idempotency-Key", str(txn)),
                            "hash": hashlib.sha256(raw).hexdigest(), "response": receipt_json, "at": at})
     return jsonify(receipt), 201
