@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import DateTime, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
+from wxcrm.sqlutil import connection as sql_connection
 from wxcrm.sqlutil import run
 from wxcrm.wechat.adapter.models import CallbackNonce
 
@@ -25,7 +26,7 @@ def remember_nonce(session: Session, *, timestamp: str, nonce: str, body: bytes,
     """Record the pair (and forget pairs older than the signature window): two Core statements
     built once (every callback makes them; the ORM's insert and flush cost a callback more than
     its reply)."""
-    conn = session.connection()
+    conn = sql_connection(session)
     run(conn, _FORGET, {"before": now - timedelta(seconds=2 * window_seconds)})
     run(conn, _REMEMBER, {"pair": _pair(timestamp, nonce), "body_sha256": hashlib.sha256(body).hexdigest(),
                           "seen_at": now})
